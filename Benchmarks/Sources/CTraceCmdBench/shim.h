@@ -1,0 +1,2 @@
+#include <event-parse.h>
+#include <trace-cmd.h>

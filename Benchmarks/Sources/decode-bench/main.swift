@@ -1,0 +1,118 @@
+import FolioTraceKit
+import Foundation
+import TraceCmdLoop
+
+/// `make bench`: decode throughput of foliotrace against libtracecmd and trace-cmd report.
+///
+/// Each contender reads the same trace files the same number of times, opening them each
+/// time, until at least `minimumRecords` records have gone by; the best of three runs counts.
+/// Opening (format parsing) and iterating are timed apart: the iteration rate is the
+/// decoder's throughput, the end-to-end rate what a user waits for on these small files.
+/// foliotrace decodes every record into an `MMEvent`; the C loop iterates with
+/// `tracecmd_iterate_events` and reads each record's event type.
+let minimumRecords = 2_000_000
+let files = Array(CommandLine.arguments.dropFirst())
+guard !files.isEmpty else {
+    print("usage: decode-bench TRACE.dat...")
+    exit(2)
+}
+
+struct Pass {
+    var records = 0
+    var open = 0.0
+    var iterate = 0.0
+    static func + (a: Pass, b: Pass) -> Pass {
+        Pass(records: a.records + b.records, open: a.open + b.open, iterate: a.iterate + b.iterate)
+    }
+}
+
+func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
+func foliotracePass(_ path: String) throws -> Pass {
+    let clock = ContinuousClock()
+    let t0 = clock.now
+    let file = try TraceFile(path: path)
+    let decoder = try EventDecoder(catalog: try EventCatalog(file: file), path: path)
+    var stream = try file.mergedRecords()
+    let t1 = clock.now
+    var records = 0
+    var checksum: UInt64 = 0
+    while let r = try stream.next() {
+        records += 1
+        switch decoder.decode(r) {
+        case .pageAlloc(let a): checksum &+= a.pfn ?? 0
+        case .pageFree(let f): checksum &+= f.pfn
+        case .lruInsertion(let l): checksum &+= l.pfn
+        case .memcgStat(let m): checksum &+= UInt64(bitPattern: m.value)
+        case .other: checksum &+= 1
+        default: checksum &+= 2
+        }
+    }
+    let t2 = clock.now
+    if checksum == 42 { print("") }  // keep the work observable
+    return Pass(records: records, open: seconds(t1 - t0), iterate: seconds(t2 - t1))
+}
+
+func libtracecmdPass(_ path: String, instance: Bool) -> Pass {
+    var checksum: UInt64 = 0
+    var open = 0.0
+    var iterate = 0.0
+    let n = tracecmd_loop(path, instance ? 1 : 0, &checksum, &open, &iterate)
+    return Pass(records: Int(n), open: open, iterate: iterate)
+}
+
+/// Runs `pass` over every file `passes` times; the best of three runs, by iteration time.
+func measure(passes: Int, _ pass: (String) throws -> Pass) rethrows -> Pass {
+    var best: Pass?
+    for _ in 0..<3 {
+        var total = Pass()
+        for _ in 0..<passes { for f in files { total = total + (try pass(f)) } }
+        if best == nil || total.iterate < best!.iterate { best = total }
+    }
+    return best!
+}
+
+do {
+    var perPass = 0
+    var instances: [String: Bool] = [:]
+    for f in files {
+        instances[f] = !(try TraceFile(path: f)).primaryBuffer.name.isEmpty
+        perPass += try foliotracePass(f).records
+    }
+    let passes = max(1, (minimumRecords + perPass - 1) / perPass)
+    print("decode-bench: \(files.count) file(s), \(perPass) records a pass, \(passes) passes, best of 3")
+
+    let ours = try measure(passes: passes) { try foliotracePass($0) }
+    let theirs = measure(passes: passes) { libtracecmdPass($0, instance: instances[$0]!) }
+    guard ours.records == theirs.records else {
+        print("decode-bench: record counts differ: foliotrace \(ours.records), libtracecmd \(theirs.records)")
+        exit(1)
+    }
+
+    // trace-cmd report: one pass over the files, text discarded.
+    let clock = ContinuousClock()
+    let start = clock.now
+    for f in files {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/trace-cmd")
+        p.arguments = ["report", f]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+    }
+    let reportRate = Double(perPass) / seconds(clock.now - start)
+
+    func m(_ x: Double) -> String { String(format: "%7.2f M/s", x / 1e6) }
+    let r = Double(ours.records)
+    print("                                   iterate      end to end (open + iterate)")
+    print("foliotrace (reader + MMEvent)    \(m(r / ours.iterate))    \(m(r / (ours.open + ours.iterate)))")
+    print("C loop, tracecmd_iterate_events  \(m(r / theirs.iterate))    \(m(r / (theirs.open + theirs.iterate)))")
+    print("trace-cmd report > /dev/null                   \(m(reportRate))")
+    print(String(format: "ratio foliotrace / libtracecmd loop: %.2fx iterate, %.2fx end to end (DESIGN.md goal: >= 4x)",
+                 theirs.iterate / ours.iterate, (theirs.open + theirs.iterate) / (ours.open + ours.iterate)))
+    print(String(format: "ratio foliotrace / trace-cmd report: %.1fx end to end", r / (ours.open + ours.iterate) / reportRate))
+} catch {
+    print("decode-bench: \(error)")
+    exit(1)
+}

@@ -1,0 +1,42 @@
+# foliotrace: `make demo` runs the main job on a bundled real trace, `make test` runs the tests.
+# Both install the Debian packages they need first when they are missing (`make deps`).
+
+SWIFT    ?= swift
+FIXTURE  ?= fixtures/linux-6.18/memcg-reclaim-foreign.dat
+SUDO     := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+PACKAGES := pkg-config libtraceevent-dev libtracefs-dev libtracecmd-dev libzstd-dev zlib1g-dev trace-cmd
+
+.PHONY: all deps build test demo bench lint clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing" $$missing; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release
+
+demo: build
+	.build/release/foliotrace events $(FIXTURE)
+
+# The tests run the debug `foliotrace` binary, so build everything before testing.
+test: deps
+	$(SWIFT) build --build-tests -Xswiftc -warnings-as-errors
+	$(SWIFT) test --skip-build
+
+# Decode throughput against a C loop over libtracecmd and against `trace-cmd report`, in one run.
+bench: deps
+	$(SWIFT) build -c release --package-path Benchmarks
+	Benchmarks/.build/release/decode-bench $(wildcard fixtures/linux-*/*.dat)
+
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Benchmarks/Sources Package.swift
+
+clean:
+	rm -rf .build Benchmarks/.build

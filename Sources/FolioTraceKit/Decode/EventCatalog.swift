@@ -1,0 +1,162 @@
+import CTraceEvent
+
+/// One field of an event format, as libtraceevent parsed it.
+public struct EventField: Sendable, Equatable {
+    public var name: String
+    /// The C type as the format file spells it ("unsigned long", "__data_loc char[]").
+    public var type: String
+    public var offset: Int
+    public var size: Int
+    public var isSigned: Bool
+    /// A `__data_loc` / `__rel_loc` field: a 32-bit (length << 16 | offset) word.
+    public var isDynamic: Bool
+    public var isRelative: Bool
+}
+
+/// An event type of a trace: its id, name and fields.
+public struct EventType: Sendable {
+    public var id: UInt16
+    public var system: String
+    public var name: String
+    /// The fields, for the event types foliotrace models (others are only named and counted,
+    /// and their fields are left unparsed: empty).
+    public var fields: [EventField]
+
+    /// "system:name", the way trace-cmd and perf name events.
+    public var fullName: String { "\(system):\(name)" }
+
+    public func field(_ name: String) -> EventField? { fields.first { $0.name == name } }
+
+    /// Kprobe events (any group) carry the probed address as their first field.
+    public var isKprobe: Bool { fields.first?.name == "__probe_ip" }
+}
+
+/// Every event type a trace's format files define.
+///
+/// libtraceevent (`tep_parse_event`) is the authority on the format files of the events
+/// foliotrace decodes; its handle is freed as soon as the fields are copied out, because the
+/// per-record path never calls back into it: fields are read at the offsets resolved here.
+/// A kernel defines some two thousand events and a trace carries all their formats, so the
+/// formats of systems foliotrace does not model are not parsed: their name and id are read
+/// from the format text, which is all that counting them needs.
+public struct EventCatalog: Sendable {
+    /// Event types in id order.
+    public let types: [EventType]
+    /// Format files libtraceevent could not parse, with its message.
+    public let parseFailures: [(system: String, message: String)]
+    private let indexByID: [Int32]
+
+    /// Parses the format files of `file`.
+    /// - Throws: `TraceFileError` when no event format could be parsed or the common fields
+    ///   are not where every kernel since 2.6.30 puts them.
+    public init(file: TraceFile) throws(TraceFileError) {
+        guard let tep = tep_alloc() else {
+            throw TraceFileError(path: file.path, problem: .corrupt("libtraceevent could not allocate a handle"))
+        }
+        defer { tep_free(tep) }
+        tep_set_file_bigendian(tep, file.bigEndian ? TEP_BIG_ENDIAN : TEP_LITTLE_ENDIAN)
+        tep_set_long_size(tep, Int32(file.longSize))
+        tep_set_page_size(tep, Int32(file.pageSize))
+        var failures: [(String, String)] = []
+        func parse(_ text: String, _ system: String) {
+            var text = text
+            let rc = text.withUTF8 { buf in
+                buf.withMemoryRebound(to: CChar.self) { tep_parse_event(tep, $0.baseAddress, UInt(buf.count), system) }
+            }
+            if rc != TEP_ERRNO__SUCCESS {
+                var message = [CChar](repeating: 0, count: 256)
+                _ = tep_strerror(tep, rc, &message, message.count)
+                let name = text.split(separator: "\n").first { $0.hasPrefix("name:") } ?? "?"
+                failures.append((system, "\(name): " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
+            }
+        }
+        var types: [EventType] = []
+        var unparsed: [EventType] = []
+        for f in file.ftraceFormats { if let t = EventCatalog.header(of: f, system: "ftrace") { types.append(t) } }
+        for (system, f) in file.eventFormats {
+            if EventCatalog.modelledSystems.contains(system) || f.contains("__probe_ip;") {
+                let before = failures.count
+                parse(f, system)
+                // Still count the records of a format libtraceevent rejected.
+                if failures.count > before, let t = EventCatalog.header(of: f, system: system) { unparsed.append(t) }
+            } else if let t = EventCatalog.header(of: f, system: system) {
+                types.append(t)
+            }
+        }
+
+        let count = tep_get_events_count(tep)
+        for i in 0..<count {
+            guard let event = tep_get_event(tep, i) else { continue }
+            let e = event.pointee
+            guard e.id >= 0, e.id <= Int32(UInt16.max) else { continue }
+            if let common = EventCatalog.fields(e.format.common_fields) as [EventField]?,
+                let type = common.first(where: { $0.name == "common_type" }),
+                type.offset != 0 || type.size != 2
+            {
+                throw TraceFileError(path: file.path, problem: .eventFormat(
+                    event: String(cString: e.system) + ":" + String(cString: e.name),
+                    detail: "common_type at offset \(type.offset) size \(type.size)"))
+            }
+            types.append(EventType(id: UInt16(e.id), system: String(cString: e.system), name: String(cString: e.name),
+                                   fields: EventCatalog.fields(e.format.fields)))
+        }
+        for t in unparsed where !types.contains(where: { $0.id == t.id }) { types.append(t) }
+        guard types.contains(where: { !$0.fields.isEmpty }) || file.eventFormats.isEmpty else {
+            throw TraceFileError(path: file.path, problem: .corrupt("no event format could be parsed: \(failures.first?.1 ?? "")"))
+        }
+        types.sort { $0.id < $1.id }
+        var index = [Int32](repeating: -1, count: Int(types.last?.id ?? 0) + 1)
+        for (i, t) in types.enumerated() { index[Int(t.id)] = Int32(i) }
+        self.types = types
+        self.indexByID = index
+        self.parseFailures = failures
+    }
+
+    /// The systems whose events `EventDecoder` decodes (kprobe groups are found by their
+    /// `__probe_ip` field instead, since any group name may hold them).
+    static let modelledSystems: Set<String> = [
+        "kmem", "pagemap", "filemap", "vmscan", "migrate", "thp", "memcg", "cgroup", "exceptions",
+    ]
+
+    /// The name and id of an unparsed format ("name: X" and "ID: N" lines).
+    private static func header(of format: String, system: String) -> EventType? {
+        var name: Substring?
+        var id: Int?
+        for line in format.split(separator: "\n", maxSplits: 3) {
+            if line.hasPrefix("name: ") { name = line.dropFirst(6) }
+            if line.hasPrefix("ID: ") { id = Int(line.dropFirst(4)) }
+        }
+        guard let name, let id, id >= 0, id <= Int(UInt16.max) else { return nil }
+        return EventType(id: UInt16(id), system: system, name: String(name), fields: [])
+    }
+
+    private static func fields(_ first: UnsafeMutablePointer<tep_format_field>?) -> [EventField] {
+        var out: [EventField] = []
+        var f = first
+        while let field = f {
+            let p = field.pointee
+            let flags = UInt(p.flags)
+            out.append(EventField(
+                name: String(cString: p.name), type: p.type.map { String(cString: $0) } ?? "",
+                offset: Int(p.offset), size: Int(p.size),
+                isSigned: flags & UInt(TEP_FIELD_IS_SIGNED.rawValue) != 0,
+                isDynamic: flags & UInt(TEP_FIELD_IS_DYNAMIC.rawValue) != 0,
+                isRelative: flags & UInt(TEP_FIELD_IS_RELATIVE.rawValue) != 0))
+            f = p.next
+        }
+        return out
+    }
+
+    /// The event type with this id, if the trace defines one.
+    public func type(id: UInt16) -> EventType? {
+        let i = Int(id)
+        guard i < indexByID.count, indexByID[i] >= 0 else { return nil }
+        return types[Int(indexByID[i])]
+    }
+
+    /// The event type named "system:name".
+    public func type(named fullName: String) -> EventType? { types.first { $0.fullName == fullName } }
+
+    /// One past the largest event id, for tables indexed by id.
+    public var idLimit: Int { indexByID.count }
+}

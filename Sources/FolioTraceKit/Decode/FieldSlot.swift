@@ -1,0 +1,101 @@
+/// Where one field sits in an event payload, resolved once per event type.
+///
+/// Reads go straight to the payload bytes (`loadUnaligned`), so decoding a record costs a
+/// few loads and no lookups. Traces are read in the x86-64 byte order (little-endian).
+public struct FieldSlot: Sendable, Equatable {
+    public let offset: Int
+    public let size: Int
+
+    /// One past the field's last byte.
+    @inlinable public var end: Int { offset + size }
+
+    /// The field as an unsigned number (zero-extended).
+    @inlinable @inline(__always)
+    public func unsigned(_ p: UnsafeRawBufferPointer) -> UInt64 {
+        switch size {
+        case 8: return p.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+        case 4: return UInt64(p.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+        case 2: return UInt64(p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+        case 1: return UInt64(p[offset])
+        default: return 0
+        }
+    }
+
+    /// The field as a signed number (sign-extended from its size).
+    @inlinable @inline(__always)
+    public func signed(_ p: UnsafeRawBufferPointer) -> Int64 {
+        switch size {
+        case 8: return p.loadUnaligned(fromByteOffset: offset, as: Int64.self)
+        case 4: return Int64(p.loadUnaligned(fromByteOffset: offset, as: Int32.self))
+        case 2: return Int64(p.loadUnaligned(fromByteOffset: offset, as: Int16.self))
+        case 1: return Int64(Int8(bitPattern: p[offset]))
+        default: return 0
+        }
+    }
+
+    /// A `__data_loc char[]` field's string (rare events only: this allocates).
+    public func string(_ p: UnsafeRawBufferPointer) -> String {
+        let loc = p.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+        var start = Int(loc & 0xffff)
+        if isRelative { start += end }
+        var length = Int(loc >> 16)
+        guard start >= 0, start <= p.count else { return "" }
+        length = min(length, p.count - start)
+        let bytes = UnsafeRawBufferPointer(rebasing: p[start..<(start + length)])
+        return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
+    let isRelative: Bool
+
+    init(offset: Int, size: Int, isRelative: Bool = false) {
+        self.offset = offset
+        self.size = size
+        self.isRelative = isRelative
+    }
+}
+
+extension Optional where Wrapped == FieldSlot {
+    /// The field's value when this kernel's format has it and the record is long enough.
+    @inline(__always)
+    func unsigned(_ p: UnsafeRawBufferPointer) -> UInt64? {
+        guard let s = self, s.end <= p.count else { return nil }
+        return s.unsigned(p)
+    }
+
+    @inline(__always)
+    func signed(_ p: UnsafeRawBufferPointer) -> Int64? {
+        guard let s = self, s.end <= p.count else { return nil }
+        return s.signed(p)
+    }
+}
+
+/// Looks up the fields an event decoder needs, once per event type.
+///
+/// A required field that the format lacks is an error naming the event and the field; an
+/// optional one (added or removed in some kernel version) is simply absent.
+struct FieldResolver {
+    let type: EventType
+    /// The largest end of the required fields: shorter records are malformed.
+    private(set) var minimumLength = 0
+
+    init(_ type: EventType) { self.type = type }
+
+    mutating func required(_ names: String...) throws(TraceProblem) -> FieldSlot {
+        for name in names {
+            if let slot = optional(name) {
+                minimumLength = max(minimumLength, slot.end)
+                return slot
+            }
+        }
+        throw TraceProblem(.missingField(event: type.fullName, field: names.joined(separator: "' or '")))
+    }
+
+    func optional(_ names: String...) -> FieldSlot? {
+        for name in names {
+            if let f = type.field(name) {
+                return FieldSlot(offset: f.offset, size: f.size, isRelative: f.isRelative)
+            }
+        }
+        return nil
+    }
+}

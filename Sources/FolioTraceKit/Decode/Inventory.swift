@@ -1,0 +1,68 @@
+/// What a trace holds: counts per event, per CPU, time span and losses, from one pass.
+///
+/// This is what `foliotrace events` prints; it decodes every record so that malformed
+/// records of modelled events are counted too.
+public struct TraceInventory: Sendable {
+    /// Records per event id (index = id).
+    public private(set) var countsByID: [UInt64]
+    /// Records per CPU, in the order of `TraceFile.cpuBuffers`.
+    public private(set) var countsByCPU: [UInt64]
+    /// Losses per CPU.
+    public private(set) var lostByCPU: [LostEvents] = []
+    /// Records whose id no format defines.
+    public private(set) var unknownRecords: UInt64 = 0
+    /// Records of modelled events shorter than their format.
+    public private(set) var malformedRecords: UInt64 = 0
+    /// Records decoded into a typed event.
+    public private(set) var typedRecords: UInt64 = 0
+    /// Pages whose records ran past their commit size.
+    public private(set) var damagedPages = 0
+    public private(set) var total: UInt64 = 0
+    public private(set) var firstTimestamp: UInt64?
+    public private(set) var lastTimestamp: UInt64?
+    /// Records whose timestamp went backwards on their own CPU.
+    public private(set) var outOfOrder: UInt64 = 0
+
+    /// Reads every record of `file`.
+    /// - Throws: `TraceFileError` when CPU data cannot be read.
+    public init(file: TraceFile, decoder: EventDecoder) throws(TraceFileError) {
+        countsByID = Array(repeating: 0, count: decoder.catalog.idLimit)
+        countsByCPU = Array(repeating: 0, count: file.cpuBuffers.count)
+        var lastByCPU = [UInt64](repeating: 0, count: file.cpuBuffers.count)
+        let cpuIndex = Dictionary(uniqueKeysWithValues: file.cpuBuffers.enumerated().map { (Int32($1.cpu), $0) })
+        var stream = try file.mergedRecords()
+        while let r = try stream.next() {
+            total += 1
+            if firstTimestamp == nil { firstTimestamp = r.timestamp }
+            lastTimestamp = r.timestamp
+            let c = cpuIndex[r.cpu] ?? 0
+            countsByCPU[c] += 1
+            if r.timestamp < lastByCPU[c] { outOfOrder += 1 }
+            lastByCPU[c] = r.timestamp
+            let id = Int(r.eventID)
+            guard id < countsByID.count, decoder.catalog.type(id: r.eventID) != nil else {
+                unknownRecords += 1
+                continue
+            }
+            countsByID[id] += 1
+            switch decoder.decode(r) {
+            case .other: break
+            case .malformed: malformedRecords += 1
+            default: typedRecords += 1
+            }
+        }
+        lostByCPU = stream.lostEvents
+        damagedPages = stream.damagedPages
+    }
+
+    /// Counts per "system:name", for the events that occur.
+    public func countsByName(_ catalog: EventCatalog) -> [(name: String, count: UInt64)] {
+        catalog.types.compactMap { t in
+            let n = countsByID[Int(t.id)]
+            return n > 0 ? (t.fullName, n) : nil
+        }.sorted { $0.name < $1.name }
+    }
+
+    /// All events lost, counted ones only.
+    public var lostEvents: UInt64 { lostByCPU.reduce(0) { $0 + $1.counted } }
+}

@@ -1,0 +1,325 @@
+/// A memory-management event, decoded into kernel vocabulary.
+///
+/// One case per tracepoint (or probe family) that the lifecycle engine and detectors read;
+/// everything else is `.other` and only counted. A field that the capturing kernel's format
+/// lacks is `nil`, never zero.
+public enum MMEvent {
+    case pageAlloc(PageAlloc)
+    case pageFree(PageFree)
+    case pageFreeBatched(PageFreeBatched)
+    case pagePcpuDrain(PagePcpuDrain)
+    case lruInsertion(LRUInsertion)
+    case lruActivate(LRUActivate)
+    case pageCacheAdd(PageCacheFolio)
+    case pageCacheDelete(PageCacheFolio)
+    case vmscan(VmscanEvent)
+    case migratePagesStart(MigratePagesStart)
+    case migratePages(MigratePages)
+    case setMigrationPTE(MigrationPTE)
+    case removeMigrationPTE(MigrationPTE)
+    case setMigrationPMD(MigrationPMD)
+    case removeMigrationPMD(MigrationPMD)
+    case memcgStat(MemcgStat)
+    case memcgFlushStats(MemcgFlushStats)
+    case cgroupAttachTask(CgroupAttachTask)
+    case cgroupMkdir(CgroupDir)
+    case cgroupRmdir(CgroupDir)
+    case pageFaultUser(PageFaultUser)
+    case rmap(RmapCall)
+    case charge(ChargeCall)
+    /// An event foliotrace does not model: counted by id only.
+    case other
+    /// A record shorter than its format's fields (corrupt data): counted, not decoded.
+    case malformed
+}
+
+// MARK: kmem
+
+/// `kmem:mm_page_alloc`, at the end of `__alloc_pages`.
+public struct PageAlloc: Equatable, Sendable {
+    /// The first pfn, nil when the allocation failed (the kernel prints -1UL).
+    public var pfn: UInt64?
+    public var order: UInt32
+    public var gfpFlags: UInt64
+    public var migratetype: Int32
+}
+
+/// `kmem:mm_page_free`, first thing in `free_pages_prepare()`: fires on every free.
+public struct PageFree: Equatable, Sendable {
+    public var pfn: UInt64
+    public var order: UInt32
+}
+
+/// `kmem:mm_page_free_batched`: fires in addition to `mm_page_free` on the batched path;
+/// not a second free.
+public struct PageFreeBatched: Equatable, Sendable {
+    public var pfn: UInt64
+}
+
+/// `kmem:mm_page_pcpu_drain`: the later return of a page from a per-CPU list to the buddy.
+public struct PagePcpuDrain: Equatable, Sendable {
+    public var pfn: UInt64
+    public var order: UInt32
+    public var migratetype: Int32
+}
+
+// MARK: pagemap
+
+/// The LRU lists of `enum lru_list` (include/linux/mmzone.h).
+public enum LRUList: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case inactiveAnon = 0
+    case activeAnon = 1
+    case inactiveFile = 2
+    case activeFile = 3
+    case unevictable = 4
+    case unknown = 255
+
+    public var description: String {
+        switch self {
+        case .inactiveAnon: return "inactive_anon"
+        case .activeAnon: return "active_anon"
+        case .inactiveFile: return "inactive_file"
+        case .activeFile: return "active_file"
+        case .unevictable: return "unevictable"
+        case .unknown: return "unknown"
+        }
+    }
+}
+
+/// The folio flags `mm_lru_insertion` records (include/trace/events/pagemap.h): the bits are
+/// the tracepoint's own PAGEMAP_* encoding, not page flags.
+public struct LRUFolioFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    /// `M`: folio_mapped().
+    public static let mapped = LRUFolioFlags(rawValue: 0x0001)
+    /// `a`: anonymous (else `f`, file).
+    public static let anonymous = LRUFolioFlags(rawValue: 0x0002)
+    /// `f`: file-backed.
+    public static let file = LRUFolioFlags(rawValue: 0x0004)
+    /// `s`: in the swap cache.
+    public static let swapCache = LRUFolioFlags(rawValue: 0x0008)
+    /// `b`: swap-backed (anon and shmem).
+    public static let swapBacked = LRUFolioFlags(rawValue: 0x0010)
+    /// `d`: PG_mappedtodisk (PG_anon_exclusive on anon folios).
+    public static let mappedToDisk = LRUFolioFlags(rawValue: 0x0020)
+    /// `B`: PG_private (buffers).
+    public static let buffers = LRUFolioFlags(rawValue: 0x0040)
+
+    /// The flags the way the tracepoint prints them ("M", "a", "f", "s", "b", "d", "B").
+    public var letters: String {
+        var s = ""
+        if contains(.mapped) { s += "M" }
+        s += contains(.anonymous) ? "a" : "f"
+        if contains(.swapCache) { s += "s" }
+        if contains(.swapBacked) { s += "b" }
+        if contains(.mappedToDisk) { s += "d" }
+        if contains(.buffers) { s += "B" }
+        return s
+    }
+}
+
+/// `pagemap:mm_lru_insertion`, at the end of the LRU-add batch (mm/swap.c `lru_add`).
+public struct LRUInsertion: Equatable, Sendable {
+    /// The folio pointer (folio form since 5.16; nil before).
+    public var folio: UInt64?
+    public var pfn: UInt64
+    public var lru: LRUList
+    public var flags: LRUFolioFlags
+}
+
+/// `pagemap:mm_lru_activate`: the folio moved to the active list.
+public struct LRUActivate: Equatable, Sendable {
+    public var folio: UInt64?
+    public var pfn: UInt64
+}
+
+// MARK: filemap
+
+/// `filemap:mm_filemap_add_to_page_cache` / `mm_filemap_delete_from_page_cache`.
+public struct PageCacheFolio: Equatable, Sendable {
+    public var pfn: UInt64
+    public var inode: UInt64
+    /// The page index in the file (the tracepoint prints index << PAGE_SHIFT as "ofs").
+    public var index: UInt64
+    /// The kernel dev_t (major << 20 | minor).
+    public var dev: UInt32
+    /// The folio order (since 5.17).
+    public var order: UInt8?
+
+    public var major: UInt32 { dev >> 20 }
+    public var minor: UInt32 { dev & 0xfffff }
+}
+
+// MARK: vmscan
+
+/// Which reclaim a begin/end pair brackets.
+public enum ReclaimKind: String, Sendable {
+    case direct, memcg, memcgSoftLimit = "memcg_softlimit", node
+}
+
+/// The vmscan tracepoints (include/trace/events/vmscan.h).
+public enum VmscanEvent: Equatable, Sendable {
+    case reclaimBegin(ReclaimKind, ReclaimBegin)
+    case reclaimEnd(ReclaimKind, nrReclaimed: UInt64)
+    case kswapdWake(nid: Int32, zid: Int32?, order: Int32)
+    case kswapdSleep(nid: Int32)
+    case wakeupKswapd(nid: Int32, zid: Int32, order: Int32, gfpFlags: UInt64)
+    case lruIsolate(LRUIsolate)
+    case shrinkInactive(ShrinkInactive)
+    case shrinkActive(ShrinkActive)
+    /// `mm_vmscan_reclaim_pages` (MADV_PAGEOUT / proactive reclaim): same counts.
+    case reclaimPages(ShrinkInactive)
+    /// `mm_vmscan_write_folio` (`mm_vmscan_writepage` before 5.19): reclaim wrote a folio out.
+    case writeFolio(pfn: UInt64, reclaimFlags: Int32)
+    case throttled(nid: Int32, usecTimeout: Int32, usecDelayed: Int32, reason: Int32)
+    case shrinkSlabStart(nid: Int32, totalScan: UInt64)
+    case shrinkSlabEnd(nid: Int32, retval: Int32)
+}
+
+public struct ReclaimBegin: Equatable, Sendable {
+    public var order: Int32
+    public var gfpFlags: UInt64
+    /// Node reclaim only.
+    public var nid: Int32?
+}
+
+public struct LRUIsolate: Equatable, Sendable {
+    public var highestZoneIdx: Int32?
+    public var order: Int32
+    public var nrRequested: UInt64
+    public var nrScanned: UInt64
+    public var nrSkipped: UInt64
+    public var nrTaken: UInt64
+    public var lru: Int32
+}
+
+public struct ShrinkInactive: Equatable, Sendable {
+    public var nid: Int32
+    public var nrScanned: UInt64
+    public var nrReclaimed: UInt64
+    public var nrDirty: UInt64
+    public var nrWriteback: UInt64
+    public var nrCongested: UInt64
+    public var nrImmediate: UInt64
+    /// Folios activated: anon, file.
+    public var nrActivateAnon: UInt64
+    public var nrActivateFile: UInt64
+    public var nrRefKeep: UInt64
+    public var nrUnmapFail: UInt64
+    public var priority: Int32?
+    public var reclaimFlags: Int32?
+}
+
+public struct ShrinkActive: Equatable, Sendable {
+    public var nid: Int32
+    public var nrTaken: UInt64
+    public var nrActive: UInt64
+    public var nrDeactivated: UInt64
+    public var nrReferenced: UInt64
+    public var priority: Int32
+    public var reclaimFlags: Int32
+}
+
+// MARK: migrate
+
+/// `migrate:mm_migrate_pages_start`: `migrate_pages()` begins.
+public struct MigratePagesStart: Equatable, Sendable {
+    public var mode: UInt32
+    public var reason: Int32
+}
+
+/// `migrate:mm_migrate_pages`: `migrate_pages()` ends, with its counts.
+public struct MigratePages: Equatable, Sendable {
+    public var succeeded: UInt64
+    public var failed: UInt64
+    public var thpSucceeded: UInt64?
+    public var thpFailed: UInt64?
+    public var thpSplit: UInt64?
+    public var largeFolioSplit: UInt64?
+    public var mode: UInt32
+    public var reason: Int32
+}
+
+/// `migrate:set_migration_pte` / `remove_migration_pte` (since 5.18).
+public struct MigrationPTE: Equatable, Sendable {
+    /// The user virtual address the entry maps.
+    public var address: UInt64
+    /// The raw PTE value.
+    public var pte: UInt64
+    /// The folio order (0 for tail pages in remove_migration_pte).
+    public var order: Int32?
+
+    /// The pfn the PTE refers to: the old folio's page in a migration entry, the new one in
+    /// a restored present PTE.
+    public var pfn: UInt64? { X86PTE.pfn(pte) }
+}
+
+/// `thp:set_migration_pmd` / `remove_migration_pmd`.
+public struct MigrationPMD: Equatable, Sendable {
+    public var address: UInt64
+    public var pmd: UInt64
+
+    public var pfn: UInt64? { X86PTE.pfn(pmd) }
+}
+
+// MARK: memcg
+
+/// Which memcg statistics tracepoint fired (since 6.13).
+public enum MemcgStatKind: String, Sendable {
+    /// `mod_memcg_state`: enum memcg_stat_item.
+    case memcgState = "mod_memcg_state"
+    /// `mod_memcg_lruvec_state`: enum node_stat_item.
+    case lruvecState = "mod_memcg_lruvec_state"
+    /// `count_memcg_events`: enum vm_event_item.
+    case events = "count_memcg_events"
+}
+
+/// A memcg statistics update.
+public struct MemcgStat: Equatable, Sendable {
+    public var kind: MemcgStatKind
+    /// `cgroup_id()` of the memcg: the inode number of its cgroup directory on 64-bit.
+    public var memcgID: UInt64
+    /// The item number; its name depends on the kernel's config (from BTF).
+    public var item: Int32
+    /// The change, in pages for page-counting items.
+    public var value: Int64
+}
+
+/// `memcg:memcg_flush_stats`.
+public struct MemcgFlushStats: Equatable, Sendable {
+    public var memcgID: UInt64
+    public var statsUpdates: Int64
+    public var force: Bool
+    public var needsFlush: Bool
+}
+
+// MARK: cgroup
+
+/// `cgroup:cgroup_attach_task`: a task moved into a cgroup.
+public struct CgroupAttachTask: Equatable, Sendable {
+    public var root: Int32
+    public var level: Int32
+    public var cgroupID: UInt64
+    public var pid: Int32
+    public var path: String
+    public var comm: String
+}
+
+/// `cgroup:cgroup_mkdir` / `cgroup_rmdir`.
+public struct CgroupDir: Equatable, Sendable {
+    public var root: Int32
+    public var level: Int32
+    public var cgroupID: UInt64
+    public var path: String
+}
+
+// MARK: exceptions
+
+/// `exceptions:page_fault_user`.
+public struct PageFaultUser: Equatable, Sendable {
+    public var address: UInt64
+    public var ip: UInt64
+    public var errorCode: UInt64
+}

@@ -1,0 +1,247 @@
+/// One raw event record: where and when it happened and its payload bytes.
+///
+/// `payload` starts at the event's common fields (`common_type` at offset 0) and points into
+/// the memory map or a decompression buffer: it is valid until the stream that returned it
+/// is advanced again, and while its `TraceFile` lives.
+public struct RawRecord {
+    /// Nanoseconds of the trace clock (with the file's OFFSET option applied).
+    public var timestamp: UInt64
+    /// The CPU whose ring buffer held the record.
+    public var cpu: Int32
+    /// Events the ring buffer lost just before this record (0 for most records; `-1` when the
+    /// kernel flagged a loss but could not count it).
+    public var missedEvents: Int64
+    /// The event's bytes, common fields first.
+    public var payload: UnsafeRawBufferPointer
+
+    /// The event type id (`common_type`).
+    @inlinable public var eventID: UInt16 {
+        payload.count >= 2 ? payload.loadUnaligned(fromByteOffset: 0, as: UInt16.self) : 0
+    }
+    /// The pid of the task the event fired in (`common_pid`).
+    @inlinable public var pid: Int32 {
+        payload.count >= 8 ? payload.loadUnaligned(fromByteOffset: 4, as: Int32.self) : 0
+    }
+}
+
+/// Lost events one CPU's ring buffer reported in its page headers.
+public struct LostEvents: Sendable, Equatable {
+    /// Events counted as lost (`RB_MISSED_STORED` pages carry the count).
+    public var counted: UInt64 = 0
+    /// Pages flagged `RB_MISSED_EVENTS` without a count.
+    public var uncountedPages: Int = 0
+
+    public var any: Bool { counted > 0 || uncountedPages > 0 }
+}
+
+/// Walks one CPU's ring-buffer pages and yields its data records in order.
+///
+/// The page format is the kernel's (`kernel/trace/ring_buffer.c`) as libtraceevent's kbuffer
+/// reads it (`src/kbuffer-parse.c`): a page header `{u64 timestamp; long commit}` whose
+/// commit word holds the data size and the missed-events flags, then 4-byte event headers
+/// `{type_len:5, time_delta:27}`. type_len 1...28 is a data record of type_len*4 bytes, 0 a
+/// data record whose length is in the next word, 29 padding, 30 a time extend, 31 an
+/// absolute time stamp.
+public struct CPUStream {
+    public let cpu: Int32
+    private let path: String
+    private var pages: PageSupply
+    private var page = UnsafeRawBufferPointer(start: nil, count: 0)
+    private var position = 0
+    private var end = 0
+    private var clock: UInt64 = 0
+    private var pendingMissed: Int64 = 0
+    private let layout: RingBufferPageLayout
+    private let timestampOffset: Int64
+    /// Losses seen so far on this CPU.
+    public private(set) var lost = LostEvents()
+    /// Pages whose event headers ran past their commit size (corrupt data), skipped.
+    public private(set) var damagedPages = 0
+
+    init(buffer: CPUBuffer, file: TraceFile) throws(TraceProblem) {
+        cpu = Int32(buffer.cpu)
+        path = file.path
+        layout = file.pageLayout
+        timestampOffset = file.options.timestampOffset
+        pages = try PageSupply(buffer: buffer, file: file)
+    }
+
+    /// Moves to the next data record and returns it, or nil at the end of this CPU's data.
+    /// - Throws: `TraceFileError` when a compressed chunk cannot be decompressed.
+    public mutating func next() throws(TraceFileError) -> RawRecord? {
+        do throws(TraceProblem) {
+            return try nextRecord()
+        } catch {
+            throw TraceFileError(path: path, problem: error.problem)
+        }
+    }
+
+    @inline(__always)
+    mutating func nextRecord() throws(TraceProblem) -> RawRecord? {
+        while true {
+            if position + 4 > end {
+                guard try loadNextPage() else { return nil }
+                continue
+            }
+            let header = page.loadUnaligned(fromByteOffset: position, as: UInt32.self)
+            let typeLen = header & 31
+            let delta = UInt64(header >> 5)
+            switch typeLen {
+            case 1...28:
+                let length = Int(typeLen) << 2
+                let start = position + 4
+                guard start + length <= end else {
+                    skipDamagedPage()
+                    continue
+                }
+                position = start + length
+                clock &+= delta
+                return record(start, length)
+            case 0:
+                guard position + 8 <= end else {
+                    skipDamagedPage()
+                    continue
+                }
+                let raw = Int(page.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self))
+                let length = (raw - 4 + 3) & ~3
+                let start = position + 8
+                guard length >= 0, start + length <= end else {
+                    skipDamagedPage()
+                    continue
+                }
+                position = start + length
+                clock &+= delta
+                return record(start, length)
+            case 29:  // padding: array[0] holds the length after the header
+                guard position + 8 <= end else {
+                    position = end
+                    continue
+                }
+                let length = Int(page.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self))
+                position += 4 + length
+                clock &+= delta
+            case 30:  // time extend
+                guard position + 8 <= end else {
+                    skipDamagedPage()
+                    continue
+                }
+                let extend = UInt64(page.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self))
+                clock &+= (extend << 27) &+ delta
+                position += 8
+            default:  // 31: absolute time stamp; the top bits stay from the page
+                guard position + 8 <= end else {
+                    skipDamagedPage()
+                    continue
+                }
+                let extend = UInt64(page.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self))
+                clock = ((extend << 27) &+ delta) | (clock & (0xf8 << 56))
+                position += 8
+            }
+        }
+    }
+
+    @inline(__always)
+    private mutating func record(_ start: Int, _ length: Int) -> RawRecord {
+        let missed = pendingMissed
+        pendingMissed = 0
+        return RawRecord(
+            timestamp: UInt64(bitPattern: Int64(bitPattern: clock) &+ timestampOffset), cpu: cpu,
+            missedEvents: missed,
+            payload: UnsafeRawBufferPointer(rebasing: page[start..<(start + length)]))
+    }
+
+    /// Gives up on the rest of a page whose records run past its commit size.
+    private mutating func skipDamagedPage() {
+        damagedPages += 1
+        position = end
+    }
+
+    private mutating func loadNextPage() throws(TraceProblem) -> Bool {
+        guard let p = try pages.nextPage() else { return false }
+        page = p
+        let base = layout.dataOffset
+        guard p.count >= base else {
+            damagedPages += 1
+            position = 0
+            end = 0
+            return true
+        }
+        clock = p.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+        let commit: UInt64 =
+            layout.commitSize == 8
+            ? p.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            : UInt64(p.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        let size = Int(commit & ((1 << 27) - 1))
+        position = base
+        end = min(base + size, p.count)
+        if commit & (1 << 31) != 0 {
+            if commit & (1 << 30) != 0, end + layout.commitSize <= p.count {
+                let count: UInt64 =
+                    layout.commitSize == 8
+                    ? p.loadUnaligned(fromByteOffset: end, as: UInt64.self)
+                    : UInt64(p.loadUnaligned(fromByteOffset: end, as: UInt32.self))
+                lost.counted &+= count
+                pendingMissed = Int64(clamping: count)
+            } else {
+                lost.uncountedPages += 1
+                pendingMissed = -1
+            }
+        }
+        return true
+    }
+}
+
+/// Hands out one CPU's ring-buffer pages: straight from the memory map, or chunk by chunk
+/// from a compressed v7 buffer (`<u32 count>` then `<u32 compressed><u32 size><data>` each).
+struct PageSupply {
+    private let source: UnsafeRawBufferPointer
+    private let pageSize: Int
+    private let compression: Compression
+    private var chunks: [(offset: Int, compressed: Int, size: Int)] = []
+    private var nextChunk = 0
+    private var chunk: OwnedBytes?
+    private var current = UnsafeRawBufferPointer(start: nil, count: 0)
+    private var offset = 0
+
+    init(buffer: CPUBuffer, file: TraceFile) throws(TraceProblem) {
+        pageSize = buffer.pageSize
+        compression = buffer.compressed ? file.compression : .none
+        let all = file.file.bytes
+        let start = Int(buffer.offset)
+        // trace-cmd records a compressed CPU's size without its 4-byte chunk count and reads
+        // the chunks wherever they lead (`tracecmd_load_chunks_info`): bound them by the file.
+        let limit = buffer.compressed ? all.count : start + Int(buffer.size)
+        source = UnsafeRawBufferPointer(rebasing: all[start..<limit])
+        if buffer.compressed, buffer.size > 0 {
+            var c = ByteCursor(source, bigEndian: file.bigEndian)
+            let count = try c.u32("CPU \(buffer.cpu) chunk count")
+            for i in 0..<count {
+                let compressed = Int(try c.u32("CPU \(buffer.cpu) chunk \(i) compressed size"))
+                let size = Int(try c.u32("CPU \(buffer.cpu) chunk \(i) size"))
+                try c.need(compressed, "CPU \(buffer.cpu) chunk \(i)")
+                chunks.append((c.offset, compressed, size))
+                c.offset += compressed
+            }
+        } else {
+            current = source
+        }
+    }
+
+    mutating func nextPage() throws(TraceProblem) -> UnsafeRawBufferPointer? {
+        while offset >= current.count {
+            guard nextChunk < chunks.count else { return nil }
+            let c = chunks[nextChunk]
+            if chunk == nil || chunk!.bytes.count < c.size { chunk = OwnedBytes(count: c.size) }
+            let dst = UnsafeMutableRawBufferPointer(rebasing: chunk!.bytes[0..<c.size])
+            try compression.uncompress(UnsafeRawBufferPointer(rebasing: source[c.offset..<(c.offset + c.compressed)]),
+                                       into: dst, what: "CPU data chunk \(nextChunk)")
+            current = UnsafeRawBufferPointer(dst)
+            offset = 0
+            nextChunk += 1
+        }
+        let n = min(pageSize, current.count - offset)
+        let p = UnsafeRawBufferPointer(rebasing: current[offset..<(offset + n)])
+        offset += pageSize
+        return p
+    }
+}

@@ -1,0 +1,79 @@
+import CZlib
+import CZstd
+
+/// The compression a version-7 trace.dat names in its header ("none", "zstd" or "zlib").
+///
+/// trace-cmd compresses metadata sections as one block and CPU data as a series of chunks;
+/// both are plain zstd frames or zlib streams (trace-cmd's `trace-compress-zstd.c` and
+/// `trace-compress-zlib.c`), so one `uncompress` serves both.
+enum Compression: Equatable {
+    case none
+    case zstd
+    case zlib
+
+    init(name: String) throws(TraceProblem) {
+        switch name {
+        case "none", "": self = .none
+        case "zstd": self = .zstd
+        case "zlib": self = .zlib
+        default: throw TraceProblem(.corrupt("unknown compression algorithm '\(name)'"))
+        }
+    }
+
+    /// Decompresses `source` into `destination`, which must have exactly the expected size.
+    func uncompress(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer,
+                    what: String) throws(TraceProblem) {
+        guard let dst = destination.baseAddress, let src = source.baseAddress else {
+            if destination.isEmpty { return }
+            throw TraceProblem(.decompression("\(what): empty input"))
+        }
+        switch self {
+        case .none:
+            guard source.count == destination.count else {
+                throw TraceProblem(.corrupt("\(what): size mismatch"))
+            }
+            destination.copyMemory(from: source)
+        case .zstd:
+            let n = ZSTD_decompress(dst, destination.count, src, source.count)
+            guard ZSTD_isError(n) == 0 else {
+                throw TraceProblem(.decompression("\(what): zstd: \(String(cString: ZSTD_getErrorName(n)))"))
+            }
+            guard n == destination.count else {
+                throw TraceProblem(.decompression("\(what): zstd gave \(n) bytes, expected \(destination.count)"))
+            }
+        case .zlib:
+            var n = uLongf(destination.count)
+            let rc = CZlib.uncompress(dst.assumingMemoryBound(to: Bytef.self), &n,
+                                      src.assumingMemoryBound(to: Bytef.self), uLong(source.count))
+            guard rc == Z_OK else { throw TraceProblem(.decompression("\(what): zlib error \(rc)")) }
+            guard Int(n) == destination.count else {
+                throw TraceProblem(.decompression("\(what): zlib gave \(n) bytes, expected \(destination.count)"))
+            }
+        }
+    }
+
+    /// Decompresses a metadata block (`<u32 compressed size><u32 size><data>`).
+    func uncompressBlock(_ cursor: inout ByteCursor, what: String) throws(TraceProblem) -> OwnedBytes {
+        let compressedSize = Int(try cursor.u32("\(what) compressed size"))
+        let size = Int(try cursor.u32("\(what) uncompressed size"))
+        let source = try cursor.slice(compressedSize, what)
+        let out = OwnedBytes(count: size)
+        try uncompress(source, into: out.bytes, what: what)
+        return out
+    }
+}
+
+/// A heap buffer with one owner, for decompressed sections and CPU-data chunks whose bytes
+/// are read in place through raw pointers.
+final class OwnedBytes {
+    private let storage: UnsafeMutableRawBufferPointer
+    /// The buffer, exactly `count` bytes long.
+    let bytes: UnsafeMutableRawBufferPointer
+
+    init(count: Int) {
+        storage = .allocate(byteCount: max(count, 1), alignment: 16)
+        bytes = UnsafeMutableRawBufferPointer(rebasing: storage[0..<count])
+    }
+
+    deinit { storage.deallocate() }
+}

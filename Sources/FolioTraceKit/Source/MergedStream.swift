@@ -1,0 +1,70 @@
+/// All CPUs' records of a trace in timestamp order.
+///
+/// A k-way merge over the per-CPU streams; ties go to the lower CPU, as libtracecmd's
+/// `tracecmd_read_next_data` does. With a handful of CPUs a linear scan for the minimum beats
+/// a heap. A returned record's payload stays valid until the next call: the CPU it came from
+/// is advanced only then, because advancing may decompress the next chunk into the same
+/// buffer.
+public struct MergedStream {
+    public private(set) var streams: [CPUStream]
+    private var heads: [RawRecord?]
+    private var taken = -1
+    private let path: String
+
+    init(file: TraceFile) throws(TraceFileError) {
+        path = file.path
+        do throws(TraceProblem) {
+            streams = try file.cpuBuffers.map { (b) throws(TraceProblem) in try CPUStream(buffer: b, file: file) }
+            heads = []
+            heads.reserveCapacity(streams.count)
+            for i in streams.indices { heads.append(try streams[i].nextRecord()) }
+        } catch {
+            throw TraceFileError(path: file.path, problem: error.problem)
+        }
+    }
+
+    /// The next record across all CPUs, or nil when every CPU is done.
+    @inline(__always)
+    public mutating func next() throws(TraceFileError) -> RawRecord? {
+        if taken >= 0 {
+            do throws(TraceProblem) {
+                heads[taken] = try streams[taken].nextRecord()
+            } catch {
+                throw TraceFileError(path: path, problem: error.problem)
+            }
+            taken = -1
+        }
+        var best = -1
+        var bestTS = UInt64.max
+        for i in heads.indices {
+            if let h = heads[i], best < 0 || h.timestamp < bestTS {
+                best = i
+                bestTS = h.timestamp
+            }
+        }
+        guard best >= 0 else { return nil }
+        taken = best
+        return heads[best]
+    }
+
+    /// Losses per CPU seen so far (complete once the stream has ended).
+    public var lostEvents: [LostEvents] { streams.map(\.lost) }
+    /// Pages skipped as damaged so far.
+    public var damagedPages: Int { streams.reduce(0) { $0 + $1.damagedPages } }
+}
+
+extension TraceFile {
+    /// The top instance's records of every CPU, merged in timestamp order.
+    public func mergedRecords() throws(TraceFileError) -> MergedStream {
+        try MergedStream(file: self)
+    }
+
+    /// One stream per CPU, each in that CPU's own order.
+    public func cpuStreams() throws(TraceFileError) -> [CPUStream] {
+        do throws(TraceProblem) {
+            return try cpuBuffers.map { (b) throws(TraceProblem) in try CPUStream(buffer: b, file: self) }
+        } catch {
+            throw TraceFileError(path: path, problem: error.problem)
+        }
+    }
+}

@@ -1,0 +1,416 @@
+/// A trace-cmd trace.dat file (version 6 or 7), opened and its metadata read.
+///
+/// The layout follows trace-cmd's documentation (`trace-cmd.dat.v6(5)`, `trace-cmd.dat.v7(5)`)
+/// and its reader (`lib/trace-cmd/trace-input.c`): a fixed header, then either the v6
+/// sequence of header/formats/kallsyms/printk/cmdlines/options/flyrecord, or the v7 chain of
+/// option sections that point at (possibly compressed) sections. CPU data stays in the memory
+/// map and is walked page by page by `CPUStream`.
+public final class TraceFile {
+    /// The path the file was opened from.
+    public let path: String
+    /// The file format version, 6 or 7.
+    public let version: Int
+    /// Whether numbers in the file are big-endian.
+    public let bigEndian: Bool
+    /// The traced machine's user-space `long` size in bytes.
+    public let longSize: Int
+    /// The traced machine's page size.
+    public let pageSize: Int
+    /// The compression the file declares ("none" for v6).
+    public let compressionName: String
+
+    /// The text of `events/header_page` and `events/header_event` at capture time.
+    public private(set) var headerPage = ""
+    public private(set) var headerEvent = ""
+    /// The format files of the ftrace-internal events.
+    public private(set) var ftraceFormats: [String] = []
+    /// The format files of all other events, with the system each belongs to.
+    public private(set) var eventFormats: [(system: String, format: String)] = []
+    /// `/proc/kallsyms` at capture time (may be empty).
+    public private(set) var kallsyms: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
+    /// `printk_formats` at capture time.
+    public private(set) var printkFormats = ""
+    /// `saved_cmdlines` at capture time: "pid comm" lines.
+    public private(set) var savedCmdlines = ""
+    /// What the options say about the capture.
+    public private(set) var options = TraceOptions()
+    /// Every ring buffer the file holds: the top instance (named "") and any others.
+    public private(set) var buffers: [TraceBuffer] = []
+    /// The buffer foliotrace reads: the top instance when it has data, else the first
+    /// instance that has (as `trace-cmd extract -B NAME` writes only that instance).
+    public var primaryBuffer: TraceBuffer {
+        buffers.first { $0.name.isEmpty && $0.hasData } ?? buffers.first { $0.hasData }
+            ?? buffers.first { $0.name.isEmpty } ?? TraceBuffer(name: "", cpus: [])
+    }
+    /// The primary buffer's per-CPU data, in CPU order.
+    public var cpuBuffers: [CPUBuffer] { primaryBuffer.cpus }
+    /// The byte layout of ring-buffer pages, from `header_page`.
+    public private(set) var pageLayout = RingBufferPageLayout()
+
+    let compression: Compression
+    let file: MappedFile
+    /// Decompressed metadata sections, kept alive because `kallsyms` points into them.
+    private var ownedSections: [OwnedBytes] = []
+
+    /// Opens and reads the metadata of a trace.dat file.
+    /// - Throws: `TraceFileError` naming the file and the problem.
+    public init(path: String) throws(TraceFileError) {
+        self.path = path
+        do throws(TraceProblem) {
+            file = try MappedFile(path: path)
+            var c = ByteCursor(file.bytes)
+            guard file.bytes.count >= 10, file.bytes.prefix(10).elementsEqual(TraceFile.magic) else {
+                throw TraceProblem(.notATrace)
+            }
+            c.offset = 10
+            let versionText = try c.cString("file version")
+            guard let v = Int(versionText) else { throw TraceProblem(.unsupportedVersion("'\(versionText)'")) }
+            guard v == 6 || v == 7 else { throw TraceProblem(.unsupportedVersion(versionText)) }
+            version = v
+            let endian = try c.slice(1, "endianness")[0]
+            guard endian <= 1 else { throw TraceProblem(.corrupt("endianness flag \(endian)")) }
+            bigEndian = endian == 1
+            longSize = Int(try c.slice(1, "long size")[0])
+            c = ByteCursor(file.bytes, bigEndian: bigEndian, offset: c.offset)
+            pageSize = Int(try c.u32("page size"))
+            guard pageSize >= 512, pageSize <= 1 << 20 else { throw TraceProblem(.corrupt("page size \(pageSize)")) }
+            if v >= 7 {
+                compressionName = try c.cString("compression name")
+                _ = try c.cString("compression version")
+                compression = try Compression(name: compressionName)
+                let optionsOffset = try c.u64("first options offset")
+                try readSections(firstOptions: optionsOffset)
+            } else {
+                compressionName = "none"
+                compression = .none
+                try readVersion6(&c)
+            }
+            try checkCPUBuffers()
+        } catch {
+            throw TraceFileError(path: path, problem: error.problem)
+        }
+    }
+
+    static let magic: [UInt8] = [0x17, 0x08, 0x44] + Array("tracing".utf8)
+
+    // MARK: version 6
+
+    private func readVersion6(_ c: inout ByteCursor) throws(TraceProblem) {
+        try readHeaderInfo(&c)
+        try readFtraceFormats(&c)
+        try readEventFormats(&c)
+        try readKallsyms(&c)
+        try readPrintk(&c)
+        try readCmdlines(&c)
+        let cpus = Int(try c.u32("CPU count"))
+        guard cpus <= 8192 else { throw TraceProblem(.corrupt("CPU count \(cpus)")) }
+        var kind = try c.slice(10, "data kind").text
+        if kind.hasPrefix("options") {
+            try readOptions(&c, sectioned: false)
+            kind = try c.slice(10, "data kind").text
+        }
+        guard kind.hasPrefix("flyrecord") else {
+            if kind.hasPrefix("latency") { throw TraceProblem(.corrupt("latency traces carry no events")) }
+            throw TraceProblem(.corrupt("expected 'flyrecord', found '\(kind.prefix(9))'"))
+        }
+        buffers.insert(TraceBuffer(name: "", cpus: try readFlyrecordCPUs(&c, cpus: cpus)), at: 0)
+        // Instances: each BUFFER option points at its own [options] + flyrecord block.
+        for i in buffers.indices where !buffers[i].name.isEmpty {
+            var b = ByteCursor(file.bytes, bigEndian: bigEndian, offset: Int(clamping: buffers[i].offset))
+            var kind = try b.slice(10, "buffer \(buffers[i].name) data kind").text
+            if kind.hasPrefix("options") {
+                var scratch = TraceOptions()
+                swap(&scratch, &options)
+                defer { swap(&scratch, &options) }
+                try readOptions(&b, sectioned: false)
+                kind = try b.slice(10, "buffer \(buffers[i].name) data kind").text
+            }
+            guard kind.hasPrefix("flyrecord") else { continue }
+            buffers[i].cpus = try readFlyrecordCPUs(&b, cpus: cpus)
+        }
+    }
+
+    private func readFlyrecordCPUs(_ c: inout ByteCursor, cpus: Int) throws(TraceProblem) -> [CPUBuffer] {
+        var out: [CPUBuffer] = []
+        for cpu in 0..<cpus {
+            let offset = try c.u64("CPU \(cpu) data offset")
+            let size = try c.u64("CPU \(cpu) data size")
+            out.append(CPUBuffer(cpu: cpu, offset: offset, size: size, compressed: false, pageSize: pageSize))
+        }
+        return out
+    }
+
+    // MARK: version 7
+
+    private func readSections(firstOptions: UInt64) throws(TraceProblem) {
+        var sectionOffsets: [UInt16: UInt64] = [:]
+        var next = firstOptions
+        var seen = Set<UInt64>()
+        while next != 0 {
+            guard seen.insert(next).inserted else { throw TraceProblem(.corrupt("options sections form a loop")) }
+            var data = try sectionData(at: next, expecting: 0, what: "options section")
+            next = try readOptions(&data.cursor, sectioned: true, sectionOffsets: &sectionOffsets)
+        }
+        for (id, parse) in [(UInt16(16), TraceFile.readHeaderInfo), (17, TraceFile.readFtraceFormats),
+                            (18, TraceFile.readEventFormats), (19, TraceFile.readKallsyms),
+                            (20, TraceFile.readPrintk), (21, TraceFile.readCmdlines)] {
+            guard let offset = sectionOffsets[id] else { continue }
+            var data = try sectionData(at: offset, expecting: id, what: "section \(id)")
+            try parse(self)(&data.cursor)
+        }
+        guard !eventFormats.isEmpty || sectionOffsets[18] != nil else {
+            throw TraceProblem(.corrupt("no event formats section"))
+        }
+    }
+
+    /// The bytes of a v7 section: in place when stored plain, decompressed when not.
+    private func sectionData(at offset: UInt64, expecting id: UInt16, what: String) throws(TraceProblem)
+        -> (cursor: ByteCursor, compressed: Bool)
+    {
+        guard offset < UInt64(file.bytes.count) else {
+            throw TraceProblem(.truncated("\(what) at offset \(offset) is past the end of the file (\(file.bytes.count) bytes)"))
+        }
+        var c = ByteCursor(file.bytes, bigEndian: bigEndian, offset: Int(offset))
+        let sid = try c.u16("\(what) id")
+        let flags = try c.u16("\(what) flags")
+        _ = try c.u32("\(what) description")
+        let size = try c.u64("\(what) size")
+        guard sid == id else { throw TraceProblem(.corrupt("\(what) at offset \(offset) has id \(sid)")) }
+        if flags & 1 != 0 {
+            let block = try compression.uncompressBlock(&c, what: what)
+            ownedSections.append(block)
+            return (ByteCursor(UnsafeRawBufferPointer(block.bytes), bigEndian: bigEndian), true)
+        }
+        guard size <= UInt64(c.remaining) else {
+            throw TraceProblem(.truncated("\(what) needs \(size) bytes at offset \(c.offset), file has \(c.remaining)"))
+        }
+        return (ByteCursor(try c.slice(Int(size), what), bigEndian: bigEndian), false)
+    }
+
+    // MARK: shared pieces
+
+    private func readHeaderInfo(_ c: inout ByteCursor) throws(TraceProblem) {
+        try c.expect(Array("header_page\0".utf8), "'header_page'")
+        headerPage = try c.slice(Int(try c.u64("header_page size")), "header_page").text
+        try c.expect(Array("header_event\0".utf8), "'header_event'")
+        headerEvent = try c.slice(Int(try c.u64("header_event size")), "header_event").text
+        pageLayout = try RingBufferPageLayout(headerPage: headerPage)
+    }
+
+    private func readFtraceFormats(_ c: inout ByteCursor) throws(TraceProblem) {
+        let count = try c.u32("ftrace format count")
+        for i in 0..<count {
+            let size = try c.u64("ftrace format \(i) size")
+            ftraceFormats.append(try c.slice(Int(clamping: size), "ftrace format \(i)").text)
+        }
+    }
+
+    private func readEventFormats(_ c: inout ByteCursor) throws(TraceProblem) {
+        let systems = try c.u32("event system count")
+        for _ in 0..<systems {
+            let system = try c.cString("event system name")
+            let count = try c.u32("event count of \(system)")
+            for i in 0..<count {
+                let size = try c.u64("\(system) format \(i) size")
+                eventFormats.append((system, try c.slice(Int(clamping: size), "\(system) format \(i)").text))
+            }
+        }
+    }
+
+    private func readKallsyms(_ c: inout ByteCursor) throws(TraceProblem) {
+        kallsyms = try c.slice(Int(try c.u32("kallsyms size")), "kallsyms")
+    }
+
+    private func readPrintk(_ c: inout ByteCursor) throws(TraceProblem) {
+        printkFormats = try c.slice(Int(try c.u32("printk formats size")), "printk formats").text
+    }
+
+    private func readCmdlines(_ c: inout ByteCursor) throws(TraceProblem) {
+        savedCmdlines = try c.slice(Int(clamping: try c.u64("cmdlines size")), "cmdlines").text
+    }
+
+    /// Reads one options list. In v7 it ends with a DONE option holding the next section's
+    /// offset, which is returned; in v6 it ends with a bare zero id.
+    @discardableResult
+    private func readOptions(_ c: inout ByteCursor, sectioned: Bool) throws(TraceProblem) -> UInt64 {
+        var ignored: [UInt16: UInt64] = [:]
+        return try readOptions(&c, sectioned: sectioned, sectionOffsets: &ignored)
+    }
+
+    private func readOptions(_ c: inout ByteCursor, sectioned: Bool, sectionOffsets: inout [UInt16: UInt64])
+        throws(TraceProblem) -> UInt64
+    {
+        while true {
+            let id = try c.u16("option id")
+            if id == 0 && !sectioned { return 0 }
+            let size = Int(try c.u32("option \(id) size"))
+            var o = ByteCursor(try c.slice(size, "option \(id)"), bigEndian: bigEndian)
+            switch id {
+            case 0: return try o.u64("next options offset")
+            case 1: options.date = try o.cString("date option")
+            case 2: options.cpuStats.append(try o.cString("cpustat option"))
+            case 3: try readBufferOption(&o, sectioned: sectioned)
+            case 4: options.traceClock = TraceOptions.selectedClock(try o.cString("trace clock option"))
+            case 5: options.uname = try o.cString("uname option")
+            case 7: options.timestampOffset = Int64(try o.cString("offset option").trimmingSpaces) ?? 0
+            case 8: options.cpuCount = Int(try o.u32("cpu count option"))
+            case 9: options.traceCmdVersion = try o.cString("version option")
+            case 14:
+                let mult = try o.u32("tsc2nsec mult")
+                let shift = try o.u32("tsc2nsec shift")
+                let offset = try o.u64("tsc2nsec offset")
+                options.tsc2nsec = (mult, shift, offset)
+            case 16...25: sectionOffsets[id] = try o.u64("section offset option \(id)")
+            default: break
+            }
+        }
+    }
+
+    private func readBufferOption(_ o: inout ByteCursor, sectioned: Bool) throws(TraceProblem) {
+        let offset = try o.u64("buffer offset")
+        let name = try o.cString("buffer name")
+        if !name.isEmpty { options.instances.append(name) }
+        guard sectioned else {
+            buffers.append(TraceBuffer(name: name, offset: offset, cpus: []))
+            return
+        }
+        let clock = try o.cString("buffer clock")
+        let bufferPageSize = Int(try o.u32("buffer page size"))
+        let cpus = Int(try o.u32("buffer CPU count"))
+        if name.isEmpty, options.traceClock == nil { options.traceClock = clock }
+        // The flyrecord section header says whether its CPU data is compressed.
+        guard offset < UInt64(file.bytes.count) else {
+            throw TraceProblem(.truncated("buffer section at offset \(offset) is past the end of the file (\(file.bytes.count) bytes)"))
+        }
+        var h = ByteCursor(file.bytes, bigEndian: bigEndian, offset: Int(offset))
+        _ = try h.u16("buffer section id")
+        let flags = try h.u16("buffer section flags")
+        var buffer = TraceBuffer(name: name, offset: offset, cpus: [])
+        for _ in 0..<cpus {
+            let cpu = Int(try o.u32("buffer CPU id"))
+            let dataOffset = try o.u64("buffer CPU data offset")
+            let size = try o.u64("buffer CPU data size")
+            buffer.cpus.append(CPUBuffer(cpu: cpu, offset: dataOffset, size: size, compressed: flags & 1 != 0,
+                                         pageSize: bufferPageSize > 0 ? bufferPageSize : pageSize))
+        }
+        buffer.cpus.sort { $0.cpu < $1.cpu }
+        buffers.append(buffer)
+    }
+
+    private func checkCPUBuffers() throws(TraceProblem) {
+        let fileSize = UInt64(file.bytes.count)
+        for b in buffers.flatMap(\.cpus) where b.size > 0 {
+            guard b.offset <= fileSize, b.size <= fileSize - b.offset else {
+                throw TraceProblem(.truncated("CPU \(b.cpu) data needs bytes up to offset \(b.offset + b.size), file has \(fileSize)"))
+            }
+        }
+        guard pageLayout.dataOffset < pageSize else { throw TraceProblem(.corrupt("header_page data offset")) }
+    }
+}
+
+/// Facts the trace.dat options record about the capture.
+public struct TraceOptions: Sendable {
+    /// `uname -a` of the traced machine, when recorded.
+    public var uname: String?
+    /// The trace-cmd version that wrote the file.
+    public var traceCmdVersion: String?
+    /// The number of CPUs of the traced machine.
+    public var cpuCount: Int?
+    /// The trace clock ("local", "global", "x86-tsc"...).
+    public var traceClock: String?
+    /// `per_cpu/cpuN/stats` of each CPU at the end of the capture.
+    public var cpuStats: [String] = []
+    /// The DATE option: offset between trace timestamps and the time of day.
+    public var date: String?
+    /// The OFFSET option, added to every timestamp as trace-cmd does.
+    public var timestampOffset: Int64 = 0
+    /// The TSC2NSEC option (mult, shift, offset).
+    public var tsc2nsec: (mult: UInt32, shift: UInt32, offset: UInt64)?
+    /// Names of the instance buffers beside the top one.
+    public var instances: [String] = []
+
+    /// The clock in use from a copy of the `trace_clock` file ("[local] global ..." -> "local").
+    static func selectedClock(_ text: String) -> String {
+        guard let open = text.firstIndex(of: "["), let close = text[open...].firstIndex(of: "]") else {
+            return text.trimmingSpaces
+        }
+        return String(text[text.index(after: open)..<close])
+    }
+
+    /// The kernel release from the uname option ("6.18.44-..."), when the file says.
+    public var kernelRelease: String? {
+        guard let uname else { return nil }
+        let parts = uname.split(separator: " ")
+        return parts.count >= 3 ? String(parts[2]) : nil
+    }
+}
+
+/// One ring buffer (tracefs instance) of the file.
+public struct TraceBuffer: Sendable {
+    /// The instance name; "" for the top instance.
+    public var name: String
+    /// Where the buffer's description starts in the file.
+    var offset: UInt64 = 0
+    /// Its CPUs' data, in CPU order.
+    public var cpus: [CPUBuffer]
+
+    init(name: String, offset: UInt64 = 0, cpus: [CPUBuffer]) {
+        self.name = name
+        self.offset = offset
+        self.cpus = cpus
+    }
+
+    public var hasData: Bool { cpus.contains { $0.size > 0 } }
+}
+
+/// One CPU's ring-buffer data in the file.
+public struct CPUBuffer: Sendable {
+    public var cpu: Int
+    public var offset: UInt64
+    public var size: UInt64
+    public var compressed: Bool
+    /// The ring-buffer sub-buffer size (the kernel page size unless configured).
+    public var pageSize: Int
+}
+
+/// Where the parts of a ring-buffer page are, from `events/header_page`.
+public struct RingBufferPageLayout: Sendable {
+    /// Size of the `commit` word (the kernel's `long`).
+    public var commitSize = 8
+    /// Offset of the first event in a page.
+    public var dataOffset = 16
+
+    init() {}
+
+    init(headerPage: String) throws(TraceProblem) {
+        for line in headerPage.split(separator: "\n") {
+            let fields = parseFormatFieldLine(line)
+            guard let name = fields.name else { continue }
+            if name == "commit", let size = fields.size { commitSize = size }
+            if name == "data", let offset = fields.offset { dataOffset = offset }
+        }
+        guard commitSize == 4 || commitSize == 8 else { throw TraceProblem(.corrupt("header_page commit size \(commitSize)")) }
+    }
+}
+
+/// Picks the name, offset and size out of a format-file line such as
+/// `field: local_t commit;\toffset:8;\tsize:8;\tsigned:1;`.
+func parseFormatFieldLine(_ line: Substring) -> (name: String?, offset: Int?, size: Int?) {
+    guard let fieldRange = line.firstRange(of: "field:") else { return (nil, nil, nil) }
+    let rest = line[fieldRange.upperBound...]
+    guard let semi = rest.firstIndex(of: ";") else { return (nil, nil, nil) }
+    var decl = rest[..<semi]
+    if let bracket = decl.firstIndex(of: "[") { decl = decl[..<bracket] }
+    let name = decl.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "*" }).last.map(String.init)
+    func number(after key: String) -> Int? {
+        guard let r = line.firstRange(of: key) else { return nil }
+        return Int(line[r.upperBound...].prefix(while: { $0.isNumber }))
+    }
+    return (name, number(after: "offset:"), number(after: "size:"))
+}
+
+extension String {
+    var trimmingSpaces: String {
+        String(self.drop(while: { $0 == " " || $0 == "\n" }).reversed().drop(while: { $0 == " " || $0 == "\n" }).reversed())
+    }
+}

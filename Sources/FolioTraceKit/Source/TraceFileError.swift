@@ -1,0 +1,49 @@
+/// What is wrong with an input trace, said in one line that names the file.
+///
+/// Every failure to open or read a trace ends up here, so that the command line can print
+/// `foliotrace: FILE: problem` and exit non-zero instead of crashing.
+public struct TraceFileError: Error, CustomStringConvertible, Equatable {
+    /// The path of the file the problem was found in.
+    public var path: String
+    /// The problem, as a short phrase without the path.
+    public var problem: Problem
+
+    public init(path: String, problem: Problem) {
+        self.path = path
+        self.problem = problem
+    }
+
+    public var description: String { "\(path): \(problem)" }
+
+    public enum Problem: Equatable, CustomStringConvertible, Sendable {
+        case cannotOpen(String)
+        case notATrace
+        case unsupportedVersion(String)
+        case truncated(String)
+        case corrupt(String)
+        case decompression(String)
+        case eventFormat(event: String, detail: String)
+        case missingField(event: String, field: String)
+
+        public var description: String {
+            switch self {
+            case .cannotOpen(let why): return "cannot open: \(why)"
+            case .notATrace: return "not a trace-cmd trace.dat file (bad magic)"
+            case .unsupportedVersion(let v):
+                return "unsupported trace.dat version \(v) (foliotrace reads versions 6 and 7)"
+            case .truncated(let what): return "truncated: \(what)"
+            case .corrupt(let what): return "corrupt: \(what)"
+            case .decompression(let what): return "cannot decompress \(what)"
+            case .eventFormat(let event, let detail): return "event \(event): bad format: \(detail)"
+            case .missingField(let event, let field):
+                return "event \(event): its format lacks the field '\(field)' that foliotrace needs"
+            }
+        }
+    }
+}
+
+/// A problem found by code that does not know the file's path; `TraceFile` adds the path.
+struct TraceProblem: Error {
+    var problem: TraceFileError.Problem
+    init(_ problem: TraceFileError.Problem) { self.problem = problem }
+}

@@ -1,0 +1,142 @@
+import ArgumentParser
+import Foundation
+import FolioTraceKit
+
+/// `foliotrace events TRACE`: what is in a file and which analyses it can feed.
+struct Events: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what a trace holds: kernel, CPUs, time span, lost events, counts per event.")
+
+    @Argument(help: "A trace.dat file (version 6 or 7).")
+    var trace: String
+
+    @Option(name: .shortAndLong, help: "Output format: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var format: OutputFormat = .text
+
+    func run() throws {
+        let summary = try reportingErrors { try EventsSummary(path: trace) }
+        switch format {
+        case .text: print(summary.text, terminator: "")
+        case .json: print(try summary.json())
+        }
+    }
+}
+
+/// The facts `events` prints, gathered from one pass over the trace.
+struct EventsSummary: Encodable {
+    var file: String
+    var version: Int
+    var compression: String
+    var kernel: String?
+    var uname: String?
+    var buffer: String
+    var cpus: Int
+    var clock: String?
+    var total: UInt64
+    var typed: UInt64
+    var malformed: UInt64
+    var unknown_id: UInt64
+    var first_ts: UInt64?
+    var last_ts: UInt64?
+    var duration_ns: UInt64?
+    var lost_events: UInt64
+    var lost_events_per_cpu: [UInt64]
+    var pages_with_uncounted_loss: [Int]
+    var records_per_cpu: [UInt64]
+    var events: [String: UInt64]
+    var analyses: [Analysis]
+    var format_parse_failures: [String]
+
+    struct Analysis: Encodable {
+        var name: String
+        var summary: String
+        var runnable: Bool
+        var missing: [String]
+    }
+
+    init(path: String) throws {
+        let file = try TraceFile(path: path)
+        let catalog = try EventCatalog(file: file)
+        let decoder = try EventDecoder(catalog: catalog, path: path)
+        let inventory = try TraceInventory(file: file, decoder: decoder)
+        self.file = path
+        version = file.version
+        compression = file.compressionName
+        kernel = file.options.kernelRelease
+        uname = file.options.uname
+        buffer = file.primaryBuffer.name
+        cpus = file.cpuBuffers.count
+        clock = file.options.traceClock
+        total = inventory.total
+        typed = inventory.typedRecords
+        malformed = inventory.malformedRecords
+        unknown_id = inventory.unknownRecords
+        first_ts = inventory.firstTimestamp
+        last_ts = inventory.lastTimestamp
+        if let a = first_ts, let b = last_ts { duration_ns = b - a }
+        lost_events = inventory.lostEvents
+        lost_events_per_cpu = inventory.lostByCPU.map(\.counted)
+        pages_with_uncounted_loss = inventory.lostByCPU.map(\.uncountedPages)
+        records_per_cpu = inventory.countsByCPU
+        var events: [String: UInt64] = [:]
+        var present = Set<String>()
+        for t in catalog.types where inventory.countsByID[Int(t.id)] > 0 {
+            events[t.fullName] = inventory.countsByID[Int(t.id)]
+            present.formUnion(catalog.requirementNames(of: t))
+        }
+        self.events = events
+        analyses = AnalysisRequirement.all.map { r in
+            let c = r.check(present)
+            return Analysis(name: r.id, summary: r.summary, runnable: c.runnable, missing: c.missing)
+        }
+        format_parse_failures = catalog.parseFailures.map { "\($0.system): \($0.message)" }
+    }
+
+    func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    var text: String {
+        var s = ""
+        s += "file:      \(file) (trace.dat v\(version), compression \(compression))\n"
+        s += "kernel:    \(kernel ?? "not recorded")\n"
+        if !buffer.isEmpty { s += "buffer:    instance \"\(buffer)\"\n" }
+        s += "cpus:      \(cpus), clock \(clock ?? "unknown")\n"
+        if let a = first_ts, let b = last_ts {
+            s += "time:      \(seconds(a)) .. \(seconds(b)) (\(seconds(b - a)) s)\n"
+        }
+        s += "records:   \(total) (\(typed) decoded as memory events"
+        if malformed > 0 { s += ", \(malformed) malformed" }
+        if unknown_id > 0 { s += ", \(unknown_id) with an unknown event id" }
+        s += ")\n"
+        let lostLines = lost_events_per_cpu.indices.map { cpu -> String in
+            let uncounted = pages_with_uncounted_loss[cpu]
+            return "cpu\(cpu) \(lost_events_per_cpu[cpu])" + (uncounted > 0 ? " (+\(uncounted) pages with uncounted losses)" : "")
+        }
+        s += "lost:      \(lost_events) events: \(lostLines.joined(separator: ", "))\n"
+        if lost_events > 0 || pages_with_uncounted_loss.contains(where: { $0 > 0 }) {
+            s += "           lifecycles that cross a loss may be incomplete\n"
+        }
+        s += "\nevents:\n"
+        let width = String(events.values.max() ?? 0).count
+        for (name, count) in events.sorted(by: { $0.key < $1.key }) {
+            s += "  " + String(repeating: " ", count: width - String(count).count) + "\(count)  \(name)\n"
+        }
+        s += "\nanalyses:\n"
+        let nameWidth = analyses.map(\.name.count).max() ?? 0
+        for a in analyses {
+            let pad = String(repeating: " ", count: nameWidth - a.name.count)
+            s += "  \(a.name)\(pad)  " + (a.runnable ? "yes" : "no: missing \(a.missing.joined(separator: ", "))") + "\n"
+        }
+        for f in format_parse_failures { s += "note: libtraceevent could not parse \(f)\n" }
+        return s
+    }
+
+    private func seconds(_ ns: UInt64) -> String {
+        let whole = ns / 1_000_000_000
+        let frac = String(ns % 1_000_000_000 / 1000)
+        return "\(whole)." + String(repeating: "0", count: 6 - frac.count) + frac
+    }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+import FolioTraceKit
+import Foundation
+
+@main
+struct FolioTrace: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "foliotrace",
+        abstract: "Folio lifecycles and linux-mm patterns from real kernel traces.",
+        discussion: "Reads trace-cmd trace.dat files (versions 6 and 7, compressed or not).",
+        subcommands: [Events.self]
+    )
+}
+
+/// The output formats a command can print.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+/// Runs `body`, turning a trace error into one line on stderr and exit status 2.
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as TraceFileError {
+        FileHandle.standardError.write(Data("foliotrace: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
+}

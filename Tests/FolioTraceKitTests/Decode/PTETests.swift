@@ -1,0 +1,67 @@
+import FolioTraceKit
+import Testing
+
+/// x86-64 PTE decoding, on entries seen in real captures.
+@Suite struct PTETests {
+    /// The pair KERNEL_NOTES.md records from a 6.18 compaction at one address.
+    @Test func workedExampleFromHost() {
+        #expect(X86PTE.pfn(0xe7ff_ffff_dfc7_c000) == 0x101c1f)
+        #expect(X86PTE.pfn(0x8000_0001_4720_1005) == 0x147201)
+        #expect(X86PTE.decode(0x8000_0001_4720_1005) == .present(pfn: 0x147201))
+        #expect(X86PTE.decode(0) == .none)
+    }
+
+    /// In real compaction captures, a set_migration_pte's entry names the old folio: it is
+    /// freed once its migration succeeds; the remove_migration_pte of the same address names
+    /// the new folio, which the kernel then puts on an LRU (`mm_lru_insertion` of that pfn).
+    @Test(arguments: Fixtures.traces)
+    func migrationPairsNameRealFolios(_ fixture: String) throws {
+        let path = Fixtures.path(fixture)
+        let file = try TraceFile(path: path)
+        let catalog = try EventCatalog(file: file)
+        guard catalog.type(named: "migrate:set_migration_pte") != nil,
+            catalog.type(named: "kmem:mm_page_free") != nil
+        else { return }
+        let decoder = try EventDecoder(catalog: catalog, path: path)
+        var merged = try file.mergedRecords()
+        var pendingOld: [UInt64: UInt64] = [:]  // address -> old pfn
+        var migratedOld = Set<UInt64>()
+        var newPfns = Set<UInt64>()
+        var freed = Set<UInt64>()
+        var inserted = Set<UInt64>()
+        var pairs = 0
+        while let r = try merged.next() {
+            switch decoder.decode(r) {
+            case .setMigrationPTE(let e):
+                guard case .swap = X86PTE.decode(e.pte) else {
+                    Issue.record("\(fixture): set_migration_pte \(String(e.pte, radix: 16)) is not a swap entry")
+                    continue
+                }
+                pendingOld[e.address] = e.pfn
+            case .removeMigrationPTE(let e):
+                guard case .present(let new) = X86PTE.decode(e.pte), let old = pendingOld.removeValue(forKey: e.address)
+                else { continue }
+                pairs += 1
+                if new != old {
+                    migratedOld.insert(old)
+                    newPfns.insert(new)
+                }
+            case .pageFree(let f):
+                for p in f.pfn..<(f.pfn + (1 << UInt64(f.order))) where migratedOld.contains(p) { freed.insert(p) }
+            case .lruInsertion(let l):
+                if newPfns.contains(l.pfn) { inserted.insert(l.pfn) }
+            default: break
+            }
+        }
+        guard pairs > 0 else { return }
+        // Most old pages are freed within the capture, and many new ones inserted (the LRU-add
+        // batch may drain after the capture ends, and tail pages are never inserted
+        // themselves); a PTE decoded wrongly would match (almost) none of them.
+        #expect(Double(freed.count) >= 0.5 * Double(migratedOld.count),
+                "\(fixture): \(freed.count) of \(migratedOld.count) migrated-from pfns freed")
+        if catalog.type(named: "pagemap:mm_lru_insertion") != nil {
+            #expect(Double(inserted.count) >= 0.2 * Double(newPfns.count),
+                    "\(fixture): \(inserted.count) of \(newPfns.count) migrated-to pfns inserted on an LRU")
+        }
+    }
+}

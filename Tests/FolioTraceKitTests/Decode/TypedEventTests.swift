@@ -1,0 +1,130 @@
+import FolioTraceKit
+import Testing
+
+/// Every typed field foliotrace decodes, against libtraceevent's reading of the same field of
+/// the same record (`tep_read_number_field`), on every real fixture.
+@Suite struct TypedEventTests {
+    @Test(arguments: Fixtures.traces)
+    func typedFieldsMatchLibtraceevent(_ fixture: String) throws {
+        let path = Fixtures.path(fixture)
+        let file = try TraceFile(path: path)
+        let catalog = try EventCatalog(file: file)
+        let decoder = try EventDecoder(catalog: catalog, path: path)
+        let reference = try #require(ReferenceReader(path: path, instance: !file.primaryBuffer.name.isEmpty))
+        var streams = try file.cpuStreams()
+        var checked = 0
+        var mismatches = 0
+        for i in streams.indices {
+            while let r = try streams[i].next() {
+                let event = decoder.decode(r)
+                let values = fieldValues(event)
+                guard !values.isEmpty else { continue }
+                let payload = [UInt8](r.payload)
+                for (name, ours) in values {
+                    let id = Int32(r.eventID)
+                    let size = try #require(reference.fieldSize(eventID: id, name: name), "\(name) of event \(id)")
+                    let theirs = try #require(reference.fieldValue(eventID: id, name: name, payload: payload))
+                    let mask: UInt64 = size >= 8 ? .max : (1 << (UInt64(size) * 8)) - 1
+                    if ours & mask != theirs & mask {
+                        mismatches += 1
+                        if mismatches < 5 {
+                            Issue.record("\(fixture): \(catalog.type(id: r.eventID)!.fullName) field \(name): foliotrace \(ours), libtraceevent \(theirs)")
+                        }
+                    }
+                    checked += 1
+                }
+            }
+        }
+        #expect(mismatches == 0)
+        #expect(checked > 0, "\(fixture) has typed events")
+    }
+
+    @Test func cgroupStringsMatchTraceCmd() throws {
+        // cgroup paths are __data_loc strings; check them against libtraceevent's raw field.
+        for fixture in Fixtures.traces {
+            let path = Fixtures.path(fixture)
+            let file = try TraceFile(path: path)
+            let catalog = try EventCatalog(file: file)
+            let decoder = try EventDecoder(catalog: catalog, path: path)
+            var merged = try file.mergedRecords()
+            while let r = try merged.next() {
+                switch decoder.decode(r) {
+                case .cgroupMkdir(let d), .cgroupRmdir(let d):
+                    #expect(d.path.hasPrefix("/"), "\(fixture): cgroup path \(d.path)")
+                case .cgroupAttachTask(let a):
+                    #expect(a.path.hasPrefix("/") && !a.comm.isEmpty, "\(fixture): attach \(a.path) \(a.comm)")
+                default: break
+                }
+            }
+        }
+    }
+}
+
+/// A typed event's values under its format's field names, as raw bit patterns.
+func fieldValues(_ event: MMEvent) -> [(String, UInt64)] {
+    func s(_ v: Int32) -> UInt64 { UInt64(bitPattern: Int64(v)) }
+    func s64(_ v: Int64) -> UInt64 { UInt64(bitPattern: v) }
+    switch event {
+    case .pageAlloc(let a):
+        return [("pfn", a.pfn ?? .max), ("order", UInt64(a.order)), ("gfp_flags", a.gfpFlags), ("migratetype", s(a.migratetype))]
+    case .pageFree(let f): return [("pfn", f.pfn), ("order", UInt64(f.order))]
+    case .pageFreeBatched(let f): return [("pfn", f.pfn)]
+    case .pagePcpuDrain(let d): return [("pfn", d.pfn), ("order", UInt64(d.order)), ("migratetype", s(d.migratetype))]
+    case .lruInsertion(let l):
+        return [("pfn", l.pfn), ("lru", UInt64(l.lru.rawValue)), ("flags", l.flags.rawValue)] + (l.folio.map { [("folio", $0)] } ?? [])
+    case .lruActivate(let l): return [("pfn", l.pfn)] + (l.folio.map { [("folio", $0)] } ?? [])
+    case .pageCacheAdd(let p), .pageCacheDelete(let p):
+        return [("pfn", p.pfn), ("i_ino", p.inode), ("index", p.index), ("s_dev", UInt64(p.dev))]
+            + (p.order.map { [("order", UInt64($0))] } ?? [])
+    case .vmscan(let v):
+        switch v {
+        case .reclaimBegin(_, let b): return [("order", s(b.order)), ("gfp_flags", b.gfpFlags)]
+        case .reclaimEnd(_, let n): return [("nr_reclaimed", n)]
+        case .kswapdWake(let nid, _, let order): return [("nid", s(nid)), ("order", s(order))]
+        case .kswapdSleep(let nid): return [("nid", s(nid))]
+        case .lruIsolate(let l):
+            return [("order", s(l.order)), ("nr_requested", l.nrRequested), ("nr_scanned", l.nrScanned),
+                    ("nr_skipped", l.nrSkipped), ("nr_taken", l.nrTaken), ("lru", s(l.lru))]
+        case .shrinkInactive(let x), .reclaimPages(let x):
+            return [("nid", s(x.nid)), ("nr_scanned", x.nrScanned), ("nr_reclaimed", x.nrReclaimed), ("nr_dirty", x.nrDirty),
+                    ("nr_writeback", x.nrWriteback), ("nr_congested", x.nrCongested), ("nr_immediate", x.nrImmediate),
+                    ("nr_activate0", x.nrActivateAnon), ("nr_activate1", x.nrActivateFile), ("nr_ref_keep", x.nrRefKeep),
+                    ("nr_unmap_fail", x.nrUnmapFail)]
+        case .shrinkActive(let x):
+            return [("nid", s(x.nid)), ("nr_taken", x.nrTaken), ("nr_active", x.nrActive), ("nr_deactivated", x.nrDeactivated),
+                    ("nr_referenced", x.nrReferenced), ("priority", s(x.priority)), ("reclaim_flags", s(x.reclaimFlags))]
+        case .writeFolio(let pfn, let flags): return [("pfn", pfn), ("reclaim_flags", s(flags))]
+        default: return []
+        }
+    case .migratePagesStart(let m): return [("mode", UInt64(m.mode)), ("reason", s(m.reason))]
+    case .migratePages(let m):
+        return [("succeeded", m.succeeded), ("failed", m.failed), ("mode", UInt64(m.mode)), ("reason", s(m.reason))]
+            + (m.thpSucceeded.map { [("thp_succeeded", $0)] } ?? [])
+    case .setMigrationPTE(let e), .removeMigrationPTE(let e):
+        return [("addr", e.address), ("pte", e.pte)] + (e.order.map { [("order", s($0))] } ?? [])
+    case .setMigrationPMD(let e), .removeMigrationPMD(let e): return [("addr", e.address), ("pmd", e.pmd)]
+    case .memcgStat(let m): return [("id", m.memcgID), ("item", s(m.item)), ("val", s64(m.value))]
+    case .memcgFlushStats(let f):
+        return [("id", f.memcgID), ("stats_updates", s64(f.statsUpdates)), ("force", f.force ? 1 : 0),
+                ("needs_flush", f.needsFlush ? 1 : 0)]
+    case .cgroupAttachTask(let a):
+        return [("dst_root", s(a.root)), ("dst_level", s(a.level)), ("dst_id", a.cgroupID), ("pid", s(a.pid))]
+    case .cgroupMkdir(let d), .cgroupRmdir(let d): return [("root", s(d.root)), ("level", s(d.level)), ("id", d.cgroupID)]
+    case .pageFaultUser(let f): return [("address", f.address), ("ip", f.ip), ("error_code", f.errorCode)]
+    case .rmap(let r):
+        var v: [(String, UInt64)] = []
+        if let x = r.folio { v.append(("folio", x)) }
+        if let x = r.page { v.append(("page", x)) }
+        if let x = r.vma { v.append(("vma", x)) }
+        if let x = r.address { v.append(("address", x)) }
+        return v
+    case .charge(let c):
+        var v: [(String, UInt64)] = []
+        if let x = c.page { v.append(("page", x)) }
+        if let x = c.from { v.append(("from", x)) }
+        if let x = c.to { v.append(("to", x)) }
+        if let x = c.mapcount { v.append(("mapcount", UInt64(bitPattern: x))) }
+        return v
+    case .other, .malformed: return []
+    }
+}
