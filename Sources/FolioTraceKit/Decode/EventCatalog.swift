@@ -58,27 +58,22 @@ public struct EventCatalog: Sendable {
         tep_set_long_size(tep, Int32(file.longSize))
         tep_set_page_size(tep, Int32(file.pageSize))
         var failures: [(String, String)] = []
-        func parse(_ text: String, _ system: String) {
-            var text = text
-            let rc = text.withUTF8 { buf in
-                buf.withMemoryRebound(to: CChar.self) { tep_parse_event(tep, $0.baseAddress, UInt(buf.count), system) }
-            }
-            if rc != TEP_ERRNO__SUCCESS {
-                var message = [CChar](repeating: 0, count: 256)
-                _ = tep_strerror(tep, rc, &message, message.count)
-                let name = text.split(separator: "\n").first { $0.hasPrefix("name:") } ?? "?"
-                failures.append((system, "\(name): " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
-            }
+        func parse(_ text: UnsafeRawBufferPointer, _ system: String) -> Bool {
+            let rc = tep_parse_event(tep, text.baseAddress?.assumingMemoryBound(to: CChar.self), UInt(text.count), system)
+            guard rc != TEP_ERRNO__SUCCESS else { return true }
+            var message = [CChar](repeating: 0, count: 256)
+            _ = tep_strerror(tep, rc, &message, message.count)
+            let name = EventCatalog.header(of: text, system: system)?.name ?? "?"
+            failures.append((system, "\(name): " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
+            return false
         }
         var types: [EventType] = []
         var unparsed: [EventType] = []
         for f in file.ftraceFormats { if let t = EventCatalog.header(of: f, system: "ftrace") { types.append(t) } }
         for (system, f) in file.eventFormats {
-            if EventCatalog.modelledSystems.contains(system) || f.contains("__probe_ip;") {
-                let before = failures.count
-                parse(f, system)
+            if EventCatalog.modelledSystems.contains(system) || EventCatalog.isKprobe(f) {
                 // Still count the records of a format libtraceevent rejected.
-                if failures.count > before, let t = EventCatalog.header(of: f, system: system) { unparsed.append(t) }
+                if !parse(f, system), let t = EventCatalog.header(of: f, system: system) { unparsed.append(t) }
             } else if let t = EventCatalog.header(of: f, system: system) {
                 types.append(t)
             }
@@ -118,16 +113,36 @@ public struct EventCatalog: Sendable {
         "kmem", "pagemap", "filemap", "vmscan", "migrate", "thp", "memcg", "cgroup", "exceptions",
     ]
 
-    /// The name and id of an unparsed format ("name: X" and "ID: N" lines).
-    private static func header(of format: String, system: String) -> EventType? {
-        var name: Substring?
+    /// The name and id of an unparsed format, from its first lines ("name: X\nID: N\n").
+    private static func header(of format: UnsafeRawBufferPointer, system: String) -> EventType? {
+        var name: String?
         var id: Int?
-        for line in format.split(separator: "\n", maxSplits: 3) {
-            if line.hasPrefix("name: ") { name = line.dropFirst(6) }
-            if line.hasPrefix("ID: ") { id = Int(line.dropFirst(4)) }
+        var lineStart = 0
+        for i in format.indices where format[i] == UInt8(ascii: "\n") {
+            let line = UnsafeRawBufferPointer(rebasing: format[lineStart..<i])
+            lineStart = i + 1
+            if line.starts(with: "name: ".utf8) {
+                name = String(decoding: line.dropFirst(6), as: UTF8.self)
+            } else if line.starts(with: "ID: ".utf8) {
+                id = Int(String(decoding: line.dropFirst(4), as: UTF8.self))
+                break
+            }
         }
         guard let name, let id, id >= 0, id <= Int(UInt16.max) else { return nil }
-        return EventType(id: UInt16(id), system: system, name: String(name), fields: [])
+        return EventType(id: UInt16(id), system: system, name: name, fields: [])
+    }
+
+    /// Kprobe formats have a `__probe_ip` field, in whichever group they were defined.
+    private static func isKprobe(_ format: UnsafeRawBufferPointer) -> Bool {
+        let needle = Array(" __probe_ip;".utf8)
+        guard format.count >= needle.count else { return false }
+        // The field comes right after the common fields, well within the first 1024 bytes.
+        let end = min(format.count, 1024) - needle.count
+        guard end >= 0 else { return false }
+        for i in 0...end where format[i] == needle[0] {
+            if UnsafeRawBufferPointer(rebasing: format[i..<(i + needle.count)]).elementsEqual(needle) { return true }
+        }
+        return false
     }
 
     private static func fields(_ first: UnsafeMutablePointer<tep_format_field>?) -> [EventField] {

@@ -255,12 +255,13 @@ private enum Decoder {
         case .rmap(let f, let a):
             return .rmap(RmapCall(function: f, folio: a.folio.unsigned(p), page: a.page.unsigned(p), nr: a.nr.signed(p),
                                   vma: a.vma.unsigned(p), address: a.address.unsigned(p), flags: a.flags.unsigned(p),
-                                  compound: a.compound.unsigned(p).map { $0 != 0 }))
+                                  compound: a.compound.unsigned(p).map { $0 != 0 }, pageFields: a.pageFields(p)))
         case .charge(let f, let a):
             return .charge(ChargeCall(function: f, page: a.page.unsigned(p), folio: a.folio.unsigned(p),
                                       from: a.from.unsigned(p), to: a.to.unsigned(p), memcg: a.memcg.unsigned(p),
-                                      mapcount: a.mapcount.signed(p), compound: a.compound.unsigned(p).map { $0 != 0 },
-                                      nr: a.nr.signed(p)))
+                                      fromMemcgID: a.fromID.unsigned(p), toMemcgID: a.toID.unsigned(p),
+                                      memcgID: a.memcgID.unsigned(p), compound: a.compound.unsigned(p).map { $0 != 0 },
+                                      nr: a.nr.signed(p), pageFields: a.pageFields(p)))
         case .other:
             return .other
         }
@@ -287,7 +288,9 @@ extension ReclaimKind {
 /// The named arguments of a kprobe event; each is optional because probes fetch what their
 /// author asked for.
 private struct KprobeArgs {
-    let folio, page, nr, vma, address, flags, compound, from, to, memcg, mapcount: FieldSlot?
+    let folio, page, nr, vma, address, flags, compound, from, to, memcg: FieldSlot?
+    let fromID, toID, memcgID: FieldSlot?
+    let mapcount, refcount, pageFlags, mapping, index, compoundMapcount: FieldSlot?
 
     init(_ r: FieldResolver) {
         folio = r.optional("folio")
@@ -297,10 +300,23 @@ private struct KprobeArgs {
         address = r.optional("address", "addr")
         flags = r.optional("flags")
         compound = r.optional("compound")
-        from = r.optional("from", "from_id")
-        to = r.optional("to", "to_id")
+        from = r.optional("from")
+        to = r.optional("to")
         memcg = r.optional("memcg")
+        fromID = r.optional("from_cgid", "from_id")
+        toID = r.optional("to_cgid", "to_id")
+        memcgID = r.optional("memcg_cgid", "memcg_id")
         mapcount = r.optional("mapcount")
+        refcount = r.optional("refcount")
+        pageFlags = r.optional("pflags", "page_flags")
+        mapping = r.optional("mapping")
+        index = r.optional("index")
+        compoundMapcount = r.optional("cmapcount", "compound_mapcount")
+    }
+
+    func pageFields(_ p: UnsafeRawBufferPointer) -> PageFields {
+        PageFields(mapcount: mapcount.signed(p), refcount: refcount.signed(p), flags: pageFlags.unsigned(p),
+                   mapping: mapping.unsigned(p), index: index.unsigned(p), compoundMapcount: compoundMapcount.signed(p))
     }
 }
 

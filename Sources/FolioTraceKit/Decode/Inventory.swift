@@ -29,13 +29,14 @@ public struct TraceInventory: Sendable {
         countsByID = Array(repeating: 0, count: decoder.catalog.idLimit)
         countsByCPU = Array(repeating: 0, count: file.cpuBuffers.count)
         var lastByCPU = [UInt64](repeating: 0, count: file.cpuBuffers.count)
-        let cpuIndex = Dictionary(uniqueKeysWithValues: file.cpuBuffers.enumerated().map { (Int32($1.cpu), $0) })
+        var cpuIndex = [Int](repeating: 0, count: (file.cpuBuffers.map(\.cpu).max() ?? 0) + 1)
+        for (i, b) in file.cpuBuffers.enumerated() { cpuIndex[b.cpu] = i }
         var stream = try file.mergedRecords()
         while let r = try stream.next() {
             total += 1
             if firstTimestamp == nil { firstTimestamp = r.timestamp }
             lastTimestamp = r.timestamp
-            let c = cpuIndex[r.cpu] ?? 0
+            let c = cpuIndex[Int(r.cpu)]
             countsByCPU[c] += 1
             if r.timestamp < lastByCPU[c] { outOfOrder += 1 }
             lastByCPU[c] = r.timestamp

@@ -80,8 +80,32 @@ public struct RmapCall: Equatable, Sendable {
     public var address: UInt64?
     public var flags: UInt64?
     public var compound: Bool?
+    /// The page's struct fields at entry, when the probe fetched them (`+OFF(%di)`).
+    public var pageFields: PageFields
 
     public var action: Action { function.rmapAction ?? .remove }
+}
+
+/// Fields of the `struct page` a probe's first argument points at, read at function entry:
+/// `mapcount` (`_mapcount`, -1 = no PTE maps it), `refcount`, `flags`, `mapping`, `index`,
+/// and `compoundMapcount` of a compound page. Each is nil when the probe did not fetch it.
+public struct PageFields: Equatable, Sendable {
+    public var mapcount: Int64?
+    public var refcount: Int64?
+    public var flags: UInt64?
+    public var mapping: UInt64?
+    public var index: UInt64?
+    public var compoundMapcount: Int64?
+
+    public init(mapcount: Int64? = nil, refcount: Int64? = nil, flags: UInt64? = nil, mapping: UInt64? = nil,
+                index: UInt64? = nil, compoundMapcount: Int64? = nil) {
+        self.mapcount = mapcount
+        self.refcount = refcount
+        self.flags = flags
+        self.mapping = mapping
+        self.index = index
+        self.compoundMapcount = compoundMapcount
+    }
 }
 
 /// A call of a memcg charge function seen by a kprobe (`mem_cgroup_move_account(page,
@@ -90,12 +114,20 @@ public struct ChargeCall: Equatable, Sendable {
     public var function: KprobeFunction
     public var page: UInt64?
     public var folio: UInt64?
-    /// The memcg pointers (or ids, when the probe fetched `css.cgroup->kn->id`).
+    /// The memcg pointers.
     public var from: UInt64?
     public var to: UInt64?
     public var memcg: UInt64?
-    /// `page->_mapcount` as fetched by the probe: -1 means not mapped.
-    public var mapcount: Int64?
+    /// The memcgs' cgroup ids (`css.cgroup->kn->id`, the cgroup directory's inode number),
+    /// when the probe fetched them (`from_cgid`, `to_cgid`, `memcg_cgid`).
+    public var fromMemcgID: UInt64?
+    public var toMemcgID: UInt64?
+    public var memcgID: UInt64?
     public var compound: Bool?
     public var nr: Int64?
+    /// The page's struct fields at entry (`mapcount` -1 means not mapped).
+    public var pageFields: PageFields
+
+    /// `page->_mapcount` as fetched by the probe: -1 means not mapped.
+    public var mapcount: Int64? { pageFields.mapcount }
 }

@@ -22,10 +22,11 @@ public final class TraceFile {
     /// The text of `events/header_page` and `events/header_event` at capture time.
     public private(set) var headerPage = ""
     public private(set) var headerEvent = ""
-    /// The format files of the ftrace-internal events.
-    public private(set) var ftraceFormats: [String] = []
+    /// The format files of the ftrace-internal events (bytes in the file or a decompressed
+    /// section, valid while this `TraceFile` lives).
+    public private(set) var ftraceFormats: [UnsafeRawBufferPointer] = []
     /// The format files of all other events, with the system each belongs to.
-    public private(set) var eventFormats: [(system: String, format: String)] = []
+    public private(set) var eventFormats: [(system: String, format: UnsafeRawBufferPointer)] = []
     /// `/proc/kallsyms` at capture time (may be empty).
     public private(set) var kallsyms: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
     /// `printk_formats` at capture time.
@@ -201,7 +202,7 @@ public final class TraceFile {
         let count = try c.u32("ftrace format count")
         for i in 0..<count {
             let size = try c.u64("ftrace format \(i) size")
-            ftraceFormats.append(try c.slice(Int(clamping: size), "ftrace format \(i)").text)
+            ftraceFormats.append(try c.slice(Int(clamping: size), "ftrace format \(i)"))
         }
     }
 
@@ -212,7 +213,7 @@ public final class TraceFile {
             let count = try c.u32("event count of \(system)")
             for i in 0..<count {
                 let size = try c.u64("\(system) format \(i) size")
-                eventFormats.append((system, try c.slice(Int(clamping: size), "\(system) format \(i)").text))
+                eventFormats.append((system, try c.slice(Int(clamping: size), "\(system) format \(i)")))
             }
         }
     }

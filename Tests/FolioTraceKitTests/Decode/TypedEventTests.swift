@@ -60,6 +60,17 @@ import Testing
     }
 }
 
+private func pageFieldValues(_ f: PageFields) -> [(String, UInt64)] {
+    var v: [(String, UInt64)] = []
+    if let x = f.mapcount { v.append(("mapcount", UInt64(bitPattern: x))) }
+    if let x = f.refcount { v.append(("refcount", UInt64(bitPattern: x))) }
+    if let x = f.flags { v.append(("pflags", x)) }
+    if let x = f.mapping { v.append(("mapping", x)) }
+    if let x = f.index { v.append(("index", x)) }
+    if let x = f.compoundMapcount { v.append(("cmapcount", UInt64(bitPattern: x))) }
+    return v
+}
+
 /// A typed event's values under its format's field names, as raw bit patterns.
 func fieldValues(_ event: MMEvent) -> [(String, UInt64)] {
     func s(_ v: Int32) -> UInt64 { UInt64(bitPattern: Int64(v)) }
@@ -117,14 +128,18 @@ func fieldValues(_ event: MMEvent) -> [(String, UInt64)] {
         if let x = r.page { v.append(("page", x)) }
         if let x = r.vma { v.append(("vma", x)) }
         if let x = r.address { v.append(("address", x)) }
-        return v
+        if let x = r.nr { v.append(("nr", s64(x))) }
+        if let x = r.compound { v.append(("compound", x ? 1 : 0)) }
+        return v + pageFieldValues(r.pageFields)
     case .charge(let c):
         var v: [(String, UInt64)] = []
         if let x = c.page { v.append(("page", x)) }
         if let x = c.from { v.append(("from", x)) }
         if let x = c.to { v.append(("to", x)) }
-        if let x = c.mapcount { v.append(("mapcount", UInt64(bitPattern: x))) }
-        return v
+        if let x = c.fromMemcgID { v.append(("from_cgid", x)) }
+        if let x = c.toMemcgID { v.append(("to_cgid", x)) }
+        if let x = c.compound { v.append(("compound", x ? 1 : 0)) }
+        return v + pageFieldValues(c.pageFields)
     case .other, .malformed: return []
     }
 }
