@@ -16,10 +16,16 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(
-            name: "CTraceEvent", pkgConfig: "libtraceevent", providers: [.apt(["libtraceevent-dev"])]),
+            name: "CTraceEvent",
+            pkgConfig: "libtraceevent",
+            providers: [.apt(["libtraceevent-dev"])]
+        ),
         .systemLibrary(name: "CTraceFS", pkgConfig: "libtracefs", providers: [.apt(["libtracefs-dev"])]),
         .systemLibrary(
-            name: "CTraceCmd", pkgConfig: "libtracecmd", providers: [.apt(["libtracecmd-dev"])]),
+            name: "CTraceCmd",
+            pkgConfig: "libtracecmd",
+            providers: [.apt(["libtracecmd-dev"])]
+        ),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(

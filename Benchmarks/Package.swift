@@ -10,7 +10,10 @@ let package = Package(
     dependencies: [.package(name: "foliotrace", path: "../")],
     targets: [
         .systemLibrary(
-            name: "CTraceCmdBench", pkgConfig: "libtracecmd", providers: [.apt(["libtracecmd-dev"])]),
+            name: "CTraceCmdBench",
+            pkgConfig: "libtracecmd",
+            providers: [.apt(["libtracecmd-dev"])]
+        ),
         .target(name: "TraceCmdLoop", dependencies: ["CTraceCmdBench"]),
         .executableTarget(
             name: "decode-bench",

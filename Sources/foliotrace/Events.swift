@@ -1,16 +1,20 @@
 import ArgumentParser
-import Foundation
 import FolioTraceKit
+import Foundation
 
 /// `foliotrace events TRACE`: what is in a file and which analyses it can feed.
 struct Events: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show what a trace holds: kernel, CPUs, time span, lost events, counts per event.")
+        abstract: "Show what a trace holds: kernel, CPUs, time span, lost events, counts per event."
+    )
 
     @Argument(help: "A trace.dat file (version 6 or 7).")
     var trace: String
 
-    @Option(name: .shortAndLong, help: "Output format: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(
+        name: .shortAndLong,
+        help: "Output format: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", "))."
+    )
     var format: OutputFormat = .text
 
     func run() throws {
@@ -113,7 +117,8 @@ struct EventsSummary: Encodable {
         s += ")\n"
         let lostLines = lost_events_per_cpu.indices.map { cpu -> String in
             let uncounted = pages_with_uncounted_loss[cpu]
-            return "cpu\(cpu) \(lost_events_per_cpu[cpu])" + (uncounted > 0 ? " (+\(uncounted) pages with uncounted losses)" : "")
+            return "cpu\(cpu) \(lost_events_per_cpu[cpu])"
+                + (uncounted > 0 ? " (+\(uncounted) pages with uncounted losses)" : "")
         }
         s += "lost:      \(lost_events) events: \(lostLines.joined(separator: ", "))\n"
         if lost_events > 0 || pages_with_uncounted_loss.contains(where: { $0 > 0 }) {
@@ -128,7 +133,8 @@ struct EventsSummary: Encodable {
         let nameWidth = analyses.map(\.name.count).max() ?? 0
         for a in analyses {
             let pad = String(repeating: " ", count: nameWidth - a.name.count)
-            s += "  \(a.name)\(pad)  " + (a.runnable ? "yes" : "no: missing \(a.missing.joined(separator: ", "))") + "\n"
+            s +=
+                "  \(a.name)\(pad)  " + (a.runnable ? "yes" : "no: missing \(a.missing.joined(separator: ", "))") + "\n"
         }
         for f in format_parse_failures { s += "note: libtraceevent could not parse \(f)\n" }
         return s

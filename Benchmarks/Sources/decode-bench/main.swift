@@ -109,9 +109,19 @@ do {
     print("foliotrace (reader + MMEvent)    \(m(r / ours.iterate))    \(m(r / (ours.open + ours.iterate)))")
     print("C loop, tracecmd_iterate_events  \(m(r / theirs.iterate))    \(m(r / (theirs.open + theirs.iterate)))")
     print("trace-cmd report > /dev/null                   \(m(reportRate))")
-    print(String(format: "ratio foliotrace / libtracecmd loop: %.2fx iterate, %.2fx end to end (DESIGN.md goal: >= 4x)",
-                 theirs.iterate / ours.iterate, (theirs.open + theirs.iterate) / (ours.open + ours.iterate)))
-    print(String(format: "ratio foliotrace / trace-cmd report: %.1fx end to end", r / (ours.open + ours.iterate) / reportRate))
+    print(
+        String(
+            format: "ratio foliotrace / libtracecmd loop: %.2fx iterate, %.2fx end to end (DESIGN.md goal: >= 4x)",
+            theirs.iterate / ours.iterate,
+            (theirs.open + theirs.iterate) / (ours.open + ours.iterate)
+        )
+    )
+    print(
+        String(
+            format: "ratio foliotrace / trace-cmd report: %.1fx end to end",
+            r / (ours.open + ours.iterate) / reportRate
+        )
+    )
 } catch {
     print("decode-bench: \(error)")
     exit(1)

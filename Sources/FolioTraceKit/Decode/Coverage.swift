@@ -13,50 +13,108 @@ public struct AnalysisRequirement: Sendable {
     /// (each group as "a|b", or "kprobe:<rmap function>" for the long list of rmap probes).
     public func check(_ present: Set<String>) -> (runnable: Bool, missing: [String]) {
         let missing = needs.filter { group in !group.contains { present.contains($0) } }
-            .map { group in group == AnalysisRequirement.rmapProbes ? "kprobe:<rmap function>" : group.joined(separator: "|") }
+            .map { group in
+                group == AnalysisRequirement.rmapProbes ? "kprobe:<rmap function>" : group.joined(separator: "|")
+            }
         return (missing.isEmpty, missing)
     }
 
     static let rmapProbes = KprobeFunction.allCases.filter(\.isRmap).map { "kprobe:" + $0.rawValue }
 
     public static let all: [AnalysisRequirement] = [
-        .init(id: "lifecycle", summary: "folio generations from allocation to free",
-              needs: [["kmem:mm_page_alloc"], ["kmem:mm_page_free"]]),
-        .init(id: "page-cache", summary: "page-cache membership (dev, inode, index)",
-              needs: [["filemap:mm_filemap_add_to_page_cache"], ["filemap:mm_filemap_delete_from_page_cache"]]),
-        .init(id: "lru", summary: "LRU insertions and activations",
-              needs: [["pagemap:mm_lru_insertion"]]),
-        .init(id: "migration", summary: "migrations joined old pfn -> new pfn",
-              needs: [["migrate:mm_migrate_pages_start"], ["migrate:mm_migrate_pages"],
-                      ["migrate:set_migration_pte", "thp:set_migration_pmd"],
-                      ["migrate:remove_migration_pte", "thp:remove_migration_pmd"]]),
-        .init(id: "memcg-exact", summary: "exact memcg attribution from stat events or charge probes",
-              needs: [["memcg:mod_memcg_lruvec_state", "memcg:mod_memcg_state", "kprobe:charge_memcg",
-                       "kprobe:mem_cgroup_move_account"]]),
-        .init(id: "memcg-inferred", summary: "memcg attribution from the tasks' cgroups",
-              needs: [["cgroup:cgroup_attach_task", "cgroup:cgroup_mkdir"]]),
-        .init(id: "rmap", summary: "mapping state from rmap kprobes",
-              needs: [rmapProbes]),
-        .init(id: "charge-move-unmapped", summary: "memcg charge moves of unmapped pages (seed 000)",
-              needs: [["kprobe:mem_cgroup_move_account"]]),
-        .init(id: "foreign-reference-rescue", summary: "foreign-memcg references rescuing folios from memcg reclaim (seed 003, < 5.11)",
-              needs: [["vmscan:mm_vmscan_memcg_reclaim_begin"], ["vmscan:mm_vmscan_lru_shrink_inactive"],
-                      ["pagemap:mm_lru_activate"], ["cgroup:cgroup_attach_task", "cgroup:cgroup_mkdir"]]),
-        .init(id: "foreign-refault-after-memcg-reclaim",
-              summary: "folios used by another memcg reclaimed by their memcg, then refaulted (seed 003, >= 5.11)",
-              needs: [["vmscan:mm_vmscan_memcg_reclaim_begin"], ["vmscan:mm_vmscan_memcg_reclaim_end"],
-                      ["filemap:mm_filemap_add_to_page_cache"], ["filemap:mm_filemap_delete_from_page_cache"],
-                      ["cgroup:cgroup_attach_task", "cgroup:cgroup_mkdir"]]),
-        .init(id: "freed-while-isolated", summary: "source folios freed while isolated for migration (seed 004)",
-              needs: [["migrate:mm_migrate_pages_start"], ["migrate:mm_migrate_pages"], ["kmem:mm_page_free"]]),
-        .init(id: "mlock-restored-by-reclaim", summary: "reclaim moving mlocked folios to the unevictable list (seed 002)",
-              needs: [["pagemap:mm_lru_insertion"],
-                      ["vmscan:mm_vmscan_lru_shrink_inactive", "vmscan:mm_vmscan_memcg_reclaim_begin",
-                       "vmscan:mm_vmscan_direct_reclaim_begin", "vmscan:mm_vmscan_kswapd_wake"]]),
-        .init(id: "charge-lifecycle-violation", summary: "charge/uncharge out of order with map, page cache and free (seed 001)",
-              needs: [["kmem:mm_page_free"], ["filemap:mm_filemap_delete_from_page_cache", "pagemap:mm_lru_insertion"],
-                      ["memcg:mod_memcg_lruvec_state", "kprobe:charge_memcg", "kprobe:mem_cgroup_move_account",
-                       "cgroup:cgroup_attach_task"]]),
+        .init(
+            id: "lifecycle",
+            summary: "folio generations from allocation to free",
+            needs: [["kmem:mm_page_alloc"], ["kmem:mm_page_free"]]
+        ),
+        .init(
+            id: "page-cache",
+            summary: "page-cache membership (dev, inode, index)",
+            needs: [["filemap:mm_filemap_add_to_page_cache"], ["filemap:mm_filemap_delete_from_page_cache"]]
+        ),
+        .init(
+            id: "lru",
+            summary: "LRU insertions and activations",
+            needs: [["pagemap:mm_lru_insertion"]]
+        ),
+        .init(
+            id: "migration",
+            summary: "migrations joined old pfn -> new pfn",
+            needs: [
+                ["migrate:mm_migrate_pages_start"], ["migrate:mm_migrate_pages"],
+                ["migrate:set_migration_pte", "thp:set_migration_pmd"],
+                ["migrate:remove_migration_pte", "thp:remove_migration_pmd"],
+            ]
+        ),
+        .init(
+            id: "memcg-exact",
+            summary: "exact memcg attribution from stat events or charge probes",
+            needs: [
+                [
+                    "memcg:mod_memcg_lruvec_state", "memcg:mod_memcg_state", "kprobe:charge_memcg",
+                    "kprobe:mem_cgroup_move_account",
+                ]
+            ]
+        ),
+        .init(
+            id: "memcg-inferred",
+            summary: "memcg attribution from the tasks' cgroups",
+            needs: [["cgroup:cgroup_attach_task", "cgroup:cgroup_mkdir"]]
+        ),
+        .init(
+            id: "rmap",
+            summary: "mapping state from rmap kprobes",
+            needs: [rmapProbes]
+        ),
+        .init(
+            id: "charge-move-unmapped",
+            summary: "memcg charge moves of unmapped pages (seed 000)",
+            needs: [["kprobe:mem_cgroup_move_account"]]
+        ),
+        .init(
+            id: "foreign-reference-rescue",
+            summary: "foreign-memcg references rescuing folios from memcg reclaim (seed 003, < 5.11)",
+            needs: [
+                ["vmscan:mm_vmscan_memcg_reclaim_begin"], ["vmscan:mm_vmscan_lru_shrink_inactive"],
+                ["pagemap:mm_lru_activate"], ["cgroup:cgroup_attach_task", "cgroup:cgroup_mkdir"],
+            ]
+        ),
+        .init(
+            id: "foreign-refault-after-memcg-reclaim",
+            summary: "folios used by another memcg reclaimed by their memcg, then refaulted (seed 003, >= 5.11)",
+            needs: [
+                ["vmscan:mm_vmscan_memcg_reclaim_begin"], ["vmscan:mm_vmscan_memcg_reclaim_end"],
+                ["filemap:mm_filemap_add_to_page_cache"], ["filemap:mm_filemap_delete_from_page_cache"],
+                ["cgroup:cgroup_attach_task", "cgroup:cgroup_mkdir"],
+            ]
+        ),
+        .init(
+            id: "freed-while-isolated",
+            summary: "source folios freed while isolated for migration (seed 004)",
+            needs: [["migrate:mm_migrate_pages_start"], ["migrate:mm_migrate_pages"], ["kmem:mm_page_free"]]
+        ),
+        .init(
+            id: "mlock-restored-by-reclaim",
+            summary: "reclaim moving mlocked folios to the unevictable list (seed 002)",
+            needs: [
+                ["pagemap:mm_lru_insertion"],
+                [
+                    "vmscan:mm_vmscan_lru_shrink_inactive", "vmscan:mm_vmscan_memcg_reclaim_begin",
+                    "vmscan:mm_vmscan_direct_reclaim_begin", "vmscan:mm_vmscan_kswapd_wake",
+                ],
+            ]
+        ),
+        .init(
+            id: "charge-lifecycle-violation",
+            summary: "charge/uncharge out of order with map, page cache and free (seed 001)",
+            needs: [
+                ["kmem:mm_page_free"], ["filemap:mm_filemap_delete_from_page_cache", "pagemap:mm_lru_insertion"],
+                [
+                    "memcg:mod_memcg_lruvec_state", "kprobe:charge_memcg", "kprobe:mem_cgroup_move_account",
+                    "cgroup:cgroup_attach_task",
+                ],
+            ]
+        ),
     ]
 }
 

@@ -59,12 +59,23 @@ public struct EventCatalog: Sendable {
         tep_set_page_size(tep, Int32(file.pageSize))
         var failures: [(String, String)] = []
         func parse(_ text: UnsafeRawBufferPointer, _ system: String) -> Bool {
-            let rc = tep_parse_event(tep, text.baseAddress?.assumingMemoryBound(to: CChar.self), UInt(text.count), system)
+            let rc = tep_parse_event(
+                tep,
+                text.baseAddress?.assumingMemoryBound(to: CChar.self),
+                UInt(text.count),
+                system
+            )
             guard rc != TEP_ERRNO__SUCCESS else { return true }
             var message = [CChar](repeating: 0, count: 256)
             _ = tep_strerror(tep, rc, &message, message.count)
             let name = EventCatalog.header(of: text, system: system)?.name ?? "?"
-            failures.append((system, "\(name): " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
+            failures.append(
+                (
+                    system,
+                    "\(name): "
+                        + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                )
+            )
             return false
         }
         var types: [EventType] = []
@@ -88,16 +99,29 @@ public struct EventCatalog: Sendable {
                 let type = common.first(where: { $0.name == "common_type" }),
                 type.offset != 0 || type.size != 2
             {
-                throw TraceFileError(path: file.path, problem: .eventFormat(
-                    event: String(cString: e.system) + ":" + String(cString: e.name),
-                    detail: "common_type at offset \(type.offset) size \(type.size)"))
+                throw TraceFileError(
+                    path: file.path,
+                    problem: .eventFormat(
+                        event: String(cString: e.system) + ":" + String(cString: e.name),
+                        detail: "common_type at offset \(type.offset) size \(type.size)"
+                    )
+                )
             }
-            types.append(EventType(id: UInt16(e.id), system: String(cString: e.system), name: String(cString: e.name),
-                                   fields: EventCatalog.fields(e.format.fields)))
+            types.append(
+                EventType(
+                    id: UInt16(e.id),
+                    system: String(cString: e.system),
+                    name: String(cString: e.name),
+                    fields: EventCatalog.fields(e.format.fields)
+                )
+            )
         }
         for t in unparsed where !types.contains(where: { $0.id == t.id }) { types.append(t) }
         guard types.contains(where: { !$0.fields.isEmpty }) || file.eventFormats.isEmpty else {
-            throw TraceFileError(path: file.path, problem: .corrupt("no event format could be parsed: \(failures.first?.1 ?? "")"))
+            throw TraceFileError(
+                path: file.path,
+                problem: .corrupt("no event format could be parsed: \(failures.first?.1 ?? "")")
+            )
         }
         types.sort { $0.id < $1.id }
         var index = [Int32](repeating: -1, count: Int(types.last?.id ?? 0) + 1)
@@ -151,12 +175,17 @@ public struct EventCatalog: Sendable {
         while let field = f {
             let p = field.pointee
             let flags = UInt(p.flags)
-            out.append(EventField(
-                name: String(cString: p.name), type: p.type.map { String(cString: $0) } ?? "",
-                offset: Int(p.offset), size: Int(p.size),
-                isSigned: flags & UInt(TEP_FIELD_IS_SIGNED.rawValue) != 0,
-                isDynamic: flags & UInt(TEP_FIELD_IS_DYNAMIC.rawValue) != 0,
-                isRelative: flags & UInt(TEP_FIELD_IS_RELATIVE.rawValue) != 0))
+            out.append(
+                EventField(
+                    name: String(cString: p.name),
+                    type: p.type.map { String(cString: $0) } ?? "",
+                    offset: Int(p.offset),
+                    size: Int(p.size),
+                    isSigned: flags & UInt(TEP_FIELD_IS_SIGNED.rawValue) != 0,
+                    isDynamic: flags & UInt(TEP_FIELD_IS_DYNAMIC.rawValue) != 0,
+                    isRelative: flags & UInt(TEP_FIELD_IS_RELATIVE.rawValue) != 0
+                )
+            )
             f = p.next
         }
         return out

@@ -69,7 +69,14 @@ private enum Decoder {
     case migrationPMD(remove: Bool, address: FieldSlot, pmd: FieldSlot)
     case memcgStat(MemcgStatKind, id: FieldSlot, item: FieldSlot, value: FieldSlot, signed: Bool)
     case memcgFlush(id: FieldSlot, updates: FieldSlot, force: FieldSlot, needsFlush: FieldSlot)
-    case cgroupAttach(root: FieldSlot, level: FieldSlot, id: FieldSlot, pid: FieldSlot, path: FieldSlot, comm: FieldSlot)
+    case cgroupAttach(
+        root: FieldSlot,
+        level: FieldSlot,
+        id: FieldSlot,
+        pid: FieldSlot,
+        path: FieldSlot,
+        comm: FieldSlot
+    )
     case cgroupDir(rmdir: Bool, root: FieldSlot, level: FieldSlot, id: FieldSlot, path: FieldSlot)
     case pageFaultUser(address: FieldSlot, ip: FieldSlot, errorCode: FieldSlot)
     case rmap(KprobeFunction, KprobeArgs)
@@ -91,28 +98,48 @@ private enum Decoder {
         }
         switch (type.system, type.name) {
         case ("kmem", "mm_page_alloc"):
-            self = .pageAlloc(pfn: try r.required("pfn"), order: try r.required("order"),
-                              gfp: try r.required("gfp_flags"), migratetype: try r.required("migratetype"))
+            self = .pageAlloc(
+                pfn: try r.required("pfn"),
+                order: try r.required("order"),
+                gfp: try r.required("gfp_flags"),
+                migratetype: try r.required("migratetype")
+            )
         case ("kmem", "mm_page_free"):
             self = .pageFree(pfn: try r.required("pfn"), order: try r.required("order"))
         case ("kmem", "mm_page_free_batched"):
             self = .pageFreeBatched(pfn: try r.required("pfn"))
         case ("kmem", "mm_page_pcpu_drain"):
-            self = .pagePcpuDrain(pfn: try r.required("pfn"), order: try r.required("order"),
-                                  migratetype: try r.required("migratetype"))
+            self = .pagePcpuDrain(
+                pfn: try r.required("pfn"),
+                order: try r.required("order"),
+                migratetype: try r.required("migratetype")
+            )
         case ("pagemap", "mm_lru_insertion"):
-            self = .lruInsertion(folio: r.optional("folio", "page"), pfn: try r.required("pfn"),
-                                 lru: try r.required("lru"), flags: try r.required("flags"))
+            self = .lruInsertion(
+                folio: r.optional("folio", "page"),
+                pfn: try r.required("pfn"),
+                lru: try r.required("lru"),
+                flags: try r.required("flags")
+            )
         case ("pagemap", "mm_lru_activate"):
             self = .lruActivate(folio: r.optional("folio", "page"), pfn: try r.required("pfn"))
         case ("filemap", "mm_filemap_add_to_page_cache"), ("filemap", "mm_filemap_delete_from_page_cache"):
-            self = .pageCache(delete: type.name.contains("delete"), pfn: try r.required("pfn"),
-                              inode: try r.required("i_ino"), index: try r.required("index"),
-                              dev: try r.required("s_dev"), order: r.optional("order"))
+            self = .pageCache(
+                delete: type.name.contains("delete"),
+                pfn: try r.required("pfn"),
+                inode: try r.required("i_ino"),
+                index: try r.required("index"),
+                dev: try r.required("s_dev"),
+                order: r.optional("order")
+            )
         case ("vmscan", let name) where name.hasSuffix("reclaim_begin"):
             guard let kind = ReclaimKind(vmscanEvent: name) else { return nil }
-            self = .reclaimBegin(kind, order: try r.required("order"), gfp: try r.required("gfp_flags"),
-                                 nid: r.optional("nid"))
+            self = .reclaimBegin(
+                kind,
+                order: try r.required("order"),
+                gfp: try r.required("gfp_flags"),
+                nid: r.optional("nid")
+            )
         case ("vmscan", let name) where name.hasSuffix("reclaim_end"):
             guard let kind = ReclaimKind(vmscanEvent: name) else { return nil }
             self = .reclaimEnd(kind, nrReclaimed: try r.required("nr_reclaimed"))
@@ -121,8 +148,12 @@ private enum Decoder {
         case ("vmscan", "mm_vmscan_kswapd_sleep"):
             self = .kswapdSleep(nid: try r.required("nid"))
         case ("vmscan", "mm_vmscan_wakeup_kswapd"):
-            self = .wakeupKswapd(nid: try r.required("nid"), zid: try r.required("zid"),
-                                 order: try r.required("order"), gfp: try r.required("gfp_flags"))
+            self = .wakeupKswapd(
+                nid: try r.required("nid"),
+                zid: try r.required("zid"),
+                order: try r.required("order"),
+                gfp: try r.required("gfp_flags")
+            )
         case ("vmscan", "mm_vmscan_lru_isolate"):
             self = .lruIsolate(try LRUIsolateLayout(&r))
         case ("vmscan", "mm_vmscan_lru_shrink_inactive"):
@@ -134,8 +165,12 @@ private enum Decoder {
         case ("vmscan", "mm_vmscan_write_folio"), ("vmscan", "mm_vmscan_writepage"):
             self = .writeFolio(pfn: try r.required("pfn"), flags: try r.required("reclaim_flags"))
         case ("vmscan", "mm_vmscan_throttled"):
-            self = .throttled(nid: try r.required("nid"), timeout: try r.required("usec_timeout"),
-                              delayed: try r.required("usec_delayed"), reason: try r.required("reason"))
+            self = .throttled(
+                nid: try r.required("nid"),
+                timeout: try r.required("usec_timeout"),
+                delayed: try r.required("usec_delayed"),
+                reason: try r.required("reason")
+            )
         case ("vmscan", "mm_shrink_slab_start"):
             self = .shrinkSlabStart(nid: try r.required("nid"), totalScan: try r.required("total_scan"))
         case ("vmscan", "mm_shrink_slab_end"):
@@ -145,28 +180,57 @@ private enum Decoder {
         case ("migrate", "mm_migrate_pages"):
             self = .migratePages(try MigratePagesLayout(&r))
         case ("migrate", "set_migration_pte"), ("migrate", "remove_migration_pte"):
-            self = .migrationPTE(remove: type.name.hasPrefix("remove"), address: try r.required("addr"),
-                                 pte: try r.required("pte"), order: r.optional("order"))
+            self = .migrationPTE(
+                remove: type.name.hasPrefix("remove"),
+                address: try r.required("addr"),
+                pte: try r.required("pte"),
+                order: r.optional("order")
+            )
         case ("thp", "set_migration_pmd"), ("thp", "remove_migration_pmd"):
-            self = .migrationPMD(remove: type.name.hasPrefix("remove"), address: try r.required("addr"),
-                                 pmd: try r.required("pmd"))
+            self = .migrationPMD(
+                remove: type.name.hasPrefix("remove"),
+                address: try r.required("addr"),
+                pmd: try r.required("pmd")
+            )
         case ("memcg", let name) where MemcgStatKind(rawValue: name) != nil:
             let value = try r.required("val")
-            self = .memcgStat(MemcgStatKind(rawValue: name)!, id: try r.required("id"), item: try r.required("item"),
-                              value: value, signed: type.field("val")?.isSigned ?? true)
+            self = .memcgStat(
+                MemcgStatKind(rawValue: name)!,
+                id: try r.required("id"),
+                item: try r.required("item"),
+                value: value,
+                signed: type.field("val")?.isSigned ?? true
+            )
         case ("memcg", "memcg_flush_stats"):
-            self = .memcgFlush(id: try r.required("id"), updates: try r.required("stats_updates"),
-                               force: try r.required("force"), needsFlush: try r.required("needs_flush"))
+            self = .memcgFlush(
+                id: try r.required("id"),
+                updates: try r.required("stats_updates"),
+                force: try r.required("force"),
+                needsFlush: try r.required("needs_flush")
+            )
         case ("cgroup", "cgroup_attach_task"):
-            self = .cgroupAttach(root: try r.required("dst_root"), level: try r.required("dst_level"),
-                                 id: try r.required("dst_id"), pid: try r.required("pid"),
-                                 path: try r.required("dst_path"), comm: try r.required("comm"))
+            self = .cgroupAttach(
+                root: try r.required("dst_root"),
+                level: try r.required("dst_level"),
+                id: try r.required("dst_id"),
+                pid: try r.required("pid"),
+                path: try r.required("dst_path"),
+                comm: try r.required("comm")
+            )
         case ("cgroup", "cgroup_mkdir"), ("cgroup", "cgroup_rmdir"):
-            self = .cgroupDir(rmdir: type.name == "cgroup_rmdir", root: try r.required("root"),
-                              level: try r.required("level"), id: try r.required("id"), path: try r.required("path"))
+            self = .cgroupDir(
+                rmdir: type.name == "cgroup_rmdir",
+                root: try r.required("root"),
+                level: try r.required("level"),
+                id: try r.required("id"),
+                path: try r.required("path")
+            )
         case ("exceptions", "page_fault_user"):
-            self = .pageFaultUser(address: try r.required("address"), ip: try r.required("ip"),
-                                  errorCode: try r.required("error_code"))
+            self = .pageFaultUser(
+                address: try r.required("address"),
+                ip: try r.required("ip"),
+                errorCode: try r.required("error_code")
+            )
         default:
             return nil
         }
@@ -178,38 +242,73 @@ private enum Decoder {
         switch self {
         case .pageAlloc(let pfn, let order, let gfp, let mt):
             let v = pfn.unsigned(p)
-            return .pageAlloc(PageAlloc(pfn: v == UInt64.max ? nil : v, order: UInt32(truncatingIfNeeded: order.unsigned(p)),
-                                        gfpFlags: gfp.unsigned(p), migratetype: Int32(truncatingIfNeeded: mt.signed(p))))
+            return .pageAlloc(
+                PageAlloc(
+                    pfn: v == UInt64.max ? nil : v,
+                    order: UInt32(truncatingIfNeeded: order.unsigned(p)),
+                    gfpFlags: gfp.unsigned(p),
+                    migratetype: Int32(truncatingIfNeeded: mt.signed(p))
+                )
+            )
         case .pageFree(let pfn, let order):
             return .pageFree(PageFree(pfn: pfn.unsigned(p), order: UInt32(truncatingIfNeeded: order.unsigned(p))))
         case .pageFreeBatched(let pfn):
             return .pageFreeBatched(PageFreeBatched(pfn: pfn.unsigned(p)))
         case .pagePcpuDrain(let pfn, let order, let mt):
-            return .pagePcpuDrain(PagePcpuDrain(pfn: pfn.unsigned(p), order: UInt32(truncatingIfNeeded: order.unsigned(p)),
-                                                migratetype: Int32(truncatingIfNeeded: mt.signed(p))))
+            return .pagePcpuDrain(
+                PagePcpuDrain(
+                    pfn: pfn.unsigned(p),
+                    order: UInt32(truncatingIfNeeded: order.unsigned(p)),
+                    migratetype: Int32(truncatingIfNeeded: mt.signed(p))
+                )
+            )
         case .lruInsertion(let folio, let pfn, let lru, let flags):
-            return .lruInsertion(LRUInsertion(folio: folio.unsigned(p), pfn: pfn.unsigned(p),
-                                              lru: LRUList(rawValue: UInt8(truncatingIfNeeded: min(lru.unsigned(p), 255))) ?? .unknown,
-                                              flags: LRUFolioFlags(rawValue: flags.unsigned(p))))
+            return .lruInsertion(
+                LRUInsertion(
+                    folio: folio.unsigned(p),
+                    pfn: pfn.unsigned(p),
+                    lru: LRUList(rawValue: UInt8(truncatingIfNeeded: min(lru.unsigned(p), 255))) ?? .unknown,
+                    flags: LRUFolioFlags(rawValue: flags.unsigned(p))
+                )
+            )
         case .lruActivate(let folio, let pfn):
             return .lruActivate(LRUActivate(folio: folio.unsigned(p), pfn: pfn.unsigned(p)))
         case .pageCache(let delete, let pfn, let inode, let index, let dev, let order):
-            let f = PageCacheFolio(pfn: pfn.unsigned(p), inode: inode.unsigned(p), index: index.unsigned(p),
-                                   dev: UInt32(truncatingIfNeeded: dev.unsigned(p)),
-                                   order: order.unsigned(p).map { UInt8(truncatingIfNeeded: $0) })
+            let f = PageCacheFolio(
+                pfn: pfn.unsigned(p),
+                inode: inode.unsigned(p),
+                index: index.unsigned(p),
+                dev: UInt32(truncatingIfNeeded: dev.unsigned(p)),
+                order: order.unsigned(p).map { UInt8(truncatingIfNeeded: $0) }
+            )
             return delete ? .pageCacheDelete(f) : .pageCacheAdd(f)
         case .reclaimBegin(let kind, let order, let gfp, let nid):
-            return .vmscan(.reclaimBegin(kind, ReclaimBegin(order: i32(order, p), gfpFlags: gfp.unsigned(p),
-                                                            nid: nid.signed(p).map { Int32(truncatingIfNeeded: $0) })))
+            return .vmscan(
+                .reclaimBegin(
+                    kind,
+                    ReclaimBegin(
+                        order: i32(order, p),
+                        gfpFlags: gfp.unsigned(p),
+                        nid: nid.signed(p).map { Int32(truncatingIfNeeded: $0) }
+                    )
+                )
+            )
         case .reclaimEnd(let kind, let n):
             return .vmscan(.reclaimEnd(kind, nrReclaimed: n.unsigned(p)))
         case .kswapdWake(let nid, let zid, let order):
-            return .vmscan(.kswapdWake(nid: i32(nid, p), zid: zid.signed(p).map { Int32(truncatingIfNeeded: $0) },
-                                       order: i32(order, p)))
+            return .vmscan(
+                .kswapdWake(
+                    nid: i32(nid, p),
+                    zid: zid.signed(p).map { Int32(truncatingIfNeeded: $0) },
+                    order: i32(order, p)
+                )
+            )
         case .kswapdSleep(let nid):
             return .vmscan(.kswapdSleep(nid: i32(nid, p)))
         case .wakeupKswapd(let nid, let zid, let order, let gfp):
-            return .vmscan(.wakeupKswapd(nid: i32(nid, p), zid: i32(zid, p), order: i32(order, p), gfpFlags: gfp.unsigned(p)))
+            return .vmscan(
+                .wakeupKswapd(nid: i32(nid, p), zid: i32(zid, p), order: i32(order, p), gfpFlags: gfp.unsigned(p))
+            )
         case .lruIsolate(let l):
             return .vmscan(.lruIsolate(l.decode(p)))
         case .shrinkInactive(let l, let reclaimPages):
@@ -220,48 +319,104 @@ private enum Decoder {
         case .writeFolio(let pfn, let flags):
             return .vmscan(.writeFolio(pfn: pfn.unsigned(p), reclaimFlags: i32(flags, p)))
         case .throttled(let nid, let timeout, let delayed, let reason):
-            return .vmscan(.throttled(nid: i32(nid, p), usecTimeout: i32(timeout, p), usecDelayed: i32(delayed, p),
-                                      reason: i32(reason, p)))
+            return .vmscan(
+                .throttled(
+                    nid: i32(nid, p),
+                    usecTimeout: i32(timeout, p),
+                    usecDelayed: i32(delayed, p),
+                    reason: i32(reason, p)
+                )
+            )
         case .shrinkSlabStart(let nid, let total):
             return .vmscan(.shrinkSlabStart(nid: i32(nid, p), totalScan: total.unsigned(p)))
         case .shrinkSlabEnd(let nid, let retval):
             return .vmscan(.shrinkSlabEnd(nid: i32(nid, p), retval: i32(retval, p)))
         case .migratePagesStart(let mode, let reason):
-            return .migratePagesStart(MigratePagesStart(mode: UInt32(truncatingIfNeeded: mode.unsigned(p)),
-                                                        reason: i32(reason, p)))
+            return .migratePagesStart(
+                MigratePagesStart(
+                    mode: UInt32(truncatingIfNeeded: mode.unsigned(p)),
+                    reason: i32(reason, p)
+                )
+            )
         case .migratePages(let l):
             return .migratePages(l.decode(p))
         case .migrationPTE(let remove, let address, let pte, let order):
-            let e = MigrationPTE(address: address.unsigned(p), pte: pte.unsigned(p),
-                                 order: order.signed(p).map { Int32(truncatingIfNeeded: $0) })
+            let e = MigrationPTE(
+                address: address.unsigned(p),
+                pte: pte.unsigned(p),
+                order: order.signed(p).map { Int32(truncatingIfNeeded: $0) }
+            )
             return remove ? .removeMigrationPTE(e) : .setMigrationPTE(e)
         case .migrationPMD(let remove, let address, let pmd):
             let e = MigrationPMD(address: address.unsigned(p), pmd: pmd.unsigned(p))
             return remove ? .removeMigrationPMD(e) : .setMigrationPMD(e)
         case .memcgStat(let kind, let id, let item, let value, let signed):
-            return .memcgStat(MemcgStat(kind: kind, memcgID: id.unsigned(p), item: i32(item, p),
-                                        value: signed ? value.signed(p) : Int64(bitPattern: value.unsigned(p))))
+            return .memcgStat(
+                MemcgStat(
+                    kind: kind,
+                    memcgID: id.unsigned(p),
+                    item: i32(item, p),
+                    value: signed ? value.signed(p) : Int64(bitPattern: value.unsigned(p))
+                )
+            )
         case .memcgFlush(let id, let updates, let force, let needs):
-            return .memcgFlushStats(MemcgFlushStats(memcgID: id.unsigned(p), statsUpdates: updates.signed(p),
-                                                    force: force.unsigned(p) != 0, needsFlush: needs.unsigned(p) != 0))
+            return .memcgFlushStats(
+                MemcgFlushStats(
+                    memcgID: id.unsigned(p),
+                    statsUpdates: updates.signed(p),
+                    force: force.unsigned(p) != 0,
+                    needsFlush: needs.unsigned(p) != 0
+                )
+            )
         case .cgroupAttach(let root, let level, let id, let pid, let path, let comm):
-            return .cgroupAttachTask(CgroupAttachTask(root: i32(root, p), level: i32(level, p), cgroupID: id.unsigned(p),
-                                                      pid: i32(pid, p), path: path.string(p), comm: comm.string(p)))
+            return .cgroupAttachTask(
+                CgroupAttachTask(
+                    root: i32(root, p),
+                    level: i32(level, p),
+                    cgroupID: id.unsigned(p),
+                    pid: i32(pid, p),
+                    path: path.string(p),
+                    comm: comm.string(p)
+                )
+            )
         case .cgroupDir(let rmdir, let root, let level, let id, let path):
             let d = CgroupDir(root: i32(root, p), level: i32(level, p), cgroupID: id.unsigned(p), path: path.string(p))
             return rmdir ? .cgroupRmdir(d) : .cgroupMkdir(d)
         case .pageFaultUser(let address, let ip, let code):
-            return .pageFaultUser(PageFaultUser(address: address.unsigned(p), ip: ip.unsigned(p), errorCode: code.unsigned(p)))
+            return .pageFaultUser(
+                PageFaultUser(address: address.unsigned(p), ip: ip.unsigned(p), errorCode: code.unsigned(p))
+            )
         case .rmap(let f, let a):
-            return .rmap(RmapCall(function: f, folio: a.folio.unsigned(p), page: a.page.unsigned(p), nr: a.nr.signed(p),
-                                  vma: a.vma.unsigned(p), address: a.address.unsigned(p), flags: a.flags.unsigned(p),
-                                  compound: a.compound.unsigned(p).map { $0 != 0 }, pageFields: a.pageFields(p)))
+            return .rmap(
+                RmapCall(
+                    function: f,
+                    folio: a.folio.unsigned(p),
+                    page: a.page.unsigned(p),
+                    nr: a.nr.signed(p),
+                    vma: a.vma.unsigned(p),
+                    address: a.address.unsigned(p),
+                    flags: a.flags.unsigned(p),
+                    compound: a.compound.unsigned(p).map { $0 != 0 },
+                    pageFields: a.pageFields(p)
+                )
+            )
         case .charge(let f, let a):
-            return .charge(ChargeCall(function: f, page: a.page.unsigned(p), folio: a.folio.unsigned(p),
-                                      from: a.from.unsigned(p), to: a.to.unsigned(p), memcg: a.memcg.unsigned(p),
-                                      fromMemcgID: a.fromID.unsigned(p), toMemcgID: a.toID.unsigned(p),
-                                      memcgID: a.memcgID.unsigned(p), compound: a.compound.unsigned(p).map { $0 != 0 },
-                                      nr: a.nr.signed(p), pageFields: a.pageFields(p)))
+            return .charge(
+                ChargeCall(
+                    function: f,
+                    page: a.page.unsigned(p),
+                    folio: a.folio.unsigned(p),
+                    from: a.from.unsigned(p),
+                    to: a.to.unsigned(p),
+                    memcg: a.memcg.unsigned(p),
+                    fromMemcgID: a.fromID.unsigned(p),
+                    toMemcgID: a.toID.unsigned(p),
+                    memcgID: a.memcgID.unsigned(p),
+                    compound: a.compound.unsigned(p).map { $0 != 0 },
+                    nr: a.nr.signed(p),
+                    pageFields: a.pageFields(p)
+                )
+            )
         case .other:
             return .other
         }
@@ -315,8 +470,14 @@ private struct KprobeArgs {
     }
 
     func pageFields(_ p: UnsafeRawBufferPointer) -> PageFields {
-        PageFields(mapcount: mapcount.signed(p), refcount: refcount.signed(p), flags: pageFlags.unsigned(p),
-                   mapping: mapping.unsigned(p), index: index.unsigned(p), compoundMapcount: compoundMapcount.signed(p))
+        PageFields(
+            mapcount: mapcount.signed(p),
+            refcount: refcount.signed(p),
+            flags: pageFlags.unsigned(p),
+            mapping: mapping.unsigned(p),
+            index: index.unsigned(p),
+            compoundMapcount: compoundMapcount.signed(p)
+        )
     }
 }
 
@@ -335,14 +496,21 @@ private struct LRUIsolateLayout {
     }
 
     func decode(_ p: UnsafeRawBufferPointer) -> LRUIsolate {
-        LRUIsolate(highestZoneIdx: zone.signed(p).map { Int32(truncatingIfNeeded: $0) }, order: i32(order, p),
-                   nrRequested: requested.unsigned(p), nrScanned: scanned.unsigned(p), nrSkipped: skipped.unsigned(p),
-                   nrTaken: taken.unsigned(p), lru: i32(lru, p))
+        LRUIsolate(
+            highestZoneIdx: zone.signed(p).map { Int32(truncatingIfNeeded: $0) },
+            order: i32(order, p),
+            nrRequested: requested.unsigned(p),
+            nrScanned: scanned.unsigned(p),
+            nrSkipped: skipped.unsigned(p),
+            nrTaken: taken.unsigned(p),
+            lru: i32(lru, p)
+        )
     }
 }
 
 private struct ShrinkInactiveLayout {
-    let nid, scanned, reclaimed, dirty, writeback, congested, immediate, activate0, activate1, refKeep, unmapFail: FieldSlot
+    let nid, scanned, reclaimed, dirty, writeback, congested, immediate, activate0, activate1, refKeep,
+        unmapFail: FieldSlot
     let priority, reclaimFlags: FieldSlot?
 
     init(_ r: inout FieldResolver) throws(TraceProblem) {
@@ -362,13 +530,21 @@ private struct ShrinkInactiveLayout {
     }
 
     func decode(_ p: UnsafeRawBufferPointer) -> ShrinkInactive {
-        ShrinkInactive(nid: i32(nid, p), nrScanned: scanned.unsigned(p), nrReclaimed: reclaimed.unsigned(p),
-                       nrDirty: dirty.unsigned(p), nrWriteback: writeback.unsigned(p), nrCongested: congested.unsigned(p),
-                       nrImmediate: immediate.unsigned(p), nrActivateAnon: activate0.unsigned(p),
-                       nrActivateFile: activate1.unsigned(p), nrRefKeep: refKeep.unsigned(p),
-                       nrUnmapFail: unmapFail.unsigned(p),
-                       priority: priority.signed(p).map { Int32(truncatingIfNeeded: $0) },
-                       reclaimFlags: reclaimFlags.signed(p).map { Int32(truncatingIfNeeded: $0) })
+        ShrinkInactive(
+            nid: i32(nid, p),
+            nrScanned: scanned.unsigned(p),
+            nrReclaimed: reclaimed.unsigned(p),
+            nrDirty: dirty.unsigned(p),
+            nrWriteback: writeback.unsigned(p),
+            nrCongested: congested.unsigned(p),
+            nrImmediate: immediate.unsigned(p),
+            nrActivateAnon: activate0.unsigned(p),
+            nrActivateFile: activate1.unsigned(p),
+            nrRefKeep: refKeep.unsigned(p),
+            nrUnmapFail: unmapFail.unsigned(p),
+            priority: priority.signed(p).map { Int32(truncatingIfNeeded: $0) },
+            reclaimFlags: reclaimFlags.signed(p).map { Int32(truncatingIfNeeded: $0) }
+        )
     }
 }
 
@@ -386,9 +562,15 @@ private struct ShrinkActiveLayout {
     }
 
     func decode(_ p: UnsafeRawBufferPointer) -> ShrinkActive {
-        ShrinkActive(nid: i32(nid, p), nrTaken: taken.unsigned(p), nrActive: active.unsigned(p),
-                     nrDeactivated: deactivated.unsigned(p), nrReferenced: referenced.unsigned(p),
-                     priority: i32(priority, p), reclaimFlags: i32(reclaimFlags, p))
+        ShrinkActive(
+            nid: i32(nid, p),
+            nrTaken: taken.unsigned(p),
+            nrActive: active.unsigned(p),
+            nrDeactivated: deactivated.unsigned(p),
+            nrReferenced: referenced.unsigned(p),
+            priority: i32(priority, p),
+            reclaimFlags: i32(reclaimFlags, p)
+        )
     }
 }
 
@@ -408,9 +590,15 @@ private struct MigratePagesLayout {
     }
 
     func decode(_ p: UnsafeRawBufferPointer) -> MigratePages {
-        MigratePages(succeeded: succeeded.unsigned(p), failed: failed.unsigned(p), thpSucceeded: thpSucceeded.unsigned(p),
-                     thpFailed: thpFailed.unsigned(p), thpSplit: thpSplit.unsigned(p),
-                     largeFolioSplit: largeFolioSplit.unsigned(p), mode: UInt32(truncatingIfNeeded: mode.unsigned(p)),
-                     reason: i32(reason, p))
+        MigratePages(
+            succeeded: succeeded.unsigned(p),
+            failed: failed.unsigned(p),
+            thpSucceeded: thpSucceeded.unsigned(p),
+            thpFailed: thpFailed.unsigned(p),
+            thpSplit: thpSplit.unsigned(p),
+            largeFolioSplit: largeFolioSplit.unsigned(p),
+            mode: UInt32(truncatingIfNeeded: mode.unsigned(p)),
+            reason: i32(reason, p)
+        )
     }
 }

@@ -69,7 +69,10 @@ public enum KprobeFunction: String, CaseIterable, Sendable {
 /// `vma`, `address`/`addr`, `flags`, `compound`); an argument the probe did not fetch is nil.
 public struct RmapCall: Equatable, Sendable {
     public enum Action: String, Sendable {
-        case addAnon = "add_anon", addNewAnon = "add_new_anon", addFile = "add_file", remove
+        case addAnon = "add_anon"
+        case addNewAnon = "add_new_anon"
+        case addFile = "add_file"
+        case remove
     }
 
     public var function: KprobeFunction
@@ -97,8 +100,14 @@ public struct PageFields: Equatable, Sendable {
     public var index: UInt64?
     public var compoundMapcount: Int64?
 
-    public init(mapcount: Int64? = nil, refcount: Int64? = nil, flags: UInt64? = nil, mapping: UInt64? = nil,
-                index: UInt64? = nil, compoundMapcount: Int64? = nil) {
+    public init(
+        mapcount: Int64? = nil,
+        refcount: Int64? = nil,
+        flags: UInt64? = nil,
+        mapping: UInt64? = nil,
+        index: UInt64? = nil,
+        compoundMapcount: Int64? = nil
+    ) {
         self.mapcount = mapcount
         self.refcount = refcount
         self.flags = flags

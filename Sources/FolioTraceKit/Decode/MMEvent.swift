@@ -156,7 +156,9 @@ public struct PageCacheFolio: Equatable, Sendable {
 
 /// Which reclaim a begin/end pair brackets.
 public enum ReclaimKind: String, Sendable {
-    case direct, memcg, memcgSoftLimit = "memcg_softlimit", node
+    case direct, memcg
+    case memcgSoftLimit = "memcg_softlimit"
+    case node
 }
 
 /// The vmscan tracepoints (include/trace/events/vmscan.h).

@@ -17,7 +17,9 @@ struct ByteCursor {
 
     mutating func need(_ n: Int, _ what: @autoclosure () -> String) throws(TraceProblem) {
         guard n >= 0, offset >= 0, n <= bytes.count - offset else {
-            throw TraceProblem(.truncated("\(what()) at offset \(offset) needs \(n) bytes, file has \(max(0, bytes.count - offset))"))
+            throw TraceProblem(
+                .truncated("\(what()) at offset \(offset) needs \(n) bytes, file has \(max(0, bytes.count - offset))")
+            )
         }
     }
 

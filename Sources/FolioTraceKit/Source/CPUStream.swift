@@ -145,9 +145,11 @@ public struct CPUStream {
         let missed = pendingMissed
         pendingMissed = 0
         return RawRecord(
-            timestamp: UInt64(bitPattern: Int64(bitPattern: clock) &+ timestampOffset), cpu: cpu,
+            timestamp: UInt64(bitPattern: Int64(bitPattern: clock) &+ timestampOffset),
+            cpu: cpu,
             missedEvents: missed,
-            payload: UnsafeRawBufferPointer(rebasing: page[start..<(start + length)]))
+            payload: UnsafeRawBufferPointer(rebasing: page[start..<(start + length)])
+        )
     }
 
     /// Gives up on the rest of a page whose records run past its commit size.
@@ -233,8 +235,11 @@ struct PageSupply {
             let c = chunks[nextChunk]
             if chunk == nil || chunk!.bytes.count < c.size { chunk = OwnedBytes(count: c.size) }
             let dst = UnsafeMutableRawBufferPointer(rebasing: chunk!.bytes[0..<c.size])
-            try compression.uncompress(UnsafeRawBufferPointer(rebasing: source[c.offset..<(c.offset + c.compressed)]),
-                                       into: dst, what: "CPU data chunk \(nextChunk)")
+            try compression.uncompress(
+                UnsafeRawBufferPointer(rebasing: source[c.offset..<(c.offset + c.compressed)]),
+                into: dst,
+                what: "CPU data chunk \(nextChunk)"
+            )
             current = UnsafeRawBufferPointer(dst)
             offset = 0
             nextChunk += 1

@@ -21,8 +21,11 @@ enum Compression: Equatable {
     }
 
     /// Decompresses `source` into `destination`, which must have exactly the expected size.
-    func uncompress(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer,
-                    what: String) throws(TraceProblem) {
+    func uncompress(
+        _ source: UnsafeRawBufferPointer,
+        into destination: UnsafeMutableRawBufferPointer,
+        what: String
+    ) throws(TraceProblem) {
         guard let dst = destination.baseAddress, let src = source.baseAddress else {
             if destination.isEmpty { return }
             throw TraceProblem(.decompression("\(what): empty input"))
@@ -43,8 +46,12 @@ enum Compression: Equatable {
             }
         case .zlib:
             var n = uLongf(destination.count)
-            let rc = CZlib.uncompress(dst.assumingMemoryBound(to: Bytef.self), &n,
-                                      src.assumingMemoryBound(to: Bytef.self), uLong(source.count))
+            let rc = CZlib.uncompress(
+                dst.assumingMemoryBound(to: Bytef.self),
+                &n,
+                src.assumingMemoryBound(to: Bytef.self),
+                uLong(source.count)
+            )
             guard rc == Z_OK else { throw TraceProblem(.decompression("\(what): zlib error \(rc)")) }
             guard Int(n) == destination.count else {
                 throw TraceProblem(.decompression("\(what): zlib gave \(n) bytes, expected \(destination.count)"))

@@ -152,9 +152,11 @@ public final class TraceFile {
             var data = try sectionData(at: next, expecting: 0, what: "options section")
             next = try readOptions(&data.cursor, sectioned: true, sectionOffsets: &sectionOffsets)
         }
-        for (id, parse) in [(UInt16(16), TraceFile.readHeaderInfo), (17, TraceFile.readFtraceFormats),
-                            (18, TraceFile.readEventFormats), (19, TraceFile.readKallsyms),
-                            (20, TraceFile.readPrintk), (21, TraceFile.readCmdlines)] {
+        for (id, parse) in [
+            (UInt16(16), TraceFile.readHeaderInfo), (17, TraceFile.readFtraceFormats),
+            (18, TraceFile.readEventFormats), (19, TraceFile.readKallsyms),
+            (20, TraceFile.readPrintk), (21, TraceFile.readCmdlines),
+        ] {
             guard let offset = sectionOffsets[id] else { continue }
             var data = try sectionData(at: offset, expecting: id, what: "section \(id)")
             try parse(self)(&data.cursor)
@@ -165,11 +167,17 @@ public final class TraceFile {
     }
 
     /// The bytes of a v7 section: in place when stored plain, decompressed when not.
-    private func sectionData(at offset: UInt64, expecting id: UInt16, what: String) throws(TraceProblem)
+    private func sectionData(
+        at offset: UInt64,
+        expecting id: UInt16,
+        what: String
+    ) throws(TraceProblem)
         -> (cursor: ByteCursor, compressed: Bool)
     {
         guard offset < UInt64(file.bytes.count) else {
-            throw TraceProblem(.truncated("\(what) at offset \(offset) is past the end of the file (\(file.bytes.count) bytes)"))
+            throw TraceProblem(
+                .truncated("\(what) at offset \(offset) is past the end of the file (\(file.bytes.count) bytes)")
+            )
         }
         var c = ByteCursor(file.bytes, bigEndian: bigEndian, offset: Int(offset))
         let sid = try c.u16("\(what) id")
@@ -238,7 +246,11 @@ public final class TraceFile {
         return try readOptions(&c, sectioned: sectioned, sectionOffsets: &ignored)
     }
 
-    private func readOptions(_ c: inout ByteCursor, sectioned: Bool, sectionOffsets: inout [UInt16: UInt64])
+    private func readOptions(
+        _ c: inout ByteCursor,
+        sectioned: Bool,
+        sectionOffsets: inout [UInt16: UInt64]
+    )
         throws(TraceProblem) -> UInt64
     {
         while true {
@@ -281,7 +293,9 @@ public final class TraceFile {
         if name.isEmpty, options.traceClock == nil { options.traceClock = clock }
         // The flyrecord section header says whether its CPU data is compressed.
         guard offset < UInt64(file.bytes.count) else {
-            throw TraceProblem(.truncated("buffer section at offset \(offset) is past the end of the file (\(file.bytes.count) bytes)"))
+            throw TraceProblem(
+                .truncated("buffer section at offset \(offset) is past the end of the file (\(file.bytes.count) bytes)")
+            )
         }
         var h = ByteCursor(file.bytes, bigEndian: bigEndian, offset: Int(offset))
         _ = try h.u16("buffer section id")
@@ -291,8 +305,15 @@ public final class TraceFile {
             let cpu = Int(try o.u32("buffer CPU id"))
             let dataOffset = try o.u64("buffer CPU data offset")
             let size = try o.u64("buffer CPU data size")
-            buffer.cpus.append(CPUBuffer(cpu: cpu, offset: dataOffset, size: size, compressed: flags & 1 != 0,
-                                         pageSize: bufferPageSize > 0 ? bufferPageSize : pageSize))
+            buffer.cpus.append(
+                CPUBuffer(
+                    cpu: cpu,
+                    offset: dataOffset,
+                    size: size,
+                    compressed: flags & 1 != 0,
+                    pageSize: bufferPageSize > 0 ? bufferPageSize : pageSize
+                )
+            )
         }
         buffer.cpus.sort { $0.cpu < $1.cpu }
         buffers.append(buffer)
@@ -302,7 +323,9 @@ public final class TraceFile {
         let fileSize = UInt64(file.bytes.count)
         for b in buffers.flatMap(\.cpus) where b.size > 0 {
             guard b.offset <= fileSize, b.size <= fileSize - b.offset else {
-                throw TraceProblem(.truncated("CPU \(b.cpu) data needs bytes up to offset \(b.offset + b.size), file has \(fileSize)"))
+                throw TraceProblem(
+                    .truncated("CPU \(b.cpu) data needs bytes up to offset \(b.offset + b.size), file has \(fileSize)")
+                )
             }
         }
         guard pageLayout.dataOffset < pageSize else { throw TraceProblem(.corrupt("header_page data offset")) }
@@ -390,7 +413,9 @@ public struct RingBufferPageLayout: Sendable {
             if name == "commit", let size = fields.size { commitSize = size }
             if name == "data", let offset = fields.offset { dataOffset = offset }
         }
-        guard commitSize == 4 || commitSize == 8 else { throw TraceProblem(.corrupt("header_page commit size \(commitSize)")) }
+        guard commitSize == 4 || commitSize == 8 else {
+            throw TraceProblem(.corrupt("header_page commit size \(commitSize)"))
+        }
     }
 }
 
@@ -412,6 +437,8 @@ func parseFormatFieldLine(_ line: Substring) -> (name: String?, offset: Int?, si
 
 extension String {
     var trimmingSpaces: String {
-        String(self.drop(while: { $0 == " " || $0 == "\n" }).reversed().drop(while: { $0 == " " || $0 == "\n" }).reversed())
+        String(
+            self.drop(while: { $0 == " " || $0 == "\n" }).reversed().drop(while: { $0 == " " || $0 == "\n" }).reversed()
+        )
     }
 }

@@ -23,7 +23,11 @@ import Testing
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        return Run(
+            status: p.terminationStatus,
+            stdout: String(decoding: o, as: UTF8.self),
+            stderr: String(decoding: e, as: UTF8.self)
+        )
     }
 
     /// One line on stderr that names the file, exit status 2, nothing on stdout.
@@ -46,7 +50,10 @@ import Testing
     }
 
     @Test func notATrace() throws {
-        try Self.expectOneLineError(Fixtures.packageRoot.appendingPathComponent("README.md").path, containing: "not a trace-cmd")
+        try Self.expectOneLineError(
+            Fixtures.packageRoot.appendingPathComponent("README.md").path,
+            containing: "not a trace-cmd"
+        )
     }
 
     @Test func truncated() throws {
@@ -64,8 +71,14 @@ import Testing
 
     @Test func formatLackingAField() throws {
         let fixture = try #require(CorruptCopies.version6Fixture)
-        let path = try #require(try CorruptCopies.withoutField(fixture, event: "mm_page_alloc", field: "order",
-                                                                in: try Fixtures.scratch("cli-field")))
+        let path = try #require(
+            try CorruptCopies.withoutField(
+                fixture,
+                event: "mm_page_alloc",
+                field: "order",
+                in: try Fixtures.scratch("cli-field")
+            )
+        )
         try Self.expectOneLineError(path, containing: "kmem:mm_page_alloc: its format lacks the field 'order'")
     }
 

@@ -42,13 +42,14 @@ import Testing
         while let r = try merged.next() {
             guard case .charge(let c) = decoder.decode(r), c.function == .memCgroupMoveAccount else { continue }
             let mapcount = try #require(c.mapcount)
-            let compound = try #require(c.compound)
+            let compound = try #require(c.compound as Bool?)
             seen["\(mapcount)/\(compound ? 1 : 0)", default: 0] += 1
             if let from = c.fromMemcgID, let to = c.toMemcgID { memcgIDs.formUnion([from, to]) }
         }
         #expect(seen == expected)
         // The charges moved from memcg A to memcg B, whose cgroup ids the truth file records.
-        let ids = truth.split(separator: "\n").first { $0.hasPrefix("memcg A: path") }
+        let ids =
+            truth.split(separator: "\n").first { $0.hasPrefix("memcg A: path") }
             .map { $0.split(whereSeparator: { !$0.isNumber }).compactMap { UInt64($0) } } ?? []
         #expect(ids.count >= 2 && memcgIDs == Set(ids.prefix(2)), "memcg ids \(memcgIDs) vs truth \(ids)")
     }

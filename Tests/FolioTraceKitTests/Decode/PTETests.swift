@@ -57,11 +57,15 @@ import Testing
         // Most old pages are freed within the capture, and many new ones inserted (the LRU-add
         // batch may drain after the capture ends, and tail pages are never inserted
         // themselves); a PTE decoded wrongly would match (almost) none of them.
-        #expect(Double(freed.count) >= 0.5 * Double(migratedOld.count),
-                "\(fixture): \(freed.count) of \(migratedOld.count) migrated-from pfns freed")
+        #expect(
+            Double(freed.count) >= 0.5 * Double(migratedOld.count),
+            "\(fixture): \(freed.count) of \(migratedOld.count) migrated-from pfns freed"
+        )
         if catalog.type(named: "pagemap:mm_lru_insertion") != nil {
-            #expect(Double(inserted.count) >= 0.2 * Double(newPfns.count),
-                    "\(fixture): \(inserted.count) of \(newPfns.count) migrated-to pfns inserted on an LRU")
+            #expect(
+                Double(inserted.count) >= 0.2 * Double(newPfns.count),
+                "\(fixture): \(inserted.count) of \(newPfns.count) migrated-to pfns inserted on an LRU"
+            )
         }
     }
 }

@@ -20,15 +20,21 @@ import Testing
                 let values = fieldValues(event)
                 guard !values.isEmpty else { continue }
                 let payload = [UInt8](r.payload)
-                for (name, ours) in values {
+                for (names, ours) in values {
                     let id = Int32(r.eventID)
-                    let size = try #require(reference.fieldSize(eventID: id, name: name), "\(name) of event \(id)")
+                    // "a|b": the field goes by either name, depending on the kernel or probe.
+                    let name = try #require(
+                        names.split(separator: "|").map(String.init).first { reference.fieldSize(eventID: id, name: $0) != nil },
+                        "\(names) of event \(id)")
+                    let size = try #require(reference.fieldSize(eventID: id, name: name))
                     let theirs = try #require(reference.fieldValue(eventID: id, name: name, payload: payload))
                     let mask: UInt64 = size >= 8 ? .max : (1 << (UInt64(size) * 8)) - 1
                     if ours & mask != theirs & mask {
                         mismatches += 1
                         if mismatches < 5 {
-                            Issue.record("\(fixture): \(catalog.type(id: r.eventID)!.fullName) field \(name): foliotrace \(ours), libtraceevent \(theirs)")
+                            Issue.record(
+                                "\(fixture): \(catalog.type(id: r.eventID)!.fullName) field \(name): foliotrace \(ours), libtraceevent \(theirs)"
+                            )
                         }
                     }
                     checked += 1
@@ -77,12 +83,16 @@ func fieldValues(_ event: MMEvent) -> [(String, UInt64)] {
     func s64(_ v: Int64) -> UInt64 { UInt64(bitPattern: v) }
     switch event {
     case .pageAlloc(let a):
-        return [("pfn", a.pfn ?? .max), ("order", UInt64(a.order)), ("gfp_flags", a.gfpFlags), ("migratetype", s(a.migratetype))]
+        return [
+            ("pfn", a.pfn ?? .max), ("order", UInt64(a.order)), ("gfp_flags", a.gfpFlags),
+            ("migratetype", s(a.migratetype)),
+        ]
     case .pageFree(let f): return [("pfn", f.pfn), ("order", UInt64(f.order))]
     case .pageFreeBatched(let f): return [("pfn", f.pfn)]
     case .pagePcpuDrain(let d): return [("pfn", d.pfn), ("order", UInt64(d.order)), ("migratetype", s(d.migratetype))]
     case .lruInsertion(let l):
-        return [("pfn", l.pfn), ("lru", UInt64(l.lru.rawValue)), ("flags", l.flags.rawValue)] + (l.folio.map { [("folio", $0)] } ?? [])
+        return [("pfn", l.pfn), ("lru", UInt64(l.lru.rawValue)), ("flags", l.flags.rawValue)]
+            + (l.folio.map { [("folio", $0)] } ?? [])
     case .lruActivate(let l): return [("pfn", l.pfn)] + (l.folio.map { [("folio", $0)] } ?? [])
     case .pageCacheAdd(let p), .pageCacheDelete(let p):
         return [("pfn", p.pfn), ("i_ino", p.inode), ("index", p.index), ("s_dev", UInt64(p.dev))]
@@ -94,16 +104,24 @@ func fieldValues(_ event: MMEvent) -> [(String, UInt64)] {
         case .kswapdWake(let nid, _, let order): return [("nid", s(nid)), ("order", s(order))]
         case .kswapdSleep(let nid): return [("nid", s(nid))]
         case .lruIsolate(let l):
-            return [("order", s(l.order)), ("nr_requested", l.nrRequested), ("nr_scanned", l.nrScanned),
-                    ("nr_skipped", l.nrSkipped), ("nr_taken", l.nrTaken), ("lru", s(l.lru))]
+            return [
+                ("order", s(l.order)), ("nr_requested", l.nrRequested), ("nr_scanned", l.nrScanned),
+                ("nr_skipped", l.nrSkipped), ("nr_taken", l.nrTaken), ("lru", s(l.lru)),
+            ]
         case .shrinkInactive(let x), .reclaimPages(let x):
-            return [("nid", s(x.nid)), ("nr_scanned", x.nrScanned), ("nr_reclaimed", x.nrReclaimed), ("nr_dirty", x.nrDirty),
-                    ("nr_writeback", x.nrWriteback), ("nr_congested", x.nrCongested), ("nr_immediate", x.nrImmediate),
-                    ("nr_activate0", x.nrActivateAnon), ("nr_activate1", x.nrActivateFile), ("nr_ref_keep", x.nrRefKeep),
-                    ("nr_unmap_fail", x.nrUnmapFail)]
+            return [
+                ("nid", s(x.nid)), ("nr_scanned", x.nrScanned), ("nr_reclaimed", x.nrReclaimed),
+                ("nr_dirty", x.nrDirty),
+                ("nr_writeback", x.nrWriteback), ("nr_congested", x.nrCongested), ("nr_immediate", x.nrImmediate),
+                ("nr_activate0", x.nrActivateAnon), ("nr_activate1", x.nrActivateFile), ("nr_ref_keep", x.nrRefKeep),
+                ("nr_unmap_fail", x.nrUnmapFail),
+            ]
         case .shrinkActive(let x):
-            return [("nid", s(x.nid)), ("nr_taken", x.nrTaken), ("nr_active", x.nrActive), ("nr_deactivated", x.nrDeactivated),
-                    ("nr_referenced", x.nrReferenced), ("priority", s(x.priority)), ("reclaim_flags", s(x.reclaimFlags))]
+            return [
+                ("nid", s(x.nid)), ("nr_taken", x.nrTaken), ("nr_active", x.nrActive),
+                ("nr_deactivated", x.nrDeactivated),
+                ("nr_referenced", x.nrReferenced), ("priority", s(x.priority)), ("reclaim_flags", s(x.reclaimFlags)),
+            ]
         case .writeFolio(let pfn, let flags): return [("pfn", pfn), ("reclaim_flags", s(flags))]
         default: return []
         }
@@ -116,19 +134,22 @@ func fieldValues(_ event: MMEvent) -> [(String, UInt64)] {
     case .setMigrationPMD(let e), .removeMigrationPMD(let e): return [("addr", e.address), ("pmd", e.pmd)]
     case .memcgStat(let m): return [("id", m.memcgID), ("item", s(m.item)), ("val", s64(m.value))]
     case .memcgFlushStats(let f):
-        return [("id", f.memcgID), ("stats_updates", s64(f.statsUpdates)), ("force", f.force ? 1 : 0),
-                ("needs_flush", f.needsFlush ? 1 : 0)]
+        return [
+            ("id", f.memcgID), ("stats_updates", s64(f.statsUpdates)), ("force", f.force ? 1 : 0),
+            ("needs_flush", f.needsFlush ? 1 : 0),
+        ]
     case .cgroupAttachTask(let a):
         return [("dst_root", s(a.root)), ("dst_level", s(a.level)), ("dst_id", a.cgroupID), ("pid", s(a.pid))]
-    case .cgroupMkdir(let d), .cgroupRmdir(let d): return [("root", s(d.root)), ("level", s(d.level)), ("id", d.cgroupID)]
+    case .cgroupMkdir(let d), .cgroupRmdir(let d):
+        return [("root", s(d.root)), ("level", s(d.level)), ("id", d.cgroupID)]
     case .pageFaultUser(let f): return [("address", f.address), ("ip", f.ip), ("error_code", f.errorCode)]
     case .rmap(let r):
         var v: [(String, UInt64)] = []
         if let x = r.folio { v.append(("folio", x)) }
         if let x = r.page { v.append(("page", x)) }
         if let x = r.vma { v.append(("vma", x)) }
-        if let x = r.address { v.append(("address", x)) }
-        if let x = r.nr { v.append(("nr", s64(x))) }
+        if let x = r.address { v.append(("address|addr", x)) }
+        if let x = r.nr { v.append(("nr|nr_pages", s64(x))) }
         if let x = r.compound { v.append(("compound", x ? 1 : 0)) }
         return v + pageFieldValues(r.pageFields)
     case .charge(let c):

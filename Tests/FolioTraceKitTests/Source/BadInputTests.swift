@@ -47,7 +47,9 @@ import Testing
     /// `trace-cmd report` ignores their loss too.)
     @Test(arguments: Fixtures.traces)
     func truncatedCopiesFail(_ fixture: String) throws {
-        let dataEnd = try TraceFile(path: Fixtures.path(fixture)).buffers.flatMap(\.cpus).map { Int($0.offset + $0.size) }.max() ?? 0
+        let dataEnd =
+            try TraceFile(path: Fixtures.path(fixture)).buffers.flatMap(\.cpus).map { Int($0.offset + $0.size) }.max()
+            ?? 0
         let dir = try Fixtures.scratch("cut")
         for length in [4, 12, 40, 300, dataEnd / 3, dataEnd / 2, dataEnd - 100, dataEnd - 1] where length > 0 {
             let path = try CorruptCopies.truncated(fixture, at: length, in: dir)
@@ -66,8 +68,14 @@ import Testing
 
     @Test func eventFormatLackingAField() throws {
         let fixture = try #require(CorruptCopies.version6Fixture, "a version-6 fixture")
-        let path = try #require(try CorruptCopies.withoutField(fixture, event: "mm_page_free", field: "pfn",
-                                                                in: try Fixtures.scratch("field")))
+        let path = try #require(
+            try CorruptCopies.withoutField(
+                fixture,
+                event: "mm_page_free",
+                field: "pfn",
+                in: try Fixtures.scratch("field")
+            )
+        )
         #expect(problem(path)?.problem == .missingField(event: "kmem:mm_page_free", field: "pfn"))
     }
 }

@@ -21,18 +21,31 @@ import Testing
             while let r = try streams[i].next() {
                 defer { index += 1 }
                 guard index < expected.count else {
-                    Issue.record("\(fixture) cpu \(streams[i].cpu): foliotrace has more records than libtracecmd (\(expected.count))")
+                    Issue.record(
+                        "\(fixture) cpu \(streams[i].cpu): foliotrace has more records than libtracecmd (\(expected.count))"
+                    )
                     break
                 }
                 let e = expected[index]
-                let ours = ReferenceRecord(cpu: r.cpu, timestamp: r.timestamp, eventID: Int32(r.eventID),
-                                           size: Int32(r.payload.count), missedEvents: r.missedEvents, payload: [UInt8](r.payload))
+                let ours = ReferenceRecord(
+                    cpu: r.cpu,
+                    timestamp: r.timestamp,
+                    eventID: Int32(r.eventID),
+                    size: Int32(r.payload.count),
+                    missedEvents: r.missedEvents,
+                    payload: [UInt8](r.payload)
+                )
                 if ours != e {
-                    Issue.record("\(fixture) cpu \(r.cpu) record \(index): foliotrace \(ours.timestamp)/\(ours.eventID)/\(ours.size)/\(ours.missedEvents), libtracecmd \(e.timestamp)/\(e.eventID)/\(e.size)/\(e.missedEvents)")
+                    Issue.record(
+                        "\(fixture) cpu \(r.cpu) record \(index): foliotrace \(ours.timestamp)/\(ours.eventID)/\(ours.size)/\(ours.missedEvents), libtracecmd \(e.timestamp)/\(e.eventID)/\(e.size)/\(e.missedEvents)"
+                    )
                     return
                 }
             }
-            #expect(index == expected.count, "\(fixture) cpu \(streams[i].cpu): \(index) records, libtracecmd \(expected.count)")
+            #expect(
+                index == expected.count,
+                "\(fixture) cpu \(streams[i].cpu): \(index) records, libtracecmd \(expected.count)"
+            )
             total += index
         }
         #expect(total > 0, "\(fixture) has records")
@@ -46,7 +59,8 @@ import Testing
         let file = try TraceFile(path: path)
         let reference = try #require(ReferenceReader(path: path, instance: !file.primaryBuffer.name.isEmpty))
         // A libtracecmd handle is consumed by reading: one for the order, one for the records.
-        let expected = try #require(ReferenceReader(path: path, instance: !file.primaryBuffer.name.isEmpty)).mergedOrder()
+        let expected = try #require(ReferenceReader(path: path, instance: !file.primaryBuffer.name.isEmpty))
+            .mergedOrder()
         var perCPU: [Int32: (records: [ReferenceRecord], next: Int)] = [:]
         for b in file.cpuBuffers { perCPU[Int32(b.cpu)] = (reference.records(cpu: Int32(b.cpu)), 0) }
         var merged = try file.mergedRecords()
@@ -60,13 +74,17 @@ import Testing
             let e = try #require(cpu.next < cpu.records.count ? cpu.records[cpu.next] : nil)
             perCPU[r.cpu]!.next += 1
             if e.timestamp != r.timestamp || e.payload != [UInt8](r.payload) {
-                Issue.record("\(fixture) merged record \(index) (cpu \(r.cpu)) differs from libtracecmd's record of that CPU")
+                Issue.record(
+                    "\(fixture) merged record \(index) (cpu \(r.cpu)) differs from libtracecmd's record of that CPU"
+                )
                 return
             }
             guard index < expected.count else { continue }
             // Records with equal timestamps may come in either CPU order; the timestamps agree.
             if expected[index].1 != r.timestamp {
-                Issue.record("\(fixture) merged record \(index): foliotrace ts \(r.timestamp), libtracecmd \(expected[index].1)")
+                Issue.record(
+                    "\(fixture) merged record \(index): foliotrace ts \(r.timestamp), libtracecmd \(expected[index].1)"
+                )
                 return
             }
         }

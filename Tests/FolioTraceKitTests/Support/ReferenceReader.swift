@@ -45,8 +45,16 @@ final class ReferenceReader {
         while let r = tracecmd_read_data(handle, cpu) {
             let rec = r.pointee
             let payload = withPayload ? [UInt8](UnsafeRawBufferPointer(start: rec.data, count: Int(rec.size))) : []
-            out.append(ReferenceRecord(cpu: rec.cpu, timestamp: rec.ts, eventID: tep_data_type(tep, r), size: rec.size,
-                                       missedEvents: Int64(rec.missed_events), payload: payload))
+            out.append(
+                ReferenceRecord(
+                    cpu: rec.cpu,
+                    timestamp: rec.ts,
+                    eventID: tep_data_type(tep, r),
+                    size: rec.size,
+                    missedEvents: Int64(rec.missed_events),
+                    payload: payload
+                )
+            )
             tracecmd_free_record(r)
         }
         return out
@@ -57,11 +65,17 @@ final class ReferenceReader {
         final class Box { var order: [(Int32, UInt64)] = [] }
         let box = Box()
         withExtendedLifetime(box) {
-            _ = tracecmd_iterate_events(handle, nil, 0, { _, record, cpu, context in
-                let b = Unmanaged<Box>.fromOpaque(context!).takeUnretainedValue()
-                b.order.append((Int32(cpu), record!.pointee.ts))
-                return 0
-            }, Unmanaged.passUnretained(box).toOpaque())
+            _ = tracecmd_iterate_events(
+                handle,
+                nil,
+                0,
+                { _, record, cpu, context in
+                    let b = Unmanaged<Box>.fromOpaque(context!).takeUnretainedValue()
+                    b.order.append((Int32(cpu), record!.pointee.ts))
+                    return 0
+                },
+                Unmanaged.passUnretained(box).toOpaque()
+            )
         }
         return box.order
     }
