@@ -94,6 +94,16 @@ public final class TraceFile {
 
     static let magic: [UInt8] = [0x17, 0x08, 0x44] + Array("tracing".utf8)
 
+    /// The task names of `saved_cmdlines`: pid -> comm, as the kernel last saw them.
+    public func savedCommands() -> [Int32: String] {
+        var out: [Int32: String] = [:]
+        for line in savedCmdlines.split(separator: "\n") {
+            guard let space = line.firstIndex(of: " "), let pid = Int32(line[..<space]) else { continue }
+            out[pid] = String(line[line.index(after: space)...])
+        }
+        return out
+    }
+
     // MARK: version 6
 
     private func readVersion6(_ c: inout ByteCursor) throws(TraceProblem) {

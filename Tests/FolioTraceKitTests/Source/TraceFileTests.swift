@@ -1,0 +1,30 @@
+import FolioTraceKit
+import Testing
+
+/// Metadata read from the real fixtures.
+@Suite struct TraceFileTests {
+    @Test(arguments: Fixtures.traces)
+    func metadata(_ fixture: String) throws {
+        let file = try TraceFile(path: Fixtures.path(fixture))
+        #expect(file.version == 6 || file.version == 7)
+        #expect(file.longSize == 8 && file.pageSize == 4096)
+        #expect(!file.cpuBuffers.isEmpty)
+        #expect(file.eventFormats.count > 100, "a kernel defines hundreds of events")
+        let release = try #require(file.options.kernelRelease, "\(fixture) records uname")
+        #expect(fixture.hasPrefix("linux-" + release.prefix(while: { $0 != "." && $0 != "-" })) || !fixture.hasPrefix("linux-"))
+    }
+
+    /// saved_cmdlines gives one pid -> comm entry per line.
+    @Test(arguments: Fixtures.traces)
+    func savedCommands(_ fixture: String) throws {
+        let file = try TraceFile(path: Fixtures.path(fixture))
+        let lines = file.savedCmdlines.split(separator: "\n")
+        #expect(!lines.isEmpty)
+        let commands = file.savedCommands()
+        #expect(commands.count == Set(lines.compactMap { $0.split(separator: " ").first }).count)
+        for line in lines.prefix(20) {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            #expect(commands[Int32(parts[0])!] != nil)
+        }
+    }
+}
