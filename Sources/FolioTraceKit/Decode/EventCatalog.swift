@@ -42,6 +42,8 @@ public struct EventType: Sendable {
 public struct EventCatalog: Sendable {
     /// Event types in id order.
     public let types: [EventType]
+    /// Whether the trace's numbers are big-endian.
+    public let bigEndian: Bool
     /// Format files libtraceevent could not parse, with its message.
     public let parseFailures: [(system: String, message: String)]
     private let indexByID: [Int32]
@@ -128,6 +130,7 @@ public struct EventCatalog: Sendable {
         for (i, t) in types.enumerated() { index[Int(t.id)] = Int32(i) }
         self.types = types
         self.indexByID = index
+        self.bigEndian = file.bigEndian
         self.parseFailures = failures
     }
 

@@ -11,6 +11,9 @@ public struct EventDecoder {
     /// Resolves the decoders of every event type foliotrace models.
     /// - Throws: `TraceFileError.missingField` when a modelled event lacks a field it needs.
     public init(catalog: EventCatalog, path: String) throws(TraceFileError) {
+        guard !catalog.bigEndian else {
+            throw TraceFileError(path: path, problem: .corrupt("big-endian traces are not supported yet"))
+        }
         self.catalog = catalog
         decoders = Array(repeating: .other, count: catalog.idLimit)
         minimumLengths = Array(repeating: 0, count: catalog.idLimit)

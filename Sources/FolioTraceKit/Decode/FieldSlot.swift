@@ -1,10 +1,17 @@
 /// Where one field sits in an event payload, resolved once per event type.
 ///
 /// Reads go straight to the payload bytes (`loadUnaligned`), so decoding a record costs a
-/// few loads and no lookups. Traces are read in the x86-64 byte order (little-endian).
+/// few loads and no lookups. Traces are read in the x86-64 byte order (little-endian). Four
+/// bytes, so that a decoder with a dozen slots stays small in the per-record switch.
 public struct FieldSlot: Sendable, Equatable {
-    public let offset: Int
-    public let size: Int
+    @usableFromInline let storedOffset: UInt16
+    @usableFromInline let storedSize: UInt8
+    let isRelative: Bool
+
+    /// The field's offset in the payload.
+    @inlinable public var offset: Int { Int(storedOffset) }
+    /// The field's size in bytes.
+    @inlinable public var size: Int { Int(storedSize) }
 
     /// One past the field's last byte.
     @inlinable public var end: Int { offset + size }
@@ -45,11 +52,11 @@ public struct FieldSlot: Sendable, Equatable {
         return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
     }
 
-    let isRelative: Bool
-
-    init(offset: Int, size: Int, isRelative: Bool = false) {
-        self.offset = offset
-        self.size = size
+    /// Nil when the field cannot be in a ring-buffer event (offset or size out of range).
+    init?(offset: Int, size: Int, isRelative: Bool = false) {
+        guard offset >= 0, offset <= Int(UInt16.max), size >= 0, size <= Int(UInt8.max) else { return nil }
+        storedOffset = UInt16(offset)
+        storedSize = UInt8(size)
         self.isRelative = isRelative
     }
 }
@@ -92,8 +99,8 @@ struct FieldResolver {
 
     func optional(_ names: String...) -> FieldSlot? {
         for name in names {
-            if let f = type.field(name) {
-                return FieldSlot(offset: f.offset, size: f.size, isRelative: f.isRelative)
+            if let f = type.field(name), let slot = FieldSlot(offset: f.offset, size: f.size, isRelative: f.isRelative) {
+                return slot
             }
         }
         return nil
