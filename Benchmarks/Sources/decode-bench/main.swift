@@ -11,7 +11,8 @@ import TraceCmdLoop
 /// foliotrace decodes every record into an `MMEvent`; the C loop iterates with
 /// `tracecmd_iterate_events` and reads each record's event type.
 let minimumRecords = 2_000_000
-let files = Array(CommandLine.arguments.dropFirst())
+let onlyFoliotrace = CommandLine.arguments.contains("--only-foliotrace")  // for profilers
+let files = CommandLine.arguments.dropFirst().filter { !$0.hasPrefix("--") }
 guard !files.isEmpty else {
     print("usage: decode-bench TRACE.dat...")
     exit(2)
@@ -83,6 +84,10 @@ do {
     print("decode-bench: \(files.count) file(s), \(perPass) records a pass, \(passes) passes, best of 3")
 
     let ours = try measure(passes: passes) { try foliotracePass($0) }
+    if onlyFoliotrace {
+        print(String(format: "foliotrace: %.2f M/s iterate", Double(ours.records) / ours.iterate / 1e6))
+        exit(0)
+    }
     let theirs = measure(passes: passes) { libtracecmdPass($0, instance: instances[$0]!) }
     guard ours.records == theirs.records else {
         print("decode-bench: record counts differ: foliotrace \(ours.records), libtracecmd \(theirs.records)")

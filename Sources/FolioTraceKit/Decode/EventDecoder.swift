@@ -5,6 +5,8 @@
 public struct EventDecoder {
     private var decoders: [Decoder]
     private var minimumLengths: [Int32]
+    /// Owns the layouts that views (`KprobeView`, `ShrinkInactive`...) point at.
+    private let layouts = LayoutStorage()
     /// The catalog the decoder was built from.
     public let catalog: EventCatalog
 
@@ -20,7 +22,7 @@ public struct EventDecoder {
         for type in catalog.types {
             do throws(TraceProblem) {
                 var r = FieldResolver(type)
-                guard let d = try Decoder(type: type, &r) else { continue }
+                guard let d = try Decoder(type: type, &r, layouts) else { continue }
                 decoders[Int(type.id)] = d
                 minimumLengths[Int(type.id)] = Int32(r.minimumLength)
             } catch {
@@ -59,31 +61,24 @@ private enum Decoder {
     case kswapdWake(nid: FieldSlot, zid: FieldSlot?, order: FieldSlot)
     case kswapdSleep(nid: FieldSlot)
     case wakeupKswapd(nid: FieldSlot, zid: FieldSlot, order: FieldSlot, gfp: FieldSlot)
-    case lruIsolate(LRUIsolateLayout)
-    case shrinkInactive(ShrinkInactiveLayout, reclaimPages: Bool)
-    case shrinkActive(ShrinkActiveLayout)
+    case lruIsolate(UnsafePointer<LRUIsolateLayout>)
+    case shrinkInactive(UnsafePointer<ShrinkInactiveLayout>, reclaimPages: Bool)
+    case shrinkActive(UnsafePointer<ShrinkActiveLayout>)
     case writeFolio(pfn: FieldSlot, flags: FieldSlot)
     case throttled(nid: FieldSlot, timeout: FieldSlot, delayed: FieldSlot, reason: FieldSlot)
     case shrinkSlabStart(nid: FieldSlot, totalScan: FieldSlot)
     case shrinkSlabEnd(nid: FieldSlot, retval: FieldSlot)
     case migratePagesStart(mode: FieldSlot, reason: FieldSlot)
-    case migratePages(MigratePagesLayout)
+    case migratePages(UnsafePointer<MigratePagesLayout>)
     case migrationPTE(remove: Bool, address: FieldSlot, pte: FieldSlot, order: FieldSlot?)
     case migrationPMD(remove: Bool, address: FieldSlot, pmd: FieldSlot)
     case memcgStat(MemcgStatKind, id: FieldSlot, item: FieldSlot, value: FieldSlot, signed: Bool)
     case memcgFlush(id: FieldSlot, updates: FieldSlot, force: FieldSlot, needsFlush: FieldSlot)
-    case cgroupAttach(
-        root: FieldSlot,
-        level: FieldSlot,
-        id: FieldSlot,
-        pid: FieldSlot,
-        path: FieldSlot,
-        comm: FieldSlot
-    )
-    case cgroupDir(rmdir: Bool, root: FieldSlot, level: FieldSlot, id: FieldSlot, path: FieldSlot)
+    case cgroupAttach(UnsafePointer<CgroupLayout>)
+    case cgroupDir(UnsafePointer<CgroupLayout>, rmdir: Bool)
     case pageFaultUser(address: FieldSlot, ip: FieldSlot, errorCode: FieldSlot)
-    case rmap(KprobeFunction, KprobeArgs)
-    case charge(KprobeFunction, KprobeArgs)
+    case rmap(KprobeFunction, UnsafePointer<KprobeArgs>)
+    case charge(KprobeFunction, UnsafePointer<KprobeArgs>)
     case other
 
     var isOther: Bool {
@@ -92,10 +87,10 @@ private enum Decoder {
     }
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
-    init?(type: EventType, _ r: inout FieldResolver) throws(TraceProblem) {
+    init?(type: EventType, _ r: inout FieldResolver, _ layouts: LayoutStorage) throws(TraceProblem) {
         if type.isKprobe {
             guard let f = KprobeFunction(eventName: type.name) else { return nil }
-            let args = KprobeArgs(r)
+            let args = layouts.keep(KprobeArgs(r))
             self = f.isRmap ? .rmap(f, args) : .charge(f, args)
             return
         }
@@ -158,13 +153,13 @@ private enum Decoder {
                 gfp: try r.required("gfp_flags")
             )
         case ("vmscan", "mm_vmscan_lru_isolate"):
-            self = .lruIsolate(try LRUIsolateLayout(&r))
+            self = .lruIsolate(layouts.keep(try LRUIsolateLayout(&r)))
         case ("vmscan", "mm_vmscan_lru_shrink_inactive"):
-            self = .shrinkInactive(try ShrinkInactiveLayout(&r), reclaimPages: false)
+            self = .shrinkInactive(layouts.keep(try ShrinkInactiveLayout(&r)), reclaimPages: false)
         case ("vmscan", "mm_vmscan_reclaim_pages"):
-            self = .shrinkInactive(try ShrinkInactiveLayout(&r), reclaimPages: true)
+            self = .shrinkInactive(layouts.keep(try ShrinkInactiveLayout(&r)), reclaimPages: true)
         case ("vmscan", "mm_vmscan_lru_shrink_active"):
-            self = .shrinkActive(try ShrinkActiveLayout(&r))
+            self = .shrinkActive(layouts.keep(try ShrinkActiveLayout(&r)))
         case ("vmscan", "mm_vmscan_write_folio"), ("vmscan", "mm_vmscan_writepage"):
             self = .writeFolio(pfn: try r.required("pfn"), flags: try r.required("reclaim_flags"))
         case ("vmscan", "mm_vmscan_throttled"):
@@ -181,7 +176,7 @@ private enum Decoder {
         case ("migrate", "mm_migrate_pages_start"):
             self = .migratePagesStart(mode: try r.required("mode"), reason: try r.required("reason"))
         case ("migrate", "mm_migrate_pages"):
-            self = .migratePages(try MigratePagesLayout(&r))
+            self = .migratePages(layouts.keep(try MigratePagesLayout(&r)))
         case ("migrate", "set_migration_pte"), ("migrate", "remove_migration_pte"):
             self = .migrationPTE(
                 remove: type.name.hasPrefix("remove"),
@@ -213,20 +208,30 @@ private enum Decoder {
             )
         case ("cgroup", "cgroup_attach_task"):
             self = .cgroupAttach(
-                root: try r.required("dst_root"),
-                level: try r.required("dst_level"),
-                id: try r.required("dst_id"),
-                pid: try r.required("pid"),
-                path: try r.required("dst_path"),
-                comm: try r.required("comm")
+                layouts.keep(
+                    CgroupLayout(
+                        root: try r.required("dst_root"),
+                        level: try r.required("dst_level"),
+                        id: try r.required("dst_id"),
+                        path: try r.required("dst_path"),
+                        pid: try r.required("pid"),
+                        comm: try r.required("comm")
+                    )
+                )
             )
         case ("cgroup", "cgroup_mkdir"), ("cgroup", "cgroup_rmdir"):
             self = .cgroupDir(
-                rmdir: type.name == "cgroup_rmdir",
-                root: try r.required("root"),
-                level: try r.required("level"),
-                id: try r.required("id"),
-                path: try r.required("path")
+                layouts.keep(
+                    CgroupLayout(
+                        root: try r.required("root"),
+                        level: try r.required("level"),
+                        id: try r.required("id"),
+                        path: try r.required("path"),
+                        pid: nil,
+                        comm: nil
+                    )
+                ),
+                rmdir: type.name == "cgroup_rmdir"
             )
         case ("exceptions", "page_fault_user"):
             self = .pageFaultUser(
@@ -313,12 +318,12 @@ private enum Decoder {
                 .wakeupKswapd(nid: i32(nid, p), zid: i32(zid, p), order: i32(order, p), gfpFlags: gfp.unsigned(p))
             )
         case .lruIsolate(let l):
-            return .vmscan(.lruIsolate(l.decode(p)))
+            return .vmscan(.lruIsolate(l.pointee.decode(p)))
         case .shrinkInactive(let l, let reclaimPages):
-            let v = l.decode(p)
+            let v = ShrinkInactive(layout: l, payload: p)
             return .vmscan(reclaimPages ? .reclaimPages(v) : .shrinkInactive(v))
         case .shrinkActive(let l):
-            return .vmscan(.shrinkActive(l.decode(p)))
+            return .vmscan(.shrinkActive(ShrinkActive(layout: l, payload: p)))
         case .writeFolio(let pfn, let flags):
             return .vmscan(.writeFolio(pfn: pfn.unsigned(p), reclaimFlags: i32(flags, p)))
         case .throttled(let nid, let timeout, let delayed, let reason):
@@ -342,7 +347,7 @@ private enum Decoder {
                 )
             )
         case .migratePages(let l):
-            return .migratePages(l.decode(p))
+            return .migratePages(MigratePages(layout: l, payload: p))
         case .migrationPTE(let remove, let address, let pte, let order):
             let e = MigrationPTE(
                 address: address.unsigned(p),
@@ -371,55 +376,19 @@ private enum Decoder {
                     needsFlush: needs.unsigned(p) != 0
                 )
             )
-        case .cgroupAttach(let root, let level, let id, let pid, let path, let comm):
-            return .cgroupAttachTask(
-                CgroupAttachTask(
-                    root: i32(root, p),
-                    level: i32(level, p),
-                    cgroupID: id.unsigned(p),
-                    pid: i32(pid, p),
-                    path: path.string(p),
-                    comm: comm.string(p)
-                )
-            )
-        case .cgroupDir(let rmdir, let root, let level, let id, let path):
-            let d = CgroupDir(root: i32(root, p), level: i32(level, p), cgroupID: id.unsigned(p), path: path.string(p))
+        case .cgroupAttach(let l):
+            return .cgroupAttachTask(CgroupAttachTask(layout: l, payload: p))
+        case .cgroupDir(let l, let rmdir):
+            let d = CgroupDir(layout: l, payload: p)
             return rmdir ? .cgroupRmdir(d) : .cgroupMkdir(d)
         case .pageFaultUser(let address, let ip, let code):
             return .pageFaultUser(
                 PageFaultUser(address: address.unsigned(p), ip: ip.unsigned(p), errorCode: code.unsigned(p))
             )
         case .rmap(let f, let a):
-            return .rmap(
-                RmapCall(
-                    function: f,
-                    folio: a.folio.unsigned(p),
-                    page: a.page.unsigned(p),
-                    nr: a.nr.signed(p),
-                    vma: a.vma.unsigned(p),
-                    address: a.address.unsigned(p),
-                    flags: a.flags.unsigned(p),
-                    compound: a.compound.unsigned(p).map { $0 != 0 },
-                    pageFields: a.pageFields(p)
-                )
-            )
+            return .rmap(RmapCall(function: f, arguments: KprobeView(args: a, payload: p)))
         case .charge(let f, let a):
-            return .charge(
-                ChargeCall(
-                    function: f,
-                    page: a.page.unsigned(p),
-                    folio: a.folio.unsigned(p),
-                    from: a.from.unsigned(p),
-                    to: a.to.unsigned(p),
-                    memcg: a.memcg.unsigned(p),
-                    fromMemcgID: a.fromID.unsigned(p),
-                    toMemcgID: a.toID.unsigned(p),
-                    memcgID: a.memcgID.unsigned(p),
-                    compound: a.compound.unsigned(p).map { $0 != 0 },
-                    nr: a.nr.signed(p),
-                    pageFields: a.pageFields(p)
-                )
-            )
+            return .charge(ChargeCall(function: f, arguments: KprobeView(args: a, payload: p)))
         case .other:
             return .other
         }
@@ -427,7 +396,7 @@ private enum Decoder {
 }
 
 @inline(__always)
-private func i32(_ slot: FieldSlot, _ p: UnsafeRawBufferPointer) -> Int32 {
+func i32(_ slot: FieldSlot, _ p: UnsafeRawBufferPointer) -> Int32 {
     Int32(truncatingIfNeeded: slot.signed(p))
 }
 
@@ -443,48 +412,7 @@ extension ReclaimKind {
     }
 }
 
-/// The named arguments of a kprobe event; each is optional because probes fetch what their
-/// author asked for.
-private struct KprobeArgs {
-    let folio, page, nr, vma, address, flags, compound, from, to, memcg: FieldSlot?
-    let fromID, toID, memcgID: FieldSlot?
-    let mapcount, refcount, pageFlags, mapping, index, compoundMapcount: FieldSlot?
-
-    init(_ r: FieldResolver) {
-        folio = r.optional("folio")
-        page = r.optional("page")
-        nr = r.optional("nr", "nr_pages")
-        vma = r.optional("vma")
-        address = r.optional("address", "addr")
-        flags = r.optional("flags")
-        compound = r.optional("compound")
-        from = r.optional("from")
-        to = r.optional("to")
-        memcg = r.optional("memcg")
-        fromID = r.optional("from_cgid", "from_id")
-        toID = r.optional("to_cgid", "to_id")
-        memcgID = r.optional("memcg_cgid", "memcg_id")
-        mapcount = r.optional("mapcount")
-        refcount = r.optional("refcount")
-        pageFlags = r.optional("pflags", "page_flags")
-        mapping = r.optional("mapping")
-        index = r.optional("index")
-        compoundMapcount = r.optional("cmapcount", "compound_mapcount")
-    }
-
-    func pageFields(_ p: UnsafeRawBufferPointer) -> PageFields {
-        PageFields(
-            mapcount: mapcount.signed(p),
-            refcount: refcount.signed(p),
-            flags: pageFlags.unsigned(p),
-            mapping: mapping.unsigned(p),
-            index: index.unsigned(p),
-            compoundMapcount: compoundMapcount.signed(p)
-        )
-    }
-}
-
-private struct LRUIsolateLayout {
+struct LRUIsolateLayout {
     let zone: FieldSlot?
     let order, requested, scanned, skipped, taken, lru: FieldSlot
 
@@ -511,7 +439,7 @@ private struct LRUIsolateLayout {
     }
 }
 
-private struct ShrinkInactiveLayout {
+struct ShrinkInactiveLayout {
     let nid, scanned, reclaimed, dirty, writeback, congested, immediate, activate0, activate1, refKeep,
         unmapFail: FieldSlot
     let priority, reclaimFlags: FieldSlot?
@@ -531,27 +459,9 @@ private struct ShrinkInactiveLayout {
         priority = r.optional("priority")
         reclaimFlags = r.optional("reclaim_flags")
     }
-
-    func decode(_ p: UnsafeRawBufferPointer) -> ShrinkInactive {
-        ShrinkInactive(
-            nid: i32(nid, p),
-            nrScanned: scanned.unsigned(p),
-            nrReclaimed: reclaimed.unsigned(p),
-            nrDirty: dirty.unsigned(p),
-            nrWriteback: writeback.unsigned(p),
-            nrCongested: congested.unsigned(p),
-            nrImmediate: immediate.unsigned(p),
-            nrActivateAnon: activate0.unsigned(p),
-            nrActivateFile: activate1.unsigned(p),
-            nrRefKeep: refKeep.unsigned(p),
-            nrUnmapFail: unmapFail.unsigned(p),
-            priority: priority.signed(p).map { Int32(truncatingIfNeeded: $0) },
-            reclaimFlags: reclaimFlags.signed(p).map { Int32(truncatingIfNeeded: $0) }
-        )
-    }
 }
 
-private struct ShrinkActiveLayout {
+struct ShrinkActiveLayout {
     let nid, taken, active, deactivated, referenced, priority, reclaimFlags: FieldSlot
 
     init(_ r: inout FieldResolver) throws(TraceProblem) {
@@ -563,21 +473,9 @@ private struct ShrinkActiveLayout {
         priority = try r.required("priority")
         reclaimFlags = try r.required("reclaim_flags")
     }
-
-    func decode(_ p: UnsafeRawBufferPointer) -> ShrinkActive {
-        ShrinkActive(
-            nid: i32(nid, p),
-            nrTaken: taken.unsigned(p),
-            nrActive: active.unsigned(p),
-            nrDeactivated: deactivated.unsigned(p),
-            nrReferenced: referenced.unsigned(p),
-            priority: i32(priority, p),
-            reclaimFlags: i32(reclaimFlags, p)
-        )
-    }
 }
 
-private struct MigratePagesLayout {
+struct MigratePagesLayout {
     let succeeded, failed, mode, reason: FieldSlot
     let thpSucceeded, thpFailed, thpSplit, largeFolioSplit: FieldSlot?
 
@@ -591,17 +489,28 @@ private struct MigratePagesLayout {
         thpSplit = r.optional("thp_split")
         largeFolioSplit = r.optional("large_folio_split")
     }
+}
 
-    func decode(_ p: UnsafeRawBufferPointer) -> MigratePages {
-        MigratePages(
-            succeeded: succeeded.unsigned(p),
-            failed: failed.unsigned(p),
-            thpSucceeded: thpSucceeded.unsigned(p),
-            thpFailed: thpFailed.unsigned(p),
-            thpSplit: thpSplit.unsigned(p),
-            largeFolioSplit: largeFolioSplit.unsigned(p),
-            mode: UInt32(truncatingIfNeeded: mode.unsigned(p)),
-            reason: i32(reason, p)
-        )
+/// The fields of the cgroup events (attach_task, mkdir, rmdir).
+struct CgroupLayout {
+    let root, level, id, path: FieldSlot
+    let pid, comm: FieldSlot?
+}
+
+/// Keeps decoder layouts at stable addresses for the views that point at them, and frees
+/// them with the last `EventDecoder` copy.
+final class LayoutStorage {
+    private var deallocators: [() -> Void] = []
+
+    func keep<T>(_ value: T) -> UnsafePointer<T> {
+        let p = UnsafeMutablePointer<T>.allocate(capacity: 1)
+        p.initialize(to: value)
+        deallocators.append {
+            p.deinitialize(count: 1)
+            p.deallocate()
+        }
+        return UnsafePointer(p)
     }
+
+    deinit { for d in deallocators { d() } }
 }

@@ -99,7 +99,8 @@ struct FieldResolver {
 
     func optional(_ names: String...) -> FieldSlot? {
         for name in names {
-            if let f = type.field(name), let slot = FieldSlot(offset: f.offset, size: f.size, isRelative: f.isRelative) {
+            if let f = type.field(name), let slot = FieldSlot(offset: f.offset, size: f.size, isRelative: f.isRelative)
+            {
                 return slot
             }
         }

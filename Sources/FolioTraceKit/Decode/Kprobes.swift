@@ -63,11 +63,100 @@ public enum KprobeFunction: String, CaseIterable, Sendable {
     }
 }
 
-/// A call of an rmap function seen by a kprobe, with its arguments by name.
+/// The named arguments a kprobe event fetched, resolved once per probe.
 ///
 /// Argument names follow the kernel's parameter names (`folio`, `page`, `nr`/`nr_pages`,
-/// `vma`, `address`/`addr`, `flags`, `compound`); an argument the probe did not fetch is nil.
-public struct RmapCall: Equatable, Sendable {
+/// `vma`, `address`/`addr`, `flags`, `compound`, `from`, `to`, `memcg`) and the capture
+/// catalog's names for struct fields (`mapcount`, `refcount`, `pflags`, `flags1`, `mapping`,
+/// `index`, `cmapcount`, `large_mapcount`, `entire_mapcount`, `*_cgid`).
+struct KprobeArgs {
+    let folio, page, nr, vma, address, flags, compound, from, to, memcg: FieldSlot?
+    let fromID, toID, memcgID: FieldSlot?
+    let mapcount, refcount, pageFlags, flags1, mapping, index, compoundMapcount, largeMapcount,
+        entireMapcount: FieldSlot?
+
+    init(_ r: FieldResolver) {
+        folio = r.optional("folio")
+        page = r.optional("page")
+        nr = r.optional("nr", "nr_pages")
+        vma = r.optional("vma")
+        address = r.optional("address", "addr")
+        flags = r.optional("flags")
+        compound = r.optional("compound")
+        from = r.optional("from")
+        to = r.optional("to")
+        memcg = r.optional("memcg")
+        fromID = r.optional("from_cgid", "from_id")
+        toID = r.optional("to_cgid", "to_id")
+        memcgID = r.optional("memcg_cgid", "memcg_id")
+        mapcount = r.optional("mapcount")
+        refcount = r.optional("refcount")
+        pageFlags = r.optional("pflags", "page_flags")
+        flags1 = r.optional("flags1")
+        mapping = r.optional("mapping")
+        index = r.optional("index")
+        compoundMapcount = r.optional("cmapcount", "compound_mapcount")
+        largeMapcount = r.optional("large_mapcount")
+        entireMapcount = r.optional("entire_mapcount")
+    }
+}
+
+/// A kprobe record's arguments, read from the record when asked for.
+///
+/// A view, not a copy: it points at the record's payload and at the probe's layout in the
+/// `EventDecoder`, so it is valid as long as the record it was decoded from (until the
+/// stream advances) and costs nothing to pass around. Every accessor is nil when the probe
+/// did not fetch that argument.
+public struct KprobeView {
+    let args: UnsafePointer<KprobeArgs>
+    let payload: UnsafeRawBufferPointer
+
+    init(args: UnsafePointer<KprobeArgs>, payload: UnsafeRawBufferPointer) {
+        self.args = args
+        self.payload = payload
+    }
+
+    private var a: KprobeArgs { args.pointee }
+
+    public var folio: UInt64? { a.folio.unsigned(payload) }
+    public var page: UInt64? { a.page.unsigned(payload) }
+    public var nr: Int64? { a.nr.signed(payload) }
+    public var vma: UInt64? { a.vma.unsigned(payload) }
+    public var address: UInt64? { a.address.unsigned(payload) }
+    public var flags: UInt64? { a.flags.unsigned(payload) }
+    public var compound: Bool? { a.compound.unsigned(payload).map { $0 != 0 } }
+
+    /// The struct page/folio fields at function entry. `mapcount` is `_mapcount`: -1 means no
+    /// PTE maps the page (a PMD-mapped THP head is -1 too: see `compoundMapcount`).
+    public var mapcount: Int32? { a.mapcount.signed(payload).map { Int32(truncatingIfNeeded: $0) } }
+    public var refcount: Int32? { a.refcount.signed(payload).map { Int32(truncatingIfNeeded: $0) } }
+    public var pageFlags: UInt64? { a.pageFlags.unsigned(payload) }
+    public var mapping: UInt64? { a.mapping.unsigned(payload) }
+    public var index: UInt64? { a.index.unsigned(payload) }
+    /// 6.1 `compound_mapcount` (PMD mappings of a THP, from -1): meaningful only when
+    /// `compound` is true.
+    public var compoundMapcount: Int32? { a.compoundMapcount.signed(payload).map { Int32(truncatingIfNeeded: $0) } }
+    /// 6.8+ folio `_large_mapcount` and `_entire_mapcount` (from -1).
+    public var largeMapcount: Int32? { a.largeMapcount.signed(payload).map { Int32(truncatingIfNeeded: $0) } }
+    public var entireMapcount: Int32? { a.entireMapcount.signed(payload).map { Int32(truncatingIfNeeded: $0) } }
+    /// The flags of a large folio's second page (`_flags_1`), whose low byte is the order.
+    public var flags1: UInt64? { a.flags1.unsigned(payload) }
+    /// The folio order, from the low byte of `flags1` (meaningful for large folios only: an
+    /// order-0 folio has no second page and the byte belongs to the next struct page).
+    public var folioOrder: UInt8? { flags1.map { UInt8(truncatingIfNeeded: $0) } }
+
+    /// The memcg pointers, and their cgroup ids (`css.cgroup->kn->id`, the cgroup
+    /// directory's inode number) where the probe fetched them.
+    public var from: UInt64? { a.from.unsigned(payload) }
+    public var to: UInt64? { a.to.unsigned(payload) }
+    public var memcg: UInt64? { a.memcg.unsigned(payload) }
+    public var fromMemcgID: UInt64? { a.fromID.unsigned(payload) }
+    public var toMemcgID: UInt64? { a.toID.unsigned(payload) }
+    public var memcgID: UInt64? { a.memcgID.unsigned(payload) }
+}
+
+/// A call of an rmap function seen by a kprobe.
+public struct RmapCall {
     public enum Action: String, Sendable {
         case addAnon = "add_anon"
         case addNewAnon = "add_new_anon"
@@ -76,67 +165,16 @@ public struct RmapCall: Equatable, Sendable {
     }
 
     public var function: KprobeFunction
-    public var folio: UInt64?
-    public var page: UInt64?
-    public var nr: Int64?
-    public var vma: UInt64?
-    public var address: UInt64?
-    public var flags: UInt64?
-    public var compound: Bool?
-    /// The page's struct fields at entry, when the probe fetched them (`+OFF(%di)`).
-    public var pageFields: PageFields
+    /// The arguments and page fields the probe fetched.
+    public var arguments: KprobeView
 
     public var action: Action { function.rmapAction ?? .remove }
 }
 
-/// Fields of the `struct page` a probe's first argument points at, read at function entry:
-/// `mapcount` (`_mapcount`, -1 = no PTE maps it), `refcount`, `flags`, `mapping`, `index`,
-/// and `compoundMapcount` of a compound page. Each is nil when the probe did not fetch it.
-public struct PageFields: Equatable, Sendable {
-    public var mapcount: Int64?
-    public var refcount: Int64?
-    public var flags: UInt64?
-    public var mapping: UInt64?
-    public var index: UInt64?
-    public var compoundMapcount: Int64?
-
-    public init(
-        mapcount: Int64? = nil,
-        refcount: Int64? = nil,
-        flags: UInt64? = nil,
-        mapping: UInt64? = nil,
-        index: UInt64? = nil,
-        compoundMapcount: Int64? = nil
-    ) {
-        self.mapcount = mapcount
-        self.refcount = refcount
-        self.flags = flags
-        self.mapping = mapping
-        self.index = index
-        self.compoundMapcount = compoundMapcount
-    }
-}
-
 /// A call of a memcg charge function seen by a kprobe (`mem_cgroup_move_account(page,
 /// compound, from, to)` on 6.1; `charge_memcg`, `mem_cgroup_migrate`, uncharge).
-public struct ChargeCall: Equatable, Sendable {
+public struct ChargeCall {
     public var function: KprobeFunction
-    public var page: UInt64?
-    public var folio: UInt64?
-    /// The memcg pointers.
-    public var from: UInt64?
-    public var to: UInt64?
-    public var memcg: UInt64?
-    /// The memcgs' cgroup ids (`css.cgroup->kn->id`, the cgroup directory's inode number),
-    /// when the probe fetched them (`from_cgid`, `to_cgid`, `memcg_cgid`).
-    public var fromMemcgID: UInt64?
-    public var toMemcgID: UInt64?
-    public var memcgID: UInt64?
-    public var compound: Bool?
-    public var nr: Int64?
-    /// The page's struct fields at entry (`mapcount` -1 means not mapped).
-    public var pageFields: PageFields
-
-    /// `page->_mapcount` as fetched by the probe: -1 means not mapped.
-    public var mapcount: Int64? { pageFields.mapcount }
+    /// The arguments and page fields the probe fetched.
+    public var arguments: KprobeView
 }

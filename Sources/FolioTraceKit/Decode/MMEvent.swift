@@ -162,7 +162,7 @@ public enum ReclaimKind: String, Sendable {
 }
 
 /// The vmscan tracepoints (include/trace/events/vmscan.h).
-public enum VmscanEvent: Equatable, Sendable {
+public enum VmscanEvent {
     case reclaimBegin(ReclaimKind, ReclaimBegin)
     case reclaimEnd(ReclaimKind, nrReclaimed: UInt64)
     case kswapdWake(nid: Int32, zid: Int32?, order: Int32)
@@ -197,31 +197,42 @@ public struct LRUIsolate: Equatable, Sendable {
     public var lru: Int32
 }
 
-public struct ShrinkInactive: Equatable, Sendable {
-    public var nid: Int32
-    public var nrScanned: UInt64
-    public var nrReclaimed: UInt64
-    public var nrDirty: UInt64
-    public var nrWriteback: UInt64
-    public var nrCongested: UInt64
-    public var nrImmediate: UInt64
+/// `mm_vmscan_lru_shrink_inactive` / `mm_vmscan_reclaim_pages`: the outcome of one pass of
+/// `shrink_folio_list`. A view: valid as long as the record it was decoded from.
+public struct ShrinkInactive {
+    let layout: UnsafePointer<ShrinkInactiveLayout>
+    let payload: UnsafeRawBufferPointer
+    private var l: ShrinkInactiveLayout { layout.pointee }
+
+    public var nid: Int32 { i32(l.nid, payload) }
+    public var nrScanned: UInt64 { l.scanned.unsigned(payload) }
+    public var nrReclaimed: UInt64 { l.reclaimed.unsigned(payload) }
+    public var nrDirty: UInt64 { l.dirty.unsigned(payload) }
+    public var nrWriteback: UInt64 { l.writeback.unsigned(payload) }
+    public var nrCongested: UInt64 { l.congested.unsigned(payload) }
+    public var nrImmediate: UInt64 { l.immediate.unsigned(payload) }
     /// Folios activated: anon, file.
-    public var nrActivateAnon: UInt64
-    public var nrActivateFile: UInt64
-    public var nrRefKeep: UInt64
-    public var nrUnmapFail: UInt64
-    public var priority: Int32?
-    public var reclaimFlags: Int32?
+    public var nrActivateAnon: UInt64 { l.activate0.unsigned(payload) }
+    public var nrActivateFile: UInt64 { l.activate1.unsigned(payload) }
+    public var nrRefKeep: UInt64 { l.refKeep.unsigned(payload) }
+    public var nrUnmapFail: UInt64 { l.unmapFail.unsigned(payload) }
+    public var priority: Int32? { l.priority.signed(payload).map { Int32(truncatingIfNeeded: $0) } }
+    public var reclaimFlags: Int32? { l.reclaimFlags.signed(payload).map { Int32(truncatingIfNeeded: $0) } }
 }
 
-public struct ShrinkActive: Equatable, Sendable {
-    public var nid: Int32
-    public var nrTaken: UInt64
-    public var nrActive: UInt64
-    public var nrDeactivated: UInt64
-    public var nrReferenced: UInt64
-    public var priority: Int32
-    public var reclaimFlags: Int32
+/// `mm_vmscan_lru_shrink_active`. A view: valid as long as the record it was decoded from.
+public struct ShrinkActive {
+    let layout: UnsafePointer<ShrinkActiveLayout>
+    let payload: UnsafeRawBufferPointer
+    private var l: ShrinkActiveLayout { layout.pointee }
+
+    public var nid: Int32 { i32(l.nid, payload) }
+    public var nrTaken: UInt64 { l.taken.unsigned(payload) }
+    public var nrActive: UInt64 { l.active.unsigned(payload) }
+    public var nrDeactivated: UInt64 { l.deactivated.unsigned(payload) }
+    public var nrReferenced: UInt64 { l.referenced.unsigned(payload) }
+    public var priority: Int32 { i32(l.priority, payload) }
+    public var reclaimFlags: Int32 { i32(l.reclaimFlags, payload) }
 }
 
 // MARK: migrate
@@ -232,16 +243,21 @@ public struct MigratePagesStart: Equatable, Sendable {
     public var reason: Int32
 }
 
-/// `migrate:mm_migrate_pages`: `migrate_pages()` ends, with its counts.
-public struct MigratePages: Equatable, Sendable {
-    public var succeeded: UInt64
-    public var failed: UInt64
-    public var thpSucceeded: UInt64?
-    public var thpFailed: UInt64?
-    public var thpSplit: UInt64?
-    public var largeFolioSplit: UInt64?
-    public var mode: UInt32
-    public var reason: Int32
+/// `migrate:mm_migrate_pages`: `migrate_pages()` ends, with its counts. A view: valid as
+/// long as the record it was decoded from.
+public struct MigratePages {
+    let layout: UnsafePointer<MigratePagesLayout>
+    let payload: UnsafeRawBufferPointer
+    private var l: MigratePagesLayout { layout.pointee }
+
+    public var succeeded: UInt64 { l.succeeded.unsigned(payload) }
+    public var failed: UInt64 { l.failed.unsigned(payload) }
+    public var thpSucceeded: UInt64? { l.thpSucceeded.unsigned(payload) }
+    public var thpFailed: UInt64? { l.thpFailed.unsigned(payload) }
+    public var thpSplit: UInt64? { l.thpSplit.unsigned(payload) }
+    public var largeFolioSplit: UInt64? { l.largeFolioSplit.unsigned(payload) }
+    public var mode: UInt32 { UInt32(truncatingIfNeeded: l.mode.unsigned(payload)) }
+    public var reason: Int32 { i32(l.reason, payload) }
 }
 
 /// `migrate:set_migration_pte` / `remove_migration_pte` (since 5.18).
@@ -299,22 +315,33 @@ public struct MemcgFlushStats: Equatable, Sendable {
 
 // MARK: cgroup
 
-/// `cgroup:cgroup_attach_task`: a task moved into a cgroup.
-public struct CgroupAttachTask: Equatable, Sendable {
-    public var root: Int32
-    public var level: Int32
-    public var cgroupID: UInt64
-    public var pid: Int32
-    public var path: String
-    public var comm: String
+/// `cgroup:cgroup_attach_task`: a task moved into a cgroup. A view: valid as long as the
+/// record it was decoded from; `path` and `comm` make Strings (rare events only).
+public struct CgroupAttachTask {
+    let layout: UnsafePointer<CgroupLayout>
+    let payload: UnsafeRawBufferPointer
+    private var l: CgroupLayout { layout.pointee }
+
+    public var root: Int32 { i32(l.root, payload) }
+    public var level: Int32 { i32(l.level, payload) }
+    public var cgroupID: UInt64 { l.id.unsigned(payload) }
+    public var pid: Int32 { l.pid.map { i32($0, payload) } ?? -1 }
+    public var path: String { l.path.string(payload) }
+    /// The task's comm at the time of the attach (before any exec that follows).
+    public var comm: String { l.comm?.string(payload) ?? "" }
 }
 
-/// `cgroup:cgroup_mkdir` / `cgroup_rmdir`.
-public struct CgroupDir: Equatable, Sendable {
-    public var root: Int32
-    public var level: Int32
-    public var cgroupID: UInt64
-    public var path: String
+/// `cgroup:cgroup_mkdir` / `cgroup_rmdir`. A view: valid as long as the record it was
+/// decoded from.
+public struct CgroupDir {
+    let layout: UnsafePointer<CgroupLayout>
+    let payload: UnsafeRawBufferPointer
+    private var l: CgroupLayout { layout.pointee }
+
+    public var root: Int32 { i32(l.root, payload) }
+    public var level: Int32 { i32(l.level, payload) }
+    public var cgroupID: UInt64 { l.id.unsigned(payload) }
+    public var path: String { l.path.string(payload) }
 }
 
 // MARK: exceptions

@@ -41,10 +41,10 @@ import Testing
         var memcgIDs = Set<UInt64>()
         while let r = try merged.next() {
             guard case .charge(let c) = decoder.decode(r), c.function == .memCgroupMoveAccount else { continue }
-            let mapcount = try #require(c.mapcount)
-            let compound = try #require(c.compound as Bool?)
+            let mapcount = try #require(c.arguments.mapcount)
+            let compound = try #require(c.arguments.compound as Bool?)
             seen["\(mapcount)/\(compound ? 1 : 0)", default: 0] += 1
-            if let from = c.fromMemcgID, let to = c.toMemcgID { memcgIDs.formUnion([from, to]) }
+            if let from = c.arguments.fromMemcgID, let to = c.arguments.toMemcgID { memcgIDs.formUnion([from, to]) }
         }
         #expect(seen == expected)
         // The charges moved from memcg A to memcg B, whose cgroup ids the truth file records.

@@ -24,8 +24,11 @@ import Testing
                     let id = Int32(r.eventID)
                     // "a|b": the field goes by either name, depending on the kernel or probe.
                     let name = try #require(
-                        names.split(separator: "|").map(String.init).first { reference.fieldSize(eventID: id, name: $0) != nil },
-                        "\(names) of event \(id)")
+                        names.split(separator: "|").map(String.init).first {
+                            reference.fieldSize(eventID: id, name: $0) != nil
+                        },
+                        "\(names) of event \(id)"
+                    )
                     let size = try #require(reference.fieldSize(eventID: id, name: name))
                     let theirs = try #require(reference.fieldValue(eventID: id, name: name, payload: payload))
                     let mask: UInt64 = size >= 8 ? .max : (1 << (UInt64(size) * 8)) - 1
@@ -66,15 +69,18 @@ import Testing
     }
 }
 
-private func pageFieldValues(_ f: PageFields) -> [(String, UInt64)] {
-    var v: [(String, UInt64)] = []
-    if let x = f.mapcount { v.append(("mapcount", UInt64(bitPattern: x))) }
-    if let x = f.refcount { v.append(("refcount", UInt64(bitPattern: x))) }
-    if let x = f.flags { v.append(("pflags", x)) }
-    if let x = f.mapping { v.append(("mapping", x)) }
-    if let x = f.index { v.append(("index", x)) }
-    if let x = f.compoundMapcount { v.append(("cmapcount", UInt64(bitPattern: x))) }
-    return v
+/// The probe arguments a `KprobeView` exposes, under the capture catalog's field names.
+private func kprobeValues(_ a: KprobeView) -> [(String, UInt64)] {
+    func s(_ v: Int32?) -> UInt64? { v.map { UInt64(bitPattern: Int64($0)) } }
+    let all: [(String, UInt64?)] = [
+        ("folio", a.folio), ("page", a.page), ("nr|nr_pages", a.nr.map { UInt64(bitPattern: $0) }), ("vma", a.vma),
+        ("address|addr", a.address), ("flags", a.flags), ("compound", a.compound.map { $0 ? 1 : 0 }),
+        ("from", a.from), ("to", a.to), ("memcg", a.memcg), ("from_cgid", a.fromMemcgID), ("to_cgid", a.toMemcgID),
+        ("mapcount", s(a.mapcount)), ("refcount", s(a.refcount)), ("pflags", a.pageFlags), ("mapping", a.mapping),
+        ("index", a.index), ("cmapcount", s(a.compoundMapcount)), ("large_mapcount", s(a.largeMapcount)),
+        ("entire_mapcount", s(a.entireMapcount)), ("flags1", a.flags1),
+    ]
+    return all.compactMap { name, value in value.map { (name, $0) } }
 }
 
 /// A typed event's values under its format's field names, as raw bit patterns.
@@ -143,24 +149,8 @@ func fieldValues(_ event: MMEvent) -> [(String, UInt64)] {
     case .cgroupMkdir(let d), .cgroupRmdir(let d):
         return [("root", s(d.root)), ("level", s(d.level)), ("id", d.cgroupID)]
     case .pageFaultUser(let f): return [("address", f.address), ("ip", f.ip), ("error_code", f.errorCode)]
-    case .rmap(let r):
-        var v: [(String, UInt64)] = []
-        if let x = r.folio { v.append(("folio", x)) }
-        if let x = r.page { v.append(("page", x)) }
-        if let x = r.vma { v.append(("vma", x)) }
-        if let x = r.address { v.append(("address|addr", x)) }
-        if let x = r.nr { v.append(("nr|nr_pages", s64(x))) }
-        if let x = r.compound { v.append(("compound", x ? 1 : 0)) }
-        return v + pageFieldValues(r.pageFields)
-    case .charge(let c):
-        var v: [(String, UInt64)] = []
-        if let x = c.page { v.append(("page", x)) }
-        if let x = c.from { v.append(("from", x)) }
-        if let x = c.to { v.append(("to", x)) }
-        if let x = c.fromMemcgID { v.append(("from_cgid", x)) }
-        if let x = c.toMemcgID { v.append(("to_cgid", x)) }
-        if let x = c.compound { v.append(("compound", x ? 1 : 0)) }
-        return v + pageFieldValues(c.pageFields)
+    case .rmap(let r): return kprobeValues(r.arguments)
+    case .charge(let c): return kprobeValues(c.arguments)
     case .other, .malformed: return []
     }
 }

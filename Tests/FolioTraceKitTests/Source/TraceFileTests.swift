@@ -11,7 +11,10 @@ import Testing
         #expect(!file.cpuBuffers.isEmpty)
         #expect(file.eventFormats.count > 100, "a kernel defines hundreds of events")
         let release = try #require(file.options.kernelRelease, "\(fixture) records uname")
-        #expect(fixture.hasPrefix("linux-" + release.prefix(while: { $0 != "." && $0 != "-" })) || !fixture.hasPrefix("linux-"))
+        #expect(
+            fixture.hasPrefix("linux-" + release.prefix(while: { $0 != "." && $0 != "-" }))
+                || !fixture.hasPrefix("linux-")
+        )
     }
 
     /// saved_cmdlines gives one pid -> comm entry per line.
