@@ -159,15 +159,32 @@ public struct EventCatalog: Sendable {
         return EventType(id: UInt16(id), system: system, name: name, fields: [])
     }
 
-    /// Kprobe formats have a `__probe_ip` field, in whichever group they were defined.
+    /// Kprobe formats have a `__probe_ip` field, in whichever group they were defined: it is
+    /// the first field after the common ones, so only the first few lines are looked at.
     private static func isKprobe(_ format: UnsafeRawBufferPointer) -> Bool {
-        let needle = Array(" __probe_ip;".utf8)
-        guard format.count >= needle.count else { return false }
-        // The field comes right after the common fields, well within the first 1024 bytes.
-        let end = min(format.count, 1024) - needle.count
-        guard end >= 0 else { return false }
-        for i in 0...end where format[i] == needle[0] {
-            if UnsafeRawBufferPointer(rebasing: format[i..<(i + needle.count)]).elementsEqual(needle) { return true }
+        var start = 0
+        while start < format.count {
+            var end = start
+            while end < format.count, format[end] != UInt8(ascii: "\n") { end += 1 }
+            let line = UnsafeRawBufferPointer(rebasing: format[start..<end])
+            start = end + 1
+            guard contains(line, fieldMarker) else { continue }
+            if contains(line, commonMarker) { continue }
+            return contains(line, probeMarker)
+        }
+        return false
+    }
+
+    private static let fieldMarker = Array("field:".utf8)
+    private static let commonMarker = Array(" common_".utf8)
+    private static let probeMarker = Array(" __probe_ip;".utf8)
+
+    private static func contains(_ haystack: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool {
+        guard haystack.count >= needle.count else { return false }
+        for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] {
+            var j = 1
+            while j < needle.count, haystack[i + j] == needle[j] { j += 1 }
+            if j == needle.count { return true }
         }
         return false
     }
