@@ -2,7 +2,7 @@
 ///
 /// `payload` starts at the event's common fields (`common_type` at offset 0) and points into
 /// the memory map or a decompression buffer: it is valid until the stream that returned it
-/// is advanced again, and while its `TraceFile` lives.
+/// is advanced again (streams keep their `TraceFile`, and so the map, alive).
 public struct RawRecord {
     /// Nanoseconds of the trace clock (with the file's OFFSET option applied).
     public var timestamp: UInt64
@@ -196,6 +196,8 @@ public struct CPUStream {
 /// Hands out one CPU's ring-buffer pages: straight from the memory map, or chunk by chunk
 /// from a compressed v7 buffer (`<u32 count>` then `<u32 compressed><u32 size><data>` each).
 struct PageSupply {
+    /// Keeps the memory map (and decompressed sections) alive while pages point into it.
+    private let file: TraceFile
     private let source: UnsafeRawBufferPointer
     private let pageSize: Int
     private let compression: Compression
@@ -206,6 +208,7 @@ struct PageSupply {
     private var offset = 0
 
     init(buffer: CPUBuffer, file: TraceFile) throws(TraceProblem) {
+        self.file = file
         pageSize = buffer.pageSize
         compression = buffer.compressed ? file.compression : .none
         let all = file.file.bytes

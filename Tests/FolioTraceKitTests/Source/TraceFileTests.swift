@@ -9,7 +9,7 @@ import Testing
         #expect(file.version == 6 || file.version == 7)
         #expect(file.longSize == 8 && file.pageSize == 4096)
         #expect(!file.cpuBuffers.isEmpty)
-        #expect(file.eventFormats.count > 100, "a kernel defines hundreds of events")
+        #expect(!file.eventFormats.isEmpty)
         let release = try #require(file.options.kernelRelease, "\(fixture) records uname")
         #expect(
             fixture.hasPrefix("linux-" + release.prefix(while: { $0 != "." && $0 != "-" }))
