@@ -18,7 +18,8 @@ import Testing
         let fixture = "linux-6.18/lost-events.dat"
         let truth = try Truth(fixture)
         var expected: [Int32: UInt64] = [:]
-        for line in truth.lines where line.contains("EVENTS DROPPED]") && line.contains("CPU:") && !line.contains("[...") {
+        for line in truth.lines
+        where line.contains("EVENTS DROPPED]") && line.contains("CPU:") && !line.contains("[...") {
             let n = Truth.numbers(line[line.firstRange(of: "CPU:")!.lowerBound...])
             expected[Int32(n[0]), default: 0] += n[1]
         }
