@@ -17,6 +17,27 @@ struct Truth {
         line.split(whereSeparator: { !$0.isNumber }).compactMap { UInt64($0) }
     }
 
+    /// A memory.stat block: the "key value" pairs after the line starting with `header`, up
+    /// to the next "--" line (one pair a line, or many on a line).
+    func memoryStat(_ header: String) -> [String: UInt64] {
+        guard let start = lines.firstIndex(where: { $0.hasPrefix(header) }) else { return [:] }
+        var out: [String: UInt64] = [:]
+        for line in lines[(start + 1)...] {
+            if line.hasPrefix("--") { break }
+            let words = line.split(separator: " ")
+            var i = 0
+            while i + 1 < words.count {
+                if let v = UInt64(words[i + 1]), UInt64(words[i]) == nil {
+                    out[String(words[i])] = v
+                    i += 2
+                } else {
+                    i += 1
+                }
+            }
+        }
+        return out
+    }
+
     /// The number following `word` in a line ("ino 1048737" -> 1048737).
     static func number(after word: String, in line: Substring) -> UInt64? {
         let words = line.split(separator: " ")

@@ -1,0 +1,524 @@
+/// Rebuilds every folio's life from the time-ordered event stream.
+///
+/// A deterministic state machine: feed it each record with its decoded event, in the merged
+/// order, then call `finish()`. A folio is keyed by its head pfn and a generation number: a
+/// free ends a generation, the next allocation of that pfn starts a new one. An event for a
+/// pfn with no live generation starts one whose beginning is unknown (it was born before the
+/// trace): the engine never invents a state the trace did not show.
+///
+/// Memory is proportional to live folios: a finished generation is folded into the summary
+/// unless `keepLifecycles` is set or its pfn is watched.
+public struct LifecycleEngine {
+    public struct Options: Sendable {
+        /// Keep every finished generation (for export); otherwise only watched ones.
+        public var keepLifecycles = false
+        /// pfns whose every step is recorded (`foliotrace folio`).
+        public var watch: Set<UInt64> = []
+
+        public init(keepLifecycles: Bool = false, watch: Set<UInt64> = []) {
+            self.keepLifecycles = keepLifecycles
+            self.watch = watch
+        }
+    }
+
+    public private(set) var summary = LifecycleSummary()
+    public private(set) var tasks: TaskTable
+    /// Finished generations kept (all with `keepLifecycles`, else the watched ones).
+    public private(set) var finished: [FolioGeneration] = []
+    /// Steps of the watched folios, by (head pfn, generation).
+    public private(set) var steps: [FolioStepKey: [FolioStep]] = [:]
+
+    private let options: Options
+    private let eventNames: [String]
+    private var live: [UInt64: FolioGeneration] = [:]
+    private var nextGeneration: [UInt64: UInt32] = [:]
+    /// Live folios of each order > 0, so tail pfns can find their head.
+    private var liveLarge = [Int](repeating: 0, count: 16)
+    private var memcgs: [UInt64: MemcgSummary] = [:]
+    /// The memcg stat event just before the current record on each CPU (adjacency).
+    private var lastStat: [Int32: (pid: Int32, stat: MemcgStat)] = [:]
+    private var reclaiming: [Int32: ReclaimKind] = [:]
+    private var migrating: [Int32: MigratePagesStart] = [:]
+    /// Installed migration entries: (pid, user address) -> the old pfn.
+    private var migrationEntries: [MigrationEntryKey: UInt64] = [:]
+    /// Folios evicted from the page cache by reclaim, keyed by their first file page: the
+    /// memcg they were charged to, their order, and how many of their pages came back.
+    private var evicted: [FilePage: EvictedFolio] = [:]
+    private var evictedOrders = [Int](repeating: 0, count: 16)
+    /// struct page address of pfn 0, learned from events that carry folio pointers.
+    private var vmemmapBase: UInt64?
+
+    /// - Parameters:
+    ///   - catalog: names the events in recorded steps.
+    ///   - savedCommands: the trace's pid -> comm table.
+    public init(catalog: EventCatalog, savedCommands: [Int32: String], options: Options = Options()) {
+        self.options = options
+        var names = [String](repeating: "", count: catalog.idLimit)
+        for t in catalog.types { names[Int(t.id)] = t.fullName }
+        eventNames = names
+        tasks = TaskTable(savedCommands: savedCommands)
+    }
+
+    // MARK: feeding
+
+    /// Applies one record.
+    public mutating func handle(_ r: RawRecord, _ event: MMEvent) {
+        summary.records += 1
+        if r.missedEvents != 0 { noteLoss(r) }
+        let previousStat = lastStat.removeValue(forKey: r.cpu)
+        switch event {
+        case .other, .malformed:
+            return
+        case .pageAlloc(let a):
+            guard let pfn = a.pfn else { break }
+            begin(pfn: pfn, order: UInt8(truncatingIfNeeded: a.order), r, allocated: true, gfp: a.gfpFlags)
+            step(pfn, r, "order=\(a.order) migratetype=\(a.migratetype) gfp=0x\(String(a.gfpFlags, radix: 16))")
+        case .pageFree(let f):
+            end(pfn: f.pfn, order: UInt8(truncatingIfNeeded: f.order), r)
+        case .pageFreeBatched(let f):
+            step(f.pfn, r, "batched")
+        case .pagePcpuDrain(let d):
+            step(d.pfn, r, "order=\(d.order)")
+        case .lruInsertion(let l):
+            learnVmemmap(folio: l.folio, pfn: l.pfn)
+            let head = folio(l.pfn, r)
+            live[head]!.lru = l.lru
+            live[head]!.lruFlags = l.flags
+            live[head]!.lruInsertions &+= 1
+            summary.lruInsertions[Int(min(l.lru.rawValue, 4))] += 1
+            attributeExactly(head, previousStat, r, positive: true)
+            step(head, r, "lru=\(l.lru) flags=\(l.flags.letters)")
+        case .lruActivate(let a):
+            learnVmemmap(folio: a.folio, pfn: a.pfn)
+            let head = folio(a.pfn, r)
+            live[head]!.activations &+= 1
+            if let l = live[head]!.lru { live[head]!.lru = l.activated }
+            summary.activations += 1
+            step(head, r, "activate")
+        case .pageCacheAdd(let p):
+            let head = folio(p.pfn, r, order: p.order)
+            let page = FilePage(dev: p.dev, inode: p.inode, index: p.index)
+            live[head]!.filePage = page
+            live[head]!.addedToPageCacheAt = r.timestamp
+            summary.pageCacheAdds += 1
+            attributeExactly(head, previousStat, r, positive: true)
+            if refault(page, pages: live[head]!.pages) {
+                summary.refaults += 1
+                if let m = live[head]!.memcg {
+                    memcgs[m, default: MemcgSummary(id: m)].pagesRefaulted += live[head]!.pages
+                }
+            }
+            step(head, r, "dev=\(p.major):\(p.minor) ino=\(p.inode) index=\(p.index)")
+        case .pageCacheDelete(let p):
+            let head = folio(p.pfn, r, order: p.order)
+            live[head]!.deletedFromPageCacheAt = r.timestamp
+            summary.pageCacheDeletes += 1
+            let page = FilePage(dev: p.dev, inode: p.inode, index: p.index)
+            if reclaiming[r.pid] != nil || tasks.isKswapd(r.pid) {
+                live[head]!.evicted = true
+                summary.evictions += 1
+                let order = Int(min(live[head]!.order, 15))
+                if evicted.updateValue(EvictedFolio(memcg: live[head]!.memcg, order: UInt8(order)), forKey: page) == nil
+                {
+                    evictedOrders[order] += 1
+                }
+                if let m = live[head]!.memcg {
+                    memcgs[m, default: MemcgSummary(id: m)].pagesReclaimed += live[head]!.pages
+                }
+            }
+            let how = live[head]!.evicted ? " (reclaim)" : ""
+            step(head, r, "dev=\(p.major):\(p.minor) ino=\(p.inode) index=\(p.index)\(how)")
+        case .vmscan(let v):
+            handleVmscan(v, r)
+        case .migratePagesStart(let m):
+            migrating[r.pid] = m
+        case .migratePages(let m):
+            migrating[r.pid] = nil
+            summary.migration.calls += 1
+            summary.migration.succeeded += m.succeeded
+            summary.migration.failed += m.failed
+            let reason = migrateReasonName(m.reason)
+            var c = summary.migration.byReason[reason] ?? (0, 0, 0)
+            c.calls += 1
+            c.succeeded += m.succeeded
+            c.failed += m.failed
+            summary.migration.byReason[reason] = c
+        case .setMigrationPTE(let e):
+            if let old = e.pfn { installMigrationEntry(address: e.address, old: old, r) }
+        case .removeMigrationPTE(let e):
+            if let new = e.pfn { removeMigrationEntry(address: e.address, new: new, r) }
+        case .setMigrationPMD(let e):
+            if let old = e.pfn { installMigrationEntry(address: e.address, old: old, r) }
+        case .removeMigrationPMD(let e):
+            if let new = e.pfn { removeMigrationEntry(address: e.address, new: new, r) }
+        case .memcgStat(let m):
+            lastStat[r.cpu] = (r.pid, m)
+        case .memcgFlushStats:
+            break
+        case .cgroupAttachTask(let a):
+            tasks.attach(pid: a.pid, cgroup: a.cgroupID, path: a.path, comm: a.comm, at: r.timestamp)
+        case .cgroupMkdir(let d), .cgroupRmdir(let d):
+            tasks.name(cgroup: d.cgroupID, path: d.path)
+        case .pageFaultUser:
+            break
+        case .rmap(let call):
+            guard let pfn = pfn(ofPage: call.arguments.page ?? call.arguments.folio) else { break }
+            let head = folio(pfn, r)
+            let nr = Int32(truncatingIfNeeded: call.arguments.nr ?? 1)
+            live[head]!.rmapBalance = (live[head]!.rmapBalance ?? 0) + (call.action == .remove ? -nr : nr)
+            step(head, r, "\(call.function.rawValue) nr=\(nr)")
+        case .charge(let call):
+            handleCharge(call, r)
+        }
+        summary.typedEvents += 1
+    }
+
+    /// Ends the trace: live generations stay live; the summary gets its totals.
+    public mutating func finish() -> LifecycleReport {
+        summary.liveAtEnd = UInt64(live.count)
+        summary.folios = UInt64(nextGeneration.count)
+        for g in live.values {
+            guard let m = g.memcg else { continue }
+            memcgs[m, default: MemcgSummary(id: m)].pagesLiveAtEnd += g.pages
+            if g.filePage != nil, g.deletedFromPageCacheAt == nil {
+                memcgs[m, default: MemcgSummary(id: m)].pageCachePagesAtEnd += g.pages
+            }
+        }
+        var kept = finished
+        kept += live.values.filter { options.keepLifecycles || isWatched($0) }
+        kept.sort { ($0.pfn, $0.generation) < ($1.pfn, $1.generation) }
+        for id in memcgs.keys { memcgs[id]!.path = tasks.cgroupPaths[id] }
+        return LifecycleReport(
+            summary: summary,
+            memcgs: memcgs.values.sorted { $0.id < $1.id },
+            generations: kept,
+            steps: steps,
+            live: options.keepLifecycles ? Array(live.values) : [],
+            tasks: tasks
+        )
+    }
+
+    // MARK: generations
+
+    /// Starts a generation at `pfn`, ending whatever the trace still had there.
+    private mutating func begin(pfn: UInt64, order: UInt8, _ r: RawRecord, allocated: Bool, gfp: UInt64? = nil) {
+        // A live folio that covers this pfn was freed (or split) where the trace did not see.
+        for p in pfn..<(pfn + (1 << UInt64(min(order, 15)))) {
+            if let head = head(of: p) { retire(head, freedAt: nil, r) }
+            if order == 0 { break }
+        }
+        var g = FolioGeneration(
+            pfn: pfn,
+            generation: nextGeneration[pfn, default: 0],
+            order: order,
+            firstSeen: r.timestamp
+        )
+        nextGeneration[pfn] = g.generation + 1
+        if allocated {
+            g.allocatedAt = r.timestamp
+            g.allocPid = r.pid
+            g.gfpFlags = gfp
+        } else {
+            summary.beganBeforeTrace += 1
+        }
+        if let cg = tasks.cgroup(of: r.pid) {
+            g.memcg = cg
+            g.attribution = .inferred
+        }
+        summary.generations += 1
+        if order > 0 { liveLarge[Int(min(order, 15))] += 1 }
+        live[pfn] = g
+        if let m = g.memcg { charge(m, g) }
+    }
+
+    /// The head pfn of the live folio at `pfn`, starting a generation of unknown beginning
+    /// when there is none.
+    private mutating func folio(_ pfn: UInt64, _ r: RawRecord, order: UInt8? = nil) -> UInt64 {
+        if let head = head(of: pfn) { return head }
+        begin(pfn: pfn, order: order ?? 0, r, allocated: false)
+        return pfn
+    }
+
+    /// The head pfn of the live folio containing `pfn`, if any. Folios are naturally aligned
+    /// (a folio of order k starts at a multiple of 2^k pfns), so only one candidate per order.
+    private func head(of pfn: UInt64) -> UInt64? {
+        if live[pfn] != nil { return pfn }
+        for order in 1..<liveLarge.count where liveLarge[order] > 0 {
+            let candidate = pfn & ~((1 << UInt64(order)) - 1)
+            if let g = live[candidate], Int(g.order) >= order, pfn < candidate + g.pages { return candidate }
+        }
+        return nil
+    }
+
+    private mutating func end(pfn: UInt64, order: UInt8, _ r: RawRecord) {
+        let found = head(of: pfn)
+        if found == nil {
+            // Born before the trace and never seen until its free.
+            begin(pfn: pfn, order: order, r, allocated: false)
+        }
+        let head = found ?? pfn
+        step(head, r, "order=\(order)")
+        live[head]!.freedBy = r.pid
+        let context = freeContext(r.pid)
+        live[head]!.freeContext = context
+        summary.freesByContext[context.rawValue, default: 0] += 1
+        retire(head, freedAt: r.timestamp, r)
+    }
+
+    /// Ends a live generation: folds it into the summary, keeps it if asked.
+    private mutating func retire(_ head: UInt64, freedAt: UInt64?, _ r: RawRecord) {
+        guard var g = live.removeValue(forKey: head) else { return }
+        if g.order > 0 { liveLarge[Int(min(g.order, 15))] -= 1 }
+        g.freedAt = freedAt
+        if let freed = freedAt {
+            summary.freed += 1
+            if let born = g.allocatedAt, freed > born {
+                summary.lifetimeHistogram[63 - (freed - born).leadingZeroBitCount] += 1
+            }
+        } else {
+            summary.endedUnseen += 1
+        }
+        if g.writtenBackByReclaim { summary.writtenBackByReclaim += 1 }
+        if options.keepLifecycles || isWatched(g) { finished.append(g) }
+    }
+
+    private func freeContext(_ pid: Int32) -> FreeContext {
+        if let kind = reclaiming[pid] {
+            return kind == .direct ? .directReclaim : .memcgReclaim
+        }
+        if tasks.isKswapd(pid) { return .kswapd }
+        if migrating[pid] != nil { return .migration }
+        return .other
+    }
+
+    // MARK: memcg
+
+    private mutating func charge(_ memcg: UInt64, _ g: FolioGeneration) {
+        memcgs[memcg, default: MemcgSummary(id: memcg)].generations += 1
+        memcgs[memcg, default: MemcgSummary(id: memcg)].pagesCharged += g.pages
+    }
+
+    /// Exact attribution: on 6.13+ the kernel updates the memcg's counter for this folio
+    /// (`__lruvec_stat_mod_folio` in `__filemap_add_folio`, `update_lru_size` in
+    /// `lruvec_add_folio`) right before the folio tracepoint, on the same CPU and task, by the
+    /// folio's page count.
+    private mutating func attributeExactly(
+        _ head: UInt64,
+        _ previous: (pid: Int32, stat: MemcgStat)?,
+        _ r: RawRecord,
+        positive: Bool
+    ) {
+        guard let (pid, stat) = previous, pid == r.pid, stat.kind == .lruvecState,
+            stat.value == Int64(live[head]!.pages) * (positive ? 1 : -1)
+        else { return }
+        let old = live[head]!.memcg
+        guard live[head]!.attribution != .exact || old != stat.memcgID else { return }
+        if let o = old, o != stat.memcgID {
+            memcgs[o, default: MemcgSummary(id: o)].generations -= 1
+            memcgs[o, default: MemcgSummary(id: o)].pagesCharged -= live[head]!.pages
+        }
+        live[head]!.memcg = stat.memcgID
+        live[head]!.attribution = .exact
+        if old != stat.memcgID { charge(stat.memcgID, live[head]!) }
+    }
+
+    private mutating func handleCharge(_ call: ChargeCall, _ r: RawRecord) {
+        let a = call.arguments
+        guard call.function == .memCgroupMoveAccount, let pfn = pfn(ofPage: a.page ?? a.folio) else { return }
+        let head = folio(pfn, r)
+        let pages = live[head]!.pages
+        summary.chargeMoves += 1
+        live[head]!.chargeMoves &+= 1
+        if let from = a.fromMemcgID { memcgs[from, default: MemcgSummary(id: from)].pagesMovedOut += pages }
+        if let to = a.toMemcgID {
+            memcgs[to, default: MemcgSummary(id: to)].pagesMovedIn += pages
+            live[head]!.memcg = to
+            live[head]!.attribution = .exact
+        }
+        step(
+            head,
+            r,
+            "move_account from=\(a.fromMemcgID.map(String.init) ?? "?") to=\(a.toMemcgID.map(String.init) ?? "?") mapcount=\(a.mapcount.map(String.init) ?? "?")"
+        )
+    }
+
+    // MARK: migration
+
+    private mutating func installMigrationEntry(address: UInt64, old: UInt64, _ r: RawRecord) {
+        migrationEntries[MigrationEntryKey(pid: r.pid, address: address)] = old
+        let head = folio(old, r)
+        live[head]!.migrationEntries += 1
+        step(head, r, "addr=0x\(String(address, radix: 16)) old pfn=0x\(String(old, radix: 16))")
+    }
+
+    /// Joins a migration: the entry at `address` that held the old pfn now maps `new`. The
+    /// same pfn means the migration of that folio failed and the old mapping came back.
+    private mutating func removeMigrationEntry(address: UInt64, new: UInt64, _ r: RawRecord) {
+        guard let old = migrationEntries.removeValue(forKey: MigrationEntryKey(pid: r.pid, address: address)) else {
+            return
+        }
+        let oldHead = head(of: old) ?? old
+        if live[oldHead] != nil { live[oldHead]!.migrationEntries -= 1 }
+        if new == old {
+            summary.migration.restored += 1
+            step(oldHead, r, "addr=0x\(String(address, radix: 16)) restored (migration failed)")
+            return
+        }
+        // The same page of the new folio: new head = new - (old - old head).
+        let newHead = new &- (old &- oldHead)
+        guard live[oldHead]?.migratedTo != newHead else { return }
+        let source = live[oldHead]
+        if head(of: newHead) == nil {
+            begin(pfn: newHead, order: source?.order ?? 0, r, allocated: false)
+            summary.beganBeforeTrace -= 1  // a migration target, born here, not before the trace
+        }
+        let target = head(of: newHead) ?? newHead
+        live[target]!.migratedFrom = oldHead
+        if let s = source, let m = s.memcg {
+            // mem_cgroup_migrate() hands the charge to the new folio (6.7+; 6.1 charges it).
+            if live[target]!.memcg != m {
+                live[target]!.memcg = m
+                live[target]!.attribution = s.attribution
+            }
+        }
+        if source != nil { live[oldHead]!.migratedTo = target }
+        summary.migration.joined += 1
+        step(oldHead, r, "migrated to pfn=0x\(String(target, radix: 16))")
+        step(target, r, "migrated from pfn=0x\(String(oldHead, radix: 16))")
+    }
+
+    /// Whether `page` belongs to a folio that reclaim evicted earlier. Page-cache folios are
+    /// aligned in the file as in memory (a folio of order k starts at an index that is a
+    /// multiple of 2^k), so the evicted folio covering an index is found by rounding down.
+    /// The record goes once all its pages have come back.
+    private mutating func refault(_ page: FilePage, pages: UInt64) -> Bool {
+        for order in evictedOrders.indices where evictedOrders[order] > 0 {
+            var key = page
+            key.index &= ~((1 << UInt64(order)) - 1)
+            guard var e = evicted[key], Int(e.order) == order else { continue }
+            e.refaultedPages += pages
+            if e.refaultedPages >= 1 << UInt64(order) {
+                evicted[key] = nil
+                evictedOrders[order] -= 1
+            } else {
+                evicted[key] = e
+            }
+            return true
+        }
+        return false
+    }
+
+    // MARK: reclaim
+
+    private mutating func handleVmscan(_ v: VmscanEvent, _ r: RawRecord) {
+        switch v {
+        case .reclaimBegin(let kind, _):
+            reclaiming[r.pid] = kind
+            switch kind {
+            case .memcg, .memcgSoftLimit: summary.reclaim.memcgReclaimPasses += 1
+            case .direct: summary.reclaim.directReclaimPasses += 1
+            case .node: break
+            }
+        case .reclaimEnd(_, let n):
+            reclaiming[r.pid] = nil
+            summary.reclaim.nrReclaimed += n
+        case .kswapdWake:
+            summary.reclaim.kswapdWakes += 1
+        case .shrinkInactive(let s):
+            summary.reclaim.shrinkInactiveScanned += s.nrScanned
+            summary.reclaim.shrinkInactiveReclaimed += s.nrReclaimed
+            summary.reclaim.activated += s.nrActivateAnon + s.nrActivateFile
+            summary.reclaim.unmapFailed += s.nrUnmapFail
+        case .writeFolio(let pfn, _):
+            let head = folio(pfn, r)
+            live[head]!.writtenBackByReclaim = true
+            step(head, r, "write_folio")
+        default:
+            break
+        }
+    }
+
+    // MARK: losses, pointers, steps
+
+    /// Any state may be missing from a generation that was live while events were lost.
+    private mutating func noteLoss(_ r: RawRecord) {
+        if r.missedEvents > 0 {
+            summary.lostEvents[r.cpu, default: 0] += UInt64(r.missedEvents)
+        } else {
+            summary.uncountedLosses += 1
+        }
+        for k in live.keys { live[k]!.crossesLoss = true }
+        lastStat.removeAll()
+    }
+
+    /// `struct page` pointers map to pfns through vmemmap: page = vmemmap_base + pfn * 64.
+    /// The base is learned from the (folio pointer, pfn) pairs of pagemap events.
+    private mutating func learnVmemmap(folio: UInt64?, pfn: UInt64) {
+        guard vmemmapBase == nil, let folio, folio != 0 else { return }
+        vmemmapBase = folio &- pfn &* 64
+    }
+
+    private func pfn(ofPage page: UInt64?) -> UInt64? {
+        guard let page, let base = vmemmapBase, page >= base, (page - base) % 64 == 0 else { return nil }
+        return (page - base) / 64
+    }
+
+    private func isWatched(_ g: FolioGeneration) -> Bool {
+        !options.watch.isEmpty && options.watch.contains { $0 >= g.pfn && $0 < g.pfn + g.pages }
+    }
+
+    private mutating func step(_ pfn: UInt64, _ r: RawRecord, _ detail: @autoclosure () -> String) {
+        guard !options.watch.isEmpty else { return }
+        let head = head(of: pfn) ?? pfn
+        guard let g = live[head], isWatched(g) else { return }
+        let name = Int(r.eventID) < eventNames.count ? eventNames[Int(r.eventID)] : "id \(r.eventID)"
+        steps[FolioStepKey(pfn: head, generation: g.generation), default: []].append(
+            FolioStep(timestamp: r.timestamp, cpu: r.cpu, pid: r.pid, event: name, detail: detail(), memcg: g.memcg)
+        )
+    }
+}
+
+/// Identifies one generation of one folio.
+public struct FolioStepKey: Hashable, Sendable {
+    public var pfn: UInt64
+    public var generation: UInt32
+
+    public init(pfn: UInt64, generation: UInt32) {
+        self.pfn = pfn
+        self.generation = generation
+    }
+}
+
+struct EvictedFolio {
+    var memcg: UInt64?
+    var order: UInt8
+    var refaultedPages: UInt64 = 0
+}
+
+struct MigrationEntryKey: Hashable {
+    var pid: Int32
+    var address: UInt64
+}
+
+extension LRUList {
+    /// The active list of the same type (activation moves inactive -> active).
+    var activated: LRUList {
+        switch self {
+        case .inactiveAnon: return .activeAnon
+        case .inactiveFile: return .activeFile
+        default: return self
+        }
+    }
+}
+
+/// Everything the engine worked out: the input of `analyze`, `folio` and the detectors.
+public struct LifecycleReport: Sendable {
+    public var summary: LifecycleSummary
+    public var memcgs: [MemcgSummary]
+    /// Generations kept: finished ones (all, or the watched) and live watched ones.
+    public var generations: [FolioGeneration]
+    public var steps: [FolioStepKey: [FolioStep]]
+    /// Live generations at the end (with `keepLifecycles`).
+    public var live: [FolioGeneration]
+    public var tasks: TaskTable
+}

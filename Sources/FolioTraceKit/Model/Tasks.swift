@@ -1,0 +1,34 @@
+/// Tasks and cgroups as the trace names them.
+///
+/// pid -> comm comes from the trace's saved_cmdlines and from cgroup_attach_task; pid ->
+/// cgroup from cgroup_attach_task; cgroup id -> path from cgroup_mkdir/rmdir and attach.
+/// A cgroup id is `cgroup_id()`, the inode number of the cgroup's directory, which is also
+/// the `memcg_id` of the memcg tracepoints (6.13+) on 64-bit kernels.
+public struct TaskTable: Sendable {
+    public private(set) var comms: [Int32: String]
+    /// The cgroup each task was last attached to, and when.
+    public private(set) var cgroups: [Int32: (id: UInt64, since: UInt64)] = [:]
+    /// Known cgroup paths by id.
+    public private(set) var cgroupPaths: [UInt64: String] = [:]
+    private var kswapd: Set<Int32>
+
+    public init(savedCommands: [Int32: String]) {
+        comms = savedCommands
+        kswapd = Set(savedCommands.filter { $0.value.hasPrefix("kswapd") }.keys)
+    }
+
+    mutating func attach(pid: Int32, cgroup: UInt64, path: String, comm: String, at ts: UInt64) {
+        cgroups[pid] = (cgroup, ts)
+        cgroupPaths[cgroup] = path
+        if comms[pid] == nil, !comm.isEmpty { comms[pid] = comm }
+    }
+
+    mutating func name(cgroup: UInt64, path: String) { cgroupPaths[cgroup] = path }
+
+    /// The cgroup a task was last attached to in the trace, if any.
+    public func cgroup(of pid: Int32) -> UInt64? { cgroups[pid]?.id }
+
+    public func comm(_ pid: Int32) -> String { comms[pid] ?? (pid == 0 ? "<idle>" : "<...>") }
+
+    func isKswapd(_ pid: Int32) -> Bool { kswapd.contains(pid) }
+}

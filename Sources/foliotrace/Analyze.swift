@@ -1,0 +1,192 @@
+import ArgumentParser
+import FolioTraceKit
+
+/// `foliotrace analyze TRACE`: the main job. This step gives the lifecycle summary; the
+/// detectors will add findings.
+struct Analyze: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract:
+            "Rebuild every folio's life and summarize it: generations, LRU, page cache, reclaim, migrations, memcgs."
+    )
+
+    @Argument(help: "A trace.dat file (version 6 or 7).")
+    var trace: String
+
+    @Option(
+        name: .shortAndLong,
+        help: "Output format: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", "))."
+    )
+    var format: OutputFormat = .text
+
+    func run() throws {
+        let analysis = try reportingErrors { try TraceAnalysis(path: trace) }
+        switch format {
+        case .text: print(AnalyzeText(analysis).text, terminator: "")
+        case .json: print(analyzeJSON(analysis).rendered())
+        }
+    }
+}
+
+func analyzeJSON(_ a: TraceAnalysis) -> JSON {
+    let s = a.report.summary
+    var reasons: [(String, JSON)] = []
+    for (name, c) in s.migration.byReason.sorted(by: { $0.key < $1.key }) {
+        reasons.append(
+            (
+                name,
+                .object([("calls", .uint(c.calls)), ("succeeded", .uint(c.succeeded)), ("failed", .uint(c.failed))])
+            )
+        )
+    }
+    let lists = LRUList.allCases.filter { $0 != .unknown }
+    let summary: JSON = .object([
+        ("events", .uint(s.records)),
+        ("typed_events", .uint(s.typedEvents)),
+        ("folios", .uint(s.folios)),
+        ("generations", .uint(s.generations)),
+        ("began_before_trace", .uint(s.beganBeforeTrace)),
+        ("freed", .uint(s.freed)),
+        ("ended_unseen", .uint(s.endedUnseen)),
+        ("live_at_end", .uint(s.liveAtEnd)),
+        (
+            "lifetime_histogram_log2_ns",
+            .object(
+                s.lifetimeHistogram.enumerated().filter { $0.element > 0 }
+                    .map { ("\($0.offset)", .uint($0.element)) }
+            )
+        ),
+        ("lru_insertions", .object(lists.map { ($0.description, .uint(s.lruInsertions[Int($0.rawValue)])) })),
+        ("activations", .uint(s.activations)),
+        (
+            "page_cache",
+            .object([
+                ("adds", .uint(s.pageCacheAdds)), ("deletes", .uint(s.pageCacheDeletes)),
+                ("evictions", .uint(s.evictions)), ("refaults", .uint(s.refaults)),
+            ])
+        ),
+        (
+            "reclaim",
+            .object([
+                ("memcg_reclaim_passes", .uint(s.reclaim.memcgReclaimPasses)),
+                ("direct_reclaim_passes", .uint(s.reclaim.directReclaimPasses)),
+                ("kswapd_wakes", .uint(s.reclaim.kswapdWakes)),
+                ("nr_reclaimed", .uint(s.reclaim.nrReclaimed)),
+                ("shrink_inactive_scanned", .uint(s.reclaim.shrinkInactiveScanned)),
+                ("shrink_inactive_reclaimed", .uint(s.reclaim.shrinkInactiveReclaimed)),
+                ("activated", .uint(s.reclaim.activated)),
+                ("unmap_failed", .uint(s.reclaim.unmapFailed)),
+                ("written_back", .uint(s.writtenBackByReclaim)),
+            ])
+        ),
+        ("frees_by_context", .object(s.freesByContext.sorted { $0.key < $1.key }.map { ($0.key, .uint($0.value)) })),
+        (
+            "migrations",
+            .object([
+                ("calls", .uint(s.migration.calls)), ("succeeded", .uint(s.migration.succeeded)),
+                ("failed", .uint(s.migration.failed)), ("by_reason", .object(reasons)),
+                ("joined", .uint(s.migration.joined)), ("restored", .uint(s.migration.restored)),
+            ])
+        ),
+        ("charge_moves", .uint(s.chargeMoves)),
+        ("lost_events", .uint(a.lost.reduce(0) { $0 + $1.counted })),
+        ("lost_events_per_cpu", .array(a.lost.map { .uint($0.counted) })),
+    ])
+    let memcgs: JSON = .array(
+        a.report.memcgs.map { m in
+            .object([
+                ("id", .uint(m.id)), ("path", .optional(m.path)),
+                ("generations", .uint(m.generations)), ("pages_charged", .uint(m.pagesCharged)),
+                ("pages_reclaimed", .uint(m.pagesReclaimed)), ("pages_refaulted", .uint(m.pagesRefaulted)),
+                ("pages_moved_in", .uint(m.pagesMovedIn)), ("pages_moved_out", .uint(m.pagesMovedOut)),
+                ("pages_live_at_end", .uint(m.pagesLiveAtEnd)),
+                ("page_cache_pages_at_end", .uint(m.pageCachePagesAtEnd)),
+            ])
+        }
+    )
+    return .object([
+        ("file", .string(a.path)), ("kernel", .optional(a.kernelRelease)), ("cpus", .int(Int64(a.cpus))),
+        ("summary", summary), ("memcgs", memcgs), ("findings", .array([])),
+    ])
+}
+
+/// The text form of `analyze`.
+struct AnalyzeText {
+    let a: TraceAnalysis
+    init(_ a: TraceAnalysis) { self.a = a }
+
+    var text: String {
+        let s = a.report.summary
+        var t = "\(a.path): kernel \(a.kernelRelease ?? "unknown"), \(a.cpus) CPUs, \(s.records) events\n\n"
+        t +=
+            "folios       \(s.folios) pfns, \(s.generations) generations (\(s.beganBeforeTrace) began before the trace), "
+        t += "\(s.freed) freed, \(s.liveAtEnd) live at the end"
+        if s.endedUnseen > 0 { t += ", \(s.endedUnseen) ended without a free in the trace" }
+        t += "\n"
+        let hist = s.lifetimeHistogram.enumerated().filter { $0.element > 0 }
+        if !hist.isEmpty {
+            t +=
+                "lifetimes    "
+                + hist.map { "\(duration(1 << UInt64($0.offset))):\($0.element)" }.joined(separator: " ") + "\n"
+        }
+        let lists = LRUList.allCases.filter { $0 != .unknown }
+        t +=
+            "lru          insertions "
+            + lists.map { "\($0)=\(s.lruInsertions[Int($0.rawValue)])" }.joined(separator: " ")
+        t += ", activations \(s.activations)\n"
+        t +=
+            "page cache   \(s.pageCacheAdds) adds, \(s.pageCacheDeletes) deletes (\(s.evictions) by reclaim), \(s.refaults) refaults\n"
+        t +=
+            "reclaim      memcg \(s.reclaim.memcgReclaimPasses) passes, direct \(s.reclaim.directReclaimPasses), kswapd wakes \(s.reclaim.kswapdWakes); "
+        t += "scanned \(s.reclaim.shrinkInactiveScanned), reclaimed \(s.reclaim.shrinkInactiveReclaimed), "
+        t +=
+            "activated \(s.reclaim.activated), unmap failed \(s.reclaim.unmapFailed), written back \(s.writtenBackByReclaim)\n"
+        if !s.freesByContext.isEmpty {
+            t +=
+                "frees        "
+                + s.freesByContext.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                + "\n"
+        }
+        t +=
+            "migrations   \(s.migration.calls) migrate_pages calls, \(s.migration.succeeded) succeeded, \(s.migration.failed) failed"
+        if !s.migration.byReason.isEmpty {
+            t +=
+                " ("
+                + s.migration.byReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.calls)" }.joined(
+                    separator: ", "
+                ) + ")"
+        }
+        t += "; \(s.migration.joined) folios joined old -> new, \(s.migration.restored) entries restored\n"
+        if s.chargeMoves > 0 { t += "charge moves \(s.chargeMoves)\n" }
+        let lost = a.lost.reduce(0) { $0 + $1.counted }
+        let uncounted = a.lost.reduce(0) { $0 + $1.uncountedPages }
+        if lost > 0 || uncounted > 0 {
+            t += "lost events  \(lost)" + (uncounted > 0 ? " (+\(uncounted) pages with uncounted losses)" : "")
+            t += ": generations live across a loss may miss steps\n"
+        }
+        if !a.report.memcgs.isEmpty {
+            t += "\nmemcgs (pages)\n"
+            t +=
+                pad("id", 8) + pad("charged", 9) + pad("reclaimed", 10) + pad("refaulted", 10) + pad("moved in", 9)
+                + pad("moved out", 10) + pad("live", 7) + "  path\n"
+            for m in a.report.memcgs {
+                t +=
+                    pad("\(m.id)", 8) + pad("\(m.pagesCharged)", 9) + pad("\(m.pagesReclaimed)", 10)
+                    + pad("\(m.pagesRefaulted)", 10) + pad("\(m.pagesMovedIn)", 9) + pad("\(m.pagesMovedOut)", 10)
+                    + pad("\(m.pagesLiveAtEnd)", 7) + "  " + (m.path ?? "?") + "\n"
+            }
+        }
+        t += "\nfindings     none (the detectors are not in this version)\n"
+        return t
+    }
+
+    private func pad(_ s: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }
+
+    private func duration(_ ns: UInt64) -> String {
+        switch ns {
+        case ..<1_000: return "\(ns)ns"
+        case ..<1_000_000: return "\(ns / 1_000)us"
+        case ..<1_000_000_000: return "\(ns / 1_000_000)ms"
+        default: return "\(ns / 1_000_000_000)s"
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import FolioTraceKit
+import Testing
+
+/// The lifecycle engine against what the kernel itself reported at capture time.
+@Suite struct EngineGroundTruthTests {
+    /// Host 6.18, memcg A reclaims a file that B maps; B refaults it. At the end of the
+    /// capture each memcg's page cache (memory.stat `cache`) and refault count
+    /// (`workingset_refault_file`) must be what the engine rebuilt, for the same capture in
+    /// each file version.
+    @Test(arguments: [
+        "linux-6.18/memcg-reclaim-foreign.dat", "linux-6.18/memcg-reclaim-foreign-v6.dat",
+        "linux-6.18/memcg-reclaim-foreign-v7-zstd.dat",
+    ])
+    func pageCacheAndRefaultsPerMemcg(_ fixture: String) throws {
+        let truth = try Truth("linux-6.18/memcg-reclaim-foreign.dat")
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        for name in ["A", "B"] {
+            let id = try #require(truth.line("memcg \(name):").map(Truth.numbers)?.last)
+            let stat = truth.memoryStat("-- \(name) memory.stat after")
+            let cache = try #require(stat["cache"])
+            let refaults = try #require(stat["workingset_refault_file"])
+            let m = try #require(analysis.report.memcgs.first { $0.id == id }, "memcg \(name) (\(id))")
+            #expect(m.pageCachePagesAtEnd == cache / 4096, "\(name): page cache at end")
+            #expect(m.pagesRefaulted == refaults, "\(name): refaults")
+            #expect(m.path?.hasSuffix("foliotrace-\(name)") == true)
+        }
+        // Every eviction happened in A's memcg reclaim: the kernel's pgsteal_file delta.
+        let steal = try #require(truth.line("pgsteal_file").map(Truth.numbers)?.first)
+        let idA = try #require(truth.line("memcg A:").map(Truth.numbers)?.last)
+        #expect(analysis.report.memcgs.first { $0.id == idA }?.pagesReclaimed == steal)
+    }
+
+    /// Debian 6.1, cgroup-v1 charge moving: the pages moved into B are what B's memory.stat
+    /// holds after the move (cache + rss), all moved out of A.
+    @Test func chargeMovesMatchMemoryStat() throws {
+        let fixture = "linux-6.1/charge-move.dat"
+        let truth = try Truth(fixture)
+        let after = truth.memoryStat("-- B memory.stat after move")
+        let before = truth.memoryStat("-- B memory.stat before move")
+        let moved = try #require(after["cache"]) + after["rss"]! - before["cache"]! - before["rss"]!
+        let ids = try #require(truth.line("memcg A: path").map(Truth.numbers))
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        let a = try #require(analysis.report.memcgs.first { $0.id == ids[0] })
+        let b = try #require(analysis.report.memcgs.first { $0.id == ids[1] })
+        #expect(b.pagesMovedIn == moved / 4096)
+        #expect(a.pagesMovedOut == moved / 4096)
+        let hits = try #require(truth.line("-- mem_cgroup_move_account in the trace:").map(Truth.numbers)?.first)
+        #expect(analysis.report.summary.chargeMoves == hits)
+    }
+
+    /// Host 6.18 compaction: the engine's old -> new joins are exactly the pairs decoded
+    /// here, independently, from the raw PTE values of set/remove_migration_pte at the same
+    /// address in the same task (x86-64: swap entry offset = (~pte << 5) >> 14, pfn its low 34
+    /// bits; present pfn = pte bits 12..51).
+    @Test func migrationPairsMatchPTEs() throws {
+        let fixture = "linux-6.18/compaction-mlock-anon.dat"
+        let path = Fixtures.path(fixture)
+        let file = try TraceFile(path: path)
+        let catalog = try EventCatalog(file: file)
+        let set = try #require(catalog.type(named: "migrate:set_migration_pte"))
+        let remove = try #require(catalog.type(named: "migrate:remove_migration_pte"))
+        let addrOffset = try #require(set.field("addr")?.offset)
+        let pteOffset = try #require(set.field("pte")?.offset)
+        var pending: [[UInt64]: UInt64] = [:]
+        var pairs = Set<[UInt64]>()
+        var restored = 0
+        var merged = try file.mergedRecords()
+        while let r = try merged.next() {
+            guard r.eventID == set.id || r.eventID == remove.id else { continue }
+            let addr = r.payload.loadUnaligned(fromByteOffset: addrOffset, as: UInt64.self)
+            let pte = r.payload.loadUnaligned(fromByteOffset: pteOffset, as: UInt64.self)
+            let key = [UInt64(UInt32(bitPattern: r.pid)), addr]
+            if r.eventID == set.id {
+                pending[key] = ((~pte << 5) >> 14) & ((1 << 34) - 1)
+            } else if let old = pending.removeValue(forKey: key) {
+                let new = (pte & 0x000f_ffff_ffff_f000) >> 12
+                if new == old { restored += 1 } else { pairs.insert([old, new]) }
+            }
+        }
+        #expect(pairs.count > 1000)
+
+        let analysis = try TraceAnalysis(path: path, options: .init(keepLifecycles: true))
+        var joined = Set<[UInt64]>()
+        for g in analysis.report.generations + analysis.report.live {
+            if let to = g.migratedTo { joined.insert([g.pfn, to]) }
+        }
+        #expect(joined == pairs)
+        #expect(analysis.report.summary.migration.joined == UInt64(pairs.count))
+        #expect(analysis.report.summary.migration.restored == UInt64(restored))
+        // The kernel counted every page it migrated; PTE-mapped ones are a subset.
+        let success = try #require(Truth(fixture).line("pgmigrate_success").map(Truth.numbers)?.first)
+        #expect(UInt64(pairs.count) <= success)
+    }
+}

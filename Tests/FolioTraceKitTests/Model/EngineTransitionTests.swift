@@ -1,0 +1,252 @@
+import Testing
+
+@testable import FolioTraceKit
+
+/// Each transition of the lifecycle state machine, on hand-made event sequences.
+@Suite struct EngineTransitionTests {
+    /// Builds records whose payload holds just the common fields (type, pid).
+    final class Records {
+        private var buffers: [UnsafeMutableRawBufferPointer] = []
+        deinit {
+            for b in buffers { b.deallocate() }
+            for l in layouts { l.deallocate() }
+        }
+
+        func record(_ ts: UInt64, cpu: Int32 = 0, pid: Int32 = 7, missed: Int64 = 0) -> RawRecord {
+            let b = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 8)
+            b.storeBytes(of: UInt16(0), toByteOffset: 0, as: UInt16.self)
+            b.storeBytes(of: UInt16(0), toByteOffset: 2, as: UInt16.self)
+            b.storeBytes(of: pid, toByteOffset: 4, as: Int32.self)
+            buffers.append(b)
+            return RawRecord(timestamp: ts, cpu: cpu, missedEvents: missed, payload: UnsafeRawBufferPointer(b))
+        }
+
+        /// A cgroup_attach_task event laid out as the 6.18 format has it (strings as
+        /// __data_loc words pointing after the fixed fields).
+        func attach(pid: Int32, cgroup: UInt64, path: String) -> MMEvent {
+            let strings = Array(path.utf8) + [0] + Array("task".utf8) + [0]
+            let b = UnsafeMutableRawBufferPointer.allocate(byteCount: 36 + strings.count, alignment: 8)
+            b.storeBytes(of: Int32(1), toByteOffset: 8, as: Int32.self)
+            b.storeBytes(of: Int32(1), toByteOffset: 12, as: Int32.self)
+            b.storeBytes(of: cgroup, toByteOffset: 16, as: UInt64.self)
+            b.storeBytes(of: pid, toByteOffset: 24, as: Int32.self)
+            let pathLength = UInt32(path.utf8.count + 1)
+            b.storeBytes(of: pathLength << 16 | 36, toByteOffset: 28, as: UInt32.self)
+            b.storeBytes(of: UInt32(5) << 16 | (36 + pathLength), toByteOffset: 32, as: UInt32.self)
+            for (i, c) in strings.enumerated() { b[36 + i] = c }
+            buffers.append(b)
+            let layout = UnsafeMutablePointer<CgroupLayout>.allocate(capacity: 1)
+            layout.initialize(
+                to: CgroupLayout(
+                    root: FieldSlot(offset: 8, size: 4)!,
+                    level: FieldSlot(offset: 12, size: 4)!,
+                    id: FieldSlot(offset: 16, size: 8)!,
+                    path: FieldSlot(offset: 28, size: 4)!,
+                    pid: FieldSlot(offset: 24, size: 4)!,
+                    comm: FieldSlot(offset: 32, size: 4)!
+                )
+            )
+            layouts.append(layout)
+            return .cgroupAttachTask(CgroupAttachTask(layout: layout, payload: UnsafeRawBufferPointer(b)))
+        }
+
+        private var layouts: [UnsafeMutablePointer<CgroupLayout>] = []
+    }
+
+    static let catalog: EventCatalog = {
+        let file = try! TraceFile(path: Fixtures.path("linux-6.18/memcg-reclaim-foreign.dat"))
+        return try! EventCatalog(file: file)
+    }()
+
+    func engine(watch: Set<UInt64> = [], keep: Bool = true) -> LifecycleEngine {
+        LifecycleEngine(
+            catalog: Self.catalog,
+            savedCommands: [7: "task", 9: "kswapd0"],
+            options: .init(keepLifecycles: keep, watch: watch)
+        )
+    }
+
+    /// A migration entry for `pfn` as x86-64 writes it (swap type 29, inverted offset).
+    func migrationEntry(_ pfn: UInt64) -> UInt64 {
+        (~((pfn << 9) | 0x1ff) & ((1 << 59) - 1)) | (29 << 59)
+    }
+
+    func all(_ report: LifecycleReport) -> [FolioGeneration] {
+        (report.generations + report.live).sorted { ($0.pfn, $0.generation) < ($1.pfn, $1.generation) }
+    }
+
+    @Test func allocationThenFree() {
+        let rs = Records()
+        var e = engine()
+        e.handle(rs.record(1000), .pageAlloc(PageAlloc(pfn: 100, order: 0, gfpFlags: 0, migratetype: 0)))
+        e.handle(rs.record(5000), .pageFree(PageFree(pfn: 100, order: 0)))
+        let report = e.finish()
+        #expect(report.summary.generations == 1)
+        #expect(report.summary.freed == 1 && report.summary.liveAtEnd == 0 && report.summary.beganBeforeTrace == 0)
+        #expect(report.summary.lifetimeHistogram[11] == 1)  // 4000 ns is in [2^11, 2^12)
+        let g = all(report)
+        #expect(g.count == 1 && g[0].allocatedAt == 1000 && g[0].freedAt == 5000 && g[0].freeContext == .other)
+    }
+
+    @Test func freeOfAFolioBornBeforeTheTrace() {
+        let rs = Records()
+        var e = engine()
+        e.handle(rs.record(10), .pageFree(PageFree(pfn: 200, order: 2)))
+        let g = all(e.finish())
+        #expect(g.count == 1)
+        #expect(g[0].beganBeforeTrace && g[0].freedAt == 10 && g[0].order == 2)
+    }
+
+    @Test func reuseOfAPfnStartsTheNextGeneration() {
+        let rs = Records()
+        var e = engine()
+        for (i, t) in [UInt64(10), 30].enumerated() {
+            e.handle(rs.record(t), .pageAlloc(PageAlloc(pfn: 300, order: 0, gfpFlags: 0, migratetype: 0)))
+            e.handle(rs.record(t + 10), .pageFree(PageFree(pfn: 300, order: 0)))
+            _ = i
+        }
+        let g = all(e.finish())
+        #expect(g.map(\.generation) == [0, 1])
+        #expect(g.allSatisfy { !$0.beganBeforeTrace })
+    }
+
+    @Test func allocationOverALiveFolioEndsItUnseen() {
+        let rs = Records()
+        var e = engine()
+        e.handle(rs.record(10), .pageAlloc(PageAlloc(pfn: 400, order: 0, gfpFlags: 0, migratetype: 0)))
+        e.handle(rs.record(20), .pageAlloc(PageAlloc(pfn: 400, order: 0, gfpFlags: 0, migratetype: 0)))
+        let report = e.finish()
+        #expect(report.summary.endedUnseen == 1)
+        #expect(all(report).first?.freedAt == nil)
+    }
+
+    @Test func tailPfnsBelongToTheirHead() {
+        let rs = Records()
+        var e = engine()
+        e.handle(rs.record(10), .pageAlloc(PageAlloc(pfn: 512, order: 9, gfpFlags: 0, migratetype: 0)))
+        e.handle(rs.record(20), .vmscan(.writeFolio(pfn: 700, reclaimFlags: 0)))
+        e.handle(rs.record(30), .pageFree(PageFree(pfn: 512, order: 9)))
+        let g = all(e.finish())
+        #expect(g.count == 1)
+        #expect(g[0].pfn == 512 && g[0].writtenBackByReclaim)
+    }
+
+    @Test func lostEventsMarkLiveGenerations() {
+        let rs = Records()
+        var e = engine()
+        e.handle(rs.record(10), .pageAlloc(PageAlloc(pfn: 1, order: 0, gfpFlags: 0, migratetype: 0)))
+        e.handle(rs.record(20, cpu: 1, missed: 5), .other)
+        e.handle(rs.record(30), .pageAlloc(PageAlloc(pfn: 2, order: 0, gfpFlags: 0, migratetype: 0)))
+        let report = e.finish()
+        let g = all(report)
+        #expect(g.first { $0.pfn == 1 }?.crossesLoss == true)
+        #expect(g.first { $0.pfn == 2 }?.crossesLoss == false)
+        #expect(report.summary.lostEvents[1] == 5)
+    }
+
+    @Test func migrationJoinsOldAndNew() {
+        #expect(X86PTE.pfn(migrationEntry(0x1234)) == 0x1234)
+        let rs = Records()
+        var e = engine()
+        e.handle(rs.record(5), rs.attach(pid: 7, cgroup: 42, path: "/A"))
+        e.handle(rs.record(10), .pageAlloc(PageAlloc(pfn: 0x1234, order: 0, gfpFlags: 0, migratetype: 0)))
+        e.handle(rs.record(20, pid: 11), .migratePagesStart(MigratePagesStart(mode: 2, reason: 0)))
+        e.handle(
+            rs.record(21, pid: 11),
+            .setMigrationPTE(MigrationPTE(address: 0x7000, pte: migrationEntry(0x1234), order: 0))
+        )
+        e.handle(
+            rs.record(22, pid: 11),
+            .removeMigrationPTE(MigrationPTE(address: 0x7000, pte: 0x8000_0000_0567_8067, order: 0))
+        )
+        e.handle(rs.record(23, pid: 11), .pageFree(PageFree(pfn: 0x1234, order: 0)))
+        let report = e.finish()
+        #expect(report.tasks.cgroupPaths[42] == "/A" && report.tasks.comm(7) == "task")
+        let g = all(report)
+        let old = g.first { $0.pfn == 0x1234 }
+        let new = g.first { $0.pfn == 0x5678 }
+        #expect(old?.migratedTo == 0x5678 && old?.freeContext == .migration)
+        #expect(new?.migratedFrom == 0x1234 && new?.memcg == 42)
+        #expect(new?.beganBeforeTrace == true)  // no allocation event: born as a migration target
+        #expect(report.summary.migration.joined == 1 && report.summary.beganBeforeTrace == 0)
+    }
+
+    @Test func failedMigrationRestoresTheOldPfn() {
+        let rs = Records()
+        var e = engine()
+        e.handle(rs.record(10), .setMigrationPTE(MigrationPTE(address: 0x7000, pte: migrationEntry(0x99), order: 0)))
+        e.handle(
+            rs.record(11),
+            .removeMigrationPTE(MigrationPTE(address: 0x7000, pte: 0x8000_0000_0009_9067, order: 0))
+        )
+        let report = e.finish()
+        #expect(report.summary.migration.restored == 1 && report.summary.migration.joined == 0)
+        #expect(all(report).first?.migrationEntries == 0)
+    }
+
+    @Test func evictionInReclaimThenRefault() {
+        let rs = Records()
+        var e = engine()
+        let page = PageCacheFolio(pfn: 30, inode: 5, index: 8, dev: 1, order: 2)
+        e.handle(rs.record(10), .pageCacheAdd(page))
+        e.handle(rs.record(20), .vmscan(.reclaimBegin(.memcg, ReclaimBegin(order: 0, gfpFlags: 0, nid: nil))))
+        e.handle(rs.record(21), .pageCacheDelete(page))
+        e.handle(rs.record(22), .pageFree(PageFree(pfn: 30, order: 2)))
+        e.handle(rs.record(23), .vmscan(.reclaimEnd(.memcg, nrReclaimed: 4)))
+        // Truncation outside reclaim is not an eviction.
+        let other = PageCacheFolio(pfn: 60, inode: 6, index: 0, dev: 1, order: 0)
+        e.handle(rs.record(24), .pageCacheAdd(other))
+        e.handle(rs.record(25), .pageCacheDelete(other))
+        // An order-0 page of the evicted order-2 folio comes back: a refault.
+        e.handle(rs.record(30), .pageCacheAdd(PageCacheFolio(pfn: 40, inode: 5, index: 10, dev: 1, order: 0)))
+        let report = e.finish()
+        #expect(report.summary.evictions == 1 && report.summary.refaults == 1)
+        let g = all(report)
+        #expect(g.first { $0.pfn == 30 }?.freeContext == .memcgReclaim)
+        #expect(g.first { $0.pfn == 60 }?.freeContext == nil)
+        #expect(g.first { $0.pfn == 30 }?.evicted == true && g.first { $0.pfn == 60 }?.evicted == false)
+    }
+
+    @Test func exactAttributionNeedsTheAdjacentStatEvent() {
+        let rs = Records()
+        var e = engine()
+        let stat = MemcgStat(kind: .lruvecState, memcgID: 99, item: 6, value: 1)
+        e.handle(rs.record(10), .memcgStat(stat))
+        e.handle(rs.record(11), .pageCacheAdd(PageCacheFolio(pfn: 70, inode: 1, index: 0, dev: 1, order: 0)))
+        e.handle(rs.record(12), .memcgStat(stat))
+        e.handle(rs.record(13), .other)  // another record in between on the same CPU
+        e.handle(rs.record(14), .pageCacheAdd(PageCacheFolio(pfn: 71, inode: 1, index: 1, dev: 1, order: 0)))
+        e.handle(rs.record(15), .memcgStat(stat))
+        e.handle(rs.record(16, pid: 8), .pageCacheAdd(PageCacheFolio(pfn: 72, inode: 1, index: 2, dev: 1, order: 0)))
+        let g = all(e.finish())
+        #expect(g.first { $0.pfn == 70 }?.attribution == .exact && g.first { $0.pfn == 70 }?.memcg == 99)
+        #expect(g.first { $0.pfn == 71 }?.attribution == .unknown)
+        #expect(g.first { $0.pfn == 72 }?.attribution == .unknown)  // another task
+    }
+
+    @Test func watchedPfnsRecordSteps() {
+        let rs = Records()
+        var e = engine(watch: [0x101], keep: false)
+        e.handle(rs.record(10), .pageAlloc(PageAlloc(pfn: 0x100, order: 1, gfpFlags: 0, migratetype: 0)))
+        e.handle(rs.record(20), .pageAlloc(PageAlloc(pfn: 0x300, order: 0, gfpFlags: 0, migratetype: 0)))
+        e.handle(rs.record(30), .pageFree(PageFree(pfn: 0x100, order: 1)))
+        let report = e.finish()
+        #expect(report.generations.map(\.pfn) == [0x100])
+        #expect(report.steps[FolioStepKey(pfn: 0x100, generation: 0)]?.count == 2)
+        #expect(report.steps[FolioStepKey(pfn: 0x300, generation: 0)] == nil)
+    }
+}
+
+extension EngineTransitionTests {
+    @Test func kswapdFreesAndEvictsAsReclaim() {
+        let rs = Records()
+        var e = engine()
+        let page = PageCacheFolio(pfn: 80, inode: 2, index: 0, dev: 1, order: 0)
+        e.handle(rs.record(10), .pageCacheAdd(page))
+        e.handle(rs.record(20, pid: 9), .pageCacheDelete(page))
+        e.handle(rs.record(21, pid: 9), .pageFree(PageFree(pfn: 80, order: 0)))
+        let report = e.finish()
+        #expect(report.summary.evictions == 1)
+        #expect(all(report).first?.freeContext == .kswapd)
+    }
+}
