@@ -23,7 +23,7 @@ build: deps
 	$(SWIFT) build -c release
 
 demo: build
-	.build/release/foliotrace events $(FIXTURE)
+	.build/release/foliotrace analyze $(FIXTURE)
 
 # The tests run the debug `foliotrace` binary, so build everything before testing.
 test: deps

@@ -4,6 +4,22 @@ import Foundation
 
 @main
 struct FolioTrace: ParsableCommand {
+    /// Runs the command; usage errors exit 2 like input errors (ArgumentParser's default is
+    /// 64), so CI scripts see 0 = clean, 1 = findings (later), 2 = could not analyze.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "foliotrace",
         abstract: "Folio lifecycles and linux-mm patterns from real kernel traces.",

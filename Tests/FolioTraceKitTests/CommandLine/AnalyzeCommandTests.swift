@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+/// `foliotrace analyze` and `foliotrace folio`, run as a user would.
+@Suite struct AnalyzeCommandTests {
+    private func json(_ arguments: [String]) throws -> [String: Any] {
+        let r = try CommandLineTests.run(arguments)
+        #expect(r.status == 0, "\(arguments): \(r.stderr)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+    }
+
+    @Test(arguments: Fixtures.traces)
+    func analyzeJSONShape(_ fixture: String) throws {
+        let object = try json(["analyze", "--format", "json", Fixtures.path(fixture)])
+        let summary = try #require(object["summary"] as? [String: Any])
+        for key in ["events", "folios", "generations", "migrations"] { #expect(summary[key] != nil, "summary.\(key)") }
+        let memcgs = try #require(object["memcgs"] as? [[String: Any]])
+        for m in memcgs { #expect(m["id"] is Int && m.keys.contains("path")) }
+        #expect((object["findings"] as? [Any])?.isEmpty == true)
+        // The events analyze counted are the records libtracecmd reads.
+        #expect(summary["events"] as? Int == (try FolioTraceKitTestsReference.recordCount(Fixtures.path(fixture))))
+    }
+
+    /// The memcg reclaim capture names its memcgs by path, from the trace's cgroup events.
+    @Test func analyzeNamesMemcgs() throws {
+        let fixture = "linux-6.18/memcg-reclaim-foreign.dat"
+        let truth = try Truth(fixture)
+        let object = try json(["analyze", "--format", "json", Fixtures.path(fixture)])
+        let memcgs = try #require(object["memcgs"] as? [[String: Any]])
+        for name in ["A", "B"] {
+            let id = try #require(truth.line("memcg \(name):").map(Truth.numbers)?.last)
+            let m = try #require(memcgs.first { ($0["id"] as? Int).map(UInt64.init) == id })
+            #expect((m["path"] as? String)?.hasSuffix("/foliotrace-\(name)") == true)
+        }
+        let text = try CommandLineTests.run(["analyze", Fixtures.path(fixture)])
+        #expect(text.status == 0 && text.stdout.contains("foliotrace-A") && text.stdout.contains("page cache"))
+    }
+
+    /// `folio` on a migration target of the compaction capture: the JSON names the pfn it
+    /// migrated from, which the raw set/remove_migration_pte pair at one address says.
+    @Test func folioStoryOfAMigrationTarget() throws {
+        let fixture = "linux-6.18/compaction-mlock-anon.dat"
+        // From `trace-cmd report`: set_migration_pte addr=7fc2b1e3d000 pte=f7ffe7ffdfbc8000
+        // (old pfn 0x102437... decoded below), remove_migration_pte same addr pte=80000001f5873067.
+        let old = ((~UInt64(0xf7ff_e7ff_dfbc_8000) << 5) >> 14) & ((1 << 34) - 1)
+        let object = try json(["folio", "--format", "json", "0x1f5873", Fixtures.path(fixture)])
+        #expect(object["pfn"] as? Int == 0x1f5873)
+        let generations = try #require(object["generations"] as? [[String: Any]])
+        let target = try #require(generations.first { $0["migrated_from"] is Int })
+        #expect((target["migrated_from"] as? Int).map(UInt64.init) == old)
+        for key in ["start_ts", "end_ts", "order", "memcg", "attribution", "migrated_to", "steps"] {
+            #expect(target.keys.contains(key), "generation.\(key)")
+        }
+        let steps = try #require(target["steps"] as? [[String: Any]])
+        #expect(steps.contains { $0["event"] as? String == "migrate:remove_migration_pte" })
+        for s in steps { #expect(s["ts"] is Int && s["cpu"] is Int && s["pid"] is Int && s["comm"] is String) }
+    }
+
+    @Test func usageErrorsExitTwo() throws {
+        let bad = try CommandLineTests.run(["folio", "not-a-pfn", Fixtures.path("linux-6.1/charge-move.dat")])
+        #expect(bad.status == 2 && bad.stderr.contains("not a pfn"))
+        #expect(try CommandLineTests.run(["analyze"]).status == 2)
+        #expect(try CommandLineTests.run(["--help"]).status == 0)
+    }
+}
