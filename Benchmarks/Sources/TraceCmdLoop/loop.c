@@ -1,5 +1,7 @@
 #include "TraceCmdLoop.h"
 
+#include <malloc.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <event-parse.h>
@@ -57,4 +59,19 @@ long long tracecmd_loop(const char *path, int instance, unsigned long long *chec
 	tracecmd_close(input);
 	*checksum = s.checksum;
 	return s.records;
+}
+
+unsigned long long bench_heap_bytes(void)
+{
+	struct mallinfo2 m = mallinfo2();
+
+	return m.uordblks + m.hblkhd;
+}
+
+long bench_max_rss_kib(void)
+{
+	struct rusage usage;
+
+	getrusage(RUSAGE_SELF, &usage);
+	return usage.ru_maxrss;
 }

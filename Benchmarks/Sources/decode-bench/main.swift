@@ -12,7 +12,8 @@ import TraceCmdLoop
 /// `tracecmd_iterate_events` and reads each record's event type.
 let minimumRecords = 2_000_000
 let onlyFoliotrace = CommandLine.arguments.contains("--only-foliotrace")  // for profilers
-let files = CommandLine.arguments.dropFirst().filter { !$0.hasPrefix("--") }
+let engineMemory = CommandLine.arguments.firstIndex(of: "--engine-memory").map { Int(CommandLine.arguments[$0 + 1])! }
+let files = CommandLine.arguments.dropFirst().filter { !$0.hasPrefix("--") && Int($0) == nil }
 guard !files.isEmpty else {
     print("usage: decode-bench TRACE.dat...")
     exit(2)
@@ -54,6 +55,75 @@ func foliotracePass(_ path: String) throws -> Pass {
     return Pass(records: records, open: seconds(t1 - t0), iterate: seconds(t2 - t1))
 }
 
+/// Reader, decoder and lifecycle engine: what `analyze` does before reporting.
+func analyzePass(_ path: String) throws -> Pass {
+    let clock = ContinuousClock()
+    let t0 = clock.now
+    let file = try TraceFile(path: path)
+    let catalog = try EventCatalog(file: file)
+    let decoder = try EventDecoder(catalog: catalog, path: path)
+    var engine = LifecycleEngine(catalog: catalog, savedCommands: file.savedCommands())
+    var stream = try file.mergedRecords()
+    let t1 = clock.now
+    var records = 0
+    while let r = try stream.next() {
+        records += 1
+        engine.handle(r, decoder.decode(r))
+    }
+    let report = engine.finish()
+    let t2 = clock.now
+    if report.summary.generations == 42 { print("") }
+    return Pass(records: records, open: seconds(t1 - t0), iterate: seconds(t2 - t1))
+}
+
+/// The engine over one capture replayed `factor` times back to back (timestamps shifted
+/// past the previous copy, as if concatenated): heap in use and peak RSS at the end, and
+/// bytes per live folio. Run in its own process per factor so peaks do not mix.
+func engineMemory(factor: Int, path: String) throws {
+    let file = try TraceFile(path: path)
+    let catalog = try EventCatalog(file: file)
+    let decoder = try EventDecoder(catalog: catalog, path: path)
+    let heapBefore = bench_heap_bytes()
+    var engine = LifecycleEngine(catalog: catalog, savedCommands: file.savedCommands())
+    var shift: UInt64 = 0
+    var records = 0
+    for _ in 0..<factor {
+        var stream = try file.mergedRecords()
+        var last: UInt64 = 0
+        while var r = try stream.next() {
+            r.timestamp += shift
+            last = r.timestamp
+            records += 1
+            engine.handle(r, decoder.decode(r))
+        }
+        shift = last + 1
+    }
+    let heap = bench_heap_bytes() - heapBefore
+    let live = engine.liveFolioCount
+    print(
+        String(
+            format:
+                "engine memory %2dx: %9d records, %7d live folios, heap %7.2f MiB (%4.0f bytes/live folio), peak RSS %6.1f MiB",
+            factor,
+            records,
+            live,
+            Double(heap) / 1_048_576,
+            Double(heap) / Double(max(live, 1)),
+            Double(bench_max_rss_kib()) / 1024
+        )
+    )
+}
+
+if let factor = engineMemory {
+    do {
+        try engineMemory(factor: factor, path: files[0])
+        exit(0)
+    } catch {
+        print("decode-bench: \(error)")
+        exit(1)
+    }
+}
+
 func libtracecmdPass(_ path: String, instance: Bool) -> Pass {
     var checksum: UInt64 = 0
     var open = 0.0
@@ -84,6 +154,7 @@ do {
     print("decode-bench: \(files.count) file(s), \(perPass) records a pass, \(passes) passes, best of 3")
 
     let ours = try measure(passes: passes) { try foliotracePass($0) }
+    let analyze = try measure(passes: passes) { try analyzePass($0) }
     if onlyFoliotrace {
         print(String(format: "foliotrace: %.2f M/s iterate", Double(ours.records) / ours.iterate / 1e6))
         exit(0)
@@ -113,6 +184,7 @@ do {
     print("                                   iterate      end to end (open + iterate)")
     print("foliotrace (reader + MMEvent)    \(m(r / ours.iterate))    \(m(r / (ours.open + ours.iterate)))")
     print("C loop, tracecmd_iterate_events  \(m(r / theirs.iterate))    \(m(r / (theirs.open + theirs.iterate)))")
+    print("foliotrace analyze (+ engine)    \(m(r / analyze.iterate))    \(m(r / (analyze.open + analyze.iterate)))")
     print("trace-cmd report > /dev/null                   \(m(reportRate))")
     print(
         String(
@@ -127,6 +199,20 @@ do {
             r / (ours.open + ours.iterate) / reportRate
         )
     )
+    print("DESIGN.md goal for analyze: >= 10 M events/s on one core")
+
+    // Engine memory over the largest capture replayed 1x, 4x, 16x, each in its own process.
+    func size(_ f: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: f)[.size] as? Int) ?? 0 }
+    let largest = files.max { size($0) < size($1) }!
+    print("engine memory on \(largest) (goal: flat as the input grows, under 200 bytes a live folio):")
+    for factor in [1, 4, 16] {
+        fflush(nil)  // all streams: the children print after what is already written
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        p.arguments = ["--engine-memory", "\(factor)", largest]
+        try p.run()
+        p.waitUntilExit()
+    }
 } catch {
     print("decode-bench: \(error)")
     exit(1)

@@ -59,6 +59,9 @@ public struct LifecycleEngine {
         tasks = TaskTable(savedCommands: savedCommands)
     }
 
+    /// The generations live right now.
+    public var liveFolioCount: Int { live.count }
+
     // MARK: feeding
 
     /// Applies one record.

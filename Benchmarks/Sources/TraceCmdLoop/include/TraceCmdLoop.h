@@ -9,4 +9,10 @@
 long long tracecmd_loop(const char *path, int instance, unsigned long long *checksum,
 			double *open_seconds, double *iterate_seconds);
 
+/// Bytes of heap in use, small and mmapped blocks (glibc mallinfo2), for the memory benchmark.
+unsigned long long bench_heap_bytes(void);
+
+/// Peak resident set size of this process in KiB (getrusage ru_maxrss).
+long bench_max_rss_kib(void);
+
 #endif
