@@ -65,7 +65,7 @@ struct FolioStory {
                             ("end_ts", .optional(g.freedAt)), ("order", .uint(UInt64(g.order))),
                             ("memcg", .optional(g.memcg)),
                             ("memcg_path", .optional(g.memcg.flatMap { tasks.cgroupPaths[$0] })),
-                            ("attribution", .string(g.attribution.rawValue)),
+                            ("attribution", .string(g.attribution.description)),
                             ("migrated_from", .optional(g.migratedFrom)), ("migrated_to", .optional(g.migratedTo)),
                             ("free_context", .optional(g.freeContext?.rawValue)),
                             ("crosses_lost_events", .bool(g.crossesLoss)),
@@ -96,7 +96,7 @@ struct FolioStory {
             t += "pfn 0x\(hex(g.pfn)) generation \(g.generation), order \(g.order)"
             t += g.allocatedAt == nil ? ", began before the trace (or as a migration target)" : ""
             if let m = g.memcg {
-                t += ", memcg \(m)" + (tasks.cgroupPaths[m].map { " \($0)" } ?? "") + " (\(g.attribution.rawValue))"
+                t += ", memcg \(m)" + (tasks.cgroupPaths[m].map { " \($0)" } ?? "") + " (\(g.attribution.description))"
             }
             t += "\n"
             if let from = g.migratedFrom { t += "  migrated from pfn 0x\(hex(from))\n" }

@@ -1,22 +1,23 @@
 /// How the owning memcg of a folio generation was known.
-public enum Attribution: String, Sendable, Comparable {
+public enum Attribution: UInt8, Sendable, Comparable, CustomStringConvertible {
+    /// Nothing in the trace says.
+    case unknown = 0
+    /// The cgroup of the task that allocated or first used it.
+    case inferred = 1
     /// A memcg stat event for this folio on the same CPU right before its folio event
     /// (6.13+), or a charge kprobe's own argument.
-    case exact
-    /// The cgroup of the task that allocated or first used it.
-    case inferred
-    /// Nothing in the trace says.
-    case unknown
+    case exact = 2
 
-    private var rank: Int {
+    public static func < (a: Attribution, b: Attribution) -> Bool { a.rawValue < b.rawValue }
+
+    /// "exact", "inferred" or "unknown".
+    public var description: String {
         switch self {
-        case .exact: return 2
-        case .inferred: return 1
-        case .unknown: return 0
+        case .exact: return "exact"
+        case .inferred: return "inferred"
+        case .unknown: return "unknown"
         }
     }
-
-    public static func < (a: Attribution, b: Attribution) -> Bool { a.rank < b.rank }
 }
 
 /// Where a folio's generation ended, or what ended it.

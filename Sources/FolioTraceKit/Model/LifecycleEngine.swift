@@ -30,7 +30,10 @@ public struct LifecycleEngine {
 
     private let options: Options
     private let eventNames: [String]
-    private var live: [UInt64: FolioGeneration] = [:]
+    /// Live folios: head pfn -> slot in `folios`. Slots of ended generations are reused.
+    private var live: [UInt64: Int32] = [:]
+    private var folios: [LiveFolio] = []
+    private var freeSlots: [Int32] = []
     private var nextGeneration: [UInt64: UInt32] = [:]
     /// Live folios of each order > 0, so tail pfns can find their head.
     private var liveLarge = [Int](repeating: 0, count: 16)
@@ -62,6 +65,12 @@ public struct LifecycleEngine {
     /// The generations live right now.
     public var liveFolioCount: Int { live.count }
 
+    /// The live folio with head `pfn` (which must be live).
+    private subscript(_ pfn: UInt64) -> LiveFolio {
+        get { folios[Int(live[pfn]!)] }
+        _modify { yield &folios[Int(live[pfn]!)] }
+    }
+
     // MARK: feeding
 
     /// Applies one record.
@@ -85,51 +94,55 @@ public struct LifecycleEngine {
         case .lruInsertion(let l):
             learnVmemmap(folio: l.folio, pfn: l.pfn)
             let head = folio(l.pfn, r)
-            live[head]!.lru = l.lru
-            live[head]!.lruFlags = l.flags
-            live[head]!.lruInsertions &+= 1
+            self[head].lru = l.lru.rawValue
+            self[head].lruFlags = UInt8(truncatingIfNeeded: l.flags.rawValue)
+            self[head].bits.insert(.sawLRUFlags)
+            self[head].lruInsertions &+= 1
             summary.lruInsertions[Int(min(l.lru.rawValue, 4))] += 1
             attributeExactly(head, previousStat, r, positive: true)
             step(head, r, "lru=\(l.lru) flags=\(l.flags.letters)")
         case .lruActivate(let a):
             learnVmemmap(folio: a.folio, pfn: a.pfn)
             let head = folio(a.pfn, r)
-            live[head]!.activations &+= 1
-            if let l = live[head]!.lru { live[head]!.lru = l.activated }
+            self[head].activations &+= 1
+            if let l = LRUList(rawValue: self[head].lru) { self[head].lru = l.activated.rawValue }
             summary.activations += 1
             step(head, r, "activate")
         case .pageCacheAdd(let p):
             let head = folio(p.pfn, r, order: p.order)
             let page = FilePage(dev: p.dev, inode: p.inode, index: p.index)
-            live[head]!.filePage = page
-            live[head]!.addedToPageCacheAt = r.timestamp
+            self[head].dev = p.dev
+            self[head].inode = p.inode
+            self[head].index = p.index
+            self[head].pageCacheAdded = r.timestamp
+            self[head].pageCacheDeleted = 0
             summary.pageCacheAdds += 1
             attributeExactly(head, previousStat, r, positive: true)
-            if refault(page, pages: live[head]!.pages) {
+            if refault(page, pages: self[head].pages) {
                 summary.refaults += 1
-                if let m = live[head]!.memcg {
-                    memcgs[m, default: MemcgSummary(id: m)].pagesRefaulted += live[head]!.pages
+                if let m = self[head].owner {
+                    memcgs[m, default: MemcgSummary(id: m)].pagesRefaulted += self[head].pages
                 }
             }
             step(head, r, "dev=\(p.major):\(p.minor) ino=\(p.inode) index=\(p.index)")
         case .pageCacheDelete(let p):
             let head = folio(p.pfn, r, order: p.order)
-            live[head]!.deletedFromPageCacheAt = r.timestamp
+            self[head].pageCacheDeleted = r.timestamp
             summary.pageCacheDeletes += 1
             let page = FilePage(dev: p.dev, inode: p.inode, index: p.index)
             if reclaiming[r.pid] != nil || tasks.isKswapd(r.pid) {
-                live[head]!.evicted = true
+                self[head].bits.insert(.evicted)
                 summary.evictions += 1
-                let order = Int(min(live[head]!.order, 15))
-                if evicted.updateValue(EvictedFolio(memcg: live[head]!.memcg, order: UInt8(order)), forKey: page) == nil
+                let order = Int(min(self[head].order, 15))
+                if evicted.updateValue(EvictedFolio(memcg: self[head].owner, order: UInt8(order)), forKey: page) == nil
                 {
                     evictedOrders[order] += 1
                 }
-                if let m = live[head]!.memcg {
-                    memcgs[m, default: MemcgSummary(id: m)].pagesReclaimed += live[head]!.pages
+                if let m = self[head].owner {
+                    memcgs[m, default: MemcgSummary(id: m)].pagesReclaimed += self[head].pages
                 }
             }
-            let how = live[head]!.evicted ? " (reclaim)" : ""
+            let how = self[head].bits.contains(.evicted) ? " (reclaim)" : ""
             step(head, r, "dev=\(p.major):\(p.minor) ino=\(p.inode) index=\(p.index)\(how)")
         case .vmscan(let v):
             handleVmscan(v, r)
@@ -168,7 +181,8 @@ public struct LifecycleEngine {
             guard let pfn = pfn(ofPage: call.arguments.page ?? call.arguments.folio) else { break }
             let head = folio(pfn, r)
             let nr = Int32(truncatingIfNeeded: call.arguments.nr ?? 1)
-            live[head]!.rmapBalance = (live[head]!.rmapBalance ?? 0) + (call.action == .remove ? -nr : nr)
+            self[head].rmapBalance &+= call.action == .remove ? -nr : nr
+            self[head].bits.insert(.sawRmap)
             step(head, r, "\(call.function.rawValue) nr=\(nr)")
         case .charge(let call):
             handleCharge(call, r)
@@ -180,15 +194,19 @@ public struct LifecycleEngine {
     public mutating func finish() -> LifecycleReport {
         summary.liveAtEnd = UInt64(live.count)
         summary.folios = UInt64(nextGeneration.count)
-        for g in live.values {
-            guard let m = g.memcg else { continue }
-            memcgs[m, default: MemcgSummary(id: m)].pagesLiveAtEnd += g.pages
-            if g.filePage != nil, g.deletedFromPageCacheAt == nil {
-                memcgs[m, default: MemcgSummary(id: m)].pageCachePagesAtEnd += g.pages
+        var liveKept: [FolioGeneration] = []
+        for (pfn, slot) in live {
+            let f = folios[Int(slot)]
+            if let m = f.owner {
+                memcgs[m, default: MemcgSummary(id: m)].pagesLiveAtEnd += f.pages
+                if f.inPageCache { memcgs[m, default: MemcgSummary(id: m)].pageCachePagesAtEnd += f.pages }
+            }
+            if options.keepLifecycles || isWatched(pfn, f) {
+                liveKept.append(f.generation(pfn: pfn, freedAt: nil, freedBy: nil, context: nil))
             }
         }
         var kept = finished
-        kept += live.values.filter { options.keepLifecycles || isWatched($0) }
+        if !options.keepLifecycles { kept += liveKept }
         kept.sort { ($0.pfn, $0.generation) < ($1.pfn, $1.generation) }
         for id in memcgs.keys { memcgs[id]!.path = tasks.cgroupPaths[id] }
         return LifecycleReport(
@@ -196,7 +214,7 @@ public struct LifecycleEngine {
             memcgs: memcgs.values.sorted { $0.id < $1.id },
             generations: kept,
             steps: steps,
-            live: options.keepLifecycles ? Array(live.values) : [],
+            live: options.keepLifecycles ? liveKept : [],
             tasks: tasks
         )
     }
@@ -207,31 +225,34 @@ public struct LifecycleEngine {
     private mutating func begin(pfn: UInt64, order: UInt8, _ r: RawRecord, allocated: Bool, gfp: UInt64? = nil) {
         // A live folio that covers this pfn was freed (or split) where the trace did not see.
         for p in pfn..<(pfn + (1 << UInt64(min(order, 15)))) {
-            if let head = head(of: p) { retire(head, freedAt: nil, r) }
+            if let head = head(of: p) { retire(head, freedAt: nil, freedBy: nil, context: nil) }
             if order == 0 { break }
         }
-        var g = FolioGeneration(
-            pfn: pfn,
-            generation: nextGeneration[pfn, default: 0],
-            order: order,
-            firstSeen: r.timestamp
-        )
-        nextGeneration[pfn] = g.generation + 1
+        var f = LiveFolio(generation: nextGeneration[pfn, default: 0], order: order, firstSeen: r.timestamp)
+        nextGeneration[pfn] = f.generation + 1
         if allocated {
-            g.allocatedAt = r.timestamp
-            g.allocPid = r.pid
-            g.gfpFlags = gfp
+            f.bits.insert(.allocated)
+            f.allocPid = r.pid
+            f.gfpFlags = UInt32(truncatingIfNeeded: gfp ?? 0)
         } else {
             summary.beganBeforeTrace += 1
         }
         if let cg = tasks.cgroup(of: r.pid) {
-            g.memcg = cg
-            g.attribution = .inferred
+            f.memcg = cg
+            f.attribution = .inferred
         }
         summary.generations += 1
         if order > 0 { liveLarge[Int(min(order, 15))] += 1 }
-        live[pfn] = g
-        if let m = g.memcg { charge(m, g) }
+        let slot: Int32
+        if let reused = freeSlots.popLast() {
+            slot = reused
+            folios[Int(slot)] = f
+        } else {
+            slot = Int32(folios.count)
+            folios.append(f)
+        }
+        live[pfn] = slot
+        if let m = f.owner { charge(m, pages: f.pages) }
     }
 
     /// The head pfn of the live folio at `pfn`, starting a generation of unknown beginning
@@ -248,7 +269,10 @@ public struct LifecycleEngine {
         if live[pfn] != nil { return pfn }
         for order in 1..<liveLarge.count where liveLarge[order] > 0 {
             let candidate = pfn & ~((1 << UInt64(order)) - 1)
-            if let g = live[candidate], Int(g.order) >= order, pfn < candidate + g.pages { return candidate }
+            if let slot = live[candidate] {
+                let f = folios[Int(slot)]
+                if Int(f.order) >= order, pfn < candidate + f.pages { return candidate }
+            }
         }
         return nil
     }
@@ -261,28 +285,29 @@ public struct LifecycleEngine {
         }
         let head = found ?? pfn
         step(head, r, "order=\(order)")
-        live[head]!.freedBy = r.pid
         let context = freeContext(r.pid)
-        live[head]!.freeContext = context
         summary.freesByContext[context.rawValue, default: 0] += 1
-        retire(head, freedAt: r.timestamp, r)
+        retire(head, freedAt: r.timestamp, freedBy: r.pid, context: context)
     }
 
     /// Ends a live generation: folds it into the summary, keeps it if asked.
-    private mutating func retire(_ head: UInt64, freedAt: UInt64?, _ r: RawRecord) {
-        guard var g = live.removeValue(forKey: head) else { return }
-        if g.order > 0 { liveLarge[Int(min(g.order, 15))] -= 1 }
-        g.freedAt = freedAt
+    private mutating func retire(_ head: UInt64, freedAt: UInt64?, freedBy: Int32?, context: FreeContext?) {
+        guard let slot = live.removeValue(forKey: head) else { return }
+        let f = folios[Int(slot)]
+        freeSlots.append(slot)
+        if f.order > 0 { liveLarge[Int(min(f.order, 15))] -= 1 }
         if let freed = freedAt {
             summary.freed += 1
-            if let born = g.allocatedAt, freed > born {
-                summary.lifetimeHistogram[63 - (freed - born).leadingZeroBitCount] += 1
+            if f.bits.contains(.allocated), freed > f.firstSeen {
+                summary.lifetimeHistogram[63 - (freed - f.firstSeen).leadingZeroBitCount] += 1
             }
         } else {
             summary.endedUnseen += 1
         }
-        if g.writtenBackByReclaim { summary.writtenBackByReclaim += 1 }
-        if options.keepLifecycles || isWatched(g) { finished.append(g) }
+        if f.bits.contains(.writtenBack) { summary.writtenBackByReclaim += 1 }
+        if options.keepLifecycles || isWatched(head, f) {
+            finished.append(f.generation(pfn: head, freedAt: freedAt, freedBy: freedBy, context: context))
+        }
     }
 
     private func freeContext(_ pid: Int32) -> FreeContext {
@@ -296,9 +321,9 @@ public struct LifecycleEngine {
 
     // MARK: memcg
 
-    private mutating func charge(_ memcg: UInt64, _ g: FolioGeneration) {
+    private mutating func charge(_ memcg: UInt64, pages: UInt64) {
         memcgs[memcg, default: MemcgSummary(id: memcg)].generations += 1
-        memcgs[memcg, default: MemcgSummary(id: memcg)].pagesCharged += g.pages
+        memcgs[memcg, default: MemcgSummary(id: memcg)].pagesCharged += pages
     }
 
     /// Exact attribution: on 6.13+ the kernel updates the memcg's counter for this folio
@@ -312,31 +337,31 @@ public struct LifecycleEngine {
         positive: Bool
     ) {
         guard let (pid, stat) = previous, pid == r.pid, stat.kind == .lruvecState,
-            stat.value == Int64(live[head]!.pages) * (positive ? 1 : -1)
+            stat.value == Int64(self[head].pages) * (positive ? 1 : -1)
         else { return }
-        let old = live[head]!.memcg
-        guard live[head]!.attribution != .exact || old != stat.memcgID else { return }
+        let old = self[head].owner
+        guard self[head].attribution != .exact || old != stat.memcgID else { return }
         if let o = old, o != stat.memcgID {
             memcgs[o, default: MemcgSummary(id: o)].generations -= 1
-            memcgs[o, default: MemcgSummary(id: o)].pagesCharged -= live[head]!.pages
+            memcgs[o, default: MemcgSummary(id: o)].pagesCharged -= self[head].pages
         }
-        live[head]!.memcg = stat.memcgID
-        live[head]!.attribution = .exact
-        if old != stat.memcgID { charge(stat.memcgID, live[head]!) }
+        self[head].memcg = stat.memcgID
+        self[head].attribution = .exact
+        if old != stat.memcgID { charge(stat.memcgID, pages: self[head].pages) }
     }
 
     private mutating func handleCharge(_ call: ChargeCall, _ r: RawRecord) {
         let a = call.arguments
         guard call.function == .memCgroupMoveAccount, let pfn = pfn(ofPage: a.page ?? a.folio) else { return }
         let head = folio(pfn, r)
-        let pages = live[head]!.pages
+        let pages = self[head].pages
         summary.chargeMoves += 1
-        live[head]!.chargeMoves &+= 1
+        self[head].chargeMoves &+= 1
         if let from = a.fromMemcgID { memcgs[from, default: MemcgSummary(id: from)].pagesMovedOut += pages }
         if let to = a.toMemcgID {
             memcgs[to, default: MemcgSummary(id: to)].pagesMovedIn += pages
-            live[head]!.memcg = to
-            live[head]!.attribution = .exact
+            self[head].memcg = to
+            self[head].attribution = .exact
         }
         step(
             head,
@@ -350,7 +375,7 @@ public struct LifecycleEngine {
     private mutating func installMigrationEntry(address: UInt64, old: UInt64, _ r: RawRecord) {
         migrationEntries[MigrationEntryKey(pid: r.pid, address: address)] = old
         let head = folio(old, r)
-        live[head]!.migrationEntries += 1
+        self[head].migrationEntries += 1
         step(head, r, "addr=0x\(String(address, radix: 16)) old pfn=0x\(String(old, radix: 16))")
     }
 
@@ -361,7 +386,7 @@ public struct LifecycleEngine {
             return
         }
         let oldHead = head(of: old) ?? old
-        if live[oldHead] != nil { live[oldHead]!.migrationEntries -= 1 }
+        if live[oldHead] != nil { self[oldHead].migrationEntries -= 1 }
         if new == old {
             summary.migration.restored += 1
             step(oldHead, r, "addr=0x\(String(address, radix: 16)) restored (migration failed)")
@@ -369,22 +394,22 @@ public struct LifecycleEngine {
         }
         // The same page of the new folio: new head = new - (old - old head).
         let newHead = new &- (old &- oldHead)
-        guard live[oldHead]?.migratedTo != newHead else { return }
-        let source = live[oldHead]
+        let source = live[oldHead].map { folios[Int($0)] }
+        guard source?.migratedTo != newHead else { return }
         if head(of: newHead) == nil {
             begin(pfn: newHead, order: source?.order ?? 0, r, allocated: false)
             summary.beganBeforeTrace -= 1  // a migration target, born here, not before the trace
         }
         let target = head(of: newHead) ?? newHead
-        live[target]!.migratedFrom = oldHead
-        if let s = source, let m = s.memcg {
+        self[target].migratedFrom = oldHead
+        if let s = source, let m = s.owner {
             // mem_cgroup_migrate() hands the charge to the new folio (6.7+; 6.1 charges it).
-            if live[target]!.memcg != m {
-                live[target]!.memcg = m
-                live[target]!.attribution = s.attribution
+            if self[target].memcg != m {
+                self[target].memcg = m
+                self[target].attribution = s.attribution
             }
         }
-        if source != nil { live[oldHead]!.migratedTo = target }
+        if source != nil { self[oldHead].migratedTo = target }
         summary.migration.joined += 1
         step(oldHead, r, "migrated to pfn=0x\(String(target, radix: 16))")
         step(target, r, "migrated from pfn=0x\(String(oldHead, radix: 16))")
@@ -434,7 +459,7 @@ public struct LifecycleEngine {
             summary.reclaim.unmapFailed += s.nrUnmapFail
         case .writeFolio(let pfn, _):
             let head = folio(pfn, r)
-            live[head]!.writtenBackByReclaim = true
+            self[head].bits.insert(.writtenBack)
             step(head, r, "write_folio")
         default:
             break
@@ -450,7 +475,7 @@ public struct LifecycleEngine {
         } else {
             summary.uncountedLosses += 1
         }
-        for k in live.keys { live[k]!.crossesLoss = true }
+        for slot in live.values { folios[Int(slot)].bits.insert(.crossesLoss) }
         lastStat.removeAll()
     }
 
@@ -466,17 +491,19 @@ public struct LifecycleEngine {
         return (page - base) / 64
     }
 
-    private func isWatched(_ g: FolioGeneration) -> Bool {
-        !options.watch.isEmpty && options.watch.contains { $0 >= g.pfn && $0 < g.pfn + g.pages }
+    private func isWatched(_ head: UInt64, _ f: LiveFolio) -> Bool {
+        !options.watch.isEmpty && options.watch.contains { $0 >= head && $0 < head + f.pages }
     }
 
     private mutating func step(_ pfn: UInt64, _ r: RawRecord, _ detail: @autoclosure () -> String) {
         guard !options.watch.isEmpty else { return }
         let head = head(of: pfn) ?? pfn
-        guard let g = live[head], isWatched(g) else { return }
+        guard let slot = live[head] else { return }
+        let g = folios[Int(slot)]
+        guard isWatched(head, g) else { return }
         let name = Int(r.eventID) < eventNames.count ? eventNames[Int(r.eventID)] : "id \(r.eventID)"
         steps[FolioStepKey(pfn: head, generation: g.generation), default: []].append(
-            FolioStep(timestamp: r.timestamp, cpu: r.cpu, pid: r.pid, event: name, detail: detail(), memcg: g.memcg)
+            FolioStep(timestamp: r.timestamp, cpu: r.cpu, pid: r.pid, event: name, detail: detail(), memcg: g.owner)
         )
     }
 }
