@@ -18,16 +18,21 @@ struct Analyze: ParsableCommand {
     )
     var format: OutputFormat = .text
 
+    @Flag(help: "Keep every folio generation and list them in the JSON report (memory grows with the trace).")
+    var keepLifecycles = false
+
     func run() throws {
-        let analysis = try reportingErrors { try TraceAnalysis(path: trace) }
+        let analysis = try reportingErrors {
+            try TraceAnalysis(path: trace, options: .init(keepLifecycles: keepLifecycles))
+        }
         switch format {
         case .text: print(AnalyzeText(analysis).text, terminator: "")
-        case .json: print(analyzeJSON(analysis).rendered())
+        case .json: print(analyzeJSON(analysis, lifecycles: keepLifecycles).rendered())
         }
     }
 }
 
-func analyzeJSON(_ a: TraceAnalysis) -> JSON {
+func analyzeJSON(_ a: TraceAnalysis, lifecycles: Bool = false) -> JSON {
     let s = a.report.summary
     var reasons: [(String, JSON)] = []
     for (name, c) in s.migration.byReason.sorted(by: { $0.key < $1.key }) {
@@ -103,10 +108,15 @@ func analyzeJSON(_ a: TraceAnalysis) -> JSON {
             ])
         }
     )
-    return .object([
+    var report: [(String, JSON)] = [
         ("file", .string(a.path)), ("kernel", .optional(a.kernelRelease)), ("cpus", .int(Int64(a.cpus))),
         ("summary", summary), ("memcgs", memcgs), ("findings", .array([])),
-    ])
+    ]
+    if lifecycles {
+        let all = (a.report.generations + a.report.live).sorted { ($0.pfn, $0.generation) < ($1.pfn, $1.generation) }
+        report.append(("generations", .array(all.map { generationJSON($0, steps: nil, tasks: a.report.tasks) })))
+    }
+    return .object(report)
 }
 
 /// The text form of `analyze`.

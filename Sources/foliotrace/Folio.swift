@@ -55,37 +55,7 @@ struct FolioStory {
     var json: JSON {
         .object([
             ("pfn", .uint(pfn)),
-            (
-                "generations",
-                .array(
-                    generations.map { g, steps in
-                        .object([
-                            ("pfn", .uint(g.pfn)), ("generation", .uint(UInt64(g.generation))),
-                            ("start_ts", .optional(g.allocatedAt)), ("first_seen_ts", .uint(g.firstSeen)),
-                            ("end_ts", .optional(g.freedAt)), ("order", .uint(UInt64(g.order))),
-                            ("memcg", .optional(g.memcg)),
-                            ("memcg_path", .optional(g.memcg.flatMap { tasks.cgroupPaths[$0] })),
-                            ("attribution", .string(g.attribution.description)),
-                            ("migrated_from", .optional(g.migratedFrom)), ("migrated_to", .optional(g.migratedTo)),
-                            ("free_context", .optional(g.freeContext?.rawValue)),
-                            ("crosses_lost_events", .bool(g.crossesLoss)),
-                            (
-                                "steps",
-                                .array(
-                                    steps.map { s in
-                                        .object([
-                                            ("ts", .uint(s.timestamp)), ("cpu", .int(Int64(s.cpu))),
-                                            ("pid", .int(Int64(s.pid))),
-                                            ("comm", .string(tasks.comm(s.pid))), ("event", .string(s.event)),
-                                            ("detail", .string(s.detail)), ("memcg", .optional(s.memcg)),
-                                        ])
-                                    }
-                                )
-                            ),
-                        ])
-                    }
-                )
-            ),
+            ("generations", .array(generations.map { g, steps in generationJSON(g, steps: steps, tasks: tasks) })),
         ])
     }
 
@@ -117,4 +87,33 @@ struct FolioStory {
         let frac = String(ns % 1_000_000_000 / 1000)
         return "\(ns / 1_000_000_000)." + String(repeating: "0", count: 6 - frac.count) + frac
     }
+}
+
+/// One generation as JSON: the shape `folio --format json` and `analyze --keep-lifecycles`
+/// share. `steps` is left out when nil.
+func generationJSON(_ g: FolioGeneration, steps: [FolioStep]?, tasks: TaskTable) -> JSON {
+    var fields: [(String, JSON)] = [
+        ("pfn", .uint(g.pfn)), ("generation", .uint(UInt64(g.generation))),
+        ("start_ts", .optional(g.allocatedAt)), ("first_seen_ts", .uint(g.firstSeen)),
+        ("end_ts", .optional(g.freedAt)), ("order", .uint(UInt64(g.order))),
+        ("memcg", .optional(g.memcg)), ("memcg_path", .optional(g.memcg.flatMap { tasks.cgroupPaths[$0] })),
+        ("attribution", .string(g.attribution.description)),
+        ("migrated_from", .optional(g.migratedFrom)), ("migrated_to", .optional(g.migratedTo)),
+        ("migration_reason", .optional(g.migrationReason)),
+        ("inode", .optional(g.filePage?.inode)), ("index", .optional(g.filePage?.index)),
+        ("lru", .optional(g.lru?.description)), ("evicted", .bool(g.evicted)),
+        ("free_context", .optional(g.freeContext?.rawValue)),
+        ("crosses_lost_events", .bool(g.crossesLoss)),
+    ]
+    if let steps {
+        let list: [JSON] = steps.map { s in
+            .object([
+                ("ts", .uint(s.timestamp)), ("cpu", .int(Int64(s.cpu))), ("pid", .int(Int64(s.pid))),
+                ("comm", .string(tasks.comm(s.pid))), ("event", .string(s.event)),
+                ("detail", .string(s.detail)), ("memcg", .optional(s.memcg)),
+            ])
+        }
+        fields.append(("steps", .array(list)))
+    }
+    return .object(fields)
 }

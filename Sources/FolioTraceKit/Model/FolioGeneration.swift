@@ -60,6 +60,7 @@ public struct FolioGeneration: Sendable {
     public var freedAt: UInt64?
     public var allocPid: Int32?
     public var gfpFlags: UInt64?
+    public var migratetype: Int32?
     /// Page-cache membership, from filemap add (kept after delete, with `deletedAt`).
     public var filePage: FilePage?
     public var addedToPageCacheAt: UInt64?
@@ -85,6 +86,9 @@ public struct FolioGeneration: Sendable {
     public var migratedTo: UInt64?
     /// Migration entries currently installed for this folio (set minus remove).
     public var migrationEntries: Int32 = 0
+    /// The reason of the migration that moved it (`enum migrate_reason` name), or that
+    /// restored it after failing.
+    public var migrationReason: String?
     public var freeContext: FreeContext?
     public var freedBy: Int32?
     /// A CPU's ring buffer lost events while this generation was live: any state may be

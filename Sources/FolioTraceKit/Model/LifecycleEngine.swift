@@ -84,6 +84,7 @@ public struct LifecycleEngine {
         case .pageAlloc(let a):
             guard let pfn = a.pfn else { break }
             begin(pfn: pfn, order: UInt8(truncatingIfNeeded: a.order), r, allocated: true, gfp: a.gfpFlags)
+            self[pfn].migratetype = Int8(truncatingIfNeeded: a.migratetype)
             step(pfn, r, "order=\(a.order) migratetype=\(a.migratetype) gfp=0x\(String(a.gfpFlags, radix: 16))")
         case .pageFree(let f):
             end(pfn: f.pfn, order: UInt8(truncatingIfNeeded: f.order), r)
@@ -387,6 +388,9 @@ public struct LifecycleEngine {
         }
         let oldHead = head(of: old) ?? old
         if live[oldHead] != nil { self[oldHead].migrationEntries -= 1 }
+        if let start = migrating[r.pid], live[oldHead] != nil {
+            self[oldHead].migrateReason = UInt8(truncatingIfNeeded: start.reason)
+        }
         if new == old {
             summary.migration.restored += 1
             step(oldHead, r, "addr=0x\(String(address, radix: 16)) restored (migration failed)")

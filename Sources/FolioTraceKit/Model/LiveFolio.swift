@@ -35,6 +35,10 @@ struct LiveFolio {
     var lruFlags: UInt8 = 0
     var attribution: Attribution = .unknown
     var bits: Bits = []
+    /// `enum migrate_reason` of the migration that moved it away (or failed to), 255 if none.
+    var migrateReason: UInt8 = 255
+    /// The allocation's migratetype, -1 when not allocated in the trace.
+    var migratetype: Int8 = -1
 
     struct Bits: OptionSet {
         let rawValue: UInt8
@@ -64,7 +68,9 @@ struct LiveFolio {
             g.allocatedAt = firstSeen
             g.allocPid = allocPid
             g.gfpFlags = UInt64(gfpFlags)
+            g.migratetype = Int32(migratetype)
         }
+        if migrateReason != 255 { g.migrationReason = migrateReasonName(Int32(migrateReason)) }
         g.freedAt = freedAt
         g.freedBy = freedBy
         g.freeContext = context

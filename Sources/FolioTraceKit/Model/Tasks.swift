@@ -6,8 +6,8 @@
 /// the `memcg_id` of the memcg tracepoints (6.13+) on 64-bit kernels.
 public struct TaskTable: Sendable {
     public private(set) var comms: [Int32: String]
-    /// The cgroup each task was last attached to, and when.
-    public private(set) var cgroups: [Int32: (id: UInt64, since: UInt64)] = [:]
+    /// The cgroups each task was attached to in the trace, in order, with when.
+    public private(set) var cgroupHistory: [Int32: [(id: UInt64, since: UInt64)]] = [:]
     /// Known cgroup paths by id.
     public private(set) var cgroupPaths: [UInt64: String] = [:]
     private var kswapd: Set<Int32>
@@ -18,7 +18,7 @@ public struct TaskTable: Sendable {
     }
 
     mutating func attach(pid: Int32, cgroup: UInt64, path: String, comm: String, at ts: UInt64) {
-        cgroups[pid] = (cgroup, ts)
+        cgroupHistory[pid, default: []].append((cgroup, ts))
         cgroupPaths[cgroup] = path
         if comms[pid] == nil, !comm.isEmpty { comms[pid] = comm }
     }
@@ -26,7 +26,12 @@ public struct TaskTable: Sendable {
     mutating func name(cgroup: UInt64, path: String) { cgroupPaths[cgroup] = path }
 
     /// The cgroup a task was last attached to in the trace, if any.
-    public func cgroup(of pid: Int32) -> UInt64? { cgroups[pid]?.id }
+    public func cgroup(of pid: Int32) -> UInt64? { cgroupHistory[pid]?.last?.id }
+
+    /// The cgroup a task was in at `time`, as far as the trace says.
+    public func cgroup(of pid: Int32, at time: UInt64) -> UInt64? {
+        cgroupHistory[pid]?.last { $0.since <= time }?.id
+    }
 
     public func comm(_ pid: Int32) -> String { comms[pid] ?? (pid == 0 ? "<idle>" : "<...>") }
 

@@ -63,3 +63,24 @@ import Testing
         #expect(try CommandLineTests.run(["--help"]).status == 0)
     }
 }
+
+extension AnalyzeCommandTests {
+    /// `--keep-lifecycles` lists every generation the summary counted, with the shape of
+    /// `folio`'s generations (less the steps).
+    @Test func keepLifecyclesListsEveryGeneration() throws {
+        let r = try CommandLineTests.run(
+            ["analyze", "--keep-lifecycles", "--format", "json", Fixtures.path("linux-6.1/charge-move.dat")])
+        #expect(r.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let summary = try #require(object["summary"] as? [String: Any])
+        let generations = try #require(object["generations"] as? [[String: Any]])
+        #expect(generations.count == summary["generations"] as? Int)
+        #expect(generations.allSatisfy { $0["pfn"] is Int && $0.keys.contains("memcg") && $0["steps"] == nil })
+        // Charge moving left the pages read but never mapped (file indexes 384...511) in A.
+        let a = generations.filter { ($0["memcg_path"] as? String) == "/A" && $0["inode"] is Int }
+        #expect(a.contains { ($0["index"] as? Int ?? 0) >= 384 })
+        #expect(
+            !a.contains { ($0["index"] as? Int ?? 999) < 384 && $0["end_ts"] is NSNull && ($0["inode"] as? Int) == 12 }
+        )
+    }
+}

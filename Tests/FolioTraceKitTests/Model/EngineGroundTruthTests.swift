@@ -92,3 +92,58 @@ import Testing
         #expect(UInt64(pairs.count) <= success)
     }
 }
+
+extension EngineGroundTruthTests {
+    /// Debian 6.1 after the charge move: each memcg's page cache as the engine rebuilt it
+    /// (moved pages now in B, the read-but-never-mapped pages still in A) equals memory.stat
+    /// `cache` less `shmem` (shmem pages do not pass through the filemap events).
+    @Test func pageCacheAfterChargeMove() throws {
+        let fixture = "linux-6.1/charge-move.dat"
+        let truth = try Truth(fixture)
+        let ids = try #require(truth.line("memcg A: path").map(Truth.numbers))
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        for (name, id) in [("A", ids[0]), ("B", ids[1])] {
+            let stat = truth.memoryStat("-- \(name) memory.stat after move")
+            let expected = (try #require(stat["cache"]) - (stat["shmem"] ?? 0)) / 4096
+            let m = try #require(analysis.report.memcgs.first { $0.id == id })
+            #expect(m.pageCachePagesAtEnd == expected, "memcg \(name)")
+        }
+    }
+
+    /// A trace read from its middle (as if capture started mid-life) invents nothing: the
+    /// generations with an allocation are exactly the allocations in the part read, and
+    /// everything else began before it.
+    @Test(arguments: ["linux-6.18/compaction-mlock-anon.dat", "linux-6.1/charge-move.dat"])
+    func startingMidLifeInventsNoAllocation(_ fixture: String) throws {
+        let path = Fixtures.path(fixture)
+        let file = try TraceFile(path: path)
+        let catalog = try EventCatalog(file: file)
+        let decoder = try EventDecoder(catalog: catalog, path: path)
+        var total = 0
+        var merged = try file.mergedRecords()
+        while try merged.next() != nil { total += 1 }
+        var engine = LifecycleEngine(
+            catalog: catalog,
+            savedCommands: file.savedCommands(),
+            options: .init(keepLifecycles: true)
+        )
+        var allocations = 0
+        var index = 0
+        merged = try file.mergedRecords()
+        while let r = try merged.next() {
+            defer { index += 1 }
+            guard index >= total / 2 else { continue }
+            let event = decoder.decode(r)
+            if case .pageAlloc(let a) = event, a.pfn != nil { allocations += 1 }
+            engine.handle(r, event)
+        }
+        let report = engine.finish()
+        let generations = report.generations + report.live
+        #expect(generations.count == Int(report.summary.generations))
+        #expect(generations.filter { $0.allocatedAt != nil }.count == allocations)
+        #expect(report.summary.beganBeforeTrace > 0)
+        #expect(
+            generations.allSatisfy { $0.allocatedAt == nil || $0.allocatedAt! >= generations.map(\.firstSeen).min()! }
+        )
+    }
+}

@@ -10,6 +10,7 @@ import Testing
         deinit {
             for b in buffers { b.deallocate() }
             for l in layouts { l.deallocate() }
+            for o in others { o() }
         }
 
         func record(_ ts: UInt64, cpu: Int32 = 0, pid: Int32 = 7, missed: Int64 = 0) -> RawRecord {
@@ -51,6 +52,15 @@ import Testing
         }
 
         private var layouts: [UnsafeMutablePointer<CgroupLayout>] = []
+        private var others: [() -> Void] = []
+
+        func keep(_ b: UnsafeMutableRawBufferPointer) { buffers.append(b) }
+        func keep<T>(_ p: UnsafeMutablePointer<T>) {
+            others.append {
+                p.deinitialize(count: 1)
+                p.deallocate()
+            }
+        }
     }
 
     static let catalog: EventCatalog = {
@@ -248,5 +258,114 @@ extension EngineTransitionTests {
         let report = e.finish()
         #expect(report.summary.evictions == 1)
         #expect(all(report).first?.freeContext == .kswapd)
+    }
+}
+
+extension EngineTransitionTests {
+    @Test func lruInsertionAndActivation() {
+        let rs = Records()
+        var e = engine()
+        let flags: LRUFolioFlags = [.mapped, .file]
+        e.handle(rs.record(10), .lruInsertion(LRUInsertion(folio: nil, pfn: 90, lru: .inactiveFile, flags: flags)))
+        e.handle(rs.record(20), .lruActivate(LRUActivate(folio: nil, pfn: 90)))
+        e.handle(rs.record(30), .lruInsertion(LRUInsertion(folio: nil, pfn: 91, lru: .unevictable, flags: [])))
+        let report = e.finish()
+        let g = all(report)
+        #expect(g.first { $0.pfn == 90 }?.lru == .activeFile)
+        #expect(g.first { $0.pfn == 90 }?.lruFlags == flags && g.first { $0.pfn == 90 }?.activations == 1)
+        #expect(g.first { $0.pfn == 91 }?.lru == .unevictable)
+        #expect(report.summary.lruInsertions == [0, 0, 1, 0, 1] && report.summary.activations == 1)
+    }
+
+    /// A kprobe view over a payload laid out like the capture catalog's probes.
+    func kprobe(_ fields: [(String, Int)], values: [UInt64], rs: Records) -> KprobeView {
+        let type = EventType(
+            id: 1,
+            system: "foliotrace",
+            name: "probe",
+            fields: [
+                EventField(
+                    name: "__probe_ip",
+                    type: "unsigned long",
+                    offset: 8,
+                    size: 8,
+                    isSigned: false,
+                    isDynamic: false,
+                    isRelative: false
+                )
+            ]
+                + fields.enumerated().map { i, f in
+                    EventField(
+                        name: f.0,
+                        type: "u64",
+                        offset: 16 + 8 * i,
+                        size: f.1,
+                        isSigned: f.1 == 4,
+                        isDynamic: false,
+                        isRelative: false
+                    )
+                }
+        )
+        let b = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 + 8 * values.count, alignment: 8)
+        b.initializeMemory(as: UInt8.self, repeating: 0)
+        for (i, v) in values.enumerated() { b.storeBytes(of: v, toByteOffset: 16 + 8 * i, as: UInt64.self) }
+        rs.keep(b)
+        let args = UnsafeMutablePointer<KprobeArgs>.allocate(capacity: 1)
+        args.initialize(to: KprobeArgs(FieldResolver(type)))
+        rs.keep(args)
+        return KprobeView(args: args, payload: UnsafeRawBufferPointer(b))
+    }
+
+    /// rmap and charge probes name pages by struct page pointer; the engine maps them to pfns
+    /// through the vmemmap base learned from a pagemap event's (folio, pfn) pair.
+    @Test func rmapAndChargeMoveThroughStructPagePointers() {
+        let rs = Records()
+        var e = engine()
+        let base: UInt64 = 0xffff_ea00_0000_0000
+        e.handle(
+            rs.record(10),
+            .lruInsertion(LRUInsertion(folio: base + 0x50 * 64, pfn: 0x50, lru: .inactiveFile, flags: []))
+        )
+        let page = base + 0x60 * 64
+        e.handle(
+            rs.record(20),
+            .rmap(
+                RmapCall(
+                    function: .pageAddFileRmap,
+                    arguments: kprobe([("page", 8)], values: [page], rs: rs)
+                )
+            )
+        )
+        e.handle(
+            rs.record(21),
+            .rmap(
+                RmapCall(
+                    function: .pageAddFileRmap,
+                    arguments: kprobe([("page", 8)], values: [page], rs: rs)
+                )
+            )
+        )
+        e.handle(
+            rs.record(22),
+            .rmap(
+                RmapCall(
+                    function: .pageRemoveRmap,
+                    arguments: kprobe([("page", 8)], values: [page], rs: rs)
+                )
+            )
+        )
+        let move = kprobe(
+            [("page", 8), ("from_cgid", 8), ("to_cgid", 8), ("mapcount", 4)],
+            values: [page, 35, 67, UInt64(UInt32(bitPattern: -1))],
+            rs: rs
+        )
+        #expect(move.mapcount == -1 && move.fromMemcgID == 35)
+        e.handle(rs.record(30), .charge(ChargeCall(function: .memCgroupMoveAccount, arguments: move)))
+        let report = e.finish()
+        let g = all(report).first { $0.pfn == 0x60 }
+        #expect(g?.rmapBalance == 1)
+        #expect(g?.memcg == 67 && g?.attribution == .exact && g?.chargeMoves == 1)
+        #expect(report.memcgs.first { $0.id == 67 }?.pagesMovedIn == 1)
+        #expect(report.memcgs.first { $0.id == 35 }?.pagesMovedOut == 1)
     }
 }
