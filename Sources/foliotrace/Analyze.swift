@@ -95,6 +95,7 @@ func analyzeJSON(_ a: TraceAnalysis, lifecycles: Bool = false) -> JSON {
         ("charge_moves", .uint(s.chargeMoves)),
         ("lost_events", .uint(a.lost.reduce(0) { $0 + $1.counted })),
         ("lost_events_per_cpu", .array(a.lost.map { .uint($0.counted) })),
+        ("generations_crossing_lost_events", .uint(s.generationsCrossingLoss)),
     ])
     let memcgs: JSON = .array(
         a.report.memcgs.map { m in
@@ -171,7 +172,7 @@ struct AnalyzeText {
         let uncounted = a.lost.reduce(0) { $0 + $1.uncountedPages }
         if lost > 0 || uncounted > 0 {
             t += "lost events  \(lost)" + (uncounted > 0 ? " (+\(uncounted) pages with uncounted losses)" : "")
-            t += ": generations live across a loss may miss steps\n"
+            t += ": \(s.generationsCrossingLoss) generations were live across a loss and may miss steps\n"
         }
         if !a.report.memcgs.isEmpty {
             t += "\nmemcgs (pages)\n"

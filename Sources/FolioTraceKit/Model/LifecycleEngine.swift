@@ -184,7 +184,8 @@ public struct LifecycleEngine {
             let nr = Int32(truncatingIfNeeded: call.arguments.nr ?? 1)
             self[head].rmapBalance &+= call.action == .remove ? -nr : nr
             self[head].bits.insert(.sawRmap)
-            step(head, r, "\(call.function.rawValue) nr=\(nr)")
+            let mapping = describe(vma: call.arguments.vma, address: call.arguments.address)
+            step(head, r, "\(call.function.rawValue) nr=\(nr)\(mapping)")
         case .charge(let call):
             handleCharge(call, r)
         }
@@ -198,6 +199,7 @@ public struct LifecycleEngine {
         var liveKept: [FolioGeneration] = []
         for (pfn, slot) in live {
             let f = folios[Int(slot)]
+            if f.bits.contains(.crossesLoss) { summary.generationsCrossingLoss += 1 }
             if let m = f.owner {
                 memcgs[m, default: MemcgSummary(id: m)].pagesLiveAtEnd += f.pages
                 if f.inPageCache { memcgs[m, default: MemcgSummary(id: m)].pageCachePagesAtEnd += f.pages }
@@ -306,6 +308,7 @@ public struct LifecycleEngine {
             summary.endedUnseen += 1
         }
         if f.bits.contains(.writtenBack) { summary.writtenBackByReclaim += 1 }
+        if f.bits.contains(.crossesLoss) { summary.generationsCrossingLoss += 1 }
         if options.keepLifecycles || isWatched(head, f) {
             finished.append(f.generation(pfn: head, freedAt: freedAt, freedBy: freedBy, context: context))
         }
@@ -493,6 +496,11 @@ public struct LifecycleEngine {
     private func pfn(ofPage page: UInt64?) -> UInt64? {
         guard let page, let base = vmemmapBase, page >= base, (page - base) % 64 == 0 else { return nil }
         return (page - base) / 64
+    }
+
+    private func describe(vma: UInt64?, address: UInt64?) -> String {
+        (vma.map { " vma=0x\(String($0, radix: 16))" } ?? "")
+            + (address.map { " addr=0x\(String($0, radix: 16))" } ?? "")
     }
 
     private func isWatched(_ head: UInt64, _ f: LiveFolio) -> Bool {

@@ -31,6 +31,8 @@ public struct LifecycleSummary: Sendable {
     /// Lost events per CPU (counted) and pages with uncounted losses.
     public var lostEvents: [Int32: UInt64] = [:]
     public var uncountedLosses: UInt64 = 0
+    /// Generations that were live while a CPU lost events: their story may miss steps.
+    public var generationsCrossingLoss: UInt64 = 0
 
     public struct ReclaimCounts: Sendable {
         public var memcgReclaimPasses: UInt64 = 0
