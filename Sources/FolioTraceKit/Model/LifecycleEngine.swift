@@ -38,8 +38,9 @@ public struct LifecycleEngine {
     /// Live folios of each order > 0, so tail pfns can find their head.
     private var liveLarge = [Int](repeating: 0, count: 16)
     private var memcgs: [UInt64: MemcgSummary] = [:]
-    /// The memcg stat event just before the current record on each CPU (adjacency).
-    private var lastStat: [Int32: (pid: Int32, stat: MemcgStat)] = [:]
+    /// The memcg stat event just before the current record on each CPU (adjacency), indexed
+    /// by CPU: looked at on every record, so an array, not a dictionary.
+    private var lastStat: [(pid: Int32, stat: MemcgStat)?] = Array(repeating: nil, count: 8)
     private var reclaiming: [Int32: ReclaimKind] = [:]
     private var migrating: [Int32: MigratePagesStart] = [:]
     /// Installed migration entries: (pid, user address) -> the old pfn.
@@ -77,7 +78,10 @@ public struct LifecycleEngine {
     public mutating func handle(_ r: RawRecord, _ event: MMEvent) {
         summary.records += 1
         if r.missedEvents != 0 { noteLoss(r) }
-        let previousStat = lastStat.removeValue(forKey: r.cpu)
+        let cpu = Int(r.cpu)
+        if cpu >= lastStat.count { lastStat += Array(repeating: nil, count: cpu + 1 - lastStat.count) }
+        let previousStat = lastStat[cpu]
+        if previousStat != nil { lastStat[cpu] = nil }
         switch event {
         case .other, .malformed:
             return
@@ -169,7 +173,7 @@ public struct LifecycleEngine {
         case .removeMigrationPMD(let e):
             if let new = e.pfn { removeMigrationEntry(address: e.address, new: new, r) }
         case .memcgStat(let m):
-            lastStat[r.cpu] = (r.pid, m)
+            lastStat[cpu] = (r.pid, m)
         case .memcgFlushStats:
             break
         case .cgroupAttachTask(let a):
@@ -326,8 +330,14 @@ public struct LifecycleEngine {
     // MARK: memcg
 
     private mutating func charge(_ memcg: UInt64, pages: UInt64) {
-        memcgs[memcg, default: MemcgSummary(id: memcg)].generations += 1
-        memcgs[memcg, default: MemcgSummary(id: memcg)].pagesCharged += pages
+        update(memcg) {
+            $0.generations += 1
+            $0.pagesCharged += pages
+        }
+    }
+
+    private mutating func update(_ memcg: UInt64, _ change: (inout MemcgSummary) -> Void) {
+        change(&memcgs[memcg, default: MemcgSummary(id: memcg)])
     }
 
     /// Exact attribution: on 6.13+ the kernel updates the memcg's counter for this folio
@@ -483,7 +493,7 @@ public struct LifecycleEngine {
             summary.uncountedLosses += 1
         }
         for slot in live.values { folios[Int(slot)].bits.insert(.crossesLoss) }
-        lastStat.removeAll()
+        for i in lastStat.indices { lastStat[i] = nil }
     }
 
     /// `struct page` pointers map to pfns through vmemmap: page = vmemmap_base + pfn * 64.
