@@ -183,7 +183,7 @@ struct AnalyzeText {
                 t +=
                     pad("\(m.id)", 8) + pad("\(m.pagesCharged)", 9) + pad("\(m.pagesReclaimed)", 10)
                     + pad("\(m.pagesRefaulted)", 10) + pad("\(m.pagesMovedIn)", 9) + pad("\(m.pagesMovedOut)", 10)
-                    + pad("\(m.pagesLiveAtEnd)", 7) + "  " + (m.path ?? "?") + "\n"
+                    + pad("\(m.pagesLiveAtEnd)", 7) + "  " + (m.path ?? "(no cgroup event names it)") + "\n"
             }
         }
         t += "\nfindings     none (the detectors are not in this version)\n"

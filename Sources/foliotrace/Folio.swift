@@ -71,7 +71,9 @@ struct FolioStory {
             t += "\n"
             if let from = g.migratedFrom { t += "  migrated from pfn 0x\(hex(from))\n" }
             for s in steps {
-                t += "  \(seconds(s.timestamp)) [\(s.cpu)] \(tasks.comm(s.pid))-\(s.pid)  \(s.event)  \(s.detail)\n"
+                let memcg = s.memcg.map { "  memcg \($0)" } ?? ""
+                t +=
+                    "  \(seconds(s.timestamp)) [\(s.cpu)] \(tasks.comm(s.pid))-\(s.pid)  \(s.event)  \(s.detail)\(memcg)\n"
             }
             if let to = g.migratedTo { t += "  migrated to pfn 0x\(hex(to))\n" }
             if g.freedAt == nil { t += "  (not freed in the trace)\n" }
