@@ -111,7 +111,18 @@ func analyzeJSON(_ a: TraceAnalysis, lifecycles: Bool = false) -> JSON {
     )
     var report: [(String, JSON)] = [
         ("file", .string(a.path)), ("kernel", .optional(a.kernelRelease)), ("cpus", .int(Int64(a.cpus))),
-        ("summary", summary), ("memcgs", memcgs), ("findings", .array([])),
+        ("summary", summary), ("memcgs", memcgs), ("findings", .array(a.findings.map(findingJSON))),
+        (
+            "coverage",
+            .array(
+                a.coverage.map { c in
+                    .object([
+                        ("rule", .string(c.rule.id)), ("runnable", .bool(c.runnable)),
+                        ("missing", .array(c.missing.map(JSON.string))),
+                    ])
+                }
+            )
+        ),
     ]
     if lifecycles {
         let all = (a.report.generations + a.report.live).sorted { ($0.pfn, $0.generation) < ($1.pfn, $1.generation) }
@@ -186,7 +197,7 @@ struct AnalyzeText {
                     + pad("\(m.pagesLiveAtEnd)", 7) + "  " + (m.path ?? "(no cgroup event names it)") + "\n"
             }
         }
-        t += "\nfindings     none (the detectors are not in this version)\n"
+        t += findingsText(a)
         return t
     }
 
@@ -200,4 +211,81 @@ struct AnalyzeText {
         default: return "\(ns / 1_000_000_000)s"
         }
     }
+}
+
+/// A finding in the JSON shape the detectors issue fixes.
+func findingJSON(_ f: Finding) -> JSON {
+    .object([
+        ("rule", .string(f.rule)), ("severity", .string(f.severity.rawValue)),
+        ("pfn", .uint(f.folio.pfn)), ("generation", .uint(UInt64(f.folio.generation))),
+        ("order", .uint(UInt64(f.folio.order))),
+        ("inode", .optional(f.folio.filePage?.inode)), ("index", .optional(f.folio.filePage?.index)),
+        ("memcg", .optional(f.memcg)), ("other_memcg", .optional(f.otherMemcg)),
+        ("ts", .uint(f.timestamp)), ("message", .string(f.message)),
+        (
+            "evidence",
+            .array(
+                f.evidence.map { e in
+                    .object([
+                        ("event", .string(e.event)), ("cpu", .int(Int64(e.cpu))), ("ts", .uint(e.timestamp)),
+                        ("pid", .int(Int64(e.pid))),
+                    ])
+                }
+            )
+        ),
+    ])
+}
+
+/// The findings section of `analyze`'s text: per rule, what it means, how many, where.
+func findingsText(_ a: TraceAnalysis) -> String {
+    var t = "\nfindings\n"
+    for c in a.coverage {
+        let rule = c.rule
+        let found = a.findings.filter { $0.rule == rule.id }
+        t += "\n  \(rule.id) [\(rule.severity.rawValue)]: "
+        guard c.runnable else {
+            t += "not checked: the trace lacks \(c.missing.joined(separator: ", "))\n"
+            continue
+        }
+        t += found.isEmpty ? "none\n" : "\(found.count) (\(rule.title))\n"
+        for (label, n) in a.ruleContext[rule.id] ?? [] where n > 0 { t += "    \(label): \(n)\n" }
+        guard !found.isEmpty else { continue }
+        t += wrap(rule.explanation, indent: "    ")
+        var byMemcg: [String: Int] = [:]
+        var byInode: [UInt64: Int] = [:]
+        for f in found {
+            byMemcg["\(f.memcg.map(String.init) ?? "?") -> \(f.otherMemcg.map(String.init) ?? "?")", default: 0] += 1
+            if let ino = f.folio.filePage?.inode { byInode[ino, default: 0] += 1 }
+        }
+        t +=
+            "    by memcg: "
+            + byMemcg.sorted { $0.value > $1.value }.prefix(5).map { "\($0.key): \($0.value)" }
+            .joined(separator: ", ") + "\n"
+        if !byInode.isEmpty {
+            t +=
+                "    by inode: "
+                + byInode.sorted { $0.value > $1.value }.prefix(5).map { "\($0.key): \($0.value)" }
+                .joined(separator: ", ") + "\n"
+        }
+        for f in found.prefix(3) {
+            t += "    pfn 0x\(String(f.folio.pfn, radix: 16)) gen \(f.folio.generation): \(f.message)\n"
+            for e in f.evidence { t += "      \(e.event) cpu \(e.cpu) ts \(e.timestamp) pid \(e.pid)\n" }
+        }
+        if found.count > 3 { t += "    ... \(found.count - 3) more (--format json lists them all)\n" }
+    }
+    return t
+}
+
+/// Wraps a paragraph to 100 columns.
+func wrap(_ text: String, indent: String) -> String {
+    var out = ""
+    var line = indent
+    for word in text.split(separator: " ") {
+        if line.count + word.count + 1 > 100, line != indent {
+            out += line + "\n"
+            line = indent
+        }
+        line += (line == indent ? "" : " ") + word
+    }
+    return out + line + "\n"
 }

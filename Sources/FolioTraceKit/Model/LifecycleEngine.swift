@@ -27,6 +27,8 @@ public struct LifecycleEngine {
     public private(set) var finished: [FolioGeneration] = []
     /// Steps of the watched folios, by (head pfn, generation).
     public private(set) var steps: [FolioStepKey: [FolioStep]] = [:]
+    /// Transitions for the detectors from the last `handle`; the caller drains them.
+    public private(set) var transitions: [Transition] = []
 
     private let options: Options
     private let eventNames: [String]
@@ -77,6 +79,7 @@ public struct LifecycleEngine {
     /// Applies one record.
     public mutating func handle(_ r: RawRecord, _ event: MMEvent) {
         summary.records += 1
+        if !transitions.isEmpty { transitions.removeAll(keepingCapacity: true) }
         if r.missedEvents != 0 { noteLoss(r) }
         let cpu = Int(r.cpu)
         if cpu >= lastStat.count { lastStat += Array(repeating: nil, count: cpu + 1 - lastStat.count) }
@@ -123,7 +126,20 @@ public struct LifecycleEngine {
             self[head].pageCacheDeleted = 0
             summary.pageCacheAdds += 1
             attributeExactly(head, previousStat, r, positive: true)
-            if refault(page, pages: self[head].pages) {
+            if let evicted = refault(page, pages: self[head].pages) {
+                transitions.append(
+                    .refaulted(
+                        Refault(
+                            folio: ref(head),
+                            page: page,
+                            evictedFrom: evicted.memcg,
+                            evictedBy: evicted.reclaim,
+                            eviction: evicted.evidence,
+                            refaultedInto: self[head].owner ?? tasks.cgroup(of: r.pid),
+                            refault: evidence(r)
+                        )
+                    )
+                )
                 summary.refaults += 1
                 if let m = self[head].owner {
                     memcgs[m, default: MemcgSummary(id: m)].pagesRefaulted += self[head].pages
@@ -139,8 +155,13 @@ public struct LifecycleEngine {
                 self[head].bits.insert(.evicted)
                 summary.evictions += 1
                 let order = Int(min(self[head].order, 15))
-                if evicted.updateValue(EvictedFolio(memcg: self[head].owner, order: UInt8(order)), forKey: page) == nil
-                {
+                let record = EvictedFolio(
+                    memcg: self[head].owner,
+                    order: UInt8(order),
+                    reclaim: reclaiming[r.pid],
+                    evidence: evidence(r)
+                )
+                if evicted.updateValue(record, forKey: page) == nil {
                     evictedOrders[order] += 1
                 }
                 if let m = self[head].owner {
@@ -371,6 +392,22 @@ public struct LifecycleEngine {
         let pages = self[head].pages
         summary.chargeMoves += 1
         self[head].chargeMoves &+= 1
+        let mapped = ChargeMove.mapped(
+            a,
+            rmapBalance: self[head].bits.contains(.sawRmap) ? self[head].rmapBalance : nil
+        )
+        transitions.append(
+            .chargeMoved(
+                ChargeMove(
+                    folio: ref(head),
+                    fromMemcg: a.fromMemcgID,
+                    toMemcg: a.toMemcgID,
+                    mapped: mapped.mapped,
+                    mappedBecause: mapped.because,
+                    evidence: evidence(r)
+                )
+            )
+        )
         if let from = a.fromMemcgID { memcgs[from, default: MemcgSummary(id: from)].pagesMovedOut += pages }
         if let to = a.toMemcgID {
             memcgs[to, default: MemcgSummary(id: to)].pagesMovedIn += pages
@@ -436,7 +473,7 @@ public struct LifecycleEngine {
     /// aligned in the file as in memory (a folio of order k starts at an index that is a
     /// multiple of 2^k), so the evicted folio covering an index is found by rounding down.
     /// The record goes once all its pages have come back.
-    private mutating func refault(_ page: FilePage, pages: UInt64) -> Bool {
+    private mutating func refault(_ page: FilePage, pages: UInt64) -> EvictedFolio? {
         for order in evictedOrders.indices where evictedOrders[order] > 0 {
             var key = page
             key.index &= ~((1 << UInt64(order)) - 1)
@@ -448,9 +485,9 @@ public struct LifecycleEngine {
             } else {
                 evicted[key] = e
             }
-            return true
+            return e
         }
-        return false
+        return nil
     }
 
     // MARK: reclaim
@@ -508,6 +545,25 @@ public struct LifecycleEngine {
         return (page - base) / 64
     }
 
+    /// The folio at `head` as findings name it.
+    private func ref(_ head: UInt64) -> FolioRef {
+        let f = self[head]
+        return FolioRef(
+            pfn: head,
+            generation: f.generation,
+            order: f.order,
+            filePage: f.isFile ? FilePage(dev: f.dev, inode: f.inode, index: f.index) : nil,
+            memcg: f.owner,
+            attribution: f.attribution
+        )
+    }
+
+    private func evidence(_ r: RawRecord) -> Evidence {
+        let id = Int(r.eventID)
+        let name = id < eventNames.count ? eventNames[id] : "id \(id)"
+        return Evidence(event: name, cpu: r.cpu, timestamp: r.timestamp, pid: r.pid)
+    }
+
     private func describe(vma: UInt64?, address: UInt64?) -> String {
         (vma.map { " vma=0x\(String($0, radix: 16))" } ?? "")
             + (address.map { " addr=0x\(String($0, radix: 16))" } ?? "")
@@ -544,6 +600,9 @@ public struct FolioStepKey: Hashable, Sendable {
 struct EvictedFolio {
     var memcg: UInt64?
     var order: UInt8
+    /// The reclaim the evicting task was in (nil for kswapd).
+    var reclaim: ReclaimKind?
+    var evidence: Evidence
     var refaultedPages: UInt64 = 0
 }
 

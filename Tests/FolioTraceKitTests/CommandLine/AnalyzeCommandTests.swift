@@ -16,7 +16,7 @@ import Testing
         for key in ["events", "folios", "generations", "migrations"] { #expect(summary[key] != nil, "summary.\(key)") }
         let memcgs = try #require(object["memcgs"] as? [[String: Any]])
         for m in memcgs { #expect(m["id"] is Int && m.keys.contains("path")) }
-        #expect((object["findings"] as? [Any])?.isEmpty == true)
+        #expect(object["findings"] is [Any] && object["coverage"] is [Any])
         // The events analyze counted are the records libtracecmd reads.
         #expect(summary["events"] as? Int == (try FolioTraceKitTestsReference.recordCount(Fixtures.path(fixture))))
     }
@@ -82,5 +82,29 @@ extension AnalyzeCommandTests {
         #expect(
             !a.contains { ($0["index"] as? Int ?? 999) < 384 && $0["end_ts"] is NSNull && ($0["inode"] as? Int) == 12 }
         )
+    }
+}
+
+extension AnalyzeCommandTests {
+    /// Findings and coverage in the JSON shape the detectors issue fixes.
+    @Test func findingsAndCoverageJSON() throws {
+        let r = try CommandLineTests.run(["analyze", "--format", "json", Fixtures.path("linux-6.1/charge-move.dat")])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let findings = try #require(object["findings"] as? [[String: Any]])
+        #expect(!findings.isEmpty)
+        for f in findings.prefix(20) {
+            for key in [
+                "rule", "severity", "pfn", "generation", "order", "inode", "index", "memcg", "other_memcg", "ts",
+            ] {
+                #expect(f.keys.contains(key), "finding.\(key)")
+            }
+            let evidence = try #require(f["evidence"] as? [[String: Any]])
+            #expect(evidence.allSatisfy { $0["event"] is String && $0["cpu"] is Int && $0["ts"] is Int })
+        }
+        let coverage = try #require(object["coverage"] as? [[String: Any]])
+        #expect(
+            coverage.contains { $0["rule"] as? String == "charge-move-unmapped" && $0["runnable"] as? Bool == true }
+        )
+        #expect(coverage.allSatisfy { $0["missing"] is [String] })
     }
 }

@@ -1,0 +1,74 @@
+/// A lifecycle transition the detectors subscribe to, with the events that prove it.
+///
+/// The engine emits only the few transitions detectors need (rare compared with records),
+/// into a buffer the caller drains after each record.
+public enum Transition: Sendable {
+    /// A memcg charge move of a folio (kprobe `mem_cgroup_move_account`).
+    case chargeMoved(ChargeMove)
+    /// A file page evicted by reclaim came back into the page cache.
+    case refaulted(Refault)
+}
+
+/// One generation of one folio, as findings name it.
+public struct FolioRef: Sendable, Equatable {
+    public var pfn: UInt64
+    public var generation: UInt32
+    public var order: UInt8
+    public var filePage: FilePage?
+    public var memcg: UInt64?
+    public var attribution: Attribution
+}
+
+/// An event that proves a step: "system:name", CPU and timestamp, as `trace-cmd report` shows.
+public struct Evidence: Sendable, Equatable {
+    public var event: String
+    public var cpu: Int32
+    public var timestamp: UInt64
+    public var pid: Int32
+}
+
+public struct ChargeMove: Sendable {
+    public var folio: FolioRef
+    public var fromMemcg: UInt64?
+    public var toMemcg: UInt64?
+    /// Whether the page was mapped at the move, from the probe's page fields: nil when the
+    /// probe did not fetch them (then the lifecycle's rmap balance decides, if it has one).
+    public var mapped: Bool?
+    /// How `mapped` was known ("_mapcount -1", "compound_mapcount 0", "rmap balance 0").
+    public var mappedBecause: String
+    public var evidence: Evidence
+}
+
+public struct Refault: Sendable {
+    /// The new folio that brought the page back.
+    public var folio: FolioRef
+    public var page: FilePage
+    /// The memcg the evicted folio was charged to, and the eviction.
+    public var evictedFrom: UInt64?
+    public var evictedBy: ReclaimKind?
+    public var eviction: Evidence
+    /// The memcg of the task that refaulted it (the new folio's owner when attributed).
+    public var refaultedInto: UInt64?
+    public var refault: Evidence
+    /// Nanoseconds from the eviction to the refault.
+    public var delay: UInt64 { refault.timestamp &- eviction.timestamp }
+}
+
+extension ChargeMove {
+    /// Whether the page being moved was mapped, from what the probe fetched at entry of
+    /// `mem_cgroup_move_account` (6.1 `mm/memcontrol.c`, which decides what to move with
+    /// `page_mapped()` itself): `_mapcount` >= 0 means a PTE maps it; a compound page's PMD
+    /// mapping shows in `compound_mapcount` (from -1) instead; a large folio's (6.8+) in
+    /// `_large_mapcount`. Without page fields, the lifecycle's rmap balance decides; without
+    /// either, nothing is claimed.
+    static func mapped(_ a: KprobeView, rmapBalance: Int32?) -> (mapped: Bool?, because: String) {
+        if let m = a.mapcount {
+            if m >= 0 { return (true, "_mapcount \(m)") }
+            if a.compound == true, let c = a.compoundMapcount, c >= 0 { return (true, "compound_mapcount \(c)") }
+            if let l = a.largeMapcount, l >= 0 { return (true, "_large_mapcount \(l)") }
+            return (false, a.compound == true ? "_mapcount -1, compound_mapcount -1" : "_mapcount -1")
+        }
+        if let b = rmapBalance { return (b > 0, "rmap balance \(b)") }
+        return (nil, "no mapcount fetched and no rmap probes")
+    }
+}

@@ -1,0 +1,66 @@
+import FolioTraceKit
+import Testing
+
+/// Each rule on a real fixture where the kernel's own evidence says the pattern happened
+/// (expected counts from that evidence), and on one where it did not.
+@Suite struct DetectorTests {
+    /// Debian 6.1 charge moving: the kernel's hist trigger on mem_cgroup_move_account counted
+    /// the moves by (mapcount, compound); the compound one was PMD-mapped (the truth file's
+    /// compound_mapcount). Unmapped moves are findings; mapped ones are counted.
+    @Test func chargeMovesOfUnmappedPages() throws {
+        let fixture = "linux-6.1/charge-move.dat"
+        let truth = try Truth(fixture)
+        let histogram = KprobeTests.kernelHistogram(truth.lines.joined(separator: "\n"))
+        let unmapped = try #require(histogram["-1/0"])
+        let total = histogram.values.reduce(0, +)
+        let ids = try #require(truth.line("memcg A: path").map(Truth.numbers))
+        let summary = try #require(truth.line("-- mem_cgroup_move_account in the trace:"))
+        #expect(summary.contains("compound=1: 1 (      1 cmapcount=0 )"), "the one THP was PMD-mapped")
+
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        let findings = analysis.findings.filter { $0.rule == "charge-move-unmapped" }
+        #expect(findings.count == unmapped)
+        #expect(findings.allSatisfy { $0.memcg == ids[0] && $0.otherMemcg == ids[1] && $0.severity == .warning })
+        #expect(findings.allSatisfy { $0.evidence.first?.event.hasSuffix(":mem_cgroup_move_account") == true })
+        let mapped = analysis.ruleContext["charge-move-unmapped"]?.first { $0.0 == "mapped moves" }?.1
+        #expect(mapped.map(Int.init) == total - unmapped)
+        #expect(analysis.coverage.first { $0.rule.id == "charge-move-unmapped" }?.runnable == true)
+    }
+
+    /// Host 6.18: A's memcg reclaim evicted the shared file that B maps; B refaulted it. The
+    /// kernel counted B's refaults (memory.stat workingset_refault_file); every one is a
+    /// finding, A -> B, on the shared file's inode.
+    @Test func foreignRefaults() throws {
+        let fixture = "linux-6.18/memcg-reclaim-foreign.dat"
+        let truth = try Truth(fixture)
+        let a = try #require(truth.line("memcg A:").map(Truth.numbers)?.last)
+        let b = try #require(truth.line("memcg B:").map(Truth.numbers)?.last)
+        let inode = try #require(truth.line("shared:").flatMap { Truth.number(after: "ino", in: $0) })
+        let refaults = try #require(truth.memoryStat("-- B memory.stat after")["workingset_refault_file"])
+
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        let findings = analysis.findings.filter { $0.rule == "foreign-refault-after-memcg-reclaim" }
+        #expect(findings.reduce(UInt64(0)) { $0 + (1 << UInt64($1.folio.order)) } == refaults)
+        #expect(findings.allSatisfy { $0.memcg == a && $0.otherMemcg == b && $0.folio.filePage?.inode == inode })
+        #expect(
+            findings.allSatisfy { f in
+                f.evidence.count == 2 && f.evidence[0].event == "filemap:mm_filemap_delete_from_page_cache"
+                    && f.evidence[1].event == "filemap:mm_filemap_add_to_page_cache"
+                    && f.evidence[0].timestamp < f.evidence[1].timestamp
+            }
+        )
+        // The charge-move rule cannot run here, and says why instead of finding nothing silently.
+        let coverage = try #require(analysis.coverage.first { $0.rule.id == "charge-move-unmapped" })
+        #expect(!coverage.runnable && coverage.missing == ["kprobe:mem_cgroup_move_account"])
+        #expect(!analysis.findings.contains { $0.rule == "charge-move-unmapped" })
+    }
+
+    /// Debian 6.12 with one memcg under memory.max: reclaim and refaults happen, but within
+    /// the same memcg, so the rule runs and finds nothing.
+    @Test func noForeignRefaultWithinOneMemcg() throws {
+        let analysis = try TraceAnalysis(path: Fixtures.path("linux-6.12/folio-rmap-compaction.dat"))
+        #expect(analysis.coverage.first { $0.rule.id == "foreign-refault-after-memcg-reclaim" }?.runnable == true)
+        #expect(analysis.report.summary.refaults > 0 && analysis.report.summary.evictions > 0)
+        #expect(analysis.findings.isEmpty)
+    }
+}
