@@ -9,23 +9,16 @@ struct Analyze: ParsableCommand {
             "Rebuild every folio's life and summarize it: generations, LRU, page cache, reclaim, migrations, memcgs."
     )
 
-    @Argument(help: "A trace.dat file (version 6 or 7).")
-    var trace: String
-
-    @Option(
-        name: .shortAndLong,
-        help: "Output format: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", "))."
-    )
-    var format: OutputFormat = .text
+    @OptionGroup var input: TraceInput
 
     @Flag(help: "Keep every folio generation and list them in the JSON report (memory grows with the trace).")
     var keepLifecycles = false
 
     func run() throws {
         let analysis = try reportingErrors {
-            try TraceAnalysis(path: trace, options: .init(keepLifecycles: keepLifecycles))
+            try TraceAnalysis(path: input.trace, options: .init(keepLifecycles: keepLifecycles))
         }
-        switch format {
+        switch input.format {
         case .text: print(AnalyzeText(analysis).text, terminator: "")
         case .json: print(analyzeJSON(analysis, lifecycles: keepLifecycles).rendered())
         }

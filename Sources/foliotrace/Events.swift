@@ -8,18 +8,11 @@ struct Events: ParsableCommand {
         abstract: "Show what a trace holds: kernel, CPUs, time span, lost events, counts per event."
     )
 
-    @Argument(help: "A trace.dat file (version 6 or 7).")
-    var trace: String
-
-    @Option(
-        name: .shortAndLong,
-        help: "Output format: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", "))."
-    )
-    var format: OutputFormat = .text
+    @OptionGroup var input: TraceInput
 
     func run() throws {
-        let summary = try reportingErrors { try EventsSummary(path: trace) }
-        switch format {
+        let summary = try reportingErrors { try EventsSummary(path: input.trace) }
+        switch input.format {
         case .text: print(summary.text, terminator: "")
         case .json: print(try summary.json())
         }

@@ -10,14 +10,7 @@ struct Folio: ParsableCommand {
     @Argument(help: "The pfn, hex (0x1a2b) or decimal. A tail pfn shows its folio.")
     var pfn: String
 
-    @Argument(help: "A trace.dat file (version 6 or 7).")
-    var trace: String
-
-    @Option(
-        name: .shortAndLong,
-        help: "Output format: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", "))."
-    )
-    var format: OutputFormat = .text
+    @OptionGroup var input: TraceInput
 
     var pfnValue: UInt64? {
         pfn.lowercased().hasPrefix("0x") ? UInt64(pfn.dropFirst(2), radix: 16) : UInt64(pfn)
@@ -29,9 +22,9 @@ struct Folio: ParsableCommand {
 
     func run() throws {
         let target = pfnValue!
-        let analysis = try reportingErrors { try TraceAnalysis(path: trace, options: .init(watch: [target])) }
+        let analysis = try reportingErrors { try TraceAnalysis(path: input.trace, options: .init(watch: [target])) }
         let story = FolioStory(pfn: target, analysis: analysis)
-        switch format {
+        switch input.format {
         case .text: print(story.text, terminator: "")
         case .json: print(story.json.rendered())
         }

@@ -33,6 +33,18 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
 }
 
+/// The trace a command reads and how it prints: shared by every command that reads one.
+struct TraceInput: ParsableArguments {
+    @Argument(help: "A trace.dat file (version 6 or 7).")
+    var trace: String
+
+    @Option(
+        name: .shortAndLong,
+        help: "Output format: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", "))."
+    )
+    var format: OutputFormat = .text
+}
+
 /// Runs `body`, turning a trace error into one line on stderr and exit status 2.
 func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     do {
