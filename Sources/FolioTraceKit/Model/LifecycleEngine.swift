@@ -186,11 +186,12 @@ public struct LifecycleEngine {
             c.failed += m.failed
             summary.migration.byReason[reason] = c
         case .setMigrationPTE(let e):
-            if let old = e.pfn { installMigrationEntry(address: e.address, old: old, r) }
+            if let old = e.pfn { installMigrationEntry(address: e.address, old: old, order: e.order ?? 0, r) }
         case .removeMigrationPTE(let e):
             if let new = e.pfn { removeMigrationEntry(address: e.address, new: new, r) }
         case .setMigrationPMD(let e):
-            if let old = e.pfn { installMigrationEntry(address: e.address, old: old, r) }
+            // A PMD maps a whole PMD-sized folio: order 9 with 4 KiB pages on x86-64.
+            if let old = e.pfn { installMigrationEntry(address: e.address, old: old, order: 9, r) }
         case .removeMigrationPMD(let e):
             if let new = e.pfn { removeMigrationEntry(address: e.address, new: new, r) }
         case .memcgStat(let m):
@@ -204,7 +205,8 @@ public struct LifecycleEngine {
         case .pageFaultUser:
             break
         case .rmap(let call):
-            guard let pfn = pfn(ofPage: call.arguments.page ?? call.arguments.folio) else { break }
+            // The folio pointer names the head; a page pointer may be a tail page.
+            guard let pfn = pfn(ofPage: call.arguments.folio ?? call.arguments.page) else { break }
             let head = folio(pfn, r)
             let nr = Int32(truncatingIfNeeded: call.arguments.nr ?? 1)
             self[head].rmapBalance &+= call.action == .remove ? -nr : nr
@@ -305,17 +307,32 @@ public struct LifecycleEngine {
         return nil
     }
 
+    /// A free (`mm_page_free` fires with the folio's order, first thing in
+    /// `free_pages_prepare()`).
     private mutating func end(pfn: UInt64, order: UInt8, _ r: RawRecord) {
-        let found = head(of: pfn)
+        var found = head(of: pfn)
+        if let h = found, h != pfn || order < self[h].order {
+            // A part of a larger folio freed on its own: the folio was split where the trace
+            // does not show it. Its generation ends unseen; the part is a folio of its own.
+            retire(h, freedAt: nil, freedBy: nil, context: nil)
+            found = nil
+        }
         if found == nil {
-            // Born before the trace and never seen until its free.
+            // Born before the trace (or by a split) and never seen until its free.
             begin(pfn: pfn, order: order, r, allocated: false)
         }
-        let head = found ?? pfn
-        step(head, r, "order=\(order)")
+        let freed = found ?? pfn
+        step(freed, r, "order=\(order)")
         let context = freeContext(r.pid)
         summary.freesByContext[context.rawValue, default: 0] += 1
-        retire(head, freedAt: r.timestamp, freedBy: r.pid, context: context)
+        retire(freed, freedAt: r.timestamp, freedBy: r.pid, context: context)
+        // A free larger than what the trace knew covers generations seen only in part (each
+        // began before the trace with the order its first event showed): they end here too.
+        if order > 0 {
+            for p in (pfn + 1)..<(pfn + (1 << UInt64(min(order, 15)))) {
+                if let other = head(of: p) { retire(other, freedAt: r.timestamp, freedBy: r.pid, context: context) }
+            }
+        }
     }
 
     /// Ends a live generation: folds it into the summary, keeps it if asked.
@@ -423,9 +440,12 @@ public struct LifecycleEngine {
 
     // MARK: migration
 
-    private mutating func installMigrationEntry(address: UInt64, old: UInt64, _ r: RawRecord) {
+    /// A migration entry for the page `old` of a folio of `order` (set_migration_pte records
+    /// the folio's order with each PTE it replaces; folios are naturally aligned).
+    private mutating func installMigrationEntry(address: UInt64, old: UInt64, order: Int32, _ r: RawRecord) {
         migrationEntries[MigrationEntryKey(pid: r.pid, address: address)] = old
-        let head = folio(old, r)
+        let order = UInt8(clamping: max(0, min(order, 15)))
+        let head = folio(old & ~((1 << UInt64(order)) - 1), r, order: order)
         self[head].migrationEntries += 1
         step(head, r, "addr=0x\(String(address, radix: 16)) old pfn=0x\(String(old, radix: 16))")
     }
@@ -463,7 +483,7 @@ public struct LifecycleEngine {
                 self[target].attribution = s.attribution
             }
         }
-        if source != nil { self[oldHead].migratedTo = target }
+        if live[oldHead] != nil { self[oldHead].migratedTo = target }
         summary.migration.joined += 1
         step(oldHead, r, "migrated to pfn=0x\(String(target, radix: 16))")
         step(target, r, "migrated from pfn=0x\(String(oldHead, radix: 16))")

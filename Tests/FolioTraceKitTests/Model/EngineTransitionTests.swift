@@ -369,3 +369,42 @@ extension EngineTransitionTests {
         #expect(report.memcgs.first { $0.id == 35 }?.pagesMovedOut == 1)
     }
 }
+
+extension EngineTransitionTests {
+    /// A THP split where the trace cannot see it, then its pages freed one by one: the THP's
+    /// generation ends unseen, each page is a folio of its own.
+    @Test func freeOfATailPfnMeansAnUnseenSplit() {
+        let rs = Records()
+        var e = engine()
+        e.handle(rs.record(10), .pageAlloc(PageAlloc(pfn: 1024, order: 9, gfpFlags: 0, migratetype: 0)))
+        e.handle(rs.record(20), .pageFree(PageFree(pfn: 1030, order: 0)))
+        e.handle(rs.record(30), .pageFree(PageFree(pfn: 1024, order: 0)))
+        let report = e.finish()
+        let g = all(report)
+        #expect(g.first { $0.pfn == 1024 && $0.order == 9 }?.freedAt == nil)
+        #expect(g.first { $0.pfn == 1030 }?.freedAt == 20)
+        #expect(g.first { $0.pfn == 1024 && $0.order == 0 }?.freedAt == 30)
+        #expect(report.summary.endedUnseen == 1 && report.summary.freed == 2)
+    }
+
+    /// A free of order 2 ends the generations the trace knew only in part, at its pfns.
+    @Test func largerFreeEndsThePartsItCovers() {
+        let rs = Records()
+        var e = engine()
+        e.handle(rs.record(10), .lruInsertion(LRUInsertion(folio: nil, pfn: 2048, lru: .inactiveFile, flags: [])))
+        e.handle(rs.record(11), .lruInsertion(LRUInsertion(folio: nil, pfn: 2050, lru: .inactiveFile, flags: [])))
+        e.handle(rs.record(20), .pageFree(PageFree(pfn: 2048, order: 2)))
+        let report = e.finish()
+        #expect(report.summary.liveAtEnd == 0 && report.summary.freed == 2)
+        #expect(all(report).allSatisfy { $0.freedAt == 20 })
+    }
+
+    /// set_migration_pte carries the folio order: a tail page's entry names its head.
+    @Test func migrationEntryOfATailPage() {
+        let rs = Records()
+        var e = engine()
+        e.handle(rs.record(10), .setMigrationPTE(MigrationPTE(address: 0x9000, pte: migrationEntry(0x205), order: 2)))
+        let g = all(e.finish())
+        #expect(g.count == 1 && g[0].pfn == 0x204 && g[0].order == 2 && g[0].migrationEntries == 1)
+    }
+}
