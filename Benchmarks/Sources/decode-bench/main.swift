@@ -55,7 +55,7 @@ func foliotracePass(_ path: String) throws -> Pass {
     return Pass(records: records, open: seconds(t1 - t0), iterate: seconds(t2 - t1))
 }
 
-/// Reader, decoder and lifecycle engine: what `analyze` does before reporting.
+/// Reader, decoder, lifecycle engine and detectors: what `analyze` does before reporting.
 func analyzePass(_ path: String) throws -> Pass {
     let clock = ContinuousClock()
     let t0 = clock.now
@@ -66,11 +66,14 @@ func analyzePass(_ path: String) throws -> Pass {
     var stream = try file.mergedRecords()
     let t1 = clock.now
     var records = 0
+    var detectors = DetectorSet()
     while let r = try stream.next() {
         records += 1
         engine.handle(r, decoder.decode(r))
+        if engine.hasTransitions { for t in engine.transitions { detectors.observe(t) } }
     }
     let report = engine.finish()
+    if detectors.findings.count == -1 { print("") }
     let t2 = clock.now
     if report.summary.generations == 42 { print("") }
     return Pass(records: records, open: seconds(t1 - t0), iterate: seconds(t2 - t1))

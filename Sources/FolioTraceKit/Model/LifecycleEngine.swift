@@ -29,6 +29,9 @@ public struct LifecycleEngine {
     public private(set) var steps: [FolioStepKey: [FolioStep]] = [:]
     /// Transitions for the detectors from the last `handle`; the caller drains them.
     public private(set) var transitions: [Transition] = []
+    /// Whether the last `handle` produced transitions (checked per record without touching
+    /// the array's storage).
+    public var hasTransitions: Bool { !transitions.isEmpty }
 
     private let options: Options
     private let eventNames: [String]

@@ -28,7 +28,7 @@ public struct TraceAnalysis: Sendable {
             let id = Int(r.eventID)
             if id < counts.count { counts[id] += 1 }
             engine.handle(r, decoder.decode(r))
-            for t in engine.transitions { detectors.observe(t) }
+            if engine.hasTransitions { for t in engine.transitions { detectors.observe(t) } }
         }
         var present = Set<String>()
         for t in catalog.types where counts[Int(t.id)] > 0 { present.formUnion(catalog.requirementNames(of: t)) }
