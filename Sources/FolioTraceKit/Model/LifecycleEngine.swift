@@ -412,9 +412,13 @@ public struct LifecycleEngine {
         let pages = self[head].pages
         summary.chargeMoves += 1
         self[head].chargeMoves &+= 1
+        // The rmap balance speaks for the mapping only if the trace saw the whole generation:
+        // a mapping made before the trace, or lost, would leave it short.
+        let f = self[head]
+        let whole = f.bits.contains(.allocated) && f.bits.contains(.sawRmap) && !f.bits.contains(.crossesLoss)
         let mapped = ChargeMove.mapped(
             a,
-            rmapBalance: self[head].bits.contains(.sawRmap) ? self[head].rmapBalance : nil
+            rmapBalance: whole ? f.rmapBalance : nil
         )
         transitions.append(
             .chargeMoved(

@@ -59,8 +59,9 @@ extension ChargeMove {
     /// `mem_cgroup_move_account` (6.1 `mm/memcontrol.c`, which decides what to move with
     /// `page_mapped()` itself): `_mapcount` >= 0 means a PTE maps it; a compound page's PMD
     /// mapping shows in `compound_mapcount` (from -1) instead; a large folio's (6.8+) in
-    /// `_large_mapcount`. Without page fields, the lifecycle's rmap balance decides; without
-    /// either, nothing is claimed.
+    /// `_large_mapcount`. Without page fields, the lifecycle's rmap balance decides (only for
+    /// a generation the trace saw from its allocation, with no lost events); without either,
+    /// nothing is claimed.
     static func mapped(_ a: KprobeView, rmapBalance: Int32?) -> (mapped: Bool?, because: String) {
         if let m = a.mapcount {
             if m >= 0 { return (true, "_mapcount \(m)") }

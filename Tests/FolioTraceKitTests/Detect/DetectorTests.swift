@@ -64,3 +64,39 @@ import Testing
         #expect(analysis.findings.isEmpty)
     }
 }
+
+extension DetectorTests {
+    /// A trace cut mid-life yields no finding that the whole trace does not have: findings
+    /// never come from the gap before the cut. (Findings are matched by their evidence.)
+    @Test(arguments: ["linux-6.1/charge-move.dat", "linux-6.18/memcg-reclaim-foreign.dat"])
+    func cutTraceFindsNothingNew(_ fixture: String) throws {
+        let path = Fixtures.path(fixture)
+        let whole = try TraceAnalysis(path: path)
+        func key(_ f: Finding) -> String {
+            f.rule + f.evidence.map { "\($0.event)@\($0.cpu):\($0.timestamp)" }.joined()
+        }
+        let wholeKeys = Set(whole.findings.map(key))
+        #expect(!wholeKeys.isEmpty)
+
+        let file = try TraceFile(path: path)
+        let catalog = try EventCatalog(file: file)
+        let decoder = try EventDecoder(catalog: catalog, path: path)
+        var total = 0
+        var merged = try file.mergedRecords()
+        while try merged.next() != nil { total += 1 }
+        for cut in [total / 4, total / 2, 3 * total / 4] {
+            var engine = LifecycleEngine(catalog: catalog, savedCommands: file.savedCommands())
+            var detectors = DetectorSet()
+            var index = 0
+            merged = try file.mergedRecords()
+            while let r = try merged.next() {
+                defer { index += 1 }
+                guard index >= cut else { continue }
+                engine.handle(r, decoder.decode(r))
+                for t in engine.transitions { detectors.observe(t) }
+            }
+            let extra = detectors.findings.map(key).filter { !wholeKeys.contains($0) }
+            #expect(extra.isEmpty, "cut at \(cut): \(extra.prefix(3))")
+        }
+    }
+}

@@ -408,3 +408,47 @@ extension EngineTransitionTests {
         #expect(g.count == 1 && g[0].pfn == 0x204 && g[0].order == 2 && g[0].migrationEntries == 1)
     }
 }
+
+extension EngineTransitionTests {
+    /// Without the probe's mapcount, a move is judged by the rmap balance only when the trace
+    /// saw the folio from its allocation; a folio born before the trace stays undecided.
+    @Test func chargeMoveWithoutMapcountUsesOnlyAWholeLifecycle() {
+        let rs = Records()
+        var e = engine()
+        var detectors = DetectorSet()
+        let base: UInt64 = 0xffff_ea00_0000_0000
+        func feed(_ r: RawRecord, _ event: MMEvent) {
+            e.handle(r, event)
+            for t in e.transitions { detectors.observe(t) }
+        }
+        feed(rs.record(1), .lruInsertion(LRUInsertion(folio: base + 64, pfn: 1, lru: .inactiveFile, flags: [])))
+        // pfn 0x10: allocated in the trace, mapped and unmapped again: balance 0, so unmapped.
+        feed(rs.record(2), .pageAlloc(PageAlloc(pfn: 0x10, order: 0, gfpFlags: 0, migratetype: 0)))
+        for f in [KprobeFunction.pageAddFileRmap, .pageRemoveRmap] {
+            feed(
+                rs.record(3),
+                .rmap(RmapCall(function: f, arguments: kprobe([("page", 8)], values: [base + 0x10 * 64], rs: rs)))
+            )
+        }
+        // pfn 0x20: born before the trace, one unmap seen: its mappings before the trace are unknown.
+        feed(
+            rs.record(4),
+            .rmap(
+                RmapCall(
+                    function: .pageRemoveRmap,
+                    arguments: kprobe([("page", 8)], values: [base + 0x20 * 64], rs: rs)
+                )
+            )
+        )
+        for pfn: UInt64 in [0x10, 0x20] {
+            let move = kprobe(
+                [("page", 8), ("from_cgid", 8), ("to_cgid", 8)],
+                values: [base + pfn * 64, 35, 67],
+                rs: rs
+            )
+            feed(rs.record(5), .charge(ChargeCall(function: .memCgroupMoveAccount, arguments: move)))
+        }
+        #expect(detectors.findings.map(\.folio.pfn) == [0x10])
+        #expect(detectors.context["charge-move-unmapped"]?.first { $0.0.hasPrefix("moves whose mapping") }?.1 == 1)
+    }
+}
