@@ -1,15 +1,27 @@
 import ArgumentParser
 import FolioTraceKit
+import Foundation
 
-/// `foliotrace analyze TRACE`: the main job. This step gives the lifecycle summary; the
-/// detectors will add findings.
+/// `foliotrace analyze TRACE`: the main job. Rebuilds every folio's life, runs the
+/// detectors, prints the summary and findings; `--fail-on` makes it a CI gate.
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Rebuild every folio's life and summarize it: generations, LRU, page cache, reclaim, migrations, memcgs."
+            "Rebuild every folio's life, summarize it and report the linux-mm patterns found.",
+        discussion: """
+            Exit status: 0 when the trace was analyzed (and no finding reached --fail-on), 1 when \
+            a finding reached the --fail-on severity, 2 when the trace could not be read or the \
+            command line was wrong.
+            """
     )
 
     @OptionGroup var input: TraceInput
+
+    @Option(name: .shortAndLong, help: "Write the report to this file instead of standard output.")
+    var output: String?
+
+    @Option(help: "Exit 1 when a finding has this severity or a higher one: info, warning or error.")
+    var failOn: Severity?
 
     @Flag(help: "Keep every folio generation and list them in the JSON report (memory grows with the trace).")
     var keepLifecycles = false
@@ -18,12 +30,34 @@ struct Analyze: ParsableCommand {
         let analysis = try reportingErrors {
             try TraceAnalysis(path: input.trace, options: .init(keepLifecycles: keepLifecycles))
         }
+        let report: String
         switch input.format {
-        case .text: print(AnalyzeText(analysis).text, terminator: "")
-        case .json: print(analyzeJSON(analysis, lifecycles: keepLifecycles).rendered())
+        case .text: report = AnalyzeText(analysis).text
+        case .json: report = analyzeJSON(analysis, lifecycles: keepLifecycles).rendered() + "\n"
+        }
+        if let output {
+            do {
+                try report.write(toFile: output, atomically: true, encoding: .utf8)
+            } catch {
+                FileHandle.standardError.write(
+                    Data("foliotrace: \(output): cannot write the report: \(error.localizedDescription)\n".utf8)
+                )
+                throw ExitCode(2)
+            }
+        } else {
+            print(report, terminator: "")
+        }
+        if let failOn, let worst = analysis.findings.map(\.severity).max(), worst >= failOn {
+            let count = analysis.findings.filter { $0.severity >= failOn }.count
+            FileHandle.standardError.write(
+                Data("foliotrace: \(count) finding(s) at or above \(failOn.rawValue)\n".utf8)
+            )
+            throw ExitCode(1)
         }
     }
 }
+
+extension Severity: ExpressibleByArgument {}
 
 func analyzeJSON(_ a: TraceAnalysis, lifecycles: Bool = false) -> JSON {
     let s = a.report.summary

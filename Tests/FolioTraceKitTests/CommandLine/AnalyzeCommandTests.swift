@@ -108,3 +108,32 @@ extension AnalyzeCommandTests {
         #expect(coverage.allSatisfy { $0["missing"] is [String] })
     }
 }
+
+extension AnalyzeCommandTests {
+    /// The CI gate: 1 when a finding reaches --fail-on, 0 when none does, 2 for bad input.
+    @Test func failOnGate() throws {
+        let moves = Fixtures.path("linux-6.1/charge-move.dat")  // charge-move-unmapped: warnings
+        #expect(try CommandLineTests.run(["analyze", "--fail-on", "warning", moves]).status == 1)
+        #expect(try CommandLineTests.run(["analyze", "--fail-on", "info", moves]).status == 1)
+        #expect(try CommandLineTests.run(["analyze", "--fail-on", "error", moves]).status == 0)
+        #expect(try CommandLineTests.run(["analyze", moves]).status == 0)
+        let clean = Fixtures.path("linux-6.12/folio-rmap-compaction.dat")  // no finding
+        #expect(try CommandLineTests.run(["analyze", "--fail-on", "info", clean]).status == 0)
+        let gated = try CommandLineTests.run(["analyze", "--fail-on", "warning", moves])
+        #expect(gated.stderr.contains("finding(s) at or above warning"))
+        #expect(try CommandLineTests.run(["analyze", "--fail-on", "fatal", moves]).status == 2)
+        #expect(try CommandLineTests.run(["analyze", "--fail-on", "info", "/nonexistent.dat"]).status == 2)
+    }
+
+    /// -o writes the report that would have gone to standard output.
+    @Test func outputFile() throws {
+        let trace = Fixtures.path("linux-6.1/charge-move.dat")
+        let dir = try Fixtures.scratch("output")
+        let file = dir.appendingPathComponent("report.json").path
+        let toFile = try CommandLineTests.run(["analyze", "--format", "json", "-o", file, trace])
+        #expect(toFile.status == 0 && toFile.stdout.isEmpty)
+        let toStdout = try CommandLineTests.run(["analyze", "--format", "json", trace])
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == toStdout.stdout)
+        #expect(try CommandLineTests.run(["analyze", "-o", "/nonexistent/dir/r.txt", trace]).status == 2)
+    }
+}
