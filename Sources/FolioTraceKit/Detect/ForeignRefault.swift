@@ -36,6 +36,7 @@ struct ForeignRefaultDetector {
         let key = Key(evictedFrom: a, refaultedInto: b, dev: refault.page.dev, inode: refault.page.inode)
         let pages = UInt64(1) << UInt64(refault.folio.order)
         let t = totals[key] ?? (0, 0)
-        totals[key] = (t.pages + pages, t.delay + delay)
+        // Values come from the trace: wrap rather than trap on a corrupt one.
+        totals[key] = (t.pages &+ pages, t.delay &+ delay)
     }
 }

@@ -79,7 +79,8 @@ public struct LifecycleEngine {
 
     // MARK: feeding
 
-    /// Applies one record.
+    /// Applies one record. Counts taken from the trace accumulate with wrapping arithmetic:
+    /// a corrupt record must not trap the process.
     public mutating func handle(_ r: RawRecord, _ event: MMEvent) {
         summary.records += 1
         if !transitions.isEmpty { transitions.removeAll(keepingCapacity: true) }
@@ -145,7 +146,7 @@ public struct LifecycleEngine {
                 )
                 summary.refaults += 1
                 if let m = self[head].owner {
-                    memcgs[m, default: MemcgSummary(id: m)].pagesRefaulted += self[head].pages
+                    memcgs[m, default: MemcgSummary(id: m)].pagesRefaulted &+= self[head].pages
                 }
             }
             step(head, r, "dev=\(p.major):\(p.minor) ino=\(p.inode) index=\(p.index)")
@@ -168,7 +169,7 @@ public struct LifecycleEngine {
                     evictedOrders[order] += 1
                 }
                 if let m = self[head].owner {
-                    memcgs[m, default: MemcgSummary(id: m)].pagesReclaimed += self[head].pages
+                    memcgs[m, default: MemcgSummary(id: m)].pagesReclaimed &+= self[head].pages
                 }
             }
             let how = self[head].bits.contains(.evicted) ? " (reclaim)" : ""
@@ -180,13 +181,13 @@ public struct LifecycleEngine {
         case .migratePages(let m):
             migrating[r.pid] = nil
             summary.migration.calls += 1
-            summary.migration.succeeded += m.succeeded
-            summary.migration.failed += m.failed
+            summary.migration.succeeded &+= m.succeeded
+            summary.migration.failed &+= m.failed
             let reason = migrateReasonName(m.reason)
             var c = summary.migration.byReason[reason] ?? (0, 0, 0)
             c.calls += 1
-            c.succeeded += m.succeeded
-            c.failed += m.failed
+            c.succeeded &+= m.succeeded
+            c.failed &+= m.failed
             summary.migration.byReason[reason] = c
         case .setMigrationPTE(let e):
             if let old = e.pfn { installMigrationEntry(address: e.address, old: old, order: e.order ?? 0, r) }
@@ -231,8 +232,8 @@ public struct LifecycleEngine {
             let f = folios[Int(slot)]
             if f.bits.contains(.crossesLoss) { summary.generationsCrossingLoss += 1 }
             if let m = f.owner {
-                memcgs[m, default: MemcgSummary(id: m)].pagesLiveAtEnd += f.pages
-                if f.inPageCache { memcgs[m, default: MemcgSummary(id: m)].pageCachePagesAtEnd += f.pages }
+                memcgs[m, default: MemcgSummary(id: m)].pagesLiveAtEnd &+= f.pages
+                if f.inPageCache { memcgs[m, default: MemcgSummary(id: m)].pageCachePagesAtEnd &+= f.pages }
             }
             if options.keepLifecycles || isWatched(pfn, f) {
                 liveKept.append(f.generation(pfn: pfn, freedAt: nil, freedBy: nil, context: nil))
@@ -373,7 +374,7 @@ public struct LifecycleEngine {
     private mutating func charge(_ memcg: UInt64, pages: UInt64) {
         update(memcg) {
             $0.generations += 1
-            $0.pagesCharged += pages
+            $0.pagesCharged &+= pages
         }
     }
 
@@ -432,9 +433,9 @@ public struct LifecycleEngine {
                 )
             )
         )
-        if let from = a.fromMemcgID { memcgs[from, default: MemcgSummary(id: from)].pagesMovedOut += pages }
+        if let from = a.fromMemcgID { memcgs[from, default: MemcgSummary(id: from)].pagesMovedOut &+= pages }
         if let to = a.toMemcgID {
-            memcgs[to, default: MemcgSummary(id: to)].pagesMovedIn += pages
+            memcgs[to, default: MemcgSummary(id: to)].pagesMovedIn &+= pages
             self[head].memcg = to
             self[head].attribution = .exact
         }
@@ -505,7 +506,7 @@ public struct LifecycleEngine {
             var key = page
             key.index &= ~((1 << UInt64(order)) - 1)
             guard var e = evicted[key], Int(e.order) == order else { continue }
-            e.refaultedPages += pages
+            e.refaultedPages &+= pages
             if e.refaultedPages >= 1 << UInt64(order) {
                 evicted[key] = nil
                 evictedOrders[order] -= 1
@@ -530,14 +531,14 @@ public struct LifecycleEngine {
             }
         case .reclaimEnd(_, let n):
             reclaiming[r.pid] = nil
-            summary.reclaim.nrReclaimed += n
+            summary.reclaim.nrReclaimed &+= n
         case .kswapdWake:
             summary.reclaim.kswapdWakes += 1
         case .shrinkInactive(let s):
-            summary.reclaim.shrinkInactiveScanned += s.nrScanned
-            summary.reclaim.shrinkInactiveReclaimed += s.nrReclaimed
-            summary.reclaim.activated += s.nrActivateAnon + s.nrActivateFile
-            summary.reclaim.unmapFailed += s.nrUnmapFail
+            summary.reclaim.shrinkInactiveScanned &+= s.nrScanned
+            summary.reclaim.shrinkInactiveReclaimed &+= s.nrReclaimed
+            summary.reclaim.activated &+= s.nrActivateAnon &+ s.nrActivateFile
+            summary.reclaim.unmapFailed &+= s.nrUnmapFail
         case .writeFolio(let pfn, _):
             let head = folio(pfn, r)
             self[head].bits.insert(.writtenBack)
@@ -552,7 +553,7 @@ public struct LifecycleEngine {
     /// Any state may be missing from a generation that was live while events were lost.
     private mutating func noteLoss(_ r: RawRecord) {
         if r.missedEvents > 0 {
-            summary.lostEvents[r.cpu, default: 0] += UInt64(r.missedEvents)
+            summary.lostEvents[r.cpu, default: 0] &+= UInt64(r.missedEvents)
         } else {
             summary.uncountedLosses += 1
         }

@@ -14,10 +14,12 @@ enum Fixtures {
 
     static func path(_ relative: String) -> String { directory.appendingPathComponent(relative).path }
 
-    /// A scratch directory for derived (corrupt, truncated) copies of fixtures.
+    /// A new scratch directory for derived (corrupt, truncated) copies of fixtures: unique
+    /// per call, because parameterized tests run in parallel and a shared directory removed by
+    /// one case would pull files from under another case's memory map.
     static func scratch(_ name: String) throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("foliotrace-tests-\(getpid())-\(name)")
-        try? FileManager.default.removeItem(at: url)
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("foliotrace-tests-\(getpid())-\(name)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
