@@ -157,11 +157,11 @@ do {
     print("decode-bench: \(files.count) file(s), \(perPass) records a pass, \(passes) passes, best of 3")
 
     let ours = try measure(passes: passes) { try foliotracePass($0) }
-    let analyze = try measure(passes: passes) { try analyzePass($0) }
     if onlyFoliotrace {
         print(String(format: "foliotrace: %.2f M/s iterate", Double(ours.records) / ours.iterate / 1e6))
         exit(0)
     }
+    let analyze = try measure(passes: passes) { try analyzePass($0) }
     let theirs = measure(passes: passes) { libtracecmdPass($0, instance: instances[$0]!) }
     guard ours.records == theirs.records else {
         print("decode-bench: record counts differ: foliotrace \(ours.records), libtracecmd \(theirs.records)")
