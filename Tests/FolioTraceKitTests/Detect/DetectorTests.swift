@@ -78,12 +78,11 @@ extension DetectorTests {
         let wholeKeys = Set(whole.findings.map(key))
         #expect(!wholeKeys.isEmpty)
 
-        let file = try TraceFile(path: path)
-        let catalog = try EventCatalog(file: file)
-        let decoder = try EventDecoder(catalog: catalog, path: path)
-        var total = 0
-        var merged = try file.mergedRecords()
-        while try merged.next() != nil { total += 1 }
+        let fixtureData = try DecodedFixture(fixture)
+        let (file, catalog, decoder, total) = (
+            fixtureData.file, fixtureData.catalog, fixtureData.decoder, fixtureData.records
+        )
+        var merged: MergedStream
         for cut in [total / 4, total / 2, 3 * total / 4] {
             var engine = LifecycleEngine(catalog: catalog, savedCommands: file.savedCommands())
             var detectors = DetectorSet()

@@ -115,13 +115,11 @@ extension EngineGroundTruthTests {
     /// everything else began before it.
     @Test(arguments: ["linux-6.18/compaction-mlock-anon.dat", "linux-6.1/charge-move.dat"])
     func startingMidLifeInventsNoAllocation(_ fixture: String) throws {
-        let path = Fixtures.path(fixture)
-        let file = try TraceFile(path: path)
-        let catalog = try EventCatalog(file: file)
-        let decoder = try EventDecoder(catalog: catalog, path: path)
-        var total = 0
-        var merged = try file.mergedRecords()
-        while try merged.next() != nil { total += 1 }
+        let fixtureData = try DecodedFixture(fixture)
+        let (file, catalog, decoder, total) = (
+            fixtureData.file, fixtureData.catalog, fixtureData.decoder, fixtureData.records
+        )
+        var merged: MergedStream
         var engine = LifecycleEngine(
             catalog: catalog,
             savedCommands: file.savedCommands(),

@@ -1,3 +1,4 @@
+import FolioTraceKit
 import Foundation
 
 /// The real captures under fixtures/, found from this file's path (no bundles).
@@ -22,5 +23,25 @@ enum Fixtures {
             .appendingPathComponent("foliotrace-tests-\(getpid())-\(name)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
+    }
+}
+
+/// A fixture opened for decoding, with its record count: the setup of the tests that feed
+/// the engine only part of a trace.
+struct DecodedFixture {
+    let file: TraceFile
+    let catalog: EventCatalog
+    let decoder: EventDecoder
+    let records: Int
+
+    init(_ fixture: String) throws {
+        let path = Fixtures.path(fixture)
+        file = try TraceFile(path: path)
+        catalog = try EventCatalog(file: file)
+        decoder = try EventDecoder(catalog: catalog, path: path)
+        var count = 0
+        var merged = try file.mergedRecords()
+        while try merged.next() != nil { count += 1 }
+        records = count
     }
 }
