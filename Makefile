@@ -5,13 +5,21 @@ SWIFT    ?= swift
 FIXTURE  ?= fixtures/linux-6.18/memcg-reclaim-foreign.dat
 SUDO     := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 PACKAGES := pkg-config libtraceevent-dev libtracefs-dev libtracecmd-dev libzstd-dev zlib1g-dev trace-cmd
+# What only the tests use: a real JSON Schema validator and a real browser for the HTML report.
+TEST_PACKAGES := python3-jsonschema chromium fonts-liberation
 
-.PHONY: all deps build test demo bench lint clean
+.PHONY: all deps test-deps install-missing build test demo bench lint clean
 
 all: build
 
 deps:
-	@missing=$$(for p in $(PACKAGES); do \
+	@$(MAKE) --no-print-directory install-missing WANT="$(PACKAGES)"
+
+test-deps:
+	@$(MAKE) --no-print-directory install-missing WANT="$(PACKAGES) $(TEST_PACKAGES)"
+
+install-missing:
+	@missing=$$(for p in $(WANT); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "make deps: installing" $$missing; \
@@ -26,7 +34,7 @@ demo: build
 	.build/release/foliotrace analyze $(FIXTURE)
 
 # The tests run the debug `foliotrace` binary, so build everything before testing.
-test: deps
+test: test-deps
 	$(SWIFT) build --build-tests -Xswiftc -warnings-as-errors
 	$(SWIFT) test --skip-build
 

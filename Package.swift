@@ -41,7 +41,8 @@ let package = Package(
         ),
         .testTarget(
             name: "FolioTraceKitTests",
-            dependencies: ["FolioTraceKit", "CTraceCmd", "CTraceEvent", "CTraceFS"]
+            dependencies: ["FolioTraceKit", "CTraceCmd", "CTraceEvent", "CTraceFS"],
+            exclude: ["Report/Golden"]
         ),
     ]
 )

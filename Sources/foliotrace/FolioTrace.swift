@@ -52,5 +52,8 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     } catch let error as TraceFileError {
         FileHandle.standardError.write(Data("foliotrace: \(error)\n".utf8))
         throw ExitCode(2)
+    } catch let error as ReportInputError {
+        FileHandle.standardError.write(Data("foliotrace: \(error)\n".utf8))
+        throw ExitCode(2)
     }
 }

@@ -71,6 +71,21 @@ public struct LifecycleEngine {
     /// The generations live right now.
     public var liveFolioCount: Int { live.count }
 
+    /// Per memcg (0 for folios not attributed to one), the pages of the live folios the trace
+    /// saw go onto an LRU list and of those in the page cache, right now. Walks every live
+    /// folio: for periodic samples (`Timeline`), not per record.
+    public func census() -> [UInt64: PageCensus] {
+        var c: [UInt64: PageCensus] = [:]
+        for slot in live.values {
+            let f = folios[Int(slot)]
+            let onLRU = f.lru != LRUList.unknown.rawValue
+            guard onLRU || f.inPageCache else { continue }
+            c[f.memcg, default: PageCensus()].lruPages &+= onLRU ? f.pages : 0
+            c[f.memcg, default: PageCensus()].pageCachePages &+= f.inPageCache ? f.pages : 0
+        }
+        return c
+    }
+
     /// The live folio with head `pfn` (which must be live).
     private subscript(_ pfn: UInt64) -> LiveFolio {
         get { folios[Int(live[pfn]!)] }

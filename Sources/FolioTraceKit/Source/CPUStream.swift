@@ -57,6 +57,9 @@ public struct CPUStream {
     public private(set) var lost = LostEvents()
     /// Pages whose event headers ran past their commit size (corrupt data), skipped.
     public private(set) var damagedPages = 0
+    /// How far through this CPU's data in the file the stream is.
+    public var bytesRead: Int { pages.bytesRead }
+    public var bytesTotal: Int { pages.bytesTotal }
 
     init(buffer: CPUBuffer, file: TraceFile) throws(TraceProblem) {
         cpu = Int32(buffer.cpu)
@@ -231,6 +234,13 @@ struct PageSupply {
             current = source
         }
     }
+
+    /// Bytes of this CPU's data in the file read so far, and in all (compressed bytes for a
+    /// compressed buffer): for progress reports.
+    var bytesRead: Int { chunks.isEmpty ? min(offset, source.count) : chunkEnd(nextChunk - 1) }
+    var bytesTotal: Int { chunks.isEmpty ? source.count : chunkEnd(chunks.count - 1) }
+
+    private func chunkEnd(_ i: Int) -> Int { i < 0 ? 0 : chunks[i].offset + chunks[i].compressed }
 
     mutating func nextPage() throws(TraceProblem) -> UnsafeRawBufferPointer? {
         while offset >= current.count {

@@ -49,6 +49,12 @@ public struct MergedStream {
 
     /// Losses per CPU seen so far (complete once the stream has ended).
     public var lostEvents: [LostEvents] { streams.map(\.lost) }
+    /// The fraction of the trace's data read so far (by file bytes, compressed where the
+    /// data is), for progress reports.
+    public var fractionRead: Double {
+        let total = streams.reduce(0) { $0 + $1.bytesTotal }
+        return total == 0 ? 1 : Double(streams.reduce(0) { $0 + $1.bytesRead }) / Double(total)
+    }
     /// Pages skipped as damaged so far.
     public var damagedPages: Int { streams.reduce(0) { $0 + $1.damagedPages } }
 }
