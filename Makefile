@@ -4,9 +4,9 @@
 SWIFT    ?= swift
 FIXTURE  ?= fixtures/linux-6.18/memcg-reclaim-foreign.dat
 SUDO     := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-PACKAGES := pkg-config libtraceevent-dev libtracefs-dev libtracecmd-dev libzstd-dev zlib1g-dev trace-cmd
+PACKAGES := pkg-config libtraceevent-dev libtracefs-dev libtracecmd-dev libzstd-dev zlib1g-dev libsqlite3-dev trace-cmd
 # What only the tests use: a real JSON Schema validator and a real browser for the HTML report.
-TEST_PACKAGES := python3-jsonschema chromium fonts-liberation
+TEST_PACKAGES := python3-jsonschema chromium fonts-liberation sqlite3
 
 .PHONY: all deps test-deps install-missing build test demo bench lint clean
 

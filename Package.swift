@@ -28,9 +28,10 @@ let package = Package(
         ),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(
             name: "FolioTraceKit",
-            dependencies: ["CTraceEvent", "CZstd", "CZlib"]
+            dependencies: ["CTraceEvent", "CZstd", "CZlib", "CSQLite"]
         ),
         .executableTarget(
             name: "foliotrace",

@@ -14,10 +14,13 @@ public struct LifecycleEngine {
         public var keepLifecycles = false
         /// pfns whose every step is recorded (`foliotrace folio`).
         public var watch: Set<UInt64> = []
+        /// Record every folio's steps (`export --steps`): memory grows with the trace.
+        public var allSteps = false
 
-        public init(keepLifecycles: Bool = false, watch: Set<UInt64> = []) {
+        public init(keepLifecycles: Bool = false, watch: Set<UInt64> = [], allSteps: Bool = false) {
             self.keepLifecycles = keepLifecycles
             self.watch = watch
+            self.allSteps = allSteps
         }
     }
 
@@ -613,11 +616,11 @@ public struct LifecycleEngine {
     }
 
     private func isWatched(_ head: UInt64, _ f: LiveFolio) -> Bool {
-        !options.watch.isEmpty && options.watch.contains { $0 >= head && $0 < head + f.pages }
+        options.allSteps || (!options.watch.isEmpty && options.watch.contains { $0 >= head && $0 < head + f.pages })
     }
 
     private mutating func step(_ pfn: UInt64, _ r: RawRecord, _ detail: @autoclosure () -> String) {
-        guard !options.watch.isEmpty else { return }
+        guard options.allSteps || !options.watch.isEmpty else { return }
         let head = head(of: pfn) ?? pfn
         guard let slot = live[head] else { return }
         let g = folios[Int(slot)]
