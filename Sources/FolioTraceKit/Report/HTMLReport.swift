@@ -12,6 +12,10 @@ public struct HTMLReport {
     static let listed = 200
     /// memcgs drawn as their own line; the rest are summed into "other".
     static let plottedMemcgs = 7
+    /// Lines of one folio's story shown inline: a pfn reused thousands of times in a long
+    /// trace would otherwise make the page grow with the trace. With 200 findings a rule,
+    /// 50 stories of this many lines and 256 samples a plot, the page stays well under 5 MB.
+    static let storyLines = 300
 
     public init(_ a: TraceAnalysis, verdict: Verdict, stories: [FolioStory] = []) {
         self.a = a
@@ -196,7 +200,14 @@ public struct HTMLReport {
         h += "<p>Every step the trace shows for the folios of the first findings.</p>\n"
         for s in stories {
             h += "<details class=\"story\" id=\"folio-0x\(hex(s.pfn))\"><summary>pfn 0x\(hex(s.pfn)): "
-            h += "\(s.generations.count) generation(s)</summary><pre>\(escapeXML(s.text))</pre></details>\n"
+            h += "\(s.generations.count) generation(s)</summary><pre>"
+            let lines = s.text.split(separator: "\n", omittingEmptySubsequences: false)
+            h += escapeXML(lines.prefix(Self.storyLines).joined(separator: "\n"))
+            if lines.count > Self.storyLines {
+                h +=
+                    "\n... \(lines.count - Self.storyLines) more lines: foliotrace folio 0x\(hex(s.pfn)) \(escapeXML(a.path))"
+            }
+            h += "</pre></details>\n"
         }
         return h + "</section>\n"
     }
