@@ -31,7 +31,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(
             name: "FolioTraceKit",
-            dependencies: ["CTraceEvent", "CZstd", "CZlib", "CSQLite"]
+            dependencies: ["CTraceEvent", "CTraceFS", "CZstd", "CZlib", "CSQLite"]
         ),
         .executableTarget(
             name: "foliotrace",

@@ -1,0 +1,114 @@
+import Foundation
+
+/// Writes a trace.dat in file format version 6, the one every trace-cmd, KernelShark and
+/// libtracecmd reads: the tracefs metadata (header page, event formats, kallsyms, printk
+/// formats, saved cmdlines), options, then each CPU's raw ring-buffer pages as the kernel
+/// handed them out of `per_cpu/cpuN/trace_pipe_raw`, page-aligned. Format:
+/// trace-cmd's Documentation/trace-cmd/trace-cmd.dat.v6.5.txt; `TraceFile` reads it back.
+public struct TraceDatWriter {
+    /// Option ids of the v6 format.
+    public enum Option: UInt16 {
+        case date = 1
+        case cpuStat = 2
+        case traceClock = 4
+        case uname = 5
+        case cpuCount = 8
+        case version = 9
+    }
+
+    public var pageSize: Int
+    public var headerPage = Data()
+    public var headerEvent = Data()
+    /// The ftrace system's formats (trace-cmd writes them before the other systems').
+    public var ftraceFormats: [Data] = []
+    public var eventSystems: [(system: String, formats: [Data])] = []
+    public var kallsyms = Data()
+    public var printkFormats = Data()
+    public var savedCmdlines = Data()
+    public var options: [(Option, Data)] = []
+
+    public init(pageSize: Int) { self.pageSize = pageSize }
+
+    /// Writes the file at `path` with one data file per CPU (each a whole number of pages).
+    public func write(to path: String, cpuData: [URL]) throws {
+        var head = Data()
+        head.append(contentsOf: [0x17, 0x08, 0x44])
+        head.append(contentsOf: Array("tracing".utf8))
+        head.append(contentsOf: Array("6".utf8) + [0])
+        head.append(0)  // little-endian
+        head.append(UInt8(MemoryLayout<Int>.size))
+        head.append(le32(UInt32(pageSize)))
+        head.append(contentsOf: Array("header_page\0".utf8))
+        head.append(le64(UInt64(headerPage.count)))
+        head.append(headerPage)
+        head.append(contentsOf: Array("header_event\0".utf8))
+        head.append(le64(UInt64(headerEvent.count)))
+        head.append(headerEvent)
+        head.append(le32(UInt32(ftraceFormats.count)))
+        for f in ftraceFormats {
+            head.append(le64(UInt64(f.count)))
+            head.append(f)
+        }
+        head.append(le32(UInt32(eventSystems.count)))
+        for (system, formats) in eventSystems {
+            head.append(contentsOf: Array(system.utf8) + [0])
+            head.append(le32(UInt32(formats.count)))
+            for f in formats {
+                head.append(le64(UInt64(f.count)))
+                head.append(f)
+            }
+        }
+        head.append(le32(UInt32(kallsyms.count)))
+        head.append(kallsyms)
+        head.append(le32(UInt32(printkFormats.count)))
+        head.append(printkFormats)
+        head.append(le64(UInt64(savedCmdlines.count)))
+        head.append(savedCmdlines)
+        head.append(le32(UInt32(cpuData.count)))
+        head.append(contentsOf: Array("options  \0".utf8))
+        for (id, data) in options {
+            head.append(le16(id.rawValue))
+            head.append(le32(UInt32(data.count)))
+            head.append(data)
+        }
+        head.append(le16(0))
+        head.append(contentsOf: Array("flyrecord\0".utf8))
+
+        // Each CPU's pages start on a page boundary, after the table of (offset, size).
+        let sizes = try cpuData.map { url -> UInt64 in
+            UInt64(try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int ?? 0)
+        }
+        var offset = UInt64(head.count + 16 * cpuData.count)
+        for size in sizes {
+            offset = align(offset)
+            head.append(le64(size == 0 ? 0 : offset))
+            head.append(le64(size))
+            offset += size
+        }
+
+        guard FileManager.default.createFile(atPath: path, contents: nil),
+            let out = FileHandle(forWritingAtPath: path)
+        else {
+            throw CaptureError("\(path): cannot create the output file: \(String(cString: strerror(errno)))")
+        }
+        defer { try? out.close() }
+        try out.write(contentsOf: head)
+        var written = UInt64(head.count)
+        for (url, size) in zip(cpuData, sizes) where size > 0 {
+            let start = align(written)
+            if start > written { try out.write(contentsOf: Data(count: Int(start - written))) }
+            let input = try FileHandle(forReadingFrom: url)
+            defer { try? input.close() }
+            while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { try out.write(contentsOf: chunk) }
+            written = start + size
+        }
+    }
+
+    private func align(_ v: UInt64) -> UInt64 { (v + UInt64(pageSize) - 1) / UInt64(pageSize) * UInt64(pageSize) }
+}
+
+/// A C string option value.
+func cString(_ s: String) -> Data { Data(Array(s.utf8) + [0]) }
+func le16(_ v: UInt16) -> Data { withUnsafeBytes(of: v.littleEndian) { Data($0) } }
+func le32(_ v: UInt32) -> Data { withUnsafeBytes(of: v.littleEndian) { Data($0) } }
+func le64(_ v: UInt64) -> Data { withUnsafeBytes(of: v.littleEndian) { Data($0) } }

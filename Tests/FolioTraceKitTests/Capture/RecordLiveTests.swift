@@ -1,0 +1,117 @@
+import FolioTraceKit
+import Foundation
+import Testing
+
+/// `foliotrace record` on this machine's kernel, around a real workload. Needs root and a
+/// tracefs with instances; elsewhere each test says why it skipped.
+@Suite(.serialized) struct RecordLiveTests {
+    static let tracing = "/sys/kernel/tracing"
+
+    /// Why live tracing cannot run here, or nil when it can.
+    static var unavailable: String? {
+        if geteuid() != 0 { return "not root" }
+        if !FileManager.default.fileExists(atPath: tracing + "/instances") { return "no tracefs at \(tracing)" }
+        return nil
+    }
+
+    static func skip(_ test: String) -> Bool {
+        guard let why = unavailable else { return false }
+        print("skipped \(test): live tracing needs root and tracefs (\(why))")
+        return true
+    }
+
+    /// Our instances left in tracefs.
+    static var leftovers: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: tracing + "/instances")) ?? [])
+            .filter { $0.hasPrefix("foliotrace-") }
+    }
+
+    /// Page-cache churn on a disk-backed file system (16 MiB written, dropped from the page
+    /// cache, read back), then a compaction.
+    @Test func recordsAWorkloadThatTraceCmdReads() throws {
+        if Self.skip("recordsAWorkloadThatTraceCmdReads") { return }
+        let dir = try Fixtures.scratch("record")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = URL(fileURLWithPath: "/var/tmp/foliotrace-record-test-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let out = dir.appendingPathComponent("live.dat").path
+        let workload = """
+            dd if=/dev/zero of=\(data.path) bs=1M count=16 conv=fsync 2>/dev/null && \
+            echo 1 > /proc/sys/vm/drop_caches && cat \(data.path) > /dev/null && \
+            echo 1 > /proc/sys/vm/compact_memory
+            """
+        let r = try CommandLineTests.run(["record", "-o", out, "--preset", "mm", "--", "sh", "-c", workload])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("wrote \(out)"))
+        #expect(Self.leftovers.isEmpty, "instances left: \(Self.leftovers)")
+
+        // trace-cmd reads the file, and counts what foliotrace counts, event by event.
+        let report = try CommandLineTests.execute("/usr/bin/trace-cmd", ["report", out])
+        #expect(report.status == 0 && !report.stdout.contains("FAILED TO PARSE"), "\(report.stderr.prefix(500))")
+        var theirs: [String: Int] = [:]
+        for line in report.stdout.split(separator: "\n") {
+            // "comm-pid [cpu] ts: event: ..." -> the word ending in ':' after the timestamp.
+            let words = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard let i = words.firstIndex(where: { $0.hasPrefix("[") && $0.hasSuffix("]") }), i + 2 < words.count
+            else { continue }
+            theirs[String(words[i + 2].dropLast()), default: 0] += 1
+        }
+        let events = try CommandLineTests.run(["events", "--format", "json", out])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(events.stdout.utf8)) as? [String: Any])
+        let ours = try #require(object["events"] as? [String: Int])
+        let oursByName = Dictionary(
+            ours.map { (String($0.key.split(separator: ":").last!), $0.value) },
+            uniquingKeysWith: +
+        )
+        #expect(oursByName == theirs)
+
+        // The file's pages of the workload's file: at least the 16 MiB read back.
+        var info = stat()
+        #expect(stat(data.path, &info) == 0)
+        let analysis = try TraceAnalysis(path: out, options: .init(keepLifecycles: true))
+        let filePages = (analysis.report.generations + analysis.report.live)
+            .filter { $0.filePage?.inode == UInt64(info.st_ino) && $0.addedToPageCacheAt != nil }
+            .reduce(0) { $0 + $1.pages }
+        #expect(filePages >= 4096, "pages of the file added to the page cache: \(filePages)")
+        #expect(analysis.report.summary.lruInsertions.reduce(0, +) > 0)
+    }
+
+    /// Ctrl-C (SIGINT) ends a capture with a readable file and no instance left; an
+    /// instance left by a run that was killed is removed by the next run.
+    @Test func interruptAndStaleInstancesLeaveNothingBehind() throws {
+        if Self.skip("interruptAndStaleInstancesLeaveNothingBehind") { return }
+        let dir = try Fixtures.scratch("record-int")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // A pid that is certainly gone: a child that has exited.
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
+        let stale = Self.tracing + "/instances/foliotrace-\(gone.processIdentifier)"
+        try FileManager.default.createDirectory(atPath: stale, withIntermediateDirectories: false)
+
+        let out = dir.appendingPathComponent("int.dat").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLineTests.binary)
+        p.arguments = ["record", "-o", out, "--duration", "60"]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var waited = 0
+        while !Self.leftovers.contains("foliotrace-\(p.processIdentifier)"), waited < 100 {
+            usleep(50_000)
+            waited += 1
+        }
+        #expect(!FileManager.default.fileExists(atPath: stale), "the stale instance was removed")
+        usleep(300_000)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(Self.leftovers.isEmpty, "instances left: \(Self.leftovers)")
+        #expect(try CommandLineTests.run(["events", out]).status == 0)
+    }
+
+    @Test func usageErrors() throws {
+        let r = try CommandLineTests.run(["record", "-o", "/tmp/x.dat"])
+        #expect(r.status == 2 && r.stderr.contains("--duration"))
+    }
+}
