@@ -24,7 +24,7 @@ struct FolioTrace: ParsableCommand {
         commandName: "foliotrace",
         abstract: "Folio lifecycles and linux-mm patterns from real kernel traces.",
         discussion: "Reads trace-cmd trace.dat files (versions 6 and 7, compressed or not).",
-        subcommands: [Analyze.self, Folio.self, Events.self, Export.self, Record.self]
+        subcommands: [Analyze.self, Folio.self, Events.self, Export.self, Record.self, Tail.self]
     )
 }
 

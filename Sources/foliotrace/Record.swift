@@ -2,9 +2,6 @@ import ArgumentParser
 import FolioTraceKit
 import Foundation
 
-/// Set by SIGINT/SIGTERM; the capture loop checks it and tears down.
-nonisolated(unsafe) private var stopSignal: sig_atomic_t = 0
-
 /// `foliotrace record -o FILE [--preset ...] (-- CMD | --duration T)`: a capture that needs no
 /// function tracing (where `trace-cmd record` aborts), in its own tracefs instance.
 struct Record: ParsableCommand {
@@ -66,19 +63,8 @@ struct Record: ParsableCommand {
         if probes == .auto, !FileManager.default.fileExists(atPath: "/sys/kernel/tracing/kprobe_events") {
             warn("this kernel has no kprobe events: recording without the rmap and charge probes")
         }
-        signal(SIGINT) { _ in stopSignal = 1 }
-        signal(SIGTERM) { _ in stopSignal = 1 }
-        // A parent may have blocked them (and a blocked mask is inherited): unblock, or
-        // Ctrl-C would wait for the end of the capture.
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        sigaddset(&mask, SIGINT)
-        sigaddset(&mask, SIGTERM)
-        sigprocmask(SIG_UNBLOCK, &mask, nil)
-        defer {
-            signal(SIGINT, SIG_DFL)
-            signal(SIGTERM, SIG_DFL)
-        }
+        StopSignals.install()
+        defer { StopSignals.restore() }
         let child = Process()
         let deadline = duration.map { Date().addingTimeInterval($0) }
         let result: Recorder.Result
@@ -91,7 +77,7 @@ struct Record: ParsableCommand {
                     try child.run()
                 },
                 stop: {
-                    if stopSignal != 0 { return true }
+                    if StopSignals.requested { return true }
                     if let deadline, Date() >= deadline { return true }
                     return !command.isEmpty && !child.isRunning
                 }
@@ -107,7 +93,7 @@ struct Record: ParsableCommand {
             "wrote \(output): \(result.enabled.count) events enabled, \(pages) pages"
                 + (lost > 0 ? ", \(lost) events lost (raise --buffer-kb)" : ", nothing lost")
         )
-        if !command.isEmpty, !child.isRunning, child.terminationStatus != 0, stopSignal == 0 {
+        if !command.isEmpty, !child.isRunning, child.terminationStatus != 0, !StopSignals.requested {
             throw ExitCode(child.terminationStatus)
         }
     }

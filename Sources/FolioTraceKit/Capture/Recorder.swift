@@ -56,22 +56,7 @@ public final class Recorder {
         spool = FileManager.default.temporaryDirectory.appendingPathComponent("foliotrace-record-\(getpid())")
         if let bufferKiB { try instance.setBufferSize(kib: bufferKiB) }
         instance.write("tracing_on", "0")
-        for spec in events {
-            let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else {
-                missing.append(spec)
-                continue
-            }
-            let names = parts[1] == "*" ? eventsOf(system: parts[0]) : [parts[1]]
-            if names.isEmpty { missing.append(spec) }
-            for name in names where !enabled.contains(where: { $0 == (parts[0], name) }) {
-                if instance.hasEvent(system: parts[0], event: name), instance.enable(system: parts[0], event: name) {
-                    enabled.append((parts[0], name))
-                } else {
-                    missing.append("\(parts[0]):\(name)")
-                }
-            }
-        }
+        (enabled, missing) = instance.enable(events)
         guard !enabled.isEmpty else {
             instance.destroy()
             throw CaptureError("none of the requested events exists on this kernel: \(missing.joined(separator: ", "))")
@@ -83,12 +68,6 @@ public final class Recorder {
     /// The instance's name in tracefs.
     public var instanceName: String { instance.name }
     public var missingEvents: [String] { missing }
-
-    private func eventsOf(system: String) -> [String] {
-        let dir = "\(instance.tracingDirectory)/events/\(system)"
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-        return names.filter { FileManager.default.fileExists(atPath: "\(dir)/\($0)/format") }.sorted()
-    }
 
     /// Records until `stop()` says so (checked about every 20 ms), then writes the file and
     /// removes the instance. `started` runs once tracing is on (start the workload there).
@@ -175,41 +154,12 @@ public final class Recorder {
     }
 
     private func writeFile(cpuData: [URL]) throws {
-        let tracing = instance.tracingDirectory
-        let read = readWhole
-        var w = TraceDatWriter(pageSize: pageSize)
-        w.headerPage = read("\(tracing)/events/header_page")
-        w.headerEvent = read("\(tracing)/events/header_event")
-        let ftrace = "\(tracing)/events/ftrace"
-        for name in ((try? FileManager.default.contentsOfDirectory(atPath: ftrace)) ?? []).sorted() {
-            let format = read("\(ftrace)/\(name)/format")
-            if !format.isEmpty { w.ftraceFormats.append(format) }
-        }
-        var systems: [String: [Data]] = [:]
-        for (system, event) in enabled where system != "ftrace" {
-            systems[system, default: []].append(read("\(tracing)/events/\(system)/\(event)/format"))
-        }
-        w.eventSystems = systems.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-        w.kallsyms = read("/proc/kallsyms")
-        w.printkFormats = read("\(tracing)/printk_formats")
-        w.savedCmdlines = read("\(tracing)/saved_cmdlines")
-        var u = utsname()
-        uname(&u)
-        let field = { (p: UnsafeRawPointer) in String(cString: p.assumingMemoryBound(to: CChar.self)) }
-        let unameText = withUnsafeBytes(of: u) { raw -> String in
-            let stride = MemoryLayout.size(ofValue: u.sysname)
-            let base = raw.baseAddress!
-            return [0, 1, 2, 4].map { field(base + $0 * stride) }.joined(separator: " ")
-        }
-        w.options = [
-            (.traceClock, cString(instance.read("trace_clock") ?? "[local]")),
-            (.uname, cString(unameText)),
-            (.version, cString("foliotrace")),
-            (.cpuCount, le32(UInt32(cpus))),
-        ]
+        var w = TraceDatWriter(describing: instance, enabled: enabled, cpus: cpus)
         for cpu in 0..<cpus {
             w.options.append((.cpuStat, cString("CPU: \(cpu)\n" + (instance.read("per_cpu/cpu\(cpu)/stats") ?? ""))))
         }
+        let table = CgroupPaths.scan().sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+        w.options.append((TraceDatWriter.Option.cgroupPaths, cString(table.joined(separator: "\n"))))
         try w.write(to: output, cpuData: cpuData)
     }
 }

@@ -14,6 +14,9 @@ public struct TraceDatWriter {
         case uname = 5
         case cpuCount = 8
         case version = 9
+        /// foliotrace's own: "cgroup-id path" lines for the memcgs that existed at capture
+        /// (trace-cmd skips options it does not know).
+        case cgroupPaths = 0x4654
     }
 
     public var pageSize: Int
@@ -28,6 +31,45 @@ public struct TraceDatWriter {
     public var options: [(Option, Data)] = []
 
     public init(pageSize: Int) { self.pageSize = pageSize }
+
+    /// The metadata of a capture from `instance`: the kernel's headers, the ftrace formats
+    /// and those of the `enabled` events, kallsyms, printk formats, saved cmdlines, and the
+    /// clock, uname, version and CPU-count options.
+    init(describing instance: TraceFSInstance, enabled: [(system: String, event: String)], cpus: Int) {
+        self.init(pageSize: Int(sysconf(Int32(_SC_PAGESIZE))))
+        let tracing = instance.tracingDirectory
+        headerPage = readWhole("\(tracing)/events/header_page")
+        headerEvent = readWhole("\(tracing)/events/header_event")
+        let ftrace = "\(tracing)/events/ftrace"
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: ftrace)) ?? []).sorted() {
+            let format = readWhole("\(ftrace)/\(name)/format")
+            if !format.isEmpty { ftraceFormats.append(format) }
+        }
+        var systems: [String: [Data]] = [:]
+        for (system, event) in enabled where system != "ftrace" {
+            systems[system, default: []].append(readWhole("\(tracing)/events/\(system)/\(event)/format"))
+        }
+        eventSystems = systems.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        kallsyms = readWhole("/proc/kallsyms")
+        printkFormats = readWhole("\(tracing)/printk_formats")
+        savedCmdlines = readWhole("\(tracing)/saved_cmdlines")
+        var u = utsname()
+        uname(&u)
+        let unameText = withUnsafeBytes(of: u) { raw -> String in
+            // sysname, nodename, release, machine (the fields are fixed-size C strings).
+            let stride = MemoryLayout.size(ofValue: u.sysname)
+            return [0, 1, 2, 4].map {
+                String(cString: (raw.baseAddress! + $0 * stride).assumingMemoryBound(to: CChar.self))
+            }
+            .joined(separator: " ")
+        }
+        options = [
+            (.traceClock, cString(instance.read("trace_clock") ?? "[local]")),
+            (.uname, cString(unameText)),
+            (.version, cString("foliotrace")),
+            (.cpuCount, le32(UInt32(cpus))),
+        ]
+    }
 
     /// Writes the file at `path` with one data file per CPU (each a whole number of pages).
     public func write(to path: String, cpuData: [URL]) throws {

@@ -57,6 +57,37 @@ public final class TraceFSInstance {
         tracefs_event_enable(instance, system, event) == 0
     }
 
+    /// Enables each of `specs` ("system:event", or "system:*" for all of a system's events)
+    /// that this kernel has; returns what was enabled and what was not there or refused.
+    public func enable(_ specs: [String]) -> (enabled: [(system: String, event: String)], missing: [String]) {
+        var enabled: [(system: String, event: String)] = []
+        var missing: [String] = []
+        for spec in specs {
+            let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else {
+                missing.append(spec)
+                continue
+            }
+            let names = parts[1] == "*" ? events(of: parts[0]) : [parts[1]]
+            if names.isEmpty { missing.append(spec) }
+            for name in names where !enabled.contains(where: { $0 == (parts[0], name) }) {
+                if hasEvent(system: parts[0], event: name), enable(system: parts[0], event: name) {
+                    enabled.append((parts[0], name))
+                } else {
+                    missing.append("\(parts[0]):\(name)")
+                }
+            }
+        }
+        return (enabled, missing)
+    }
+
+    /// The events of `system` on this kernel.
+    func events(of system: String) -> [String] {
+        let dir = "\(tracingDirectory)/events/\(system)"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return names.filter { FileManager.default.fileExists(atPath: "\(dir)/\($0)/format") }.sorted()
+    }
+
     /// Per-CPU buffer size in KiB.
     public func setBufferSize(kib: Int) throws(CaptureError) {
         guard tracefs_instance_file_write(instance, "buffer_size_kb", "\(kib)") > 0 else {

@@ -71,6 +71,12 @@ public struct LifecycleEngine {
         tasks = TaskTable(savedCommands: savedCommands)
     }
 
+    /// Names memcgs from a table taken at capture time (cgroup events in the trace still
+    /// rename them later).
+    public mutating func nameCgroups(_ paths: [UInt64: String]) {
+        for (id, path) in paths { tasks.name(cgroup: id, path: path) }
+    }
+
     /// The generations live right now.
     public var liveFolioCount: Int { live.count }
 

@@ -37,6 +37,7 @@ public struct TraceAnalysis: Sendable {
         let catalog = try EventCatalog(file: file)
         let decoder = try EventDecoder(catalog: catalog, path: path)
         var engine = LifecycleEngine(catalog: catalog, savedCommands: file.savedCommands(), options: options)
+        engine.nameCgroups(file.options.cgroupPaths)
         var detectors = DetectorSet()
         var counts = [UInt64](repeating: 0, count: catalog.idLimit)
         var timeline = Timeline()

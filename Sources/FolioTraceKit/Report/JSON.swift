@@ -31,6 +31,15 @@ public indirect enum JSON: Sendable {
         }
     }
 
+    /// On one line, for JSON-lines output.
+    public var compact: String {
+        switch self {
+        case .array(let a): return "[" + a.map(\.compact).joined(separator: ",") + "]"
+        case .object(let o): return "{" + o.map { JSON.quote($0.0) + ":" + $0.1.compact }.joined(separator: ",") + "}"
+        default: return rendered()
+        }
+    }
+
     public static func quote(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {

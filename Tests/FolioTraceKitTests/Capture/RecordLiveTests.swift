@@ -74,6 +74,17 @@ import Testing
             .reduce(0) { $0 + $1.pages }
         #expect(filePages >= 4096, "pages of the file added to the page cache: \(filePages)")
         #expect(analysis.report.summary.lruInsertions.reduce(0, +) > 0)
+
+        // The file names the memcg this test runs in (from its cgroup directory's inode),
+        // though no cgroup event in the trace does.
+        let own = try String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8).split(separator: "\n")
+            .first { $0.contains(":memory:") || $0.hasPrefix("0::") }
+        let path = try #require(own?.split(separator: ":", maxSplits: 2).last.map(String.init))
+        let root =
+            FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory") ? "/sys/fs/cgroup/memory" : "/sys/fs/cgroup"
+        var cgroup = stat()
+        #expect(stat(root + path, &cgroup) == 0)
+        #expect(try TraceFile(path: out).options.cgroupPaths[UInt64(cgroup.st_ino)] == (path.isEmpty ? "/" : path))
     }
 
     /// Ctrl-C (SIGINT) ends a capture with a readable file and no instance left; an
@@ -113,5 +124,53 @@ import Testing
     @Test func usageErrors() throws {
         let r = try CommandLineTests.run(["record", "-o", "/tmp/x.dat"])
         #expect(r.status == 2 && r.stderr.contains("--duration"))
+    }
+}
+
+extension RecordLiveTests {
+    /// `tail --duration` around page-cache churn: JSON lines (stdout is a pipe), summaries
+    /// that count the workload's kinds of transitions, a final summary, no instance left.
+    @Test func tailReportsTheWorkloadLive() throws {
+        if Self.skip("tailReportsTheWorkloadLive") { return }
+        let data = URL(fileURLWithPath: "/var/tmp/foliotrace-tail-test-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLineTests.binary)
+        p.arguments = ["tail", "--duration", "4", "--interval", "0.5"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // Tracing is on once the instance's tracing_on says so.
+        let on = Self.tracing + "/instances/foliotrace-\(p.processIdentifier)/tracing_on"
+        var waited = 0
+        while (try? String(contentsOfFile: on, encoding: .utf8))?.hasPrefix("1") != true, waited < 200 {
+            usleep(50_000)
+            waited += 1
+        }
+        let workload = try CommandLineTests.execute(
+            "/bin/sh",
+            [
+                "-c",
+                "dd if=/dev/zero of=\(data.path) bs=1M count=8 conv=fsync 2>/dev/null && "
+                    + "echo 1 > /proc/sys/vm/drop_caches && cat \(data.path) > /dev/null",
+            ]
+        )
+        #expect(workload.status == 0)
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(Self.leftovers.isEmpty, "instances left: \(Self.leftovers)")
+        let lines = text.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let summaries = lines.filter { $0["type"] as? String == "summary" }
+        #expect(summaries.count >= 4, "\(text.prefix(300))")
+        let last = try #require(summaries.last)
+        #expect(last["final"] as? Bool == true)
+        for key in ["events", "page_cache_adds", "page_cache_deletes", "lru_insertions"] {
+            #expect((last[key] as? Int ?? 0) > 0, "\(key) in \(last)")
+        }
+        #expect(last["lost_events"] is Int, "losses are always reported")
     }
 }
