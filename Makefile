@@ -42,6 +42,8 @@ test: test-deps
 bench: deps
 	$(SWIFT) build -c release --package-path Benchmarks
 	Benchmarks/.build/release/decode-bench $(wildcard fixtures/linux-*/*.dat)
+	$(SWIFT) build -c release --product foliotrace
+	bash Benchmarks/live-storm.sh
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Benchmarks/Sources Package.swift

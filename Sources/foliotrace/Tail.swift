@@ -84,7 +84,7 @@ struct Tail: ParsableCommand {
                 nextSummary = nextSummary.addingTimeInterval(interval)
             }
             // Keep reading while events flow: a pause in a burst is what overflows the buffer.
-            if handled == 0 { usleep(50_000) }
+            if handled == 0 { usleep(5_000) }
         }
         session.close()
         for f in session.newFindings() { view.finding(f) }
