@@ -5,8 +5,10 @@ SWIFT    ?= swift
 FIXTURE  ?= fixtures/linux-6.18/memcg-reclaim-foreign.dat
 SUDO     := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 PACKAGES := pkg-config libtraceevent-dev libtracefs-dev libtracecmd-dev libzstd-dev zlib1g-dev libsqlite3-dev trace-cmd
-# What only the tests use: a real JSON Schema validator and a real browser for the HTML report.
-TEST_PACKAGES := python3-jsonschema chromium fonts-liberation sqlite3
+# What only the tests use: a real JSON Schema validator, a real browser for the HTML report, the
+# sqlite3 shell, pahole (a second BTF reader), and qemu with busybox for the 6.1 guest test.
+TEST_PACKAGES := python3-jsonschema chromium fonts-liberation sqlite3 dwarves \
+	qemu-system-x86 busybox-static cpio gcc xz-utils
 
 .PHONY: all deps test-deps install-missing build test demo bench lint clean
 

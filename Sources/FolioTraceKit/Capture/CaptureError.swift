@@ -2,7 +2,7 @@
 public struct CaptureError: Error, CustomStringConvertible, Sendable {
     public var description: String
 
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 
     static let notRoot = CaptureError("tracing needs root (or CAP_SYS_ADMIN): run it with sudo")
 

@@ -167,7 +167,7 @@ public final class Recorder {
 /// The whole of a procfs or tracefs file. These report a size of 0 and hand out a page per
 /// read(2), so reading "the file's size" or once gets the first 4 KiB at most: an event
 /// format longer than that (mm_page_alloc's gfp flag table) would be cut.
-func readWhole(_ path: String) -> Data {
+public func readWhole(_ path: String) -> Data {
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else { return Data() }
     defer { close(fd) }
