@@ -59,9 +59,12 @@ struct Tail: ParsableCommand {
         }
         defer { session.close() }
         if !session.missing.isEmpty {
-            FileHandle.standardError.write(
-                Data("foliotrace: not on this kernel, skipped: \(session.missing.joined(separator: ", "))\n".utf8)
-            )
+            var text = "foliotrace: not on this kernel, skipped: \(session.missing.joined(separator: ", "))\n"
+            let disabled = AnalysisRequirement.disabled(byMissing: Set(session.missing))
+            if !disabled.isEmpty {
+                text += "foliotrace: without them these analyses cannot run: \(disabled.joined(separator: ", "))\n"
+            }
+            FileHandle.standardError.write(Data(text.utf8))
         }
         StopSignals.install()
         defer { StopSignals.restore() }

@@ -138,6 +138,14 @@ public struct BTF {
         return (0..<proto.vlen).map { string(u32(proto.extra + 8 * $0)) }
     }
 
+    /// The enumerators of `enum name`, in declaration order.
+    public func enumerators(of name: String) -> [(name: String, value: Int64)] {
+        guard let t = named(name, .enumeration) else { return [] }
+        return (0..<t.vlen).map { i in
+            (string(u32(t.extra + 8 * i)), Int64(Int32(bitPattern: u32(t.extra + 8 * i + 4))))
+        }
+    }
+
     /// The value of an enumerator (`PG_head`), searching every enum.
     public func enumerator(_ name: String) -> Int64? {
         for t in types where t.kind == Kind.enumeration.rawValue {

@@ -160,6 +160,10 @@ public final class Recorder {
         }
         let table = CgroupPaths.scan().sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         w.options.append((TraceDatWriter.Option.cgroupPaths, cString(table.joined(separator: "\n"))))
+        if let btf = try? BTF() {
+            let items = StatItems.enums.flatMap { e in btf.enumerators(of: e).map { "\(e) \($0.name) \($0.value)" } }
+            w.options.append((TraceDatWriter.Option.statItems, cString(items.joined(separator: "\n"))))
+        }
         try w.write(to: output, cpuData: cpuData)
     }
 }
@@ -179,4 +183,12 @@ public func readWhole(_ path: String) -> Data {
         out.append(contentsOf: buffer[0..<n])
     }
     return out
+}
+
+/// The names of the stat items memcg tracepoints (6.13+) print as numbers: `mod_memcg_state`
+/// and `mod_memcg_lruvec_state` take a node_stat_item or memcg_stat_item, and
+/// `count_memcg_events` a vm_event_item. The values change with every kernel build's
+/// config, so `record` stores the capturing kernel's, from its BTF.
+public enum StatItems {
+    public static let enums = ["node_stat_item", "memcg_stat_item", "vm_event_item"]
 }

@@ -17,6 +17,9 @@ public struct TraceDatWriter {
         /// foliotrace's own: "cgroup-id path" lines for the memcgs that existed at capture
         /// (trace-cmd skips options it does not know).
         case cgroupPaths = 0x4654
+        /// foliotrace's own: "enum NAME value" lines of the enums whose values memcg
+        /// tracepoints print as numbers (node_stat_item, memcg_stat_item, vm_event_item).
+        case statItems = 0x4655
     }
 
     public var pageSize: Int

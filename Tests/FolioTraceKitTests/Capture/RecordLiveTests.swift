@@ -121,6 +121,47 @@ import Testing
         #expect(try CommandLineTests.run(["events", out]).status == 0)
     }
 
+    /// The memcg stat item names travel in the file, as the kernel's BTF numbers them (pahole
+    /// reads the same enums independently).
+    @Test func statItemNamesTravelInTheFile() throws {
+        if Self.skip("statItemNamesTravelInTheFile") { return }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/pahole") else {
+            print("skipped statItemNamesTravelInTheFile: no pahole (apt-get install dwarves)")
+            return
+        }
+        let dir = try Fixtures.scratch("record-items")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("items.dat").path
+        #expect(try CommandLineTests.run(["record", "-o", out, "--duration", "0.2"]).status == 0)
+        let items = try TraceFile(path: out).options.statItems
+        for e in StatItems.enums {
+            let text = try CommandLineTests.execute("/usr/bin/pahole", ["-C", e, "/sys/kernel/btf/vmlinux"]).stdout
+            let theirs = text.matches(of: /([A-Z][A-Z0-9_]*)\s*=\s*([0-9]+)/).map { (String($0.1), Int64($0.2)!) }
+            #expect(!theirs.isEmpty, "pahole printed no enumerator of \(e)")
+            // Aliases share a value (NR_LRU_BASE = NR_INACTIVE_ANON): the file keeps the last,
+            // the specific name, as the kernel's vmstat_text does.
+            let byValue = Dictionary(grouping: theirs, by: \.1).mapValues { $0.map(\.0) }
+            for (value, names) in byValue {
+                #expect(items[e]?[value].map { names.contains($0) } == true, "\(e) = \(value): \(names)")
+            }
+        }
+    }
+
+    /// Not root: one line saying so, exit 2, nothing created.
+    @Test func notRootSaysSo() throws {
+        if Self.skip("notRootSaysSo") { return }
+        let r = try CommandLineTests.execute(
+            "/usr/bin/setpriv",
+            [
+                "--reuid=65534", "--regid=65534", "--clear-groups", CommandLineTests.binary, "record", "-o",
+                "/tmp/x.dat",
+                "--duration", "1",
+            ]
+        )
+        #expect(r.status == 2)
+        #expect(r.stderr == "foliotrace: tracing needs root (or CAP_SYS_ADMIN): run it with sudo\n")
+    }
+
     @Test func usageErrors() throws {
         let r = try CommandLineTests.run(["record", "-o", "/tmp/x.dat"])
         #expect(r.status == 2 && r.stderr.contains("--duration"))
