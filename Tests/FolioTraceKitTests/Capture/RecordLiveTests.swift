@@ -26,18 +26,28 @@ import Testing
             .filter { $0.hasPrefix("foliotrace-") }
     }
 
-    /// Page-cache churn on a disk-backed file system (16 MiB written, dropped from the page
-    /// cache, read back), then a compaction.
+    /// Page-cache churn on a disk-backed file system in a memcg with a low limit (32 MiB
+    /// written, dropped from the page cache, read back under a 16 MiB limit, so the memcg
+    /// reclaims), then a compaction.
     @Test func recordsAWorkloadThatTraceCmdReads() throws {
         if Self.skip("recordsAWorkloadThatTraceCmdReads") { return }
         let dir = try Fixtures.scratch("record")
         defer { try? FileManager.default.removeItem(at: dir) }
         let data = URL(fileURLWithPath: "/var/tmp/foliotrace-record-test-\(getpid())")
         defer { try? FileManager.default.removeItem(at: data) }
+        let memcg = "/sys/fs/cgroup/memory/foliotrace-record-test-\(getpid())"
+        let v1 = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+        if v1 { try FileManager.default.createDirectory(atPath: memcg, withIntermediateDirectories: false) }
+        defer { if v1 { rmdir(memcg) } }
         let out = dir.appendingPathComponent("live.dat").path
+        // The reader enters the memcg itself ($$ of its own shell: a subshell's would be its parent's).
+        let read =
+            v1
+            ? "sh -c 'echo 16M > \(memcg)/memory.limit_in_bytes && echo $$ > \(memcg)/cgroup.procs && exec cat \(data.path)'"
+            : "cat \(data.path)"
         let workload = """
-            dd if=/dev/zero of=\(data.path) bs=1M count=16 conv=fsync 2>/dev/null && \
-            echo 1 > /proc/sys/vm/drop_caches && cat \(data.path) > /dev/null && \
+            dd if=/dev/zero of=\(data.path) bs=1M count=32 conv=fsync 2>/dev/null && \
+            echo 1 > /proc/sys/vm/drop_caches && \(read) > /dev/null && \
             echo 1 > /proc/sys/vm/compact_memory
             """
         let r = try CommandLineTests.run(["record", "-o", out, "--preset", "mm", "--", "sh", "-c", workload])
@@ -72,7 +82,13 @@ import Testing
         let filePages = (analysis.report.generations + analysis.report.live)
             .filter { $0.filePage?.inode == UInt64(info.st_ino) && $0.addedToPageCacheAt != nil }
             .reduce(0) { $0 + $1.pages }
-        #expect(filePages >= 4096, "pages of the file added to the page cache: \(filePages)")
+        #expect(filePages >= 8192, "pages of the file added to the page cache: \(filePages)")
+        if v1 {
+            // The memcg's reclaim ran (events the kernel emitted, counted above alike by trace-cmd).
+            #expect(ours["vmscan:mm_vmscan_memcg_reclaim_begin"] ?? 0 > 0)
+            #expect(analysis.report.summary.reclaim.memcgReclaimPasses > 0)
+            #expect(analysis.report.summary.evictions > 0)
+        }
         #expect(analysis.report.summary.lruInsertions.reduce(0, +) > 0)
 
         // The file names the memcg this test runs in (from its cgroup directory's inode),
