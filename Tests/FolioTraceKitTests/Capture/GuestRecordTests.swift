@@ -50,7 +50,13 @@ import Testing
         let stderr = read("record-stderr.txt")
         #expect(stderr.contains("exit 0"), "record in the guest: \(stderr)")
         #expect(stderr.contains("kprobes in group foliotrace_"), "\(stderr)")
-        // Nothing left in the guest's tracefs once record ended.
+        // A run killed with SIGKILL left probes and an instance; the next run removed them, and
+        // nothing is left in the guest's tracefs once it ended.
+        let killed = read("killed.txt")
+        #expect(
+            killed.contains("probes") && !killed.contains(": 0 probes") && killed.contains("instance: foliotrace-"),
+            "\(killed)"
+        )
         #expect(read("after-kprobe_events.txt").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
         #expect(read("after-instances.txt").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
 
