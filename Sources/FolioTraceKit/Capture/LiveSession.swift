@@ -98,16 +98,7 @@ public final class LiveSession {
         heads.reserveCapacity(streams.count)
         for i in streams.indices { heads.append(try streams[i].next()) }
         var handled = 0
-        while true {
-            var best = -1
-            var bestTS = UInt64.max
-            for i in heads.indices {
-                if let h = heads[i], best < 0 || h.timestamp < bestTS {
-                    best = i
-                    bestTS = h.timestamp
-                }
-            }
-            guard best >= 0, let r = heads[best] else { break }
+        while let best = MergedStream.earliest(heads), let r = heads[best] {
             engine.handle(r, decoder.decode(r))
             if engine.hasTransitions { for t in engine.transitions { detectors.observe(t) } }
             handled += 1

@@ -57,29 +57,20 @@ public struct JUnitReport {
         return t
     }
 
-    /// XML text content.
+    /// XML text content. XML 1.0 cannot carry other control characters, even escaped.
     private func text(_ s: String) -> String {
-        var out = ""
-        for u in s.unicodeScalars {
-            switch u {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\n", "\t": out.unicodeScalars.append(u)
-            default:
-                // XML 1.0 has no way to write other control characters, even escaped.
-                if u.value < 0x20 || u.value == 0xFFFE || u.value == 0xFFFF {
-                    out += "?"
-                } else {
-                    out.unicodeScalars.append(u)
+        let printable = String(
+            String.UnicodeScalarView(
+                s.unicodeScalars.map { u in
+                    u.value < 0x20 && u != "\n" && u != "\t" || u.value == 0xFFFE || u.value == 0xFFFF ? "?" : u
                 }
-            }
-        }
-        return out
+            )
+        )
+        return escapeXML(printable)
     }
 
     /// XML attribute value (quoted with ").
     private func attr(_ s: String) -> String {
-        text(s).replacingOccurrences(of: "\"", with: "&quot;").replacingOccurrences(of: "\n", with: "&#10;")
+        text(s).replacingOccurrences(of: "\n", with: "&#10;")
     }
 }
