@@ -31,6 +31,9 @@ struct Record: ParsableCommand {
     @Option(help: "Per-CPU ring buffer size in KiB (the kernel's default when not given).")
     var bufferKb: Int?
 
+    @Option(help: "trace.dat file version: 6, or 7 (zstd-compressed; trace-cmd 3 and KernelShark 2 read it).")
+    var fileVersion = 6
+
     @Option(help: "Seconds to record when no command is given.")
     var duration: Double?
 
@@ -44,6 +47,7 @@ struct Record: ParsableCommand {
             throw ValidationError("give a command after -- or --duration SECONDS (or both)")
         }
         if let d = duration, !(d > 0) { throw ValidationError("--duration must be a positive number of seconds") }
+        if fileVersion != 6, fileVersion != 7 { throw ValidationError("--file-version must be 6 or 7") }
     }
 
     func run() throws {
@@ -59,6 +63,7 @@ struct Record: ParsableCommand {
             FileHandle.standardError.write(Data("foliotrace: \(error)\n".utf8))
             throw ExitCode(2)
         }
+        recorder.fileVersion = fileVersion
         if !recorder.missingEvents.isEmpty {
             warn("not on this kernel, skipped: \(recorder.missingEvents.joined(separator: ", "))")
             let disabled = AnalysisRequirement.disabled(byMissing: Set(recorder.missingEvents))

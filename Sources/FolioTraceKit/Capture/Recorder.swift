@@ -48,6 +48,9 @@ public final class Recorder {
     private let spool: URL
 
     /// Creates the instance and enables `events` ("system:event" or "system:*").
+    /// 6, or 7 for zstd-compressed sections and CPU data.
+    public var fileVersion = 6
+
     public init(output: String, events: [String], bufferKiB: Int?) throws(CaptureError) {
         self.output = output
         instance = try TraceFSInstance()
@@ -116,10 +119,19 @@ public final class Recorder {
             // A non-blocking read of trace_pipe_raw hands out the page the kernel is still
             // writing, however little it holds: read only where a page's worth is waiting,
             // so the file is made of full pages.
-            for cpu in 0..<cpus where unreadBytes(cpu: cpu) >= pageSize {
-                if try drain(cpu, flush: false) { any = true }
+            for cpu in 0..<cpus {
+                // Every full page but the one the kernel is writing (at most 256 a visit, so
+                // no CPU waits long), without re-reading the stats for each.
+                let full: Int = min(unreadBytes(cpu: cpu) / pageSize, 257)
+                let wanted: Int = full > 1 ? full - 1 : full
+                var n = 0
+                while n < wanted {
+                    guard try drain(cpu, flush: false) else { break }
+                    n += 1
+                    any = true
+                }
             }
-            if !any { usleep(20_000) }
+            if !any { usleep(5_000) }
         }
         instance.write("tracing_on", "0")
         for cpu in 0..<cpus {
@@ -164,7 +176,11 @@ public final class Recorder {
             let items = StatItems.enums.flatMap { e in btf.enumerators(of: e).map { "\(e) \($0.name) \($0.value)" } }
             w.options.append((TraceDatWriter.Option.statItems, cString(items.joined(separator: "\n"))))
         }
-        try w.write(to: output, cpuData: cpuData)
+        if fileVersion == 7 {
+            try w.writeVersion7(to: output, cpuData: cpuData)
+        } else {
+            try w.write(to: output, cpuData: cpuData)
+        }
     }
 }
 

@@ -29,13 +29,14 @@ import Testing
     /// Page-cache churn on a disk-backed file system in a memcg with a low limit (32 MiB
     /// written, dropped from the page cache, read back under a 16 MiB limit, so the memcg
     /// reclaims), then a compaction.
-    @Test func recordsAWorkloadThatTraceCmdReads() throws {
+    @Test(arguments: [6, 7])
+    func recordsAWorkloadThatTraceCmdReads(_ version: Int) throws {
         if Self.skip("recordsAWorkloadThatTraceCmdReads") { return }
         let dir = try Fixtures.scratch("record")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let data = URL(fileURLWithPath: "/var/tmp/foliotrace-record-test-\(getpid())")
+        let data = URL(fileURLWithPath: "/var/tmp/foliotrace-record-test-\(getpid())-v\(version)")
         defer { try? FileManager.default.removeItem(at: data) }
-        let memcg = "/sys/fs/cgroup/memory/foliotrace-record-test-\(getpid())"
+        let memcg = "/sys/fs/cgroup/memory/foliotrace-record-test-\(getpid())-v\(version)"
         let v1 = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.limit_in_bytes")
         if v1 { try FileManager.default.createDirectory(atPath: memcg, withIntermediateDirectories: false) }
         defer { if v1 { rmdir(memcg) } }
@@ -50,9 +51,12 @@ import Testing
             echo 1 > /proc/sys/vm/drop_caches && \(read) > /dev/null && \
             echo 1 > /proc/sys/vm/compact_memory
             """
-        let r = try CommandLineTests.run(["record", "-o", out, "--preset", "mm", "--", "sh", "-c", workload])
+        let r = try CommandLineTests.run([
+            "record", "-o", out, "--preset", "mm", "--file-version", "\(version)", "--", "sh", "-c", workload,
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("wrote \(out)"))
+        #expect(try TraceFile(path: out).version == version)
         #expect(Self.leftovers.isEmpty, "instances left: \(Self.leftovers)")
 
         // trace-cmd reads the file, and counts what foliotrace counts, event by event.
