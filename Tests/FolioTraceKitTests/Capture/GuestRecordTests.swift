@@ -27,25 +27,17 @@ import Testing
         let out = try Fixtures.scratch("guest-record")
         defer { try? FileManager.default.removeItem(at: out) }
         let script = Fixtures.packageRoot.appendingPathComponent("fixtures/capture/guest.sh").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [script, "6.1-record"]
         var env = ProcessInfo.processInfo.environment
         env["FOLIOTRACE_BIN"] = CommandLineTests.binary
         env["FOLIOTRACE_OUT"] = out.path
-        p.environment = env
-        let log = out.appendingPathComponent("guest.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        p.standardOutput = handle
-        p.standardError = handle
-        try p.run()
-        p.waitUntilExit()
-        try handle.close()
+        env["FOLIOTRACE_QEMU_TIMEOUT"] = "900"
+        // qemu gets 15 minutes (the run takes a few); the download and the initramfs come first.
+        let run = try Subprocess.run("/bin/bash", [script, "6.1-record"], environment: env, timeout: 1800)
+        try (run.stdout + run.stderr).write(to: out.appendingPathComponent("guest.log"), atomically: false, encoding: .utf8)
         let read = { (name: String) in
             (try? String(contentsOf: out.appendingPathComponent(name), encoding: .utf8)) ?? ""
         }
-        try #require(p.terminationStatus == 0, "guest.sh failed:\n\(read("guest.log").suffix(2000))")
+        try #require(run.status == 0, "guest.sh failed:\n\(read("guest.log").suffix(2000))")
 
         let stderr = read("record-stderr.txt")
         #expect(stderr.contains("exit 0"), "record in the guest: \(stderr)")

@@ -122,21 +122,17 @@ import Testing
         try FileManager.default.createDirectory(atPath: stale, withIntermediateDirectories: false)
 
         let out = dir.appendingPathComponent("int.dat").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CommandLineTests.binary)
-        p.arguments = ["record", "-o", out, "--duration", "60"]
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try Subprocess(CommandLineTests.binary, ["record", "-o", out, "--duration", "60"])
         var waited = 0
-        while !Self.leftovers.contains("foliotrace-\(p.processIdentifier)"), waited < 100 {
+        while !Self.leftovers.contains("foliotrace-\(p.pid)"), waited < 100 {
             usleep(50_000)
             waited += 1
         }
         #expect(!FileManager.default.fileExists(atPath: stale), "the stale instance was removed")
         usleep(300_000)
-        kill(p.processIdentifier, SIGINT)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
+        kill(p.pid, SIGINT)
+        let r = p.wait(timeout: 30)
+        #expect(!r.timedOut && r.status == 0, "\(r.stderr)")
         #expect(Self.leftovers.isEmpty, "instances left: \(Self.leftovers)")
         #expect(try CommandLineTests.run(["events", out]).status == 0)
     }
@@ -195,15 +191,9 @@ extension RecordLiveTests {
         if Self.skip("tailReportsTheWorkloadLive") { return }
         let data = URL(fileURLWithPath: "/var/tmp/foliotrace-tail-test-\(getpid())")
         defer { try? FileManager.default.removeItem(at: data) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CommandLineTests.binary)
-        p.arguments = ["tail", "--duration", "4", "--interval", "0.5"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try Subprocess(CommandLineTests.binary, ["tail", "--duration", "4", "--interval", "0.5"])
         // Tracing is on once the instance's tracing_on says so.
-        let on = Self.tracing + "/instances/foliotrace-\(p.processIdentifier)/tracing_on"
+        let on = Self.tracing + "/instances/foliotrace-\(p.pid)/tracing_on"
         var waited = 0
         while (try? String(contentsOfFile: on, encoding: .utf8))?.hasPrefix("1") != true, waited < 200 {
             usleep(50_000)
@@ -218,9 +208,9 @@ extension RecordLiveTests {
             ]
         )
         #expect(workload.status == 0)
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
+        let r = p.wait(timeout: 60)
+        #expect(!r.timedOut && r.status == 0, "\(r.stderr)")
+        let text = r.stdout
         #expect(Self.leftovers.isEmpty, "instances left: \(Self.leftovers)")
         let lines = text.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]

@@ -13,24 +13,11 @@ import Testing
 
     static func run(_ arguments: [String]) throws -> Run { try execute(binary, arguments) }
 
-    /// Runs any program to completion, capturing both streams.
-    static func execute(_ program: String, _ arguments: [String]) throws -> Run {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: program)
-        p.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(
-            status: p.terminationStatus,
-            stdout: String(decoding: o, as: UTF8.self),
-            stderr: String(decoding: e, as: UTF8.self)
-        )
+    /// Runs any program to completion (killed, and the test failed, past `timeout` seconds),
+    /// capturing both streams.
+    static func execute(_ program: String, _ arguments: [String], timeout: Double = 300) throws -> Run {
+        let r = try Subprocess.run(program, arguments, timeout: timeout)
+        return Run(status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
 
     /// One line on stderr that names the file, exit status 2, nothing on stdout.

@@ -31,8 +31,8 @@ import Testing
             "--window-size=1200,2000",
         ]
         let png = dir.appendingPathComponent("shot.png")
-        let dom = try CommandLineTests.execute(chromium, flags + ["--dump-dom", html.absoluteString])
-        let shot = try CommandLineTests.execute(chromium, flags + ["--screenshot=\(png.path)", html.absoluteString])
+        let dom = try browse(chromium, flags + ["--dump-dom", html.absoluteString])
+        let shot = try browse(chromium, flags + ["--screenshot=\(png.path)", html.absoluteString])
         #expect(shot.status == 0, "\(shot.stderr)")
         let size = try FileManager.default.attributesOfItem(atPath: html.path)[.size] as? Int ?? 0
         return Page(
@@ -41,6 +41,17 @@ import Testing
             screenshot: (try? Data(contentsOf: png)) ?? Data(),
             bytes: size
         )
+    }
+
+    /// One headless Chromium run, given a second chance when the first hangs (it seldom does;
+    /// a hang must fail this test, not stall the run).
+    static func browse(_ chromium: String, _ arguments: [String]) throws -> CommandLineTests.Run {
+        var r = try Subprocess(chromium, arguments).wait(timeout: 90)
+        if r.timedOut {
+            print("chromium hung for 90 s; trying again: \(r.stderr.suffix(500))")
+            r = try Subprocess.run(chromium, arguments, timeout: 90)
+        }
+        return CommandLineTests.Run(status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
 
     /// The data-* marks the report's script sets once it has run to its end.
