@@ -4,7 +4,7 @@
 SWIFT    ?= swift
 FIXTURE  ?= fixtures/linux-6.18/memcg-reclaim-foreign.dat
 SUDO     := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-PACKAGES := pkg-config libtraceevent-dev libtracefs-dev libtracecmd-dev libzstd-dev zlib1g-dev trace-cmd
+PACKAGES := pkg-config libtraceevent-dev libtracefs-dev libtracecmd-dev libzstd-dev zlib1g-dev trace-cmd linux-perf
 
 .PHONY: all deps build test demo bench lint clean
 

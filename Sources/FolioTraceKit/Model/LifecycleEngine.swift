@@ -68,6 +68,12 @@ public struct LifecycleEngine {
         tasks = TaskTable(savedCommands: savedCommands)
     }
 
+    /// Adds task names learned while reading (perf's COMM records): a name the trace gave
+    /// later replaces an earlier one, as the kernel's own table would have.
+    public mutating func learnCommands(_ commands: [Int32: String]) {
+        tasks.learn(commands)
+    }
+
     /// The generations live right now.
     public var liveFolioCount: Int { live.count }
 

@@ -14,21 +14,39 @@ public struct TraceAnalysis: Sendable {
     /// Counts that put each rule's findings in proportion.
     public let ruleContext: [String: [(String, UInt64)]]
 
-    /// Reads and models the whole trace.
+    /// Reads and models the whole trace (a trace.dat or a perf.data, told apart by magic).
     /// - Throws: `TraceFileError` for unreadable input.
     public init(path: String, options: LifecycleEngine.Options = .init()) throws(TraceFileError) {
-        let file = try TraceFile(path: path)
-        let catalog = try EventCatalog(file: file)
-        let decoder = try EventDecoder(catalog: catalog, path: path)
-        var engine = LifecycleEngine(catalog: catalog, savedCommands: file.savedCommands(), options: options)
+        try self.init(source: try TraceSource(path: path), options: options)
+    }
+
+    /// Reads and models the whole of an opened trace.
+    /// - Throws: `TraceFileError` for unreadable input.
+    public init(source: TraceSource, options: LifecycleEngine.Options = .init()) throws(TraceFileError) {
+        let catalog = try source.catalog()
+        let decoder = try EventDecoder(catalog: catalog, path: source.path)
+        var engine = LifecycleEngine(catalog: catalog, savedCommands: source.savedCommands, options: options)
         var detectors = DetectorSet()
         var counts = [UInt64](repeating: 0, count: catalog.idLimit)
-        var records = try file.mergedRecords()
-        while let r = try records.next() {
-            let id = Int(r.eventID)
-            if id < counts.count { counts[id] += 1 }
-            engine.handle(r, decoder.decode(r))
-            if engine.hasTransitions { for t in engine.transitions { detectors.observe(t) } }
+        /// The one pass, specialized per input format.
+        func run<S: RecordStream>(_ records: inout S) throws(TraceFileError) -> [LostEvents] {
+            while let r = try records.next() {
+                let id = Int(r.eventID)
+                if id < counts.count { counts[id] += 1 }
+                engine.handle(r, decoder.decode(r))
+                if engine.hasTransitions { for t in engine.transitions { detectors.observe(t) } }
+            }
+            return records.lostEvents
+        }
+        switch source {
+        case .traceDat(let file):
+            var records = try file.mergedRecords()
+            lost = try run(&records)
+        case .perfData(let file):
+            var records = file.orderedRecords()
+            lost = try run(&records)
+            // COMM records inside compressed data are only seen during the pass.
+            engine.learnCommands(records.commands)
         }
         var present = Set<String>()
         for t in catalog.types where counts[Int(t.id)] > 0 { present.formUnion(catalog.requirementNames(of: t)) }
@@ -38,11 +56,10 @@ public struct TraceAnalysis: Sendable {
         }
         findings = detectors.findings
         ruleContext = detectors.context
-        self.path = path
-        kernelRelease = file.options.kernelRelease
-        cpus = file.cpuBuffers.count
+        self.path = source.path
+        kernelRelease = source.kernelRelease
+        cpus = source.cpuCount
         self.catalog = catalog
         report = engine.finish()
-        lost = records.lostEvents
     }
 }

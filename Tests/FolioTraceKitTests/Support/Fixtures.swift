@@ -45,3 +45,25 @@ struct DecodedFixture {
         records = count
     }
 }
+
+/// The perf.data fixtures (fixtures/**/*.perf.data), relative to fixtures/.
+enum PerfFixtures {
+    /// Every perf.data with tracepoint samples.
+    static let traces: [String] = {
+        guard let e = FileManager.default.enumerator(atPath: Fixtures.directory.path) else { return [] }
+        return e.compactMap { $0 as? String }
+            .filter { $0.hasSuffix(".perf.data") && !$0.contains("no-tracepoints") && !$0.hasPrefix("capture/") }
+            .sorted()
+    }()
+
+    /// `perf record -e cpu-clock -- true`: no tracepoint event at all.
+    static let noTracepoints = "linux-6.18/perf/no-tracepoints.perf.data"
+    /// The run recorded by perf and by trace-cmd at the same time.
+    static let bothWaysPerf = "linux-6.18/perf/memcg-reclaim.perf.data"
+    static let bothWaysTraceDat = "linux-6.18/perf/memcg-reclaim.dat"
+
+    /// The truth file of a perf.data fixture.
+    static func truth(_ fixture: String) throws -> Truth {
+        try Truth(fixture.replacingOccurrences(of: ".perf.data", with: ".dat"))
+    }
+}
