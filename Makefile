@@ -30,10 +30,12 @@ test: deps
 	$(SWIFT) build --build-tests -Xswiftc -warnings-as-errors
 	$(SWIFT) test --skip-build
 
-# Decode throughput against a C loop over libtracecmd and against `trace-cmd report`, in one run.
+# Decode throughput against a C loop over libtracecmd and against `trace-cmd report`, and on the
+# perf.data fixtures against `perf script`, in one run.
+PERF_FIXTURES := $(filter-out %no-tracepoints.perf.data,$(wildcard fixtures/linux-*/perf/*.perf.data))
 bench: deps
 	$(SWIFT) build -c release --package-path Benchmarks
-	Benchmarks/.build/release/decode-bench $(wildcard fixtures/linux-*/*.dat)
+	Benchmarks/.build/release/decode-bench $(wildcard fixtures/linux-*/*.dat) $(PERF_FIXTURES)
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Benchmarks/Sources Package.swift
