@@ -144,8 +144,11 @@ public struct PerfRecordStream: RecordStream {
     /// Decompressed bytes of the current arena not yet parsed (the start of a split record).
     private var parsed = 0
     private var missed: [Int64] = []
-    /// Losses per CPU (PERF_RECORD_LOST and LOST_SAMPLES), complete at the end.
+    /// Losses per CPU (the PERF_RECORD_LOST records), complete at the end.
     public private(set) var lost: [LostEvents] = []
+    /// Samples reported lost by PERF_RECORD_LOST_SAMPLES records (perf record's summary of
+    /// each counter's lost count: the PERF_RECORD_LOST losses again, without time or CPU).
+    public private(set) var lostSamples: UInt64 = 0
     /// pid -> comm from every COMM and FORK record read so far.
     public private(set) var commands: [Int32: String]
     /// Tracepoint samples delivered.
@@ -318,7 +321,9 @@ public struct PerfRecordStream: RecordStream {
         case .lost where r.count >= 24:
             queueLoss(r, count: r.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
         case .lostSamples where r.count >= 16:
-            queueLoss(r, count: r.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            // perf record writes these at the end from each counter's read() lost count: the
+            // same losses its PERF_RECORD_LOST records already placed in time and on a CPU.
+            lostSamples &+= r.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
         case .comm, .fork:
             PerfTasks.note(type: type, r, sampleIDAll: layout.idAllSize, into: &commands)
         default:

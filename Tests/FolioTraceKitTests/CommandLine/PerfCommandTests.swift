@@ -25,12 +25,15 @@ import Testing
         #expect(object["compression"] as? String == (fixture.contains("-z.") ? "zstd" : "none"))
         #expect(object["cpus"] as? Int == 2)
         #expect((object["kernel"] as? String)?.hasPrefix("6.18") == true)
-        #expect(object["lost_events"] as? Int == 0)
+        #expect(
+            (object["lost_events"] as? Int).map(UInt64.init)
+                == (try PerfFixtures.lostPerCPU(fixture)).values.reduce(0, +)
+        )
     }
 
     /// analyze: every sample counted, memcgs A and B named by path, and the workload's
     /// foreign refaults found (memcg A's reclaim evicts the file B maps; B refaults it).
-    @Test(arguments: PerfFixtures.traces)
+    @Test(arguments: PerfFixtures.memcgReclaim)
     func analyzeJSON(_ fixture: String) throws {
         let object = try json(["analyze", "--format", "json", Fixtures.path(fixture)])
         let summary = try #require(object["summary"] as? [String: Any])

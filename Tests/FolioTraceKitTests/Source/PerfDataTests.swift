@@ -75,7 +75,7 @@ import Testing
             }
         }
         #expect(index == expected.count, "\(fixture): \(index) samples, perf script \(expected.count)")
-        #expect(checkedFields > 20_000, "\(fixture): \(checkedFields) samples had their fields compared")
+        #expect(checkedFields > index / 2, "\(fixture): \(checkedFields) samples had their fields compared")
     }
 
     /// How the event's print format shows the fields foliotrace decoded (nil: not compared).
@@ -107,6 +107,9 @@ import Testing
             #expect(file.cpuCount == 2)
             #expect(file.attrs.allSatisfy { $0.isTracepoint })
             #expect(!file.tracing.eventFormats.isEmpty)
+        }
+        for fixture in PerfFixtures.memcgReclaim {
+            let file = try PerfFile(path: Fixtures.path(fixture))
             // at least perf's COMM of the workload before it execs, outside any compressed data
             #expect(!file.commands.isEmpty, "\(fixture)")
             // exec COMMs come from the ring buffers (compressed with -z): the pass learns them
@@ -127,8 +130,28 @@ import Testing
             last = r.timestamp
             cpus.insert(r.cpu)
         }
-        #expect(cpus.count == 2)
-        #expect(records.lostEvents.allSatisfy { !$0.any }, "the truth files report no lost samples")
+        if fixture.contains("memcg-reclaim") { #expect(cpus.count == 2) }
+    }
+
+    /// Lost samples per CPU are the PERF_RECORD_LOST records' counts (as perf script shows
+    /// them); each loss reaches the engine as the next sample's `missedEvents` on that CPU.
+    @Test(arguments: PerfFixtures.traces)
+    func lostSamplesMatchTruth(_ fixture: String) throws {
+        let expected = try PerfFixtures.lostPerCPU(fixture)
+        var records = try PerfFile(path: Fixtures.path(fixture)).orderedRecords()
+        var missed: [Int: Int64] = [:]
+        while let r = try records.next() {
+            if r.missedEvents != 0 { missed[Int(r.cpu), default: 0] += r.missedEvents }
+        }
+        var ours: [Int: UInt64] = [:]
+        for (cpu, l) in records.lostEvents.enumerated() where l.counted > 0 { ours[cpu] = l.counted }
+        #expect(ours == expected)
+        #expect(missed.mapValues(UInt64.init) == expected.filter { $0.value > 0 })
+        if fixture.contains("lost") {
+            #expect(!expected.isEmpty, "the lost-samples capture lost samples")
+            // perf record's LOST_SAMPLES summary repeats the same losses, per counter
+            #expect(records.lostSamples == expected.values.reduce(0, +))
+        }
     }
 
     /// The raw payload is the tracepoint's record, common fields first: common_type is the

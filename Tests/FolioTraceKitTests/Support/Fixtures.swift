@@ -56,6 +56,19 @@ enum PerfFixtures {
             .sorted()
     }()
 
+    /// The memcg-reclaim workload (plain, -z, pipe mode).
+    static var memcgReclaim: [String] { traces.filter { $0.contains("memcg-reclaim") } }
+
+    /// Samples lost per CPU as the truth file says (PERF_RECORD_LOST records, by perf script).
+    static func lostPerCPU(_ fixture: String) throws -> [Int: UInt64] {
+        var out: [Int: UInt64] = [:]
+        for line in try truth(fixture).lines where line.hasPrefix("lost cpu ") {
+            let n = Truth.numbers(line)
+            out[Int(n[0])] = n[2]
+        }
+        return out
+    }
+
     /// `perf record -e cpu-clock -- true`: no tracepoint event at all.
     static let noTracepoints = "linux-6.18/perf/no-tracepoints.perf.data"
     /// The run recorded by perf and by trace-cmd at the same time.
