@@ -75,7 +75,9 @@ public final class PerfFile {
             }
             try PerfFile.checkSupported(attrs, features)
             sampleLayout = try PerfSampleLayout(attrs)
-            let mixed = attrs.contains { !$0.isTracepoint }
+            // A dummy event (software, PERF_COUNT_SW_DUMMY) never samples: only other events
+            // make each sample's id worth looking up.
+            let mixed = attrs.contains { !$0.isTracepoint && !($0.type == 1 && $0.config == 9) }
             var byID: [UInt64: Bool] = [:]
             if mixed { for a in attrs { for id in a.ids { byID[id] = a.isTracepoint } } }
             tracepointByID = byID

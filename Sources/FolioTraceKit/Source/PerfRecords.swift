@@ -28,11 +28,27 @@ struct PerfSampleLayout {
     init(_ attrs: [PerfEventAttr]) throws(TraceProblem) {
         let tracepoints = attrs.filter(\.isTracepoint)
         guard let first = tracepoints.first else { throw TraceProblem(.noTracepoints) }
-        for a in attrs where a.sampleType != first.sampleType || a.sampleIDAll != first.sampleIDAll {
-            // perf then adds PERF_SAMPLE_IDENTIFIER; foliotrace keeps to one layout.
+        for a in tracepoints where a.sampleType != first.sampleType {
             throw TraceProblem(
-                .unsupportedPerf("events with different sample_type (\(a.sampleType) and \(first.sampleType))")
+                .unsupportedPerf("tracepoint events with different sample_type (\(a.sampleType), \(first.sampleType))")
             )
+        }
+        // Other events (perf record -a adds a dummy one for side-band records) may sample
+        // differently only when every sample starts with its id (PERF_SAMPLE_IDENTIFIER), as
+        // perf then arranges; the trailing sample_id block must read the same for all.
+        let identifier: UInt64 = 1 << 16
+        let idAllBits: UInt64 = 1 << 1 | 1 << 2 | 1 << 6 | 1 << 9 | 1 << 7 | identifier
+        for a in attrs where a.sampleType != first.sampleType {
+            guard a.sampleType & identifier != 0, first.sampleType & identifier != 0 else {
+                throw TraceProblem(
+                    .unsupportedPerf(
+                        "events with different sample_type (\(a.sampleType), \(first.sampleType)) and no sample identifier"
+                    )
+                )
+            }
+            if a.sampleIDAll, first.sampleIDAll, a.sampleType & idAllBits != first.sampleType & idAllBits {
+                throw TraceProblem(.unsupportedPerf("events whose records end in different sample_id blocks"))
+            }
         }
         let t = first.sampleType
         func has(_ bit: UInt64) -> Bool { t & (1 << bit) != 0 }
@@ -43,14 +59,17 @@ struct PerfSampleLayout {
             throw TraceProblem(.unsupportedPerf("samples timed by a chosen clock (perf record -k)"))
         }
         var o = 8
-        if has(16) { o += 8 }  // IDENTIFIER
+        if has(16) {  // IDENTIFIER: the id, first so that any event's samples can be told apart
+            id = o
+            o += 8
+        }
         if has(0) { o += 8 }  // IP
         if has(1) { o += 8 }  // TID
         time = o
         o += 8
         if has(3) { o += 8 }  // ADDR
         if has(6) {
-            id = o
+            if id < 0 { id = o }
             o += 8
         }
         if has(9) { o += 8 }  // STREAM_ID
