@@ -440,7 +440,7 @@ public struct PerfRecordStream: RecordStream {
         if zstd == nil { zstd = try ZstdStream() }
         let arena = current == 0 ? arenas.0 : arenas.1
         let chunk = max(file.features.compressedMmapLength, 1 << 16)
-        try zstd!.decompress(payload, into: arena, chunk: chunk, what: "compressed record at offset \(offset)")
+        try zstd!.decompress(payload, into: arena, chunk: chunk, recordOffset: offset)
         cacheBases()
         guard let base = UnsafeRawPointer(arena.base) else { return }
         let bytes = UnsafeRawBufferPointer(start: base, count: arena.count)
@@ -522,11 +522,12 @@ final class ZstdStream {
     deinit { ZSTD_freeDStream(stream) }
 
     /// Appends everything `payload` decompresses to to `arena`.
+    /// - Parameter recordOffset: where the compressed record is in the file, for the error.
     func decompress(
         _ payload: UnsafeRawBufferPointer,
         into arena: ByteArena,
         chunk: Int,
-        what: String
+        recordOffset: Int
     ) throws(TraceProblem) {
         guard let src = payload.baseAddress, !payload.isEmpty else { return }
         var input = ZSTD_inBuffer(src: src, size: payload.count, pos: 0)
@@ -535,7 +536,11 @@ final class ZstdStream {
             var output = ZSTD_outBuffer(dst: arena.base! + arena.count, size: arena.capacity - arena.count, pos: 0)
             let rc = ZSTD_decompressStream(stream, &output, &input)
             guard ZSTD_isError(rc) == 0 else {
-                throw TraceProblem(.decompression("\(what): zstd: \(String(cString: ZSTD_getErrorName(rc)))"))
+                throw TraceProblem(
+                    .decompression(
+                        "compressed record at offset \(recordOffset): zstd: \(String(cString: ZSTD_getErrorName(rc)))"
+                    )
+                )
             }
             arena.count += output.pos
             if input.pos == input.size && output.pos < output.size { return }
