@@ -4,14 +4,25 @@
 SWIFT    ?= swift
 FIXTURE  ?= fixtures/linux-6.18/memcg-reclaim-foreign.dat
 SUDO     := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-PACKAGES := pkg-config libtraceevent-dev libtracefs-dev libtracecmd-dev libzstd-dev zlib1g-dev trace-cmd linux-perf
+PACKAGES := pkg-config libtraceevent-dev libtracefs-dev libtracecmd-dev libzstd-dev zlib1g-dev libsqlite3-dev trace-cmd
+# What only the tests use: a real JSON Schema validator, a real browser for the HTML report, the
+# sqlite3 shell, pahole (a second BTF reader), qemu with busybox for the 6.1 guest test, and perf
+# (perf script is the reference reader of the perf.data fixtures).
+TEST_PACKAGES := python3-jsonschema chromium fonts-liberation sqlite3 dwarves \
+	qemu-system-x86 busybox-static cpio gcc xz-utils linux-perf
 
-.PHONY: all deps build test demo bench lint clean
+.PHONY: all deps test-deps install-missing build test demo bench lint clean
 
 all: build
 
 deps:
-	@missing=$$(for p in $(PACKAGES); do \
+	@$(MAKE) --no-print-directory install-missing WANT="$(PACKAGES)"
+
+test-deps:
+	@$(MAKE) --no-print-directory install-missing WANT="$(PACKAGES) $(TEST_PACKAGES)"
+
+install-missing:
+	@missing=$$(for p in $(WANT); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "make deps: installing" $$missing; \
@@ -26,7 +37,7 @@ demo: build
 	.build/release/foliotrace analyze $(FIXTURE)
 
 # The tests run the debug `foliotrace` binary, so build everything before testing.
-test: deps
+test: test-deps
 	$(SWIFT) build --build-tests -Xswiftc -warnings-as-errors
 	$(SWIFT) test --skip-build
 
@@ -36,6 +47,8 @@ PERF_FIXTURES := $(filter-out %no-tracepoints.perf.data,$(wildcard fixtures/linu
 bench: deps
 	$(SWIFT) build -c release --package-path Benchmarks
 	Benchmarks/.build/release/decode-bench $(wildcard fixtures/linux-*/*.dat) $(PERF_FIXTURES)
+	$(SWIFT) build -c release --product foliotrace
+	bash Benchmarks/live-storm.sh
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Benchmarks/Sources Package.swift

@@ -28,9 +28,10 @@ let package = Package(
         ),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(
             name: "FolioTraceKit",
-            dependencies: ["CTraceEvent", "CZstd", "CZlib"]
+            dependencies: ["CTraceEvent", "CTraceFS", "CZstd", "CZlib", "CSQLite"]
         ),
         .executableTarget(
             name: "foliotrace",
@@ -41,7 +42,8 @@ let package = Package(
         ),
         .testTarget(
             name: "FolioTraceKitTests",
-            dependencies: ["FolioTraceKit", "CTraceCmd", "CTraceEvent", "CTraceFS"]
+            dependencies: ["FolioTraceKit", "CTraceCmd", "CTraceEvent", "CTraceFS"],
+            exclude: ["Report/Golden"]
         ),
     ]
 )

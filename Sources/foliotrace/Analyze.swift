@@ -3,316 +3,174 @@ import FolioTraceKit
 import Foundation
 
 /// `foliotrace analyze TRACE`: the main job. Rebuilds every folio's life, runs the
-/// detectors, prints the summary and findings; `--fail-on` makes it a CI gate.
+/// detectors, writes one or more reports; `--fail-on` and `--baseline` make it a CI gate.
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
             "Rebuild every folio's life, summarize it and report the linux-mm patterns found.",
         discussion: """
-            Exit status: 0 when the trace was analyzed (and no finding reached --fail-on), 1 when \
-            a finding reached the --fail-on severity, 2 when the trace could not be read or the \
-            command line was wrong.
+            Several reports from one pass: pair each --format with an -o FILE in order \
+            (`--format json -o r.json --format markdown -o r.md`); an -o FILE without its own \
+            --format takes the format from its extension (.txt .json .md .html .xml); one \
+            --format without a file goes to standard output.
+
+            Exit status: 0 when the trace was analyzed and the gate passed, 1 when the gate \
+            failed (a finding reached --fail-on, or with --baseline a rule's count grew beyond \
+            --tolerance), 2 when the trace or baseline could not be read or the command line \
+            was wrong.
             """
     )
 
-    @OptionGroup var input: TraceInput
+    @Argument(help: "A trace.dat file (version 6 or 7).")
+    var trace: String
 
-    @Option(name: .shortAndLong, help: "Write the report to this file instead of standard output.")
-    var output: String?
+    @Option(
+        name: .shortAndLong,
+        help: "Report format: \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", ")). Repeatable."
+    )
+    var format: [ReportFormat] = []
 
-    @Option(help: "Exit 1 when a finding has this severity or a higher one: info, warning or error.")
+    @Option(name: .shortAndLong, help: "Write a report to this file (repeatable; see below).")
+    var output: [String] = []
+
+    @Option(help: "Fail (exit 1) when a finding has this severity or a higher one: info, warning or error.")
     var failOn: Severity?
+
+    @Option(help: "An earlier JSON report: fail only on new findings or counts grown beyond --tolerance.")
+    var baseline: String?
+
+    @Option(help: "With --baseline: how much a rule's count may grow, in findings (5) or percent (10%).")
+    var tolerance: String = "0"
 
     @Flag(help: "Keep every folio generation and list them in the JSON report (memory grows with the trace).")
     var keepLifecycles = false
 
+    @Flag(help: "No progress bar, even on a terminal.")
+    var quiet = false
+
+    /// Where each report goes (a file, or standard output for nil), in command-line order:
+    /// an -o FILE takes the --format given since the previous -o, or else the one its name
+    /// implies (nil when none does); a --format that no -o follows goes to standard output.
+    /// ArgumentParser keeps the two options' values apart, so their interleaving is read
+    /// from the raw arguments.
+    static func destinations(_ arguments: [String]) throws -> [(ReportFormat?, String?)] {
+        var pairs: [(ReportFormat?, String?)] = []
+        var pending: ReportFormat?
+        var toStdout = false
+        func flush() throws {
+            guard let f = pending else { return }
+            if toStdout {
+                throw ValidationError(
+                    "only one report can go to standard output: give an -o FILE for each other --format"
+                )
+            }
+            toStdout = true
+            pairs.append((f, nil))
+            pending = nil
+        }
+        var i = 0
+        while i < arguments.count {
+            let arg = arguments[i]
+            var value: String?
+            if let eq = arg.firstIndex(of: "="), arg.hasPrefix("--") {
+                value = String(arg[arg.index(after: eq)...])
+            } else if i + 1 < arguments.count {
+                value = arguments[i + 1]
+            }
+            let name = arg.split(separator: "=", maxSplits: 1).first.map(String.init) ?? arg
+            if arg == "--" { break }
+            switch name {
+            case "-f", "--format":
+                try flush()
+                pending = value.flatMap(ReportFormat.init(rawValue:))
+            case "-o", "--output":
+                pairs.append((pending ?? value.flatMap { ReportFormat(fileName: $0) }, value))
+                pending = nil
+            default: break
+            }
+            i += arg.contains("=") || !(["-f", "--format", "-o", "--output"].contains(name)) ? 1 : 2
+        }
+        try flush()
+        if pairs.isEmpty { pairs.append((.text, nil)) }
+        return pairs
+    }
+
+    func validate() throws {
+        let pairs = try Self.destinations(Array(CommandLine.arguments.dropFirst()))
+        if pairs.filter({ $0.1 != nil }).count != output.count {
+            throw ValidationError("write each -o FILE and --format NAME as two words (-o report.md, not -oreport.md)")
+        }
+        for (format, file) in pairs where format == nil {
+            throw ValidationError("\(file ?? "-"): cannot tell the report format from the name: give --format for it")
+        }
+        if Tolerance(tolerance) == nil {
+            throw ValidationError("--tolerance \(tolerance): give a number of findings (5) or a percentage (10%)")
+        }
+    }
+
     func run() throws {
+        let base = try reportingErrors { try baseline.map { (p) throws(ReportInputError) in try Baseline(path: p) } }
+        let bar = quiet ? nil : ProgressBar(label: trace)
         let analysis = try reportingErrors {
-            try TraceAnalysis(path: input.trace, options: .init(keepLifecycles: keepLifecycles))
+            try TraceAnalysis(path: trace, options: .init(keepLifecycles: keepLifecycles), progress: bar?.update)
         }
-        let report: String
-        switch input.format {
-        case .text: report = AnalyzeText(analysis).text
-        case .json: report = analyzeJSON(analysis, lifecycles: keepLifecycles).rendered() + "\n"
-        }
-        if let output {
+        bar?.finish()
+        let verdict = Verdict(analysis, failOn: failOn, baseline: base, tolerance: Tolerance(tolerance)!)
+        let wanted = try Self.destinations(Array(CommandLine.arguments.dropFirst())).map { ($0 ?? .text, $1) }
+        let stories = wanted.contains { $0.0 == .html } ? try findingStories(analysis) : []
+        for (format, file) in wanted {
+            let report = format.render(analysis, verdict: verdict, lifecycles: keepLifecycles, stories: stories)
+            guard let file else {
+                print(report, terminator: "")
+                continue
+            }
             do {
-                try report.write(toFile: output, atomically: true, encoding: .utf8)
+                try write(report, to: file)
             } catch {
                 FileHandle.standardError.write(
-                    Data("foliotrace: \(output): cannot write the report: \(error.localizedDescription)\n".utf8)
+                    Data("foliotrace: \(file): cannot write the report: \(error.localizedDescription)\n".utf8)
                 )
                 throw ExitCode(2)
             }
-        } else {
-            print(report, terminator: "")
         }
-        if let failOn, let worst = analysis.findings.map(\.severity).max(), worst >= failOn {
-            let count = analysis.findings.filter { $0.severity >= failOn }.count
-            FileHandle.standardError.write(
-                Data("foliotrace: \(count) finding(s) at or above \(failOn.rawValue)\n".utf8)
-            )
+        if verdict.failed {
+            let failed = verdict.outcomes.filter(\.failed)
+            let lines = failed.map { "foliotrace: \($0.rule.id): \($0.reason ?? "failed")\n" }.joined()
+            FileHandle.standardError.write(Data(lines.utf8))
             throw ExitCode(1)
         }
+    }
+
+    /// The steps of the first findings' folios, for the HTML report: a second pass that
+    /// watches only those pfns (the first pass cannot know them in advance).
+    private func findingStories(_ analysis: TraceAnalysis) throws -> [FolioStory] {
+        var pfns: [UInt64] = []
+        var seen = Set<UInt64>()
+        for f in analysis.findings where seen.insert(f.folio.pfn).inserted {
+            pfns.append(f.folio.pfn)
+            if pfns.count == 50 { break }
+        }
+        guard !pfns.isEmpty else { return [] }
+        let watched = try reportingErrors { try TraceAnalysis(path: trace, options: .init(watch: seen)) }
+        return pfns.map { FolioStory(pfn: $0, analysis: watched) }
+    }
+}
+
+/// Writes a report. A regular file is replaced atomically (a CI job never sees half a
+/// report); anything else (/dev/stdout, /dev/null, a FIFO) is written in place: an atomic
+/// write would rename a temporary file over the device node.
+func write(_ report: String, to path: String) throws {
+    var info = stat()
+    if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw CocoaError(.fileWriteNoPermission)
+        }
+        defer { try? handle.close() }
+        try handle.write(contentsOf: Data(report.utf8))
+    } else {
+        try report.write(toFile: path, atomically: true, encoding: .utf8)
     }
 }
 
 extension Severity: ExpressibleByArgument {}
-
-func analyzeJSON(_ a: TraceAnalysis, lifecycles: Bool = false) -> JSON {
-    let s = a.report.summary
-    var reasons: [(String, JSON)] = []
-    for (name, c) in s.migration.byReason.sorted(by: { $0.key < $1.key }) {
-        reasons.append(
-            (
-                name,
-                .object([("calls", .uint(c.calls)), ("succeeded", .uint(c.succeeded)), ("failed", .uint(c.failed))])
-            )
-        )
-    }
-    let lists = LRUList.allCases.filter { $0 != .unknown }
-    let summary: JSON = .object([
-        ("events", .uint(s.records)),
-        ("typed_events", .uint(s.typedEvents)),
-        ("folios", .uint(s.folios)),
-        ("generations", .uint(s.generations)),
-        ("began_before_trace", .uint(s.beganBeforeTrace)),
-        ("freed", .uint(s.freed)),
-        ("ended_unseen", .uint(s.endedUnseen)),
-        ("live_at_end", .uint(s.liveAtEnd)),
-        (
-            "lifetime_histogram_log2_ns",
-            .object(
-                s.lifetimeHistogram.enumerated().filter { $0.element > 0 }
-                    .map { ("\($0.offset)", .uint($0.element)) }
-            )
-        ),
-        ("lru_insertions", .object(lists.map { ($0.description, .uint(s.lruInsertions[Int($0.rawValue)])) })),
-        ("activations", .uint(s.activations)),
-        (
-            "page_cache",
-            .object([
-                ("adds", .uint(s.pageCacheAdds)), ("deletes", .uint(s.pageCacheDeletes)),
-                ("evictions", .uint(s.evictions)), ("refaults", .uint(s.refaults)),
-            ])
-        ),
-        (
-            "reclaim",
-            .object([
-                ("memcg_reclaim_passes", .uint(s.reclaim.memcgReclaimPasses)),
-                ("direct_reclaim_passes", .uint(s.reclaim.directReclaimPasses)),
-                ("kswapd_wakes", .uint(s.reclaim.kswapdWakes)),
-                ("nr_reclaimed", .uint(s.reclaim.nrReclaimed)),
-                ("shrink_inactive_scanned", .uint(s.reclaim.shrinkInactiveScanned)),
-                ("shrink_inactive_reclaimed", .uint(s.reclaim.shrinkInactiveReclaimed)),
-                ("activated", .uint(s.reclaim.activated)),
-                ("unmap_failed", .uint(s.reclaim.unmapFailed)),
-                ("written_back", .uint(s.writtenBackByReclaim)),
-            ])
-        ),
-        ("frees_by_context", .object(s.freesByContext.sorted { $0.key < $1.key }.map { ($0.key, .uint($0.value)) })),
-        (
-            "migrations",
-            .object([
-                ("calls", .uint(s.migration.calls)), ("succeeded", .uint(s.migration.succeeded)),
-                ("failed", .uint(s.migration.failed)), ("by_reason", .object(reasons)),
-                ("joined", .uint(s.migration.joined)), ("restored", .uint(s.migration.restored)),
-            ])
-        ),
-        ("charge_moves", .uint(s.chargeMoves)),
-        ("lost_events", .uint(a.lost.reduce(0) { $0 + $1.counted })),
-        ("lost_events_per_cpu", .array(a.lost.map { .uint($0.counted) })),
-        ("generations_crossing_lost_events", .uint(s.generationsCrossingLoss)),
-    ])
-    let memcgs: JSON = .array(
-        a.report.memcgs.map { m in
-            .object([
-                ("id", .uint(m.id)), ("path", .optional(m.path)),
-                ("generations", .uint(m.generations)), ("pages_charged", .uint(m.pagesCharged)),
-                ("pages_reclaimed", .uint(m.pagesReclaimed)), ("pages_refaulted", .uint(m.pagesRefaulted)),
-                ("pages_moved_in", .uint(m.pagesMovedIn)), ("pages_moved_out", .uint(m.pagesMovedOut)),
-                ("pages_live_at_end", .uint(m.pagesLiveAtEnd)),
-                ("page_cache_pages_at_end", .uint(m.pageCachePagesAtEnd)),
-            ])
-        }
-    )
-    var report: [(String, JSON)] = [
-        ("file", .string(a.path)), ("kernel", .optional(a.kernelRelease)), ("cpus", .int(Int64(a.cpus))),
-        ("summary", summary), ("memcgs", memcgs), ("findings", .array(a.findings.map(findingJSON))),
-        (
-            "coverage",
-            .array(
-                a.coverage.map { c in
-                    .object([
-                        ("rule", .string(c.rule.id)), ("runnable", .bool(c.runnable)),
-                        ("missing", .array(c.missing.map(JSON.string))),
-                    ])
-                }
-            )
-        ),
-    ]
-    if lifecycles {
-        let all = (a.report.generations + a.report.live).sorted { ($0.pfn, $0.generation) < ($1.pfn, $1.generation) }
-        report.append(("generations", .array(all.map { generationJSON($0, steps: nil, tasks: a.report.tasks) })))
-    }
-    return .object(report)
-}
-
-/// The text form of `analyze`.
-struct AnalyzeText {
-    let a: TraceAnalysis
-    init(_ a: TraceAnalysis) { self.a = a }
-
-    var text: String {
-        let s = a.report.summary
-        var t = "\(a.path): kernel \(a.kernelRelease ?? "unknown"), \(a.cpus) CPUs, \(s.records) events\n\n"
-        t +=
-            "folios       \(s.folios) pfns, \(s.generations) generations (\(s.beganBeforeTrace) began before the trace), "
-        t += "\(s.freed) freed, \(s.liveAtEnd) live at the end"
-        if s.endedUnseen > 0 { t += ", \(s.endedUnseen) ended without a free in the trace" }
-        t += "\n"
-        let hist = s.lifetimeHistogram.enumerated().filter { $0.element > 0 }
-        if !hist.isEmpty {
-            t +=
-                "lifetimes    "
-                + hist.map { "\(duration(1 << UInt64($0.offset))):\($0.element)" }.joined(separator: " ") + "\n"
-        }
-        let lists = LRUList.allCases.filter { $0 != .unknown }
-        t +=
-            "lru          insertions "
-            + lists.map { "\($0)=\(s.lruInsertions[Int($0.rawValue)])" }.joined(separator: " ")
-        t += ", activations \(s.activations)\n"
-        t +=
-            "page cache   \(s.pageCacheAdds) adds, \(s.pageCacheDeletes) deletes (\(s.evictions) by reclaim), \(s.refaults) refaults\n"
-        t +=
-            "reclaim      memcg \(s.reclaim.memcgReclaimPasses) passes, direct \(s.reclaim.directReclaimPasses), kswapd wakes \(s.reclaim.kswapdWakes); "
-        t += "scanned \(s.reclaim.shrinkInactiveScanned), reclaimed \(s.reclaim.shrinkInactiveReclaimed), "
-        t +=
-            "activated \(s.reclaim.activated), unmap failed \(s.reclaim.unmapFailed), written back \(s.writtenBackByReclaim)\n"
-        if !s.freesByContext.isEmpty {
-            t +=
-                "frees        "
-                + s.freesByContext.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-                + "\n"
-        }
-        t +=
-            "migrations   \(s.migration.calls) migrate_pages calls, \(s.migration.succeeded) succeeded, \(s.migration.failed) failed"
-        if !s.migration.byReason.isEmpty {
-            t +=
-                " ("
-                + s.migration.byReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.calls)" }.joined(
-                    separator: ", "
-                ) + ")"
-        }
-        t += "; \(s.migration.joined) folios joined old -> new, \(s.migration.restored) entries restored\n"
-        if s.chargeMoves > 0 { t += "charge moves \(s.chargeMoves)\n" }
-        let lost = a.lost.reduce(0) { $0 + $1.counted }
-        let uncounted = a.lost.reduce(0) { $0 + $1.uncountedPages }
-        if lost > 0 || uncounted > 0 {
-            t += "lost events  \(lost)" + (uncounted > 0 ? " (+\(uncounted) pages with uncounted losses)" : "")
-            t += ": \(s.generationsCrossingLoss) generations were live across a loss and may miss steps\n"
-        }
-        if !a.report.memcgs.isEmpty {
-            t += "\nmemcgs (pages)\n"
-            t +=
-                pad("id", 8) + pad("charged", 9) + pad("reclaimed", 10) + pad("refaulted", 10) + pad("moved in", 9)
-                + pad("moved out", 10) + pad("live", 7) + "  path\n"
-            for m in a.report.memcgs {
-                t +=
-                    pad("\(m.id)", 8) + pad("\(m.pagesCharged)", 9) + pad("\(m.pagesReclaimed)", 10)
-                    + pad("\(m.pagesRefaulted)", 10) + pad("\(m.pagesMovedIn)", 9) + pad("\(m.pagesMovedOut)", 10)
-                    + pad("\(m.pagesLiveAtEnd)", 7) + "  " + (m.path ?? "(no cgroup event names it)") + "\n"
-            }
-        }
-        t += findingsText(a)
-        return t
-    }
-
-    private func pad(_ s: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }
-
-    private func duration(_ ns: UInt64) -> String {
-        switch ns {
-        case ..<1_000: return "\(ns)ns"
-        case ..<1_000_000: return "\(ns / 1_000)us"
-        case ..<1_000_000_000: return "\(ns / 1_000_000)ms"
-        default: return "\(ns / 1_000_000_000)s"
-        }
-    }
-}
-
-/// A finding in the JSON shape the detectors issue fixes.
-func findingJSON(_ f: Finding) -> JSON {
-    .object([
-        ("rule", .string(f.rule)), ("severity", .string(f.severity.rawValue)),
-        ("pfn", .uint(f.folio.pfn)), ("generation", .uint(UInt64(f.folio.generation))),
-        ("order", .uint(UInt64(f.folio.order))),
-        ("inode", .optional(f.folio.filePage?.inode)), ("index", .optional(f.folio.filePage?.index)),
-        ("memcg", .optional(f.memcg)), ("other_memcg", .optional(f.otherMemcg)),
-        ("ts", .uint(f.timestamp)), ("message", .string(f.message)),
-        (
-            "evidence",
-            .array(
-                f.evidence.map { e in
-                    .object([
-                        ("event", .string(e.event)), ("cpu", .int(Int64(e.cpu))), ("ts", .uint(e.timestamp)),
-                        ("pid", .int(Int64(e.pid))),
-                    ])
-                }
-            )
-        ),
-    ])
-}
-
-/// The findings section of `analyze`'s text: per rule, what it means, how many, where.
-func findingsText(_ a: TraceAnalysis) -> String {
-    var t = "\nfindings\n"
-    for c in a.coverage {
-        let rule = c.rule
-        let found = a.findings.filter { $0.rule == rule.id }
-        t += "\n  \(rule.id) [\(rule.severity.rawValue)]: "
-        guard c.runnable else {
-            t += "not checked: the trace lacks \(c.missing.joined(separator: ", "))\n"
-            continue
-        }
-        t += found.isEmpty ? "none\n" : "\(found.count) (\(rule.title))\n"
-        for (label, n) in a.ruleContext[rule.id] ?? [] where n > 0 { t += "    \(label): \(n)\n" }
-        guard !found.isEmpty else { continue }
-        t += wrap(rule.explanation, indent: "    ")
-        var byMemcg: [String: Int] = [:]
-        var byInode: [UInt64: Int] = [:]
-        for f in found {
-            byMemcg["\(f.memcg.map(String.init) ?? "?") -> \(f.otherMemcg.map(String.init) ?? "?")", default: 0] += 1
-            if let ino = f.folio.filePage?.inode { byInode[ino, default: 0] += 1 }
-        }
-        t +=
-            "    by memcg: "
-            + byMemcg.sorted { $0.value > $1.value }.prefix(5).map { "\($0.key): \($0.value)" }
-            .joined(separator: ", ") + "\n"
-        if !byInode.isEmpty {
-            t +=
-                "    by inode: "
-                + byInode.sorted { $0.value > $1.value }.prefix(5).map { "\($0.key): \($0.value)" }
-                .joined(separator: ", ") + "\n"
-        }
-        for f in found.prefix(3) {
-            t += "    pfn 0x\(String(f.folio.pfn, radix: 16)) gen \(f.folio.generation): \(f.message)\n"
-            for e in f.evidence { t += "      \(e.event) cpu \(e.cpu) ts \(e.timestamp) pid \(e.pid)\n" }
-        }
-        if found.count > 3 { t += "    ... \(found.count - 3) more (--format json lists them all)\n" }
-    }
-    return t
-}
-
-/// Wraps a paragraph to 100 columns.
-func wrap(_ text: String, indent: String) -> String {
-    var out = ""
-    var line = indent
-    for word in text.split(separator: " ") {
-        if line.count + word.count + 1 > 100, line != indent {
-            out += line + "\n"
-            line = indent
-        }
-        line += (line == indent ? "" : " ") + word
-    }
-    return out + line + "\n"
-}
+extension ReportFormat: ExpressibleByArgument {}

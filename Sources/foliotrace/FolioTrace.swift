@@ -25,7 +25,7 @@ struct FolioTrace: ParsableCommand {
         abstract: "Folio lifecycles and linux-mm patterns from real kernel traces.",
         discussion:
             "Reads trace-cmd trace.dat files (versions 6 and 7, compressed or not) and perf.data files of perf record -e TRACEPOINT (plain, -z or pipe mode).",
-        subcommands: [Analyze.self, Folio.self, Events.self]
+        subcommands: [Analyze.self, Folio.self, Events.self, Export.self, Record.self, Tail.self]
     )
 }
 
@@ -51,6 +51,9 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as TraceFileError {
+        FileHandle.standardError.write(Data("foliotrace: \(error)\n".utf8))
+        throw ExitCode(2)
+    } catch let error as ReportInputError {
         FileHandle.standardError.write(Data("foliotrace: \(error)\n".utf8))
         throw ExitCode(2)
     }

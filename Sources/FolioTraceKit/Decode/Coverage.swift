@@ -19,6 +19,12 @@ public struct AnalysisRequirement: Sendable {
         return (missing.isEmpty, missing)
     }
 
+    /// The analyses a capture cannot run for lack of `missing` events (given as
+    /// "system:event"): those with a group whose every event is missing.
+    public static func disabled(byMissing missing: Set<String>) -> [String] {
+        all.filter { r in r.needs.contains { group in group.allSatisfy { missing.contains($0) } } }.map(\.id)
+    }
+
     static let rmapProbes = KprobeFunction.allCases.filter(\.isRmap).map { "kprobe:" + $0.rawValue }
 
     public static let all: [AnalysisRequirement] = [

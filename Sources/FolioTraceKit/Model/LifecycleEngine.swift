@@ -14,10 +14,13 @@ public struct LifecycleEngine {
         public var keepLifecycles = false
         /// pfns whose every step is recorded (`foliotrace folio`).
         public var watch: Set<UInt64> = []
+        /// Record every folio's steps (`export --steps`): memory grows with the trace.
+        public var allSteps = false
 
-        public init(keepLifecycles: Bool = false, watch: Set<UInt64> = []) {
+        public init(keepLifecycles: Bool = false, watch: Set<UInt64> = [], allSteps: Bool = false) {
             self.keepLifecycles = keepLifecycles
             self.watch = watch
+            self.allSteps = allSteps
         }
     }
 
@@ -74,8 +77,29 @@ public struct LifecycleEngine {
         tasks.learn(commands)
     }
 
+    /// Names memcgs from a table taken at capture time (cgroup events in the trace still
+    /// rename them later).
+    public mutating func nameCgroups(_ paths: [UInt64: String]) {
+        for (id, path) in paths { tasks.name(cgroup: id, path: path) }
+    }
+
     /// The generations live right now.
     public var liveFolioCount: Int { live.count }
+
+    /// Per memcg (0 for folios not attributed to one), the pages of the live folios the trace
+    /// saw go onto an LRU list and of those in the page cache, right now. Walks every live
+    /// folio: for periodic samples (`Timeline`), not per record.
+    public func census() -> [UInt64: PageCensus] {
+        var c: [UInt64: PageCensus] = [:]
+        for slot in live.values {
+            let f = folios[Int(slot)]
+            let onLRU = f.lru != LRUList.unknown.rawValue
+            guard onLRU || f.inPageCache else { continue }
+            c[f.memcg, default: PageCensus()].lruPages &+= onLRU ? f.pages : 0
+            c[f.memcg, default: PageCensus()].pageCachePages &+= f.inPageCache ? f.pages : 0
+        }
+        return c
+    }
 
     /// The live folio with head `pfn` (which must be live).
     private subscript(_ pfn: UInt64) -> LiveFolio {
@@ -604,11 +628,11 @@ public struct LifecycleEngine {
     }
 
     private func isWatched(_ head: UInt64, _ f: LiveFolio) -> Bool {
-        !options.watch.isEmpty && options.watch.contains { $0 >= head && $0 < head + f.pages }
+        options.allSteps || (!options.watch.isEmpty && options.watch.contains { $0 >= head && $0 < head + f.pages })
     }
 
     private mutating func step(_ pfn: UInt64, _ r: RawRecord, _ detail: @autoclosure () -> String) {
-        guard !options.watch.isEmpty else { return }
+        guard options.allSteps || !options.watch.isEmpty else { return }
         let head = head(of: pfn) ?? pfn
         guard let slot = live[head] else { return }
         let g = folios[Int(slot)]

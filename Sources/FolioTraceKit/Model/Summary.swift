@@ -1,5 +1,6 @@
 /// What the lifecycle engine saw, in aggregate: the `analyze` summary.
 public struct LifecycleSummary: Sendable {
+    public init() {}
     public var records: UInt64 = 0
     public var typedEvents: UInt64 = 0
     public var generations: UInt64 = 0

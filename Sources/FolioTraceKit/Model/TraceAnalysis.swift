@@ -13,21 +13,47 @@ public struct TraceAnalysis: Sendable {
     public let coverage: [(rule: Rule, runnable: Bool, missing: [String])]
     /// Counts that put each rule's findings in proportion.
     public let ruleContext: [String: [(String, UInt64)]]
+    /// Per-memcg page counts and migrations sampled over the trace, for plots.
+    public let timeline: Timeline
+    /// The first and last record's timestamps (0 when the trace has no record).
+    public let span: (first: UInt64, last: UInt64)
+
+    /// How far a long analysis has come, for progress bars.
+    public struct Progress: Sendable {
+        /// Of the trace's data bytes in the file.
+        public var fraction: Double
+        public var records: UInt64
+    }
 
     /// Reads and models the whole trace (a trace.dat or a perf.data, told apart by magic).
+    /// - Parameter progress: called every 256 Ki records, on this thread.
     /// - Throws: `TraceFileError` for unreadable input.
-    public init(path: String, options: LifecycleEngine.Options = .init()) throws(TraceFileError) {
-        try self.init(source: try TraceSource(path: path), options: options)
+    public init(
+        path: String,
+        options: LifecycleEngine.Options = .init(),
+        progress: ((Progress) -> Void)? = nil
+    ) throws(TraceFileError) {
+        try self.init(source: try TraceSource(path: path), options: options, progress: progress)
     }
 
     /// Reads and models the whole of an opened trace.
+    /// - Parameter progress: called every 256 Ki records, on this thread.
     /// - Throws: `TraceFileError` for unreadable input.
-    public init(source: TraceSource, options: LifecycleEngine.Options = .init()) throws(TraceFileError) {
+    public init(
+        source: TraceSource,
+        options: LifecycleEngine.Options = .init(),
+        progress: ((Progress) -> Void)? = nil
+    ) throws(TraceFileError) {
         let catalog = try source.catalog()
         let decoder = try EventDecoder(catalog: catalog, path: source.path)
         var engine = LifecycleEngine(catalog: catalog, savedCommands: source.savedCommands, options: options)
+        engine.nameCgroups(source.cgroupPaths)
         var detectors = DetectorSet()
         var counts = [UInt64](repeating: 0, count: catalog.idLimit)
+        var timeline = Timeline()
+        var first: UInt64?
+        var last: UInt64 = 0
+        var handled: UInt64 = 0
         /// The one pass, specialized per input format.
         func run<S: RecordStream>(_ records: inout S) throws(TraceFileError) -> [LostEvents] {
             while let r = try records.next() {
@@ -35,6 +61,13 @@ public struct TraceAnalysis: Sendable {
                 if id < counts.count { counts[id] += 1 }
                 engine.handle(r, decoder.decode(r))
                 if engine.hasTransitions { for t in engine.transitions { detectors.observe(t) } }
+                if r.timestamp >= timeline.due { timeline.observe(r.timestamp, engine) }
+                if first == nil { first = r.timestamp }
+                last = r.timestamp
+                handled &+= 1
+                if let progress, handled & 0x3_FFFF == 0 {
+                    progress(Progress(fraction: records.fractionRead, records: handled))
+                }
             }
             return records.lostEvents
         }
@@ -48,6 +81,9 @@ public struct TraceAnalysis: Sendable {
             // COMM records inside compressed data are only seen during the pass.
             engine.learnCommands(records.commands)
         }
+        timeline.finish(last, engine)
+        self.timeline = timeline
+        span = (first ?? 0, last)
         var present = Set<String>()
         for t in catalog.types where counts[Int(t.id)] > 0 { present.formUnion(catalog.requirementNames(of: t)) }
         coverage = Rule.all.map { rule in

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One raw event record: where and when it happened and its payload bytes.
 ///
 /// `payload` starts at the event's common fields (`common_type` at offset 0) and points into
@@ -57,6 +59,9 @@ public struct CPUStream {
     public private(set) var lost = LostEvents()
     /// Pages whose event headers ran past their commit size (corrupt data), skipped.
     public private(set) var damagedPages = 0
+    /// How far through this CPU's data in the file the stream is.
+    public var bytesRead: Int { pages.bytesRead }
+    public var bytesTotal: Int { pages.bytesTotal }
 
     init(buffer: CPUBuffer, file: TraceFile) throws(TraceProblem) {
         cpu = Int32(buffer.cpu)
@@ -64,6 +69,17 @@ public struct CPUStream {
         layout = file.pageLayout
         timestampOffset = file.options.timestampOffset
         pages = try PageSupply(buffer: buffer, file: file)
+    }
+
+    /// A stream over pages read live from tracefs: it returns nil when the pages pushed so
+    /// far are used up, and goes on from there once more are pushed. `file` gives the page
+    /// layout (a trace.dat of the live kernel's headers and formats, without data).
+    public init(live: LivePages, cpu: Int, file: TraceFile) {
+        self.cpu = Int32(cpu)
+        path = file.path
+        layout = file.pageLayout
+        timestampOffset = file.options.timestampOffset
+        pages = PageSupply(live: live, file: file)
     }
 
     /// Moves to the next data record and returns it, or nil at the end of this CPU's data.
@@ -198,6 +214,8 @@ public struct CPUStream {
 struct PageSupply {
     /// Keeps the memory map (and decompressed sections) alive while pages point into it.
     private let file: TraceFile
+    /// Pages from a live capture instead of the file.
+    private let live: LivePages?
     private let source: UnsafeRawBufferPointer
     private let pageSize: Int
     private let compression: Compression
@@ -207,8 +225,17 @@ struct PageSupply {
     private var current = UnsafeRawBufferPointer(start: nil, count: 0)
     private var offset = 0
 
+    init(live: LivePages, file: TraceFile) {
+        self.file = file
+        self.live = live
+        pageSize = file.pageSize
+        compression = .none
+        source = UnsafeRawBufferPointer(start: nil, count: 0)
+    }
+
     init(buffer: CPUBuffer, file: TraceFile) throws(TraceProblem) {
         self.file = file
+        live = nil
         pageSize = buffer.pageSize
         compression = buffer.compressed ? file.compression : .none
         let all = file.file.bytes
@@ -232,7 +259,15 @@ struct PageSupply {
         }
     }
 
+    /// Bytes of this CPU's data in the file read so far, and in all (compressed bytes for a
+    /// compressed buffer): for progress reports.
+    var bytesRead: Int { chunks.isEmpty ? min(offset, source.count) : chunkEnd(nextChunk - 1) }
+    var bytesTotal: Int { chunks.isEmpty ? source.count : chunkEnd(chunks.count - 1) }
+
+    private func chunkEnd(_ i: Int) -> Int { i < 0 ? 0 : chunks[i].offset + chunks[i].compressed }
+
     mutating func nextPage() throws(TraceProblem) -> UnsafeRawBufferPointer? {
+        if let live { return live.pop() }
         while offset >= current.count {
             guard nextChunk < chunks.count else { return nil }
             let c = chunks[nextChunk]
@@ -251,5 +286,49 @@ struct PageSupply {
         let p = UnsafeRawBufferPointer(rebasing: current[offset..<(offset + n)])
         offset += pageSize
         return p
+    }
+}
+
+/// One CPU's pages as a live capture reads them, queued for its `CPUStream`. Buffers are
+/// recycled: a popped page stays valid until the next pop, as a mapped file's would.
+public final class LivePages {
+    public let pageSize: Int
+    private var queue: [UnsafeMutableRawBufferPointer] = []
+    private var head = 0
+    private var spare: [UnsafeMutableRawBufferPointer] = []
+    private var lastPopped: UnsafeMutableRawBufferPointer?
+
+    public init(pageSize: Int) { self.pageSize = pageSize }
+
+    deinit {
+        for p in queue[head...] { p.deallocate() }
+        for p in spare { p.deallocate() }
+        lastPopped?.deallocate()
+    }
+
+    /// Pages waiting.
+    public var count: Int { queue.count - head }
+
+    /// Copies one page (`bytes` of it were read; the rest is zeroed) onto the queue.
+    public func push(_ page: UnsafeRawPointer, bytes: Int) {
+        let buffer = spare.popLast() ?? UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 8)
+        let n = min(bytes, pageSize)
+        buffer.baseAddress!.copyMemory(from: page, byteCount: n)
+        if n < pageSize { memset(buffer.baseAddress! + n, 0, pageSize - n) }
+        queue.append(buffer)
+    }
+
+    func pop() -> UnsafeRawBufferPointer? {
+        if let last = lastPopped { spare.append(last) }
+        lastPopped = nil
+        guard head < queue.count else {
+            queue.removeAll(keepingCapacity: true)
+            head = 0
+            return nil
+        }
+        let page = queue[head]
+        head += 1
+        lastPopped = page
+        return UnsafeRawBufferPointer(page)
     }
 }

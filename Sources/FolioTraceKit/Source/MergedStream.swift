@@ -34,6 +34,14 @@ public struct MergedStream {
             }
             taken = -1
         }
+        guard let best = Self.earliest(heads) else { return nil }
+        taken = best
+        return heads[best]
+    }
+
+    /// The CPU whose next record comes first (the lower CPU on a tie), nil when all are done.
+    @inline(__always)
+    static func earliest(_ heads: [RawRecord?]) -> Int? {
         var best = -1
         var bestTS = UInt64.max
         for i in heads.indices {
@@ -42,13 +50,17 @@ public struct MergedStream {
                 bestTS = h.timestamp
             }
         }
-        guard best >= 0 else { return nil }
-        taken = best
-        return heads[best]
+        return best >= 0 ? best : nil
     }
 
     /// Losses per CPU seen so far (complete once the stream has ended).
     public var lostEvents: [LostEvents] { streams.map(\.lost) }
+    /// The fraction of the trace's data read so far (by file bytes, compressed where the
+    /// data is), for progress reports.
+    public var fractionRead: Double {
+        let total = streams.reduce(0) { $0 + $1.bytesTotal }
+        return total == 0 ? 1 : Double(streams.reduce(0) { $0 + $1.bytesRead }) / Double(total)
+    }
     /// Pages skipped as damaged so far.
     public var damagedPages: Int { streams.reduce(0) { $0 + $1.damagedPages } }
 }

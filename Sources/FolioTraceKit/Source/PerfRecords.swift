@@ -190,6 +190,13 @@ public struct PerfRecordStream: RecordStream {
     /// Losses per CPU, as `MergedStream` reports them.
     public var lostEvents: [LostEvents] { lost }
 
+    /// How far into the file's records the reader is (ahead of what was handed out by at
+    /// most a round).
+    public var fractionRead: Double {
+        let total = end - file.records.lowerBound
+        return total > 0 ? Double(position - file.records.lowerBound) / Double(total) : 1
+    }
+
     /// The next record in time order, or nil at the end.
     /// - Throws: `TraceFileError` for a cut or corrupt file, or one without tracepoint samples.
     @inline(__always)

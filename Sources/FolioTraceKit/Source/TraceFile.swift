@@ -228,6 +228,17 @@ public final class TraceFile {
                 let offset = try o.u64("tsc2nsec offset")
                 options.tsc2nsec = (mult, shift, offset)
             case 16...25: sectionOffsets[id] = try o.u64("section offset option \(id)")
+            case 0x4655:
+                for line in try o.cString("stat items option").split(separator: "\n") {
+                    let w = line.split(separator: " ")
+                    guard w.count == 3, let v = Int64(w[2]) else { continue }
+                    options.statItems[String(w[0]), default: [:]][v] = String(w[1])
+                }
+            case 0x4654:
+                for line in try o.cString("cgroup paths option").split(separator: "\n") {
+                    guard let space = line.firstIndex(of: " "), let id = UInt64(line[..<space]) else { continue }
+                    options.cgroupPaths[id] = String(line[line.index(after: space)...])
+                }
             default: break
             }
         }
@@ -290,6 +301,10 @@ public final class TraceFile {
 public struct TraceOptions: Sendable {
     /// `uname -a` of the traced machine, when recorded.
     public var uname: String?
+    /// cgroup id -> path of the memcgs at capture (`foliotrace record`'s own option).
+    public var cgroupPaths: [UInt64: String] = [:]
+    /// enum -> value -> enumerator for the stat items of memcg events (`foliotrace record`).
+    public var statItems: [String: [Int64: String]] = [:]
     /// The trace-cmd version that wrote the file.
     public var traceCmdVersion: String?
     /// The number of CPUs of the traced machine.

@@ -13,6 +13,8 @@ public protocol RecordStream {
     mutating func next() throws(TraceFileError) -> RawRecord?
     /// Events lost per CPU so far (complete once the stream has ended).
     var lostEvents: [LostEvents] { get }
+    /// How much of the file's record data has been read, 0...1 (for progress bars).
+    var fractionRead: Double { get }
 }
 
 extension MergedStream: RecordStream {}
@@ -79,6 +81,15 @@ public enum TraceSource {
         switch self {
         case .traceDat(let f): return f.savedCommands()
         case .perfData(let p): return p.commands
+        }
+    }
+
+    /// cgroup id -> path recorded at capture time (`foliotrace record`'s trace.dat option;
+    /// perf records none).
+    public var cgroupPaths: [UInt64: String] {
+        switch self {
+        case .traceDat(let f): return f.options.cgroupPaths
+        case .perfData: return [:]
         }
     }
 

@@ -11,9 +11,12 @@ import Testing
         var stderr: String
     }
 
-    static func run(_ arguments: [String]) throws -> Run {
+    static func run(_ arguments: [String]) throws -> Run { try execute(binary, arguments) }
+
+    /// Runs any program to completion, capturing both streams.
+    static func execute(_ program: String, _ arguments: [String]) throws -> Run {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
+        p.executableURL = URL(fileURLWithPath: program)
         p.arguments = arguments
         let out = Pipe()
         let err = Pipe()

@@ -81,3 +81,35 @@ import Testing
         try CommandLineTests.expectOneLineError(path, containing: "truncated")
     }
 }
+
+/// `foliotrace export` of a perf.data, queried with the sqlite3 shell.
+@Suite struct PerfExportTests {
+    /// Every sample is an event of the export, and the page cache each memcg holds at the end
+    /// is what its memory.stat said at the end of the workload.
+    @Test(arguments: PerfFixtures.memcgReclaim)
+    func exportMatchesTheKernel(_ fixture: String) throws {
+        guard FileManager.default.isExecutableFile(atPath: SQLiteExportTests.sqlite3) else {
+            try #require(ProcessInfo.processInfo.environment["CI"] == nil, "CI must have sqlite3")
+            print("skipped: no sqlite3 shell (apt-get install sqlite3)")
+            return
+        }
+        let truth = try PerfFixtures.truth(fixture)
+        let (dir, query) = try SQLiteExportTests.export(fixture)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let total = try #require(truth.lines.first { $0.hasPrefix("  ALL ") }.flatMap { Truth.numbers($0).last })
+        #expect(try query("SELECT events, lost_events FROM trace") == [["\(total)", "0"]])
+        let line = try #require(truth.line("memcg A:"))
+        let a = try #require(Truth.number(after: "id", in: line))
+        let b = try #require(Truth.number(after: "id", in: line[line.range(of: "memcg B:")!.upperBound...]))
+        let cache = try query(
+            """
+            SELECT memcg, SUM(pages) FROM generations WHERE freed_ts IS NULL
+              AND page_cache_added_ts IS NOT NULL AND page_cache_deleted_ts IS NULL GROUP BY memcg
+            """
+        )
+        for (name, m) in [("A", a), ("B", b)] {
+            let stat = try #require(truth.memoryStat("-- \(name) memory.stat at the end")["cache"])
+            #expect(cache.contains(["\(m)", "\(stat / 4096)"]), "\(fixture) memcg \(name): \(cache)")
+        }
+    }
+}

@@ -1,6 +1,6 @@
 /// A JSON value with ordered keys and explicit nulls, for the reports whose shape the issues
 /// fix (`null` where a value is unknown, keys in a readable order).
-indirect enum JSON {
+public indirect enum JSON: Sendable {
     case null
     case bool(Bool)
     case int(Int64)
@@ -9,10 +9,10 @@ indirect enum JSON {
     case array([JSON])
     case object([(String, JSON)])
 
-    static func optional(_ v: UInt64?) -> JSON { v.map(JSON.uint) ?? .null }
-    static func optional(_ v: String?) -> JSON { v.map(JSON.string) ?? .null }
+    public static func optional(_ v: UInt64?) -> JSON { v.map(JSON.uint) ?? .null }
+    public static func optional(_ v: String?) -> JSON { v.map(JSON.string) ?? .null }
 
-    func rendered(indent: String = "") -> String {
+    public func rendered(indent: String = "") -> String {
         let inner = indent + "  "
         switch self {
         case .null: return "null"
@@ -31,7 +31,16 @@ indirect enum JSON {
         }
     }
 
-    static func quote(_ s: String) -> String {
+    /// On one line, for JSON-lines output.
+    public var compact: String {
+        switch self {
+        case .array(let a): return "[" + a.map(\.compact).joined(separator: ",") + "]"
+        case .object(let o): return "{" + o.map { JSON.quote($0.0) + ":" + $0.1.compact }.joined(separator: ",") + "}"
+        default: return rendered()
+        }
+    }
+
+    public static func quote(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             switch u {

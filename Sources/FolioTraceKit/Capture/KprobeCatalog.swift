@@ -1,0 +1,178 @@
+import CTraceFS
+import Foundation
+
+/// The rmap and memcg-charge kprobes for the running kernel, named after their functions
+/// (as `KprobeFunction` and the decoder expect) and built from what the kernel itself says:
+/// a function is probed only when /proc/kallsyms has it out of line, its arguments are its
+/// BTF prototype's parameters in order (x86-64: %di %si %dx %cx %r8 %r9), and the struct
+/// fields fetched beside them (a folio's or page's _mapcount, _refcount, flags, mapping,
+/// index; a memcg's cgroup id through css.cgroup->kn->id) sit at the BTF's offsets. So 6.1's
+/// page_* functions, 6.8+'s folio_* ones and mem_cgroup_move_account (up to 6.12) each get
+/// probes where they exist, without a per-version table to keep up.
+public struct KprobeCatalog {
+    public struct Probe: Sendable {
+        public var function: String
+        /// The fetch arguments, as in kprobe_events after the symbol.
+        public var arguments: String
+    }
+
+    public private(set) var probes: [Probe] = []
+    /// Functions not probed, with why.
+    public private(set) var skipped: [String] = []
+
+    /// x86-64 only: the registers of the first six integer arguments.
+    static let registers = ["%di", "%si", "%dx", "%cx", "%r8", "%r9"]
+
+    public init(btf: BTF, kallsyms: String) {
+        var symbols = Set<Substring>()
+        for line in kallsyms.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 3)
+            if parts.count >= 3, parts[1] == "T" || parts[1] == "t" { symbols.insert(parts[2]) }
+        }
+        for f in KprobeFunction.allCases {
+            guard symbols.contains(Substring(f.rawValue)) else {
+                skipped.append("\(f.rawValue): not an out-of-line function in this kernel")
+                continue
+            }
+            guard let params = btf.parameters(of: f.rawValue), !params.isEmpty else {
+                skipped.append("\(f.rawValue): no BTF prototype")
+                continue
+            }
+            var args: [String] = []
+            for (name, reg) in zip(params, Self.registers) {
+                let type: String
+                switch name {
+                case "nr_pages", "nr": type = "s32"
+                case "flags": type = "x32"
+                case "compound": type = "u8"
+                default: type = "x64"
+                }
+                args.append("\(name)=\(reg):\(type)")
+                if ["from", "to", "memcg"].contains(name), let id = Self.cgroupID(btf, of: reg) {
+                    args.append("\(name)_cgid=\(id):u64")
+                }
+            }
+            if params[0] == "folio" || params[0] == "page" {
+                args += Self.fields(btf, of: params[0])
+            }
+            probes.append(Probe(function: f.rawValue, arguments: args.joined(separator: " ")))
+        }
+    }
+
+    /// Fetches of the folio's (or page's) fields at function entry, through %di.
+    static func fields(_ btf: BTF, of type: String) -> [String] {
+        var out: [String] = []
+        let wanted: [(String, String, String)] = [
+            ("mapcount", "_mapcount", "s32"), ("refcount", "_refcount", "s32"), ("pflags", "flags", "x64"),
+            ("mapping", "mapping", "x64"), ("index", "index", "u64"), ("flags1", "_flags_1", "x64"),
+            ("large_mapcount", "_large_mapcount", "s32"), ("entire_mapcount", "_entire_mapcount", "s32"),
+        ]
+        for (name, member, kind) in wanted {
+            if let off = btf.offset(of: member, in: type) { out.append("\(name)=+\(off)(%di):\(kind)") }
+        }
+        // Before folios (6.1): a compound page's mapcount of PMD mappings is in its first
+        // tail page, one struct page further.
+        if type == "page", let size = btf.size(ofStruct: "page"),
+            let off = btf.offset(of: "compound_mapcount", in: "page")
+        {
+            out.append("cmapcount=+\(size + off)(%di):s32")
+        }
+        return out
+    }
+
+    /// memcg->css.cgroup->kn->id: the cgroup id (= its directory's inode) of a memcg argument.
+    static func cgroupID(_ btf: BTF, of register: String) -> String? {
+        guard let css = btf.offset(of: "css", in: "mem_cgroup"),
+            let cgroup = btf.offset(of: "cgroup", in: "cgroup_subsys_state"),
+            let kn = btf.offset(of: "kn", in: "cgroup"),
+            let id = btf.offset(of: "id", in: "kernfs_node")
+        else { return nil }
+        return "+\(id)(+\(kn)(+\(css + cgroup)(\(register))))"
+    }
+}
+
+/// Kprobe events defined for one capture, in group `foliotrace_<pid>`; removed again by
+/// `remove()`, and by the next capture if this process dies first.
+public final class CaptureKprobes {
+    public let group: String
+    public private(set) var defined: [String] = []
+    public private(set) var failed: [String] = []
+    private var events: [OpaquePointer] = []
+
+    static let prefix = "foliotrace_"
+
+    /// Whether this kernel has kprobe events at all.
+    public static func available(tracing: String) -> Bool {
+        FileManager.default.fileExists(atPath: tracing + "/kprobe_events")
+    }
+
+    public init(catalog: KprobeCatalog) {
+        group = Self.prefix + String(getpid())
+        Self.removeStale()
+        for p in catalog.probes {
+            guard let e = tracefs_kprobe_alloc(group, p.function, p.function, p.arguments) else {
+                failed.append(p.function)
+                continue
+            }
+            if tracefs_dynevent_create(e) == 0 {
+                events.append(e)
+                defined.append(p.function)
+            } else {
+                failed.append(p.function)
+                tracefs_dynevent_free(e)
+            }
+        }
+    }
+
+    deinit { remove() }
+
+    /// Removes our probes (disabling them first, as the kernel requires). A trigger someone
+    /// put on one (a hist trigger, say) makes the kernel refuse the removal, so triggers go
+    /// first.
+    public func remove() {
+        if let tracing = tracefs_tracing_dir().map({ String(cString: $0) }) {
+            for function in defined {
+                let file = "\(tracing)/events/\(group)/\(function)/trigger"
+                let text = String(decoding: readWhole(file), as: UTF8.self)
+                for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+                    let trigger = line.split(separator: " ").first.map(String.init) ?? ""
+                    guard !trigger.isEmpty, let fd = Optional(open(file, O_WRONLY | O_APPEND)), fd >= 0 else {
+                        continue
+                    }
+                    _ = ("!" + trigger).withCString { Foundation.write(fd, $0, strlen($0)) }
+                    close(fd)
+                }
+            }
+        }
+        for e in events {
+            tracefs_dynevent_destroy(e, true)
+            tracefs_dynevent_free(e)
+        }
+        events = []
+    }
+
+    /// Removes kprobes of a `foliotrace_<pid>` group whose process is gone.
+    static func removeStale() {
+        guard let tracing = tracefs_tracing_dir().map({ String(cString: $0) }) else { return }
+        let text = String(decoding: readWhole(tracing + "/kprobe_events"), as: UTF8.self)
+        var stale = Set<String>()
+        for line in text.split(separator: "\n") {
+            // "p:foliotrace_123/page_remove_rmap page_remove_rmap ..."
+            guard let colon = line.firstIndex(of: ":"), let slash = line.firstIndex(of: "/") else { continue }
+            let group = String(line[line.index(after: colon)..<slash])
+            guard group.hasPrefix(prefix), let pid = Int32(group.dropFirst(prefix.count)), pid != getpid() else {
+                continue
+            }
+            if kill(pid, 0) != 0, errno == ESRCH { stale.insert(group) }
+        }
+        for group in stale {
+            guard let list = tracefs_dynevent_get_all(UInt32(TRACEFS_DYNEVENT_KPROBE.rawValue), group) else { continue }
+            var i = 0
+            while let e = list[i] {
+                tracefs_dynevent_destroy(e, true)
+                i += 1
+            }
+            tracefs_dynevent_list_free(list)
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import CTraceFS
+import Foundation
+
+/// Live analysis: our tracefs instance read as it fills, fed to the same decoder, lifecycle
+/// engine and detectors as a trace.dat.
+///
+/// Each `poll()` reads every page each CPU has (partial pages included, so a quiet CPU does
+/// not hold back the others), then merges the CPUs' new records by timestamp into the engine.
+/// Records written while a poll reads can land in the next poll with a timestamp a little
+/// older than the last one handled: the engine sees them a few microseconds late, which is
+/// the price of not waiting for every CPU's page to fill.
+public final class LiveSession {
+    public let instance: TraceFSInstance
+    public let enabled: [String]
+    public let missing: [String]
+    /// The kernel's headers and formats as a trace.dat without data: gives the decoder its
+    /// formats and the page walker its page layout.
+    private let metadata: TraceFile
+    private let catalog: EventCatalog
+    private let decoder: EventDecoder
+    public private(set) var engine: LifecycleEngine
+    private var detectors = DetectorSet()
+    private var findingsSeen = 0
+    private let queues: [LivePages]
+    private var streams: [CPUStream]
+    private var readers: [OpaquePointer?]
+    private let page: UnsafeMutableRawPointer
+    private let pageSize: Int
+    private let scratch: URL
+
+    public init(events: [String], bufferKiB: Int?) throws {
+        instance = try TraceFSInstance()
+        if let bufferKiB { try instance.setBufferSize(kib: bufferKiB) }
+        instance.write("tracing_on", "0")
+        let (on, off) = instance.enable(events)
+        guard !on.isEmpty else {
+            instance.destroy()
+            throw CaptureError("none of the requested events exists on this kernel: \(off.joined(separator: ", "))")
+        }
+        enabled = on.map { "\($0.system):\($0.event)" }
+        missing = off
+        let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_CONF)))
+        pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("foliotrace-tail-\(getpid())")
+        scratch = dir
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var w = TraceDatWriter(describing: instance, enabled: on, cpus: cpus)
+        w.kallsyms = Data()
+        let empty = (0..<cpus).map { dir.appendingPathComponent("cpu\($0)") }
+        for url in empty { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
+        let headers = dir.appendingPathComponent("headers.dat").path
+        try w.write(to: headers, cpuData: empty)
+        metadata = try TraceFile(path: headers)
+        catalog = try EventCatalog(file: metadata)
+        decoder = try EventDecoder(catalog: catalog, path: headers)
+        engine = LifecycleEngine(catalog: catalog, savedCommands: metadata.savedCommands())
+        engine.nameCgroups(CgroupPaths.scan())
+        let size = pageSize
+        let pageQueues = (0..<cpus).map { _ in LivePages(pageSize: size) }
+        queues = pageQueues
+        let file = metadata
+        streams = (0..<cpus).map { CPUStream(live: pageQueues[$0], cpu: $0, file: file) }
+        let traced = instance
+        readers = (0..<cpus).map { tracefs_cpu_open(traced.pointer, Int32($0), true) }
+        page = UnsafeMutableRawPointer.allocate(byteCount: pageSize, alignment: pageSize)
+        instance.write("trace", "")
+        instance.write("tracing_on", "1")
+    }
+
+    deinit {
+        close()
+        page.deallocate()
+    }
+
+    /// Stops tracing, handles what is left and removes the instance (idempotent).
+    public func close() {
+        guard !readers.isEmpty else { return }
+        instance.write("tracing_on", "0")
+        _ = try? poll()
+        for r in readers { tracefs_cpu_close(r) }
+        readers = []
+        instance.destroy()
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
+    /// Reads what the kernel has and feeds it to the engine; returns the records handled.
+    @discardableResult
+    public func poll() throws -> Int {
+        for (cpu, reader) in readers.enumerated() {
+            guard let reader else { continue }
+            while true {
+                let n = tracefs_cpu_read(reader, page, true)
+                guard n > 0 else { break }
+                queues[cpu].push(page, bytes: Int(n))
+            }
+        }
+        var heads: [RawRecord?] = []
+        heads.reserveCapacity(streams.count)
+        for i in streams.indices { heads.append(try streams[i].next()) }
+        var handled = 0
+        while let best = MergedStream.earliest(heads), let r = heads[best] {
+            engine.handle(r, decoder.decode(r))
+            if engine.hasTransitions { for t in engine.transitions { detectors.observe(t) } }
+            handled += 1
+            heads[best] = try streams[best].next()
+        }
+        return handled
+    }
+
+    /// Findings detected since the last call.
+    public func newFindings() -> [Finding] {
+        let all = detectors.findings
+        defer { findingsSeen = all.count }
+        return Array(all.dropFirst(findingsSeen))
+    }
+
+    /// Events lost so far: the ring buffer's missed-events marks plus its overrun counts.
+    public var lostEvents: UInt64 {
+        let marked = streams.reduce(0) { $0 &+ $1.lost.counted }
+        var overrun: UInt64 = 0
+        for cpu in streams.indices {
+            for line in (instance.read("per_cpu/cpu\(cpu)/stats") ?? "").split(separator: "\n")
+            where line.hasPrefix("overrun:") || line.hasPrefix("dropped events:") {
+                overrun &+= UInt64(line.split(separator: " ").last ?? "") ?? 0
+            }
+        }
+        return max(marked, overrun)
+    }
+
+    /// cgroup paths the engine has learned (from cgroup events).
+    public var cgroupPaths: [UInt64: String] { engine.tasks.cgroupPaths }
+}

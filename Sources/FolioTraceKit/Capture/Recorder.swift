@@ -1,0 +1,210 @@
+import CTraceFS
+import Foundation
+
+/// The event sets `record` and `tail` enable.
+public enum Preset: String, CaseIterable, Sendable {
+    case mm, memcg, rmap, all
+
+    /// "system:event", or "system:*" for every event of the system this kernel has.
+    public var events: [String] {
+        let lifecycle = [
+            "kmem:mm_page_alloc", "kmem:mm_page_free", "kmem:mm_page_free_batched", "pagemap:*",
+            "filemap:mm_filemap_add_to_page_cache", "filemap:mm_filemap_delete_from_page_cache",
+            "cgroup:cgroup_attach_task", "cgroup:cgroup_mkdir", "cgroup:cgroup_rmdir", "exceptions:page_fault_user",
+        ]
+        switch self {
+        case .mm:
+            return lifecycle + [
+                "vmscan:*", "migrate:*", "thp:*", "compaction:mm_compaction_begin", "compaction:mm_compaction_end",
+            ]
+        case .memcg: return lifecycle + ["memcg:*", "vmscan:*"]
+        case .rmap: return lifecycle + ["migrate:*"]
+        case .all: return Array(Set(Preset.mm.events + Preset.memcg.events + Preset.rmap.events)).sorted()
+        }
+    }
+}
+
+/// A live capture into our own tracefs instance, streamed to a trace.dat.
+///
+/// Pages are read from each CPU's `trace_pipe_raw` without blocking, in one thread that
+/// visits every CPU in turn and sleeps a little when all are empty, into one spool file per
+/// CPU; at the end the remaining partial pages are flushed and the trace.dat is assembled.
+public final class Recorder {
+    public struct Result: Sendable {
+        public var pagesPerCPU: [Int]
+        /// Events the ring buffer overwrote or dropped, per CPU (its `stats`: overrun + dropped).
+        public var lostPerCPU: [UInt64]
+        public var enabled: [String]
+        /// Requested events this kernel does not have or refused.
+        public var missing: [String]
+    }
+
+    public let output: String
+    private let instance: TraceFSInstance
+    private let cpus: Int
+    private let pageSize: Int
+    private var enabled: [(system: String, event: String)] = []
+    private var missing: [String] = []
+    private let spool: URL
+
+    /// Creates the instance and enables `events` ("system:event" or "system:*").
+    /// 6, or 7 for zstd-compressed sections and CPU data.
+    public var fileVersion = 6
+
+    public init(output: String, events: [String], bufferKiB: Int?) throws(CaptureError) {
+        self.output = output
+        instance = try TraceFSInstance()
+        cpus = Int(sysconf(Int32(_SC_NPROCESSORS_CONF)))
+        pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        spool = FileManager.default.temporaryDirectory.appendingPathComponent("foliotrace-record-\(getpid())")
+        if let bufferKiB { try instance.setBufferSize(kib: bufferKiB) }
+        instance.write("tracing_on", "0")
+        (enabled, missing) = instance.enable(events)
+        guard !enabled.isEmpty else {
+            instance.destroy()
+            throw CaptureError("none of the requested events exists on this kernel: \(missing.joined(separator: ", "))")
+        }
+    }
+
+    deinit { instance.destroy() }
+
+    /// The instance's name in tracefs.
+    public var instanceName: String { instance.name }
+    public var missingEvents: [String] { missing }
+
+    /// Records until `stop()` says so (checked about every 20 ms), then writes the file and
+    /// removes the instance. `started` runs once tracing is on (start the workload there).
+    public func record(started: () throws -> Void, stop: () -> Bool) throws -> Result {
+        defer {
+            instance.destroy()
+            try? FileManager.default.removeItem(at: spool)
+        }
+        try FileManager.default.createDirectory(at: spool, withIntermediateDirectories: true)
+        var files: [URL] = []
+        var fds: [Int32] = []
+        var readers: [OpaquePointer?] = []
+        defer {
+            for r in readers { tracefs_cpu_close(r) }
+            for fd in fds { close(fd) }
+        }
+        for cpu in 0..<cpus {
+            let url = spool.appendingPathComponent("cpu\(cpu)")
+            files.append(url)
+            fds.append(open(url.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600))
+            readers.append(tracefs_cpu_open(instance.pointer, Int32(cpu), true))
+        }
+        let page = UnsafeMutableRawPointer.allocate(byteCount: pageSize, alignment: pageSize)
+        defer { page.deallocate() }
+        var pages = [Int](repeating: 0, count: cpus)
+        func drain(_ cpu: Int, flush: Bool) throws -> Bool {
+            guard let reader = readers[cpu] else { return false }
+            let n = flush ? tracefs_cpu_flush(reader, page) : tracefs_cpu_read(reader, page, true)
+            guard n > 0 else { return false }
+            // Keep every page whole: the file's CPU data is a sequence of pages.
+            if Int(n) < pageSize { memset(page + Int(n), 0, pageSize - Int(n)) }
+            guard Foundation.write(fds[cpu], page, pageSize) == pageSize else {
+                throw CaptureError(
+                    "cannot write the spool file \(files[cpu].path): \(String(cString: strerror(errno)))"
+                )
+            }
+            pages[cpu] += 1
+            return true
+        }
+
+        instance.write("trace", "")
+        instance.write("tracing_on", "1")
+        try started()
+        while !stop() {
+            var any = false
+            // A non-blocking read of trace_pipe_raw hands out the page the kernel is still
+            // writing, however little it holds: read only where a page's worth is waiting,
+            // so the file is made of full pages.
+            for cpu in 0..<cpus {
+                // Every full page but the one the kernel is writing (at most 256 a visit, so
+                // no CPU waits long), without re-reading the stats for each.
+                let full: Int = min(unreadBytes(cpu: cpu) / pageSize, 257)
+                let wanted: Int = full > 1 ? full - 1 : full
+                var n = 0
+                while n < wanted {
+                    guard try drain(cpu, flush: false) else { break }
+                    n += 1
+                    any = true
+                }
+            }
+            if !any { usleep(5_000) }
+        }
+        instance.write("tracing_on", "0")
+        for cpu in 0..<cpus {
+            while try drain(cpu, flush: false) {}
+            while try drain(cpu, flush: true) {}
+        }
+        let lost = (0..<cpus).map { lostEvents(cpu: $0) }
+        try writeFile(cpuData: files)
+        return Result(
+            pagesPerCPU: pages,
+            lostPerCPU: lost,
+            enabled: enabled.map { "\($0.system):\($0.event)" },
+            missing: missing
+        )
+    }
+
+    /// Bytes of events in the CPU's buffer not yet read (the stats file's "bytes:").
+    private func unreadBytes(cpu: Int) -> Int {
+        let stats = instance.read("per_cpu/cpu\(cpu)/stats") ?? ""
+        guard let line = stats.split(separator: "\n").first(where: { $0.hasPrefix("bytes:") }) else { return Int.max }
+        return Int(line.split(separator: " ").last ?? "") ?? Int.max
+    }
+
+    /// overrun + dropped events from the CPU's stats file.
+    private func lostEvents(cpu: Int) -> UInt64 {
+        let stats = instance.read("per_cpu/cpu\(cpu)/stats") ?? ""
+        var lost: UInt64 = 0
+        for line in stats.split(separator: "\n") where line.hasPrefix("overrun:") || line.hasPrefix("dropped events:") {
+            lost += UInt64(line.split(separator: " ").last ?? "") ?? 0
+        }
+        return lost
+    }
+
+    private func writeFile(cpuData: [URL]) throws {
+        var w = TraceDatWriter(describing: instance, enabled: enabled, cpus: cpus)
+        for cpu in 0..<cpus {
+            w.options.append((.cpuStat, cString("CPU: \(cpu)\n" + (instance.read("per_cpu/cpu\(cpu)/stats") ?? ""))))
+        }
+        let table = CgroupPaths.scan().sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+        w.options.append((TraceDatWriter.Option.cgroupPaths, cString(table.joined(separator: "\n"))))
+        if let btf = try? BTF() {
+            let items = StatItems.enums.flatMap { e in btf.enumerators(of: e).map { "\(e) \($0.name) \($0.value)" } }
+            w.options.append((TraceDatWriter.Option.statItems, cString(items.joined(separator: "\n"))))
+        }
+        if fileVersion == 7 {
+            try w.writeVersion7(to: output, cpuData: cpuData)
+        } else {
+            try w.write(to: output, cpuData: cpuData)
+        }
+    }
+}
+
+/// The whole of a procfs or tracefs file. These report a size of 0 and hand out a page per
+/// read(2), so reading "the file's size" or once gets the first 4 KiB at most: an event
+/// format longer than that (mm_page_alloc's gfp flag table) would be cut.
+public func readWhole(_ path: String) -> Data {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return Data() }
+    defer { close(fd) }
+    var out = Data()
+    var buffer = [UInt8](repeating: 0, count: 64 << 10)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        out.append(contentsOf: buffer[0..<n])
+    }
+    return out
+}
+
+/// The names of the stat items memcg tracepoints (6.13+) print as numbers: `mod_memcg_state`
+/// and `mod_memcg_lruvec_state` take a node_stat_item or memcg_stat_item, and
+/// `count_memcg_events` a vm_event_item. The values change with every kernel build's
+/// config, so `record` stores the capturing kernel's, from its BTF.
+public enum StatItems {
+    public static let enums = ["node_stat_item", "memcg_stat_item", "vm_event_item"]
+}

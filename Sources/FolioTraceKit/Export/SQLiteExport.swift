@@ -1,0 +1,231 @@
+import Foundation
+
+/// `foliotrace export --sqlite`: the analysis as SQL tables, for questions the reports do not
+/// answer. The schema (`schema`, also in docs/export-schema.sql) uses only types and syntax
+/// that PostgreSQL accepts unchanged (BIGINT, TEXT, INTEGER 0/1 flags, no SQLite-only
+/// clauses), so exports from many machines can be gathered into one server. pfns,
+/// timestamps and ids are unsigned in the kernel but below 2^63 in practice: stored as
+/// BIGINT.
+public enum SQLiteExport {
+    public static let schemaVersion = 1
+
+    public static let schema = """
+        CREATE TABLE trace (
+            schema_version INTEGER NOT NULL,
+            file TEXT NOT NULL,
+            kernel TEXT,
+            cpus INTEGER NOT NULL,
+            events BIGINT NOT NULL,
+            first_ts BIGINT NOT NULL,
+            last_ts BIGINT NOT NULL,
+            lost_events BIGINT NOT NULL
+        );
+        CREATE TABLE memcgs (
+            id BIGINT PRIMARY KEY,
+            path TEXT,
+            generations BIGINT NOT NULL,
+            pages_charged BIGINT NOT NULL,
+            pages_reclaimed BIGINT NOT NULL,
+            pages_refaulted BIGINT NOT NULL,
+            pages_moved_in BIGINT NOT NULL,
+            pages_moved_out BIGINT NOT NULL,
+            pages_live_at_end BIGINT NOT NULL,
+            page_cache_pages_at_end BIGINT NOT NULL
+        );
+        CREATE TABLE tasks (
+            pid INTEGER PRIMARY KEY,
+            comm TEXT NOT NULL
+        );
+        CREATE TABLE task_cgroups (
+            pid INTEGER NOT NULL,
+            cgroup BIGINT NOT NULL,
+            since_ts BIGINT NOT NULL
+        );
+        CREATE TABLE generations (
+            pfn BIGINT NOT NULL,
+            generation INTEGER NOT NULL,
+            folio_order INTEGER NOT NULL,
+            pages BIGINT NOT NULL,
+            allocated_ts BIGINT,
+            first_seen_ts BIGINT NOT NULL,
+            freed_ts BIGINT,
+            alloc_pid INTEGER,
+            freed_by INTEGER,
+            free_context TEXT,
+            memcg BIGINT,
+            attribution TEXT NOT NULL,
+            dev BIGINT,
+            inode BIGINT,
+            file_index BIGINT,
+            page_cache_added_ts BIGINT,
+            page_cache_deleted_ts BIGINT,
+            evicted INTEGER NOT NULL,
+            lru TEXT,
+            lru_insertions INTEGER NOT NULL,
+            activations INTEGER NOT NULL,
+            written_back_by_reclaim INTEGER NOT NULL,
+            charge_moves INTEGER NOT NULL,
+            migrated_from BIGINT,
+            migrated_to BIGINT,
+            migration_reason TEXT,
+            crosses_lost_events INTEGER NOT NULL,
+            PRIMARY KEY (pfn, generation)
+        );
+        CREATE TABLE steps (
+            pfn BIGINT NOT NULL,
+            generation INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            ts BIGINT NOT NULL,
+            cpu INTEGER NOT NULL,
+            pid INTEGER NOT NULL,
+            event TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            memcg BIGINT,
+            PRIMARY KEY (pfn, generation, seq)
+        );
+        CREATE TABLE migrations (
+            old_pfn BIGINT NOT NULL,
+            old_generation INTEGER NOT NULL,
+            new_pfn BIGINT NOT NULL,
+            folio_order INTEGER NOT NULL,
+            reason TEXT,
+            memcg BIGINT
+        );
+        CREATE TABLE rules (
+            rule TEXT PRIMARY KEY,
+            severity TEXT NOT NULL,
+            title TEXT NOT NULL,
+            runnable INTEGER NOT NULL,
+            missing TEXT NOT NULL,
+            findings BIGINT NOT NULL
+        );
+        CREATE TABLE findings (
+            id BIGINT PRIMARY KEY,
+            rule TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            pfn BIGINT NOT NULL,
+            generation INTEGER NOT NULL,
+            folio_order INTEGER NOT NULL,
+            inode BIGINT,
+            file_index BIGINT,
+            memcg BIGINT,
+            other_memcg BIGINT,
+            ts BIGINT NOT NULL,
+            message TEXT NOT NULL
+        );
+        CREATE TABLE evidence (
+            finding_id BIGINT NOT NULL,
+            seq INTEGER NOT NULL,
+            event TEXT NOT NULL,
+            cpu INTEGER NOT NULL,
+            ts BIGINT NOT NULL,
+            pid INTEGER NOT NULL,
+            PRIMARY KEY (finding_id, seq)
+        );
+        CREATE INDEX generations_memcg ON generations (memcg);
+        CREATE INDEX generations_file ON generations (inode, file_index);
+        CREATE INDEX migrations_old ON migrations (old_pfn);
+        CREATE INDEX migrations_new ON migrations (new_pfn);
+        CREATE INDEX findings_rule ON findings (rule);
+        CREATE INDEX findings_memcg ON findings (memcg, other_memcg);
+        CREATE INDEX task_cgroups_pid ON task_cgroups (pid);
+
+        """
+
+    /// Writes `a` to a new SQLite file at `path`. `a` must have kept its lifecycles
+    /// (`LifecycleEngine.Options.keepLifecycles`); steps are written when it recorded them.
+    /// On failure the partial file is removed.
+    public static func write(_ a: TraceAnalysis, to path: String) throws(ReportInputError) {
+        do {
+            let db = try SQLiteDatabase(creating: path)
+            // One transaction and no journal: a fresh file, written once, removed on failure.
+            try db.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; BEGIN;")
+            try db.execute(schema)
+            try fill(db, from: a)
+            try db.execute("COMMIT;")
+        } catch {
+            unlink(path)
+            throw error
+        }
+    }
+
+    private static func fill(_ db: SQLiteDatabase, from a: TraceAnalysis) throws(ReportInputError) {
+        try db.prepare("INSERT INTO trace VALUES (?, ?, ?, ?, ?, ?, ?, ?)").insert([
+            .int(Int64(schemaVersion)), .text(a.path), .of(a.kernelRelease), .of(a.cpus),
+            .of(a.report.summary.records), .of(a.span.first), .of(a.span.last),
+            .of(a.lost.reduce(0) { $0 &+ $1.counted }),
+        ])
+
+        let memcg = try db.prepare("INSERT INTO memcgs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        for m in a.report.memcgs {
+            try memcg.insert([
+                .of(m.id), .of(m.path), .of(m.generations), .of(m.pagesCharged), .of(m.pagesReclaimed),
+                .of(m.pagesRefaulted), .of(m.pagesMovedIn), .of(m.pagesMovedOut), .of(m.pagesLiveAtEnd),
+                .of(m.pageCachePagesAtEnd),
+            ])
+        }
+
+        let tasks = a.report.tasks
+        let task = try db.prepare("INSERT INTO tasks VALUES (?, ?)")
+        for (pid, comm) in tasks.comms.sorted(by: { $0.key < $1.key }) {
+            try task.insert([.of(Int(pid)), .text(comm)])
+        }
+        let attach = try db.prepare("INSERT INTO task_cgroups VALUES (?, ?, ?)")
+        for (pid, history) in tasks.cgroupHistory.sorted(by: { $0.key < $1.key }) {
+            for h in history { try attach.insert([.of(Int(pid)), .of(h.id), .of(h.since)]) }
+        }
+
+        let generation = try db.prepare(
+            "INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        let migration = try db.prepare("INSERT INTO migrations VALUES (?, ?, ?, ?, ?, ?)")
+        let step = try db.prepare("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        for g in a.report.generations + a.report.live {
+            try generation.insert([
+                .of(g.pfn), .of(Int(g.generation)), .of(Int(g.order)), .of(g.pages), .of(g.allocatedAt),
+                .of(g.firstSeen), .of(g.freedAt), .of(g.allocPid.map(Int.init)), .of(g.freedBy.map(Int.init)),
+                .of(g.freeContext?.rawValue), .of(g.memcg), .text(g.attribution.description),
+                .of(g.filePage.map { UInt64($0.dev) }), .of(g.filePage?.inode), .of(g.filePage?.index),
+                .of(g.addedToPageCacheAt), .of(g.deletedFromPageCacheAt), .of(g.evicted), .of(g.lru?.description),
+                .of(Int(g.lruInsertions)), .of(Int(g.activations)), .of(g.writtenBackByReclaim),
+                .of(Int(g.chargeMoves)), .of(g.migratedFrom), .of(g.migratedTo), .of(g.migrationReason),
+                .of(g.crossesLoss),
+            ])
+            if let to = g.migratedTo {
+                try migration.insert([
+                    .of(g.pfn), .of(Int(g.generation)), .of(to), .of(Int(g.order)), .of(g.migrationReason),
+                    .of(g.memcg),
+                ])
+            }
+            for (i, s) in (a.report.steps[FolioStepKey(pfn: g.pfn, generation: g.generation)] ?? []).enumerated() {
+                try step.insert([
+                    .of(g.pfn), .of(Int(g.generation)), .of(i), .of(s.timestamp), .of(Int(s.cpu)), .of(Int(s.pid)),
+                    .text(s.event), .text(s.detail), .of(s.memcg),
+                ])
+            }
+        }
+
+        let rule = try db.prepare("INSERT INTO rules VALUES (?, ?, ?, ?, ?, ?)")
+        for c in a.coverage {
+            let n = a.findings.lazy.filter { $0.rule == c.rule.id }.count
+            try rule.insert([
+                .text(c.rule.id), .text(c.rule.severity.rawValue), .text(c.rule.title), .of(c.runnable),
+                .text(c.missing.joined(separator: " ")), .of(n),
+            ])
+        }
+        let finding = try db.prepare("INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        let evidence = try db.prepare("INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?)")
+        for (id, f) in a.findings.enumerated() {
+            try finding.insert([
+                .of(id), .text(f.rule), .text(f.severity.rawValue), .of(f.folio.pfn), .of(Int(f.folio.generation)),
+                .of(Int(f.folio.order)), .of(f.folio.filePage?.inode), .of(f.folio.filePage?.index), .of(f.memcg),
+                .of(f.otherMemcg), .of(f.timestamp), .text(f.message),
+            ])
+            for (i, e) in f.evidence.enumerated() {
+                try evidence.insert([
+                    .of(id), .of(i), .text(e.event), .of(Int(e.cpu)), .of(e.timestamp), .of(Int(e.pid)),
+                ])
+            }
+        }
+    }
+}

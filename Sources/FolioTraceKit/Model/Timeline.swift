@@ -1,0 +1,65 @@
+/// Pages of one memcg at one moment, as far as the trace shows them.
+public struct PageCensus: Sendable, Equatable {
+    /// Pages of live folios the trace saw inserted on an LRU list (folios already on a list
+    /// when the trace began are not counted until an event shows them).
+    public var lruPages: UInt64 = 0
+    public var pageCachePages: UInt64 = 0
+}
+
+/// The trace sampled over time, for plots: per-memcg page counts and cumulative migrations.
+///
+/// Samples are taken every `interval` of trace time. The trace's length is not known until
+/// its end, so the interval starts at 1 ms and doubles (dropping every other sample) whenever
+/// more than `capacity` samples are held: the result spans the whole trace evenly with at
+/// most `capacity` samples, and the census work stays logarithmic in the trace's length.
+public struct Timeline: Sendable {
+    public struct Sample: Sendable {
+        public var timestamp: UInt64
+        /// Records handled so far.
+        public var records: UInt64
+        public var memcgs: [UInt64: PageCensus]
+        /// Folios migrated successfully so far, by reason (cumulative).
+        public var migrated: [String: UInt64]
+    }
+
+    public private(set) var samples: [Sample] = []
+    public private(set) var interval: UInt64 = 1_000_000
+    /// Trace time at which the next sample is due (0: the first record takes one).
+    public private(set) var due: UInt64 = 0
+    public let capacity: Int
+
+    public init(capacity: Int = 256) { self.capacity = max(capacity, 4) }
+
+    /// Takes a sample when `timestamp` has reached the next one due. Cheap when it has not:
+    /// the caller may check `timestamp >= due` itself to skip the call.
+    public mutating func observe(_ timestamp: UInt64, _ engine: LifecycleEngine) {
+        guard timestamp >= due else { return }
+        take(timestamp, engine)
+        if samples.count > capacity {
+            samples = samples.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
+            interval = interval > UInt64.max / 2 ? interval : interval * 2
+        }
+        // Saturating: a corrupt trace's timestamp near the end of the range ends sampling
+        // instead of wrapping around to sample on every record.
+        let (next, overflow) = timestamp.addingReportingOverflow(interval)
+        due = overflow ? .max : next
+    }
+
+    /// The last sample, at the end of the trace.
+    public mutating func finish(_ timestamp: UInt64, _ engine: LifecycleEngine) {
+        if samples.last?.timestamp != timestamp || samples.last?.records != engine.summary.records {
+            take(timestamp, engine)
+        }
+    }
+
+    private mutating func take(_ timestamp: UInt64, _ engine: LifecycleEngine) {
+        samples.append(
+            Sample(
+                timestamp: timestamp,
+                records: engine.summary.records,
+                memcgs: engine.census(),
+                migrated: engine.summary.migration.byReason.mapValues(\.succeeded)
+            )
+        )
+    }
+}

@@ -1,0 +1,175 @@
+import Foundation
+
+/// How much a rule's finding count may grow over the baseline before the gate fails:
+/// `--tolerance 5` (findings) or `--tolerance 10%` (of the baseline's count).
+public struct Tolerance: Sendable, Equatable, CustomStringConvertible {
+    public var findings: Int = 0
+    public var percent: Double = 0
+
+    public init(findings: Int = 0, percent: Double = 0) {
+        self.findings = findings
+        self.percent = percent
+    }
+
+    /// Parses `N` or `N%`; nil when it is neither.
+    public init?(_ text: String) {
+        if text.hasSuffix("%") {
+            guard let p = Double(text.dropLast()), p >= 0, p.isFinite else { return nil }
+            percent = p
+        } else {
+            guard let n = Int(text), n >= 0 else { return nil }
+            findings = n
+        }
+    }
+
+    /// The most findings allowed when the baseline had `base`.
+    public func allowed(over base: Int) -> Int {
+        base + max(findings, Int((Double(base) * percent / 100).rounded(.up)))
+    }
+
+    public var description: String { percent > 0 ? "\(percent.formatted())%" : "\(findings)" }
+}
+
+/// The per-rule finding counts of an earlier report (`analyze --format json`), for
+/// `--baseline`. Finding identities (pfns, memcg ids) differ from one capture to the next,
+/// so runs are compared rule by rule.
+public struct Baseline: Sendable {
+    public var path: String
+    public var counts: [String: Int]
+    public var schemaVersion: Int?
+
+    /// Reads the JSON report at `path`.
+    /// - Throws: `ReportInputError` naming the file when it is missing or not such a report.
+    public init(path: String) throws(ReportInputError) {
+        self.path = path
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ReportInputError(path: path, problem: "cannot read the baseline report (missing or unreadable)")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let findings = object["findings"] as? [[String: Any]]
+        else {
+            throw ReportInputError(
+                path: path,
+                problem: "not a foliotrace JSON report (no \"findings\" list): write one with --format json"
+            )
+        }
+        schemaVersion = object["schema_version"] as? Int
+        var counts: [String: Int] = [:]
+        for f in findings { if let rule = f["rule"] as? String { counts[rule, default: 0] += 1 } }
+        // Reports list every finding, but the per-rule totals in "coverage" are authoritative.
+        for c in object["coverage"] as? [[String: Any]] ?? [] {
+            if let rule = c["rule"] as? String, let n = c["findings"] as? Int { counts[rule] = n }
+        }
+        self.counts = counts
+    }
+
+    public init(path: String, counts: [String: Int]) {
+        self.path = path
+        self.counts = counts
+    }
+}
+
+/// A report-side input (a baseline) that cannot be used: one line naming the file.
+public struct ReportInputError: Error, CustomStringConvertible, Sendable {
+    public var path: String
+    public var problem: String
+    public var description: String { "\(path): \(problem)" }
+}
+
+/// What the gate decides for one rule.
+public struct RuleOutcome: Sendable {
+    public enum Change: String, Sendable {
+        /// No baseline given.
+        case none
+        /// Findings now, none in the baseline.
+        case new
+        /// Findings in the baseline, none now.
+        case gone
+        case grew, shrank, same
+    }
+
+    public var rule: Rule
+    public var runnable: Bool
+    public var missing: [String]
+    public var findings: Int
+    public var baseline: Int?
+    public var change: Change
+    /// Whether this rule fails the gate.
+    public var failed: Bool
+    /// Why it failed, for JUnit and the headline.
+    public var reason: String?
+}
+
+/// The gate's decision for a whole report: per rule, and overall. Every renderer shows it,
+/// and `analyze` exits 1 when it failed.
+public struct Verdict: Sendable {
+    public var outcomes: [RuleOutcome]
+    public var failOn: Severity?
+    public var baseline: Baseline?
+    public var tolerance: Tolerance
+
+    public var failed: Bool { outcomes.contains { $0.failed } }
+
+    /// Without a baseline, a rule fails when it has findings and its severity reaches
+    /// `failOn`. With one, only when its count grew beyond the tolerance (new findings
+    /// included), at `failOn` or, when that is not given, at any severity.
+    public init(_ a: TraceAnalysis, failOn: Severity?, baseline: Baseline? = nil, tolerance: Tolerance = .init()) {
+        self.failOn = failOn
+        self.baseline = baseline
+        self.tolerance = tolerance
+        var counts: [String: Int] = [:]
+        for f in a.findings { counts[f.rule, default: 0] += 1 }
+        let threshold = failOn ?? (baseline == nil ? nil : .info)
+        outcomes = a.coverage.map { c in
+            let n = counts[c.rule.id] ?? 0
+            let gated = threshold.map { c.rule.severity >= $0 } ?? false
+            var o = RuleOutcome(
+                rule: c.rule,
+                runnable: c.runnable,
+                missing: c.missing,
+                findings: n,
+                baseline: nil,
+                change: .none,
+                failed: false
+            )
+            if let baseline {
+                let base = baseline.counts[c.rule.id] ?? 0
+                o.baseline = base
+                o.change =
+                    n == base ? .same : base == 0 ? .new : n == 0 ? .gone : n > base ? .grew : .shrank
+                let allowed = tolerance.allowed(over: base)
+                if gated, n > allowed {
+                    o.failed = true
+                    o.reason =
+                        base == 0
+                        ? "\(n) new finding(s), none in the baseline"
+                        : "\(n) findings, baseline \(base) (tolerance \(tolerance): at most \(allowed))"
+                }
+            } else if gated, n > 0 {
+                o.failed = true
+                o.reason = "\(n) finding(s) at severity \(c.rule.severity.rawValue)"
+            }
+            return o
+        }
+    }
+
+    /// One line: what a CI job summary starts with.
+    public var headline: String {
+        let total = outcomes.reduce(0) { $0 + $1.findings }
+        let unchecked = outcomes.filter { !$0.runnable }.count
+        var line: String
+        if failed {
+            let rules = outcomes.filter(\.failed).map(\.rule.id)
+            line = "FAIL: \(rules.joined(separator: ", "))"
+        } else if total == 0 {
+            line = "PASS: no findings"
+        } else {
+            line =
+                "PASS: \(total) finding(s), none "
+                + (baseline == nil ? "at the gate's severity" : "beyond the baseline")
+            if failOn == nil, baseline == nil { line = "\(total) finding(s) (no --fail-on gate)" }
+        }
+        if unchecked > 0 { line += "; \(unchecked) rule(s) not checked (the trace lacks their events)" }
+        return line
+    }
+}

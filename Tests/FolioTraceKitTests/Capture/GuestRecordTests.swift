@@ -1,0 +1,86 @@
+import FolioTraceKit
+import Foundation
+import Testing
+
+/// `foliotrace record --probes auto` on Debian's real 6.1 kernel in a qemu guest (software
+/// emulation), where kprobe events exist: foliotrace defines the rmap and charge probes from
+/// the guest's BTF and kallsyms, records the charge-move scenario, and removes its probes.
+/// The kernel's own counts (kprobe_profile, a hist trigger on our probe) come back with the
+/// file. Needs root, qemu-system-x86, busybox-static and the kernel package (downloaded once
+/// into /var/cache/foliotrace-capture); skips with a message elsewhere.
+@Suite struct GuestRecordTests {
+    static var unavailable: String? {
+        if geteuid() != 0 { return "not root" }
+        for tool in ["/usr/bin/qemu-system-x86_64", "/bin/busybox", "/usr/bin/cpio", "/usr/bin/gcc"]
+        where !FileManager.default.isExecutableFile(atPath: tool) {
+            return "\(tool) is missing (apt-get install qemu-system-x86 busybox-static cpio gcc)"
+        }
+        return nil
+    }
+
+    @Test func recordDefinesAndRemovesProbesInA61Guest() throws {
+        if let why = Self.unavailable {
+            try #require(ProcessInfo.processInfo.environment["CI"] == nil, "CI must run the guest test: \(why)")
+            print("skipped recordDefinesAndRemovesProbesInA61Guest: \(why)")
+            return
+        }
+        let out = try Fixtures.scratch("guest-record")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let script = Fixtures.packageRoot.appendingPathComponent("fixtures/capture/guest.sh").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [script, "6.1-record"]
+        var env = ProcessInfo.processInfo.environment
+        env["FOLIOTRACE_BIN"] = CommandLineTests.binary
+        env["FOLIOTRACE_OUT"] = out.path
+        p.environment = env
+        let log = out.appendingPathComponent("guest.log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        p.waitUntilExit()
+        try handle.close()
+        let read = { (name: String) in
+            (try? String(contentsOf: out.appendingPathComponent(name), encoding: .utf8)) ?? ""
+        }
+        try #require(p.terminationStatus == 0, "guest.sh failed:\n\(read("guest.log").suffix(2000))")
+
+        let stderr = read("record-stderr.txt")
+        #expect(stderr.contains("exit 0"), "record in the guest: \(stderr)")
+        #expect(stderr.contains("kprobes in group foliotrace_"), "\(stderr)")
+        // A run killed with SIGKILL left probes and an instance; the next run removed them, and
+        // nothing is left in the guest's tracefs once it ended.
+        let killed = read("killed.txt")
+        #expect(
+            killed.contains("probes") && !killed.contains(": 0 probes") && killed.contains("instance: foliotrace-"),
+            "\(killed)"
+        )
+        #expect(read("after-kprobe_events.txt").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+        #expect(read("after-instances.txt").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+
+        // The file holds as many charge-move probe events as the kernel counted hits.
+        let profile = read("kprobe_profile.txt").split(separator: "\n")
+        let hits = try #require(
+            profile.first { $0.contains("mem_cgroup_move_account") }.flatMap { line in
+                line.split(separator: " ").compactMap { Int($0) }.first
+            },
+            "kprobe_profile: \(profile)"
+        )
+        #expect(hits > 0)
+        let events = try CommandLineTests.run([
+            "events", "--format", "json", out.appendingPathComponent("record.dat").path,
+        ])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(events.stdout.utf8)) as? [String: Any])
+        let counts = try #require(object["events"] as? [String: Int])
+        let moves = counts.filter { $0.key.hasSuffix(":mem_cgroup_move_account") }.map(\.value).reduce(0, +)
+        #expect(moves == hits, "events: \(counts)")
+
+        // And the detector finds the unmapped moves the kernel's hist trigger counted.
+        let histogram = KprobeTests.kernelHistogram(read("hist.txt"))
+        let unmapped = try #require(histogram["-1/0"], "hist: \(read("hist.txt"))")
+        let analysis = try TraceAnalysis(path: out.appendingPathComponent("record.dat").path)
+        #expect(analysis.findings.filter { $0.rule == "charge-move-unmapped" }.count == unmapped)
+    }
+}

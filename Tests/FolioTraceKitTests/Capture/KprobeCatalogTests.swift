@@ -1,0 +1,66 @@
+import FolioTraceKit
+import Foundation
+import Testing
+
+/// The kprobe catalog against the running kernel: its BTF offsets must be what pahole (a
+/// separate BTF reader, from Debian's dwarves) prints for the same structs.
+@Suite struct KprobeCatalogTests {
+    static let vmlinux = "/sys/kernel/btf/vmlinux"
+
+    /// member -> offset from `pahole -C name`, nested anonymous members included (pahole
+    /// prints their offsets from the start of the outer struct).
+    static func pahole(_ name: String) throws -> [String: Int]? {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/pahole") else { return nil }
+        let r = try CommandLineTests.execute("/usr/bin/pahole", ["-C", name, vmlinux])
+        var out: [String: Int] = [:]
+        for m in r.stdout.matches(of: /([A-Za-z_][A-Za-z0-9_]*)(\[[0-9]*\])?;\s*\/\*\s*([0-9]+)\s+[0-9]+\s*\*\//) {
+            let member = String(m.1)
+            if out[member] == nil { out[member] = Int(m.3) }
+        }
+        return out
+    }
+
+    @Test func btfOffsetsMatchPahole() throws {
+        guard FileManager.default.fileExists(atPath: Self.vmlinux) else {
+            print("skipped: this kernel has no BTF at \(Self.vmlinux)")
+            return
+        }
+        let btf = try BTF()
+        let wanted: [String: [String]] = [
+            "folio": ["flags", "mapping", "index", "_mapcount", "_refcount", "_flags_1", "_large_mapcount"],
+            "page": ["flags", "mapping", "index", "_mapcount", "_refcount"],
+            "mem_cgroup": ["css"], "cgroup_subsys_state": ["cgroup"], "cgroup": ["kn"], "kernfs_node": ["id"],
+        ]
+        for (name, members) in wanted {
+            guard let theirs = try Self.pahole(name) else {
+                try #require(ProcessInfo.processInfo.environment["CI"] == nil, "CI must have pahole (dwarves)")
+                print("skipped: pahole is not installed (apt-get install dwarves)")
+                return
+            }
+            for member in members where theirs[member] != nil {
+                #expect(btf.offset(of: member, in: name) == theirs[member], "\(name).\(member)")
+            }
+            #expect(members.contains { theirs[$0] != nil }, "pahole printed no member of \(name)")
+        }
+    }
+
+    /// Every function of the catalog that this kernel has out of line gets a probe whose
+    /// arguments are its BTF parameters in register order, plus the folio fields at pahole's
+    /// offsets; the others are listed as skipped with the reason.
+    @Test func catalogForTheRunningKernel() throws {
+        guard FileManager.default.fileExists(atPath: Self.vmlinux), let folio = try Self.pahole("folio") else {
+            print("skipped: needs BTF and pahole")
+            return
+        }
+        let kallsyms = String(decoding: readWhole("/proc/kallsyms"), as: UTF8.self)
+        let catalog = KprobeCatalog(btf: try BTF(), kallsyms: kallsyms)
+        #expect(catalog.probes.count + catalog.skipped.count == KprobeFunction.allCases.count)
+        for p in catalog.probes where p.arguments.hasPrefix("folio=") {
+            #expect(p.arguments.contains("mapcount=+\(folio["_mapcount"]!)(%di):s32"), "\(p.function): \(p.arguments)")
+            #expect(p.arguments.contains("refcount=+\(folio["_refcount"]!)(%di):s32"))
+        }
+        for p in catalog.probes {
+            #expect(kallsyms.contains(" \(p.function)\n"), "\(p.function) is in kallsyms")
+        }
+    }
+}

@@ -1,0 +1,237 @@
+import FolioTraceKit
+import Foundation
+import Testing
+
+/// `foliotrace record` on this machine's kernel, around a real workload. Needs root and a
+/// tracefs with instances; elsewhere each test says why it skipped.
+@Suite(.serialized) struct RecordLiveTests {
+    static let tracing = "/sys/kernel/tracing"
+
+    /// Why live tracing cannot run here, or nil when it can.
+    static var unavailable: String? {
+        if geteuid() != 0 { return "not root" }
+        if !FileManager.default.fileExists(atPath: tracing + "/instances") { return "no tracefs at \(tracing)" }
+        return nil
+    }
+
+    static func skip(_ test: String) -> Bool {
+        guard let why = unavailable else { return false }
+        print("skipped \(test): live tracing needs root and tracefs (\(why))")
+        return true
+    }
+
+    /// Our instances left in tracefs.
+    static var leftovers: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: tracing + "/instances")) ?? [])
+            .filter { $0.hasPrefix("foliotrace-") }
+    }
+
+    /// Page-cache churn on a disk-backed file system in a memcg with a low limit (32 MiB
+    /// written, dropped from the page cache, read back under a 16 MiB limit, so the memcg
+    /// reclaims), then a compaction.
+    @Test(arguments: [6, 7])
+    func recordsAWorkloadThatTraceCmdReads(_ version: Int) throws {
+        if Self.skip("recordsAWorkloadThatTraceCmdReads") { return }
+        let dir = try Fixtures.scratch("record")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = URL(fileURLWithPath: "/var/tmp/foliotrace-record-test-\(getpid())-v\(version)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let memcg = "/sys/fs/cgroup/memory/foliotrace-record-test-\(getpid())-v\(version)"
+        let v1 = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+        if v1 { try FileManager.default.createDirectory(atPath: memcg, withIntermediateDirectories: false) }
+        defer { if v1 { rmdir(memcg) } }
+        let out = dir.appendingPathComponent("live.dat").path
+        // The reader enters the memcg itself ($$ of its own shell: a subshell's would be its parent's).
+        let read =
+            v1
+            ? "sh -c 'echo 16M > \(memcg)/memory.limit_in_bytes && echo $$ > \(memcg)/cgroup.procs && exec cat \(data.path)'"
+            : "cat \(data.path)"
+        let workload = """
+            dd if=/dev/zero of=\(data.path) bs=1M count=32 conv=fsync 2>/dev/null && \
+            echo 1 > /proc/sys/vm/drop_caches && \(read) > /dev/null && \
+            echo 1 > /proc/sys/vm/compact_memory
+            """
+        let r = try CommandLineTests.run([
+            "record", "-o", out, "--preset", "mm", "--file-version", "\(version)", "--", "sh", "-c", workload,
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("wrote \(out)"))
+        #expect(try TraceFile(path: out).version == version)
+        #expect(Self.leftovers.isEmpty, "instances left: \(Self.leftovers)")
+
+        // trace-cmd reads the file, and counts what foliotrace counts, event by event.
+        let report = try CommandLineTests.execute("/usr/bin/trace-cmd", ["report", out])
+        #expect(report.status == 0 && !report.stdout.contains("FAILED TO PARSE"), "\(report.stderr.prefix(500))")
+        var theirs: [String: Int] = [:]
+        for line in report.stdout.split(separator: "\n") {
+            // "comm-pid [cpu] ts: event: ..." -> the word ending in ':' after the timestamp.
+            let words = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard let i = words.firstIndex(where: { $0.hasPrefix("[") && $0.hasSuffix("]") }), i + 2 < words.count
+            else { continue }
+            theirs[String(words[i + 2].dropLast()), default: 0] += 1
+        }
+        let events = try CommandLineTests.run(["events", "--format", "json", out])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(events.stdout.utf8)) as? [String: Any])
+        let ours = try #require(object["events"] as? [String: Int])
+        let oursByName = Dictionary(
+            ours.map { (String($0.key.split(separator: ":").last!), $0.value) },
+            uniquingKeysWith: +
+        )
+        #expect(oursByName == theirs)
+
+        // The file's pages of the workload's file: at least the 16 MiB read back.
+        var info = stat()
+        #expect(stat(data.path, &info) == 0)
+        let analysis = try TraceAnalysis(path: out, options: .init(keepLifecycles: true))
+        let filePages = (analysis.report.generations + analysis.report.live)
+            .filter { $0.filePage?.inode == UInt64(info.st_ino) && $0.addedToPageCacheAt != nil }
+            .reduce(0) { $0 + $1.pages }
+        #expect(filePages >= 8192, "pages of the file added to the page cache: \(filePages)")
+        if v1 {
+            // The memcg's reclaim ran (events the kernel emitted, counted above alike by trace-cmd).
+            #expect(ours["vmscan:mm_vmscan_memcg_reclaim_begin"] ?? 0 > 0)
+            #expect(analysis.report.summary.reclaim.memcgReclaimPasses > 0)
+            #expect(analysis.report.summary.evictions > 0)
+        }
+        #expect(analysis.report.summary.lruInsertions.reduce(0, +) > 0)
+
+        // The file names the memcg this test runs in (from its cgroup directory's inode),
+        // though no cgroup event in the trace does.
+        let own = try String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8).split(separator: "\n")
+            .first { $0.contains(":memory:") || $0.hasPrefix("0::") }
+        let path = try #require(own?.split(separator: ":", maxSplits: 2).last.map(String.init))
+        let root =
+            FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory") ? "/sys/fs/cgroup/memory" : "/sys/fs/cgroup"
+        var cgroup = stat()
+        #expect(stat(root + path, &cgroup) == 0)
+        #expect(try TraceFile(path: out).options.cgroupPaths[UInt64(cgroup.st_ino)] == (path.isEmpty ? "/" : path))
+    }
+
+    /// Ctrl-C (SIGINT) ends a capture with a readable file and no instance left; an
+    /// instance left by a run that was killed is removed by the next run.
+    @Test func interruptAndStaleInstancesLeaveNothingBehind() throws {
+        if Self.skip("interruptAndStaleInstancesLeaveNothingBehind") { return }
+        let dir = try Fixtures.scratch("record-int")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // A pid that is certainly gone: a child that has exited.
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
+        let stale = Self.tracing + "/instances/foliotrace-\(gone.processIdentifier)"
+        try FileManager.default.createDirectory(atPath: stale, withIntermediateDirectories: false)
+
+        let out = dir.appendingPathComponent("int.dat").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLineTests.binary)
+        p.arguments = ["record", "-o", out, "--duration", "60"]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var waited = 0
+        while !Self.leftovers.contains("foliotrace-\(p.processIdentifier)"), waited < 100 {
+            usleep(50_000)
+            waited += 1
+        }
+        #expect(!FileManager.default.fileExists(atPath: stale), "the stale instance was removed")
+        usleep(300_000)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(Self.leftovers.isEmpty, "instances left: \(Self.leftovers)")
+        #expect(try CommandLineTests.run(["events", out]).status == 0)
+    }
+
+    /// The memcg stat item names travel in the file, as the kernel's BTF numbers them (pahole
+    /// reads the same enums independently).
+    @Test func statItemNamesTravelInTheFile() throws {
+        if Self.skip("statItemNamesTravelInTheFile") { return }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/pahole") else {
+            print("skipped statItemNamesTravelInTheFile: no pahole (apt-get install dwarves)")
+            return
+        }
+        let dir = try Fixtures.scratch("record-items")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("items.dat").path
+        #expect(try CommandLineTests.run(["record", "-o", out, "--duration", "0.2"]).status == 0)
+        let items = try TraceFile(path: out).options.statItems
+        for e in StatItems.enums {
+            let text = try CommandLineTests.execute("/usr/bin/pahole", ["-C", e, "/sys/kernel/btf/vmlinux"]).stdout
+            let theirs = text.matches(of: /([A-Z][A-Z0-9_]*)\s*=\s*([0-9]+)/).map { (String($0.1), Int64($0.2)!) }
+            #expect(!theirs.isEmpty, "pahole printed no enumerator of \(e)")
+            // Aliases share a value (NR_LRU_BASE = NR_INACTIVE_ANON): the file keeps the last,
+            // the specific name, as the kernel's vmstat_text does.
+            let byValue = Dictionary(grouping: theirs, by: \.1).mapValues { $0.map(\.0) }
+            for (value, names) in byValue {
+                #expect(items[e]?[value].map { names.contains($0) } == true, "\(e) = \(value): \(names)")
+            }
+        }
+    }
+
+    /// Not root: one line saying so, exit 2, nothing created.
+    @Test func notRootSaysSo() throws {
+        if Self.skip("notRootSaysSo") { return }
+        let r = try CommandLineTests.execute(
+            "/usr/bin/setpriv",
+            [
+                "--reuid=65534", "--regid=65534", "--clear-groups", CommandLineTests.binary, "record", "-o",
+                "/tmp/x.dat",
+                "--duration", "1",
+            ]
+        )
+        #expect(r.status == 2)
+        #expect(r.stderr == "foliotrace: tracing needs root (or CAP_SYS_ADMIN): run it with sudo\n")
+    }
+
+    @Test func usageErrors() throws {
+        let r = try CommandLineTests.run(["record", "-o", "/tmp/x.dat"])
+        #expect(r.status == 2 && r.stderr.contains("--duration"))
+    }
+}
+
+extension RecordLiveTests {
+    /// `tail --duration` around page-cache churn: JSON lines (stdout is a pipe), summaries
+    /// that count the workload's kinds of transitions, a final summary, no instance left.
+    @Test func tailReportsTheWorkloadLive() throws {
+        if Self.skip("tailReportsTheWorkloadLive") { return }
+        let data = URL(fileURLWithPath: "/var/tmp/foliotrace-tail-test-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLineTests.binary)
+        p.arguments = ["tail", "--duration", "4", "--interval", "0.5"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // Tracing is on once the instance's tracing_on says so.
+        let on = Self.tracing + "/instances/foliotrace-\(p.processIdentifier)/tracing_on"
+        var waited = 0
+        while (try? String(contentsOfFile: on, encoding: .utf8))?.hasPrefix("1") != true, waited < 200 {
+            usleep(50_000)
+            waited += 1
+        }
+        let workload = try CommandLineTests.execute(
+            "/bin/sh",
+            [
+                "-c",
+                "dd if=/dev/zero of=\(data.path) bs=1M count=8 conv=fsync 2>/dev/null && "
+                    + "echo 1 > /proc/sys/vm/drop_caches && cat \(data.path) > /dev/null",
+            ]
+        )
+        #expect(workload.status == 0)
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(Self.leftovers.isEmpty, "instances left: \(Self.leftovers)")
+        let lines = text.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let summaries = lines.filter { $0["type"] as? String == "summary" }
+        #expect(summaries.count >= 4, "\(text.prefix(300))")
+        let last = try #require(summaries.last)
+        #expect(last["final"] as? Bool == true)
+        for key in ["events", "page_cache_adds", "page_cache_deletes", "lru_insertions"] {
+            #expect((last[key] as? Int ?? 0) > 0, "\(key) in \(last)")
+        }
+        #expect(last["lost_events"] is Int, "losses are always reported")
+    }
+}

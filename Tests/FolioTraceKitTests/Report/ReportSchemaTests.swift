@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+
+/// The JSON reports of every fixture against docs/report.schema.json, checked by a real JSON
+/// Schema validator (python3-jsonschema, Draft 2020-12), not by our own reading of it.
+@Suite struct ReportSchemaTests {
+    static let schema = Fixtures.packageRoot.appendingPathComponent("docs/report.schema.json").path
+
+    static let validator = """
+        import json, sys
+        import jsonschema
+        schema = json.load(open(sys.argv[1]))
+        jsonschema.Draft202012Validator.check_schema(schema)
+        v = jsonschema.Draft202012Validator(schema)
+        bad = 0
+        for path in sys.argv[2:]:
+            for e in v.iter_errors(json.load(open(path))):
+                bad += 1
+                print(path + ": /" + "/".join(map(str, e.absolute_path)) + ": " + e.message[:200])
+        sys.exit(1 if bad else 0)
+        """
+
+    /// Runs the validator on `reports`; nil when python3-jsonschema is missing (outside CI).
+    static func validate(_ reports: [String]) throws -> CommandLineTests.Run? {
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = ["python3", "-c", "import jsonschema"]
+        probe.standardError = FileHandle.nullDevice
+        try probe.run()
+        probe.waitUntilExit()
+        guard probe.terminationStatus == 0 else { return nil }
+        return try CommandLineTests.execute("/usr/bin/env", ["python3", "-c", validator, schema] + reports)
+    }
+
+    @Test func everyFixturesReportIsValid() throws {
+        let dir = try Fixtures.scratch("schema")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var reports: [String] = []
+        for (i, fixture) in Fixtures.traces.enumerated() {
+            let out = dir.appendingPathComponent("\(i).json").path
+            let r = try CommandLineTests.run(["analyze", "--keep-lifecycles", "-o", out, Fixtures.path(fixture)])
+            #expect(r.status == 0, "\(fixture): \(r.stderr)")
+            reports.append(out)
+        }
+        guard let result = try Self.validate(reports) else {
+            try #require(ProcessInfo.processInfo.environment["CI"] == nil, "CI must have python3-jsonschema")
+            print("skipped: python3-jsonschema is not installed (apt-get install python3-jsonschema)")
+            return
+        }
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+
+        // The check can fail: a report whose finding lost its evidence and whose summary
+        // gained a field is rejected on both counts.
+        let text = try String(contentsOfFile: reports[0], encoding: .utf8)
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        var summary = try #require(object["summary"] as? [String: Any])
+        summary["surprise"] = 1
+        object["summary"] = summary
+        object["schema_version"] = 99
+        let broken = dir.appendingPathComponent("broken.json")
+        try JSONSerialization.data(withJSONObject: object).write(to: broken)
+        let rejected = try #require(try Self.validate([broken.path]))
+        #expect(rejected.status == 1)
+        #expect(rejected.stdout.contains("surprise") && rejected.stdout.contains("schema_version"))
+    }
+}
