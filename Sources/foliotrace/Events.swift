@@ -28,6 +28,8 @@ struct EventsSummary: Encodable {
     var compression: String
     var kernel: String?
     var uname: String?
+    /// The tool that wrote the file: "trace-cmd VERSION", or perf's version and command line.
+    var recorder: String?
     var buffer: String
     var cpus: Int
     var clock: String?
@@ -67,6 +69,7 @@ struct EventsSummary: Encodable {
             version = file.version
             compression = file.compressionName
             uname = file.options.uname
+            recorder = file.options.traceCmdVersion.map { "trace-cmd \($0)" }
             buffer = file.primaryBuffer.name
             clock = file.options.traceClock
         case .perfData(let file):
@@ -74,6 +77,8 @@ struct EventsSummary: Encodable {
             version = 2
             compression = file.features.compression == 1 ? "zstd" : "none"
             uname = nil
+            recorder = ["perf " + (file.features.perfVersion ?? "?"), file.features.commandLine]
+                .compactMap { $0 }.joined(separator: ": ")
             buffer = ""
             clock = "perf"
         }
@@ -113,6 +118,7 @@ struct EventsSummary: Encodable {
         let kind = format == "trace.dat" ? "trace.dat v\(version)" : format
         s += "file:      \(file) (\(kind), compression \(compression))\n"
         s += "kernel:    \(kernel ?? "not recorded")\n"
+        if let recorder { s += "recorder:  \(recorder)\n" }
         if !buffer.isEmpty { s += "buffer:    instance \"\(buffer)\"\n" }
         s += "cpus:      \(cpus), clock \(clock ?? "unknown")\n"
         if let a = first_ts, let b = last_ts {

@@ -155,6 +155,11 @@ public final class PerfFile {
         case .hostname: features.hostname = try c.perfString("hostname feature")
         case .osRelease: features.osRelease = try c.perfString("osrelease feature")
         case .version: features.perfVersion = try c.perfString("version feature")
+        case .commandLine:
+            let n = try c.u32("cmdline feature count")
+            var words: [String] = []
+            for i in 0..<min(n, 4096) { words.append(try c.perfString("cmdline word \(i)")) }
+            features.commandLine = words.joined(separator: " ")
         case .nrCPUs:
             features.cpusAvailable = Int(try c.u32("nr_cpus_available"))
             features.cpusOnline = Int(try c.u32("nr_cpus_online"))
@@ -256,6 +261,7 @@ enum PerfFeature: Int {
     case osRelease = 4
     case version = 5
     case nrCPUs = 7
+    case commandLine = 11
     case dirFormat = 24
     case compressed = 27
 }
@@ -266,6 +272,8 @@ public struct PerfFeatures: Sendable {
     public var osRelease: String?
     /// The perf version that wrote the file.
     public var perfVersion: String?
+    /// The `perf record` command line that made the file.
+    public var commandLine: String?
     public var cpusAvailable: Int?
     public var cpusOnline: Int?
     /// The COMPRESSED feature's type (1 = zstd), when `perf record -z` was used.

@@ -24,6 +24,9 @@ import Testing
         #expect(object["format"] as? String == (fixture.contains("-pipe") ? "perf.data (pipe mode)" : "perf.data"))
         #expect(object["compression"] as? String == (fixture.contains("-z.") ? "zstd" : "none"))
         #expect(object["cpus"] as? Int == 2)
+        // the CMDLINE feature: the perf record command that made the file
+        #expect((object["recorder"] as? String)?.hasPrefix("perf 6.1") == true)
+        #expect((object["recorder"] as? String)?.contains(" record ") == true)
         #expect((object["kernel"] as? String)?.hasPrefix("6.18") == true)
         #expect(
             (object["lost_events"] as? Int).map(UInt64.init)
