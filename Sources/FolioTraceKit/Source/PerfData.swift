@@ -213,6 +213,11 @@ public final class PerfFile {
                     UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)])
                 )
                 next = start + (length + 7) & ~7
+            case .auxtrace:
+                next += PerfRecordType.trailingBytes(
+                    type,
+                    UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + size)])
+                )
             case .sample, .compressed, .compressed2:
                 return  // metadata comes first; the samples have started
             default: break
@@ -241,12 +246,7 @@ public final class PerfFile {
             guard size >= 8, offset + size <= records.upperBound else { return }  // the stream reports it
             let record = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + size)])
             PerfTasks.note(type: type, record, sampleIDAll: sampleLayout.idAllSize, into: &commands)
-            if type == PerfRecordType.headerTracingData.rawValue, size >= 12 {
-                let length = Int(record.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
-                offset += size + (length + 7) & ~7
-            } else {
-                offset += size
-            }
+            offset += size + PerfRecordType.trailingBytes(type, record)
         }
     }
 
@@ -330,9 +330,26 @@ enum PerfRecordType: UInt32 {
     case headerAttr = 64
     case headerTracingData = 66
     case finishedRound = 68
+    case auxtrace = 71
     case headerFeature = 80
     case compressed = 81
     case compressed2 = 83
+}
+
+extension PerfRecordType {
+    /// Bytes that follow a record beyond its header's size: the tracing data of
+    /// PERF_RECORD_HEADER_TRACING_DATA (`u32 size`, padded to 8) and the trace of
+    /// PERF_RECORD_AUXTRACE (`u64 size`). Every other record is exactly its size.
+    static func trailingBytes(_ type: UInt32, _ record: UnsafeRawBufferPointer) -> Int {
+        switch PerfRecordType(rawValue: type) {
+        case .headerTracingData where record.count >= 12:
+            return (Int(record.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) + 7) & ~7
+        case .auxtrace where record.count >= 16:
+            return Int(clamping: record.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        default:
+            return 0
+        }
+    }
 }
 
 extension ByteCursor {

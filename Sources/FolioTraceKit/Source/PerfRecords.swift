@@ -312,13 +312,19 @@ public struct PerfRecordStream: RecordStream {
                 let length = Int(map.loadUnaligned(fromByteOffset: start + 8, as: UInt64.self))
                 guard length <= size - 16 else { throw TraceProblem(.corrupt("compressed record at offset \(start)")) }
                 try decompress(UnsafeRawBufferPointer(rebasing: map[(start + 16)..<(start + 16 + length)]), at: start)
-            case .headerTracingData:
-                guard size >= 12 else { break }
-                let length = Int(map.loadUnaligned(fromByteOffset: start + 8, as: UInt32.self))
-                position += (length + 7) & ~7
-                guard position <= end else {
-                    throw TraceProblem(.truncated("tracing data at offset \(start + size) is cut"))
+            case .headerTracingData, .auxtrace:
+                let extra = PerfRecordType.trailingBytes(
+                    type,
+                    UnsafeRawBufferPointer(rebasing: map[start..<(start + size)])
+                )
+                guard extra <= end - position else {
+                    throw TraceProblem(
+                        .truncated(
+                            "data after the record at offset \(start) needs \(extra) bytes, file has \(end - position)"
+                        )
+                    )
                 }
+                position += extra
             default:
                 try handle(
                     type: type,
