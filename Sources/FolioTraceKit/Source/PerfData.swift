@@ -78,6 +78,9 @@ public final class PerfFile {
             // A dummy event (software, PERF_COUNT_SW_DUMMY) never samples: only other events
             // make each sample's id worth looking up.
             let mixed = attrs.contains { !$0.isTracepoint && !($0.type == 1 && $0.config == 9) }
+            if mixed, sampleLayout.id < 0 {
+                throw TraceProblem(.unsupportedPerf("samples of other events without a sample id to tell them apart"))
+            }
             var byID: [UInt64: Bool] = [:]
             if mixed { for a in attrs { for id in a.ids { byID[id] = a.isTracepoint } } }
             tracepointByID = byID
@@ -245,7 +248,12 @@ public final class PerfFile {
             let size = Int(bytes.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self))
             guard size >= 8, offset + size <= records.upperBound else { return }  // the stream reports it
             let record = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + size)])
-            PerfTasks.note(type: type, record, sampleIDAll: sampleLayout.idAllSize, into: &commands)
+            PerfTasks.note(
+                type: type,
+                record,
+                sampleIDAll: sampleLayout.sampleIDBlock(of: record).size,
+                into: &commands
+            )
             offset += size + PerfRecordType.trailingBytes(type, record)
         }
     }

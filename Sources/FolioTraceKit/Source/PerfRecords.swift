@@ -8,6 +8,37 @@ import CZstd
 /// payload; only the read group and the callchain before raw vary in length. Records other
 /// than samples end with the `sample_id` block (tid, time, id, stream_id, cpu, identifier)
 /// when `sample_id_all` is set.
+/// Where time and cpu are in the `sample_id` block that ends a record other than a sample
+/// (when `sample_id_all` is set): tid, time, id, stream_id, cpu, identifier, as set.
+struct SampleIDBlock: Equatable {
+    /// The block's size; 0 without sample_id_all.
+    var size = 0
+    /// Offsets inside the block (-1 when absent).
+    var time = -1
+    var cpu = -1
+
+    init() {}
+
+    init(_ a: PerfEventAttr) {
+        guard a.sampleIDAll else { return }
+        func has(_ bit: UInt64) -> Bool { a.sampleType & (1 << bit) != 0 }
+        var s = 0
+        if has(1) { s += 8 }
+        if has(2) {
+            time = s
+            s += 8
+        }
+        if has(6) { s += 8 }
+        if has(9) { s += 8 }
+        if has(7) {
+            cpu = s
+            s += 8
+        }
+        if has(16) { s += 8 }
+        size = s
+    }
+}
+
 struct PerfSampleLayout {
     /// Offsets from the start of the record (after the 8-byte header is offset 8).
     var time = -1
@@ -17,13 +48,19 @@ struct PerfSampleLayout {
     var callchain = -1
     /// The raw size word when nothing of variable length precedes it.
     var raw = -1
-    /// Bytes of the trailing `sample_id` block of other records; 0 without sample_id_all.
-    var idAllSize = 0
-    /// Offsets of time and cpu inside that block (-1 when absent).
-    var idAllTime = -1
-    var idAllCPU = -1
+    /// The trailing `sample_id` block of the tracepoints' other records.
+    var idAll = SampleIDBlock()
+    /// The block of each sample id, when events end their records differently (then every
+    /// block ends with PERF_SAMPLE_IDENTIFIER, which says whose it is); empty otherwise.
+    var idAllByID: [UInt64: SampleIDBlock] = [:]
 
     init() {}
+
+    /// The `sample_id` block at the end of `record` (not a sample).
+    func sampleIDBlock(of record: UnsafeRawBufferPointer) -> SampleIDBlock {
+        guard !idAllByID.isEmpty, record.count >= 16 else { return idAll }
+        return idAllByID[record.loadUnaligned(fromByteOffset: record.count - 8, as: UInt64.self)] ?? idAll
+    }
 
     init(_ attrs: [PerfEventAttr]) throws(TraceProblem) {
         let tracepoints = attrs.filter(\.isTracepoint)
@@ -35,9 +72,8 @@ struct PerfSampleLayout {
         }
         // Other events (perf record -a adds a dummy one for side-band records) may sample
         // differently only when every sample starts with its id (PERF_SAMPLE_IDENTIFIER), as
-        // perf then arranges; the trailing sample_id block must read the same for all.
+        // perf then arranges; their other records' sample_id blocks then end with that id.
         let identifier: UInt64 = 1 << 16
-        let idAllBits: UInt64 = 1 << 1 | 1 << 2 | 1 << 6 | 1 << 9 | 1 << 7 | identifier
         for a in attrs where a.sampleType != first.sampleType {
             guard a.sampleType & identifier != 0, first.sampleType & identifier != 0 else {
                 throw TraceProblem(
@@ -46,9 +82,11 @@ struct PerfSampleLayout {
                     )
                 )
             }
-            if a.sampleIDAll, first.sampleIDAll, a.sampleType & idAllBits != first.sampleType & idAllBits {
-                throw TraceProblem(.unsupportedPerf("events whose records end in different sample_id blocks"))
-            }
+        }
+        idAll = SampleIDBlock(first)
+        for a in attrs where SampleIDBlock(a) != idAll {
+            for other in attrs { for id in other.ids { idAllByID[id] = SampleIDBlock(other) } }
+            break
         }
         let t = first.sampleType
         func has(_ bit: UInt64) -> Bool { t & (1 << bit) != 0 }
@@ -87,20 +125,6 @@ struct PerfSampleLayout {
             callchain = o
         } else {
             raw = o
-        }
-        if first.sampleIDAll {
-            var s = 0
-            if has(1) { s += 8 }
-            idAllTime = s
-            s += 8
-            if has(6) { s += 8 }
-            if has(9) { s += 8 }
-            if has(7) {
-                idAllCPU = s
-                s += 8
-            }
-            if has(16) { s += 8 }
-            idAllSize = s
         }
     }
 }
@@ -357,7 +381,7 @@ public struct PerfRecordStream: RecordStream {
             // same losses its PERF_RECORD_LOST records already placed in time and on a CPU.
             lostSamples &+= r.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
         case .comm, .fork:
-            PerfTasks.note(type: type, r, sampleIDAll: layout.idAllSize, into: &commands)
+            PerfTasks.note(type: type, r, sampleIDAll: layout.sampleIDBlock(of: r).size, into: &commands)
         default:
             break
         }
@@ -365,6 +389,14 @@ public struct PerfRecordStream: RecordStream {
 
     @inline(__always)
     private mutating func queueSample(_ r: UnsafeRawBufferPointer, source: UInt8, offset: Int) throws(TraceProblem) {
+        // Another event's sample may be laid out differently: tell it apart by its id first.
+        if !tracepointByID.isEmpty, layout.id >= 0, layout.id + 8 <= r.count {
+            let id = r.loadUnaligned(fromByteOffset: layout.id, as: UInt64.self)
+            guard tracepointByID[id] == true else {
+                otherSamples &+= 1
+                return
+            }
+        }
         var rawAt = layout.raw
         if rawAt < 0 {
             guard layout.callchain + 8 <= r.count else { throw TraceProblem(.corrupt("sample at offset \(offset)")) }
@@ -374,13 +406,6 @@ public struct PerfRecordStream: RecordStream {
         }
         guard rawAt + 4 <= r.count else {
             throw TraceProblem(.corrupt("sample at offset \(offset) is shorter than its fields"))
-        }
-        if layout.id >= 0, !tracepointByID.isEmpty {
-            let id = r.loadUnaligned(fromByteOffset: layout.id, as: UInt64.self)
-            guard tracepointByID[id] == true else {
-                otherSamples &+= 1
-                return
-            }
         }
         let length = Int(r.loadUnaligned(fromByteOffset: rawAt, as: UInt32.self))
         guard length <= r.count - rawAt - 4 else {
@@ -403,10 +428,11 @@ public struct PerfRecordStream: RecordStream {
     private mutating func queueLoss(_ r: UnsafeRawBufferPointer, count: UInt64) {
         var ts = newest
         var cpu: Int32 = 0
-        if layout.idAllSize > 0, r.count >= 8 + layout.idAllSize {
-            let block = r.count - layout.idAllSize
-            ts = r.loadUnaligned(fromByteOffset: block + layout.idAllTime, as: UInt64.self)
-            if layout.idAllCPU >= 0 { cpu = r.loadUnaligned(fromByteOffset: block + layout.idAllCPU, as: Int32.self) }
+        let b = layout.sampleIDBlock(of: r)
+        if b.size > 0, r.count >= 8 + b.size {
+            let block = r.count - b.size
+            if b.time >= 0 { ts = r.loadUnaligned(fromByteOffset: block + b.time, as: UInt64.self) }
+            if b.cpu >= 0 { cpu = r.loadUnaligned(fromByteOffset: block + b.cpu, as: Int32.self) }
         }
         guard cpu >= 0, cpu < 1 << 16 else { return }
         enqueue(

@@ -10,11 +10,9 @@ import Testing
         return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
     }
 
-    /// The samples `perf script` counted at capture time.
+    /// The tracepoint samples `perf script` counted at capture time.
     private func truthTotal(_ fixture: String) throws -> Int {
-        let truth = try PerfFixtures.truth(fixture)
-        let line = try #require(truth.lines.first { $0.hasPrefix("  ALL ") })
-        return try #require(Truth.numbers(line).last.map(Int.init))
+        Int(try PerfFixtures.truthCounts(fixture).values.reduce(0, +))
     }
 
     @Test(arguments: PerfFixtures.traces)
@@ -99,7 +97,7 @@ import Testing
         let truth = try PerfFixtures.truth(fixture)
         let (dir, query) = try SQLiteExportTests.export(fixture)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let total = try #require(truth.lines.first { $0.hasPrefix("  ALL ") }.flatMap { Truth.numbers($0).last })
+        let total = try PerfFixtures.truthCounts(fixture).values.reduce(0, +)
         #expect(try query("SELECT events, lost_events FROM trace") == [["\(total)", "0"]])
         let line = try #require(truth.line("memcg A:"))
         let a = try #require(Truth.number(after: "id", in: line))

@@ -59,6 +59,20 @@ enum PerfFixtures {
     /// The memcg-reclaim workload (plain, -z, pipe mode).
     static var memcgReclaim: [String] { traces.filter { $0.contains("memcg-reclaim") } }
 
+    /// Tracepoint samples per "system:name" that `perf script` counted at capture time (other
+    /// events, such as cpu-clock, are left out: foliotrace skips their samples).
+    static func truthCounts(_ fixture: String) throws -> [String: UInt64] {
+        let lines = try truth(fixture).lines
+        guard let start = lines.firstIndex(where: { $0.hasPrefix("-- samples per event") }) else { return [:] }
+        var out: [String: UInt64] = [:]
+        for line in lines[(start + 1)...] {
+            let words = line.split(separator: " ")
+            guard words.count == 2, let n = UInt64(words[1]) else { break }
+            if words[0].contains(":") { out[String(words[0])] = n }
+        }
+        return out
+    }
+
     /// Samples lost per CPU as the truth file says (PERF_RECORD_LOST records, by perf script).
     static func lostPerCPU(_ fixture: String) throws -> [Int: UInt64] {
         var out: [Int: UInt64] = [:]

@@ -5,7 +5,9 @@ enum PerfScript {
     static let binary = "/usr/bin/perf"
     static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: binary) }
 
-    /// One sample as `perf script -F cpu,time,event,trace --ns` prints it.
+    /// One tracepoint sample as `perf script -F trace:cpu,time,event,trace --ns` prints it (the
+    /// `trace:` prefix leaves other events, such as cpu-clock, in their default form, which
+    /// `parse` skips).
     struct Sample {
         var cpu: Int32
         var timestamp: UInt64
@@ -18,7 +20,7 @@ enum PerfScript {
     static func samples(_ path: String) throws -> [Sample] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["script", "-i", path, "--ns", "-F", "cpu,time,event,trace"]
+        p.arguments = ["script", "-i", path, "--ns", "-F", "trace:cpu,time,event,trace"]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
