@@ -67,7 +67,10 @@ import Testing
             }
         }
         #expect(index == expected.count, "\(fixture): \(index) samples, perf script \(expected.count)")
-        #expect(checkedFields > index / 2, "\(fixture): \(checkedFields) samples had their fields compared")
+        // the memcg workload is mostly events whose fields are compared; a system-wide capture
+        // holds whatever the machine did
+        let share = fixture.contains("memcg-reclaim") ? index / 2 : 0
+        #expect(checkedFields > share, "\(fixture): \(checkedFields) samples had their fields compared")
     }
 
     /// How the event's print format shows the fields foliotrace decoded (nil: not compared).
@@ -126,7 +129,8 @@ import Testing
             last = r.timestamp
             cpus.insert(r.cpu)
         }
-        if fixture.contains("memcg-reclaim") { #expect(cpus.count == 2) }
+        // the workloads may run on one CPU; the whole machine uses both
+        if fixture.contains("system-wide") { #expect(cpus.count == 2) }
     }
 
     /// Lost samples per CPU are the PERF_RECORD_LOST records' counts (as perf script shows
