@@ -6,9 +6,10 @@ FIXTURE  ?= fixtures/linux-6.18/memcg-reclaim-foreign.dat
 SUDO     := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 PACKAGES := pkg-config libtraceevent-dev libtracefs-dev libtracecmd-dev libzstd-dev zlib1g-dev libsqlite3-dev trace-cmd
 # What only the tests use: a real JSON Schema validator, a real browser for the HTML report, the
-# sqlite3 shell, pahole (a second BTF reader), and qemu with busybox for the 6.1 guest test.
+# sqlite3 shell, pahole (a second BTF reader), qemu with busybox for the 6.1 guest test, and perf
+# (perf script is the reference reader of the perf.data fixtures).
 TEST_PACKAGES := python3-jsonschema chromium fonts-liberation sqlite3 dwarves \
-	qemu-system-x86 busybox-static cpio gcc xz-utils
+	qemu-system-x86 busybox-static cpio gcc xz-utils linux-perf
 
 .PHONY: all deps test-deps install-missing build test demo bench lint clean
 
@@ -40,10 +41,12 @@ test: test-deps
 	$(SWIFT) build --build-tests -Xswiftc -warnings-as-errors
 	$(SWIFT) test --skip-build
 
-# Decode throughput against a C loop over libtracecmd and against `trace-cmd report`, in one run.
+# Decode throughput against a C loop over libtracecmd and against `trace-cmd report`, and on the
+# perf.data fixtures against `perf script`, in one run.
+PERF_FIXTURES := $(filter-out %no-tracepoints.perf.data,$(wildcard fixtures/linux-*/perf/*.perf.data))
 bench: deps
 	$(SWIFT) build -c release --package-path Benchmarks
-	Benchmarks/.build/release/decode-bench $(wildcard fixtures/linux-*/*.dat)
+	Benchmarks/.build/release/decode-bench $(wildcard fixtures/linux-*/*.dat) $(PERF_FIXTURES)
 	$(SWIFT) build -c release --product foliotrace
 	bash Benchmarks/live-storm.sh
 

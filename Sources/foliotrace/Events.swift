@@ -22,10 +22,14 @@ struct Events: ParsableCommand {
 /// The facts `events` prints, gathered from one pass over the trace.
 struct EventsSummary: Encodable {
     var file: String
+    /// "trace.dat", "perf.data" or "perf.data (pipe mode)".
+    var format: String
     var version: Int
     var compression: String
     var kernel: String?
     var uname: String?
+    /// The tool that wrote the file: "trace-cmd VERSION", or perf's version and command line.
+    var recorder: String?
     var buffer: String
     var cpus: Int
     var clock: String?
@@ -52,18 +56,32 @@ struct EventsSummary: Encodable {
     }
 
     init(path: String) throws {
-        let file = try TraceFile(path: path)
-        let catalog = try EventCatalog(file: file)
+        let source = try TraceSource(path: path)
+        let catalog = try source.catalog()
         let decoder = try EventDecoder(catalog: catalog, path: path)
-        let inventory = try TraceInventory(file: file, decoder: decoder)
+        let inventory = try TraceInventory(source: source, decoder: decoder)
         self.file = path
-        version = file.version
-        compression = file.compressionName
-        kernel = file.options.kernelRelease
-        uname = file.options.uname
-        buffer = file.primaryBuffer.name
-        cpus = file.cpuBuffers.count
-        clock = file.options.traceClock
+        kernel = source.kernelRelease
+        cpus = source.cpuCount
+        switch source {
+        case .traceDat(let file):
+            format = "trace.dat"
+            version = file.version
+            compression = file.compressionName
+            uname = file.options.uname
+            recorder = file.options.traceCmdVersion.map { "trace-cmd \($0)" }
+            buffer = file.primaryBuffer.name
+            clock = file.options.traceClock
+        case .perfData(let file):
+            format = file.isPipe ? "perf.data (pipe mode)" : "perf.data"
+            version = 2
+            compression = file.features.compression == 1 ? "zstd" : "none"
+            uname = nil
+            recorder = ["perf " + (file.features.perfVersion ?? "?"), file.features.commandLine]
+                .compactMap { $0 }.joined(separator: ": ")
+            buffer = ""
+            clock = "perf"
+        }
         total = inventory.total
         typed = inventory.typedRecords
         malformed = inventory.malformedRecords
@@ -97,8 +115,10 @@ struct EventsSummary: Encodable {
 
     var text: String {
         var s = ""
-        s += "file:      \(file) (trace.dat v\(version), compression \(compression))\n"
+        let kind = format == "trace.dat" ? "trace.dat v\(version)" : format
+        s += "file:      \(file) (\(kind), compression \(compression))\n"
         s += "kernel:    \(kernel ?? "not recorded")\n"
+        if let recorder { s += "recorder:  \(recorder)\n" }
         if !buffer.isEmpty { s += "buffer:    instance \"\(buffer)\"\n" }
         s += "cpus:      \(cpus), clock \(clock ?? "unknown")\n"
         if let a = first_ts, let b = last_ts {

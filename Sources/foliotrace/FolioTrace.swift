@@ -23,7 +23,8 @@ struct FolioTrace: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "foliotrace",
         abstract: "Folio lifecycles and linux-mm patterns from real kernel traces.",
-        discussion: "Reads trace-cmd trace.dat files (versions 6 and 7, compressed or not).",
+        discussion:
+            "Reads trace-cmd trace.dat files (versions 6 and 7, compressed or not) and perf.data files of perf record -e TRACEPOINT (plain, -z or pipe mode).",
         subcommands: [Analyze.self, Folio.self, Events.self, Export.self, Record.self, Tail.self]
     )
 }
@@ -35,7 +36,7 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 
 /// The trace a command reads and how it prints: shared by every command that reads one.
 struct TraceInput: ParsableArguments {
-    @Argument(help: "A trace.dat file (version 6 or 7).")
+    @Argument(help: "A trace.dat file (version 6 or 7) or a perf.data file.")
     var trace: String
 
     @Option(

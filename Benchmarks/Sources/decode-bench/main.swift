@@ -2,7 +2,8 @@ import FolioTraceKit
 import Foundation
 import TraceCmdLoop
 
-/// `make bench`: decode throughput of foliotrace against libtracecmd and trace-cmd report.
+/// `make bench`: decode throughput of foliotrace against libtracecmd and trace-cmd report, and
+/// on perf.data files against `perf script`.
 ///
 /// Each contender reads the same trace files the same number of times, opening them each
 /// time, until at least `minimumRecords` records have gone by; the best of three runs counts.
@@ -13,9 +14,13 @@ import TraceCmdLoop
 let minimumRecords = 2_000_000
 let onlyFoliotrace = CommandLine.arguments.contains("--only-foliotrace")  // for profilers
 let engineMemory = CommandLine.arguments.firstIndex(of: "--engine-memory").map { Int(CommandLine.arguments[$0 + 1])! }
-let files = CommandLine.arguments.dropFirst().filter { !$0.hasPrefix("--") && Int($0) == nil }
-guard !files.isEmpty else {
-    print("usage: decode-bench TRACE.dat...")
+let arguments = CommandLine.arguments.dropFirst().filter { !$0.hasPrefix("--") && Int($0) == nil }
+/// trace.dat files, measured against libtracecmd and trace-cmd report.
+let files = arguments.filter { !$0.hasSuffix(".perf.data") }
+/// perf.data files, measured against `perf script`.
+let perfFiles = arguments.filter { $0.hasSuffix(".perf.data") }
+guard !files.isEmpty || !perfFiles.isEmpty else {
+    print("usage: decode-bench TRACE.dat... [FILE.perf.data...]")
     exit(2)
 }
 
@@ -127,6 +132,76 @@ if let factor = engineMemory {
     }
 }
 
+/// perf.data: the same reader + decoder pass through `PerfRecordStream` (round-ordered,
+/// zstd-decompressed where `perf record -z` compressed).
+func perfPass(_ path: String) throws -> Pass {
+    let clock = ContinuousClock()
+    let t0 = clock.now
+    let file = try PerfFile(path: path)
+    let decoder = try EventDecoder(catalog: try EventCatalog(tracing: file.tracing, path: path), path: path)
+    var stream = file.orderedRecords()
+    let t1 = clock.now
+    var records = 0
+    var checksum: UInt64 = 0
+    while let r = try stream.next() {
+        records += 1
+        switch decoder.decode(r) {
+        case .pageAlloc(let a): checksum &+= a.pfn ?? 0
+        case .pageFree(let f): checksum &+= f.pfn
+        case .lruInsertion(let l): checksum &+= l.pfn
+        case .memcgStat(let m): checksum &+= UInt64(bitPattern: m.value)
+        case .other: checksum &+= 1
+        default: checksum &+= 2
+        }
+    }
+    let t2 = clock.now
+    if checksum == 42 { print("") }
+    return Pass(records: records, open: seconds(t1 - t0), iterate: seconds(t2 - t1))
+}
+
+/// `perf script` on each perf.data, output discarded: perf's own reader and formatter.
+/// - Returns: seconds for one pass over `perfFiles`, best of three.
+func perfScriptSeconds() throws -> Double {
+    var best = Double.infinity
+    for _ in 0..<3 {
+        let clock = ContinuousClock()
+        let start = clock.now
+        for f in perfFiles {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/perf")
+            p.arguments = ["script", "-i", f]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+        }
+        best = min(best, seconds(clock.now - start))
+    }
+    return best
+}
+
+/// The perf.data section of `make bench`.
+func benchPerf() throws {
+    var perPass = 0
+    for f in perfFiles { perPass += try perfPass(f).records }
+    let passes = max(1, (minimumRecords + perPass - 1) / perPass)
+    print("perf.data: \(perfFiles.count) file(s), \(perPass) samples a pass, \(passes) passes, best of 3")
+    let ours = try measure(over: perfFiles, passes: passes) { try perfPass($0) }
+    let r = Double(ours.records)
+    func m(_ x: Double) -> String { String(format: "%7.2f M/s", x / 1e6) }
+    print("                                   iterate      end to end (open + iterate)")
+    print("foliotrace (perf.data + MMEvent) \(m(r / ours.iterate))    \(m(r / (ours.open + ours.iterate)))")
+    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/perf") else {
+        print("perf script: not installed (Debian package linux-perf)")
+        return
+    }
+    let scriptRate = Double(perPass) / (try perfScriptSeconds())
+    print("perf script > /dev/null                        \(m(scriptRate))")
+    print(
+        String(format: "ratio foliotrace / perf script: %.1fx end to end", r / (ours.open + ours.iterate) / scriptRate)
+    )
+}
+
 func libtracecmdPass(_ path: String, instance: Bool) -> Pass {
     var checksum: UInt64 = 0
     var open = 0.0
@@ -136,14 +211,24 @@ func libtracecmdPass(_ path: String, instance: Bool) -> Pass {
 }
 
 /// Runs `pass` over every file `passes` times; the best of three runs, by iteration time.
-func measure(passes: Int, _ pass: (String) throws -> Pass) rethrows -> Pass {
+func measure(over list: [String] = files, passes: Int, _ pass: (String) throws -> Pass) rethrows -> Pass {
     var best: Pass?
     for _ in 0..<3 {
         var total = Pass()
-        for _ in 0..<passes { for f in files { total = total + (try pass(f)) } }
+        for _ in 0..<passes { for f in list { total = total + (try pass(f)) } }
         if best == nil || total.iterate < best!.iterate { best = total }
     }
     return best!
+}
+
+if files.isEmpty {
+    do {
+        try benchPerf()
+        exit(0)
+    } catch {
+        print("decode-bench: \(error)")
+        exit(1)
+    }
 }
 
 do {
@@ -215,6 +300,10 @@ do {
         p.arguments = ["--engine-memory", "\(factor)", largest]
         try p.run()
         p.waitUntilExit()
+    }
+    if !perfFiles.isEmpty {
+        print("")
+        try benchPerf()
     }
 } catch {
     print("decode-bench: \(error)")

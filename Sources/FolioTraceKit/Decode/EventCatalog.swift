@@ -52,8 +52,14 @@ public struct EventCatalog: Sendable {
     /// - Throws: `TraceFileError` when no event format could be parsed or the common fields
     ///   are not where every kernel since 2.6.30 puts them.
     public init(file: TraceFile) throws(TraceFileError) {
+        try self.init(tracing: file.tracing, path: file.path)
+    }
+
+    /// Parses the format files of a capture's tracing data (a trace.dat's or a perf.data's).
+    /// - Throws: `TraceFileError` as `init(file:)`.
+    public init(tracing file: TracingData, path: String) throws(TraceFileError) {
         guard let tep = tep_alloc() else {
-            throw TraceFileError(path: file.path, problem: .corrupt("libtraceevent could not allocate a handle"))
+            throw TraceFileError(path: path, problem: .corrupt("libtraceevent could not allocate a handle"))
         }
         defer { tep_free(tep) }
         tep_set_file_bigendian(tep, file.bigEndian ? TEP_BIG_ENDIAN : TEP_LITTLE_ENDIAN)
@@ -102,7 +108,7 @@ public struct EventCatalog: Sendable {
                 type.offset != 0 || type.size != 2
             {
                 throw TraceFileError(
-                    path: file.path,
+                    path: path,
                     problem: .eventFormat(
                         event: String(cString: e.system) + ":" + String(cString: e.name),
                         detail: "common_type at offset \(type.offset) size \(type.size)"
@@ -121,7 +127,7 @@ public struct EventCatalog: Sendable {
         for t in unparsed where !types.contains(where: { $0.id == t.id }) { types.append(t) }
         guard types.contains(where: { !$0.fields.isEmpty }) || file.eventFormats.isEmpty else {
             throw TraceFileError(
-                path: file.path,
+                path: path,
                 problem: .corrupt("no event format could be parsed: \(failures.first?.1 ?? "")")
             )
         }

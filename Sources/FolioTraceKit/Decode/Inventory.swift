@@ -26,17 +26,47 @@ public struct TraceInventory: Sendable {
     /// Reads every record of `file`.
     /// - Throws: `TraceFileError` when CPU data cannot be read.
     public init(file: TraceFile, decoder: EventDecoder) throws(TraceFileError) {
+        try self.init(source: .traceDat(file), decoder: decoder)
+    }
+
+    /// Reads every record of a trace.dat or perf.data.
+    /// - Throws: `TraceFileError` when the records cannot be read.
+    public init(source: TraceSource, decoder: EventDecoder) throws(TraceFileError) {
         countsByID = Array(repeating: 0, count: decoder.catalog.idLimit)
-        countsByCPU = Array(repeating: 0, count: file.cpuBuffers.count)
-        var lastByCPU = [UInt64](repeating: 0, count: file.cpuBuffers.count)
-        var cpuIndex = [Int](repeating: 0, count: (file.cpuBuffers.map(\.cpu).max() ?? 0) + 1)
-        for (i, b) in file.cpuBuffers.enumerated() { cpuIndex[b.cpu] = i }
-        var stream = try file.mergedRecords()
+        switch source {
+        case .traceDat(let file):
+            countsByCPU = Array(repeating: 0, count: file.cpuBuffers.count)
+            var cpuIndex = [Int](repeating: 0, count: (file.cpuBuffers.map(\.cpu).max() ?? 0) + 1)
+            for (i, b) in file.cpuBuffers.enumerated() { cpuIndex[b.cpu] = i }
+            var stream = try file.mergedRecords()
+            try count(&stream, decoder: decoder, cpuIndex: cpuIndex)
+            damagedPages = stream.damagedPages
+        case .perfData(let file):
+            countsByCPU = Array(repeating: 0, count: file.cpuCount)
+            var stream = file.orderedRecords()
+            try count(&stream, decoder: decoder, cpuIndex: Array(0..<file.cpuCount))
+        }
+    }
+
+    /// The pass, specialized per input format. `cpuIndex` maps a CPU number to its slot.
+    private mutating func count<S: RecordStream>(
+        _ stream: inout S,
+        decoder: EventDecoder,
+        cpuIndex: [Int]
+    ) throws(TraceFileError) {
+        var cpuIndex = cpuIndex
+        var lastByCPU = [UInt64](repeating: 0, count: countsByCPU.count)
         while let r = try stream.next() {
             total += 1
             if firstTimestamp == nil { firstTimestamp = r.timestamp }
             lastTimestamp = r.timestamp
-            let c = cpuIndex[Int(r.cpu)]
+            let cpu = Int(r.cpu)
+            if cpu >= cpuIndex.count {  // a perf.data CPU beyond what NRCPUS said
+                for c in cpuIndex.count...cpu { cpuIndex.append(c) }
+                countsByCPU += Array(repeating: 0, count: cpu + 1 - countsByCPU.count)
+                lastByCPU += Array(repeating: 0, count: cpu + 1 - lastByCPU.count)
+            }
+            let c = cpuIndex[cpu]
             countsByCPU[c] += 1
             if r.timestamp < lastByCPU[c] { outOfOrder += 1 }
             lastByCPU[c] = r.timestamp
@@ -53,7 +83,6 @@ public struct TraceInventory: Sendable {
             }
         }
         lostByCPU = stream.lostEvents
-        damagedPages = stream.damagedPages
     }
 
     /// Counts per "system:name", for the events that occur.

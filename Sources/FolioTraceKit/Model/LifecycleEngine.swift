@@ -71,6 +71,12 @@ public struct LifecycleEngine {
         tasks = TaskTable(savedCommands: savedCommands)
     }
 
+    /// Adds task names learned while reading (perf's COMM records): a name the trace gave
+    /// later replaces an earlier one, as the kernel's own table would have.
+    public mutating func learnCommands(_ commands: [Int32: String]) {
+        tasks.learn(commands)
+    }
+
     /// Names memcgs from a table taken at capture time (cgroup events in the trace still
     /// rename them later).
     public mutating func nameCgroups(_ paths: [UInt64: String]) {

@@ -25,6 +25,11 @@ public struct TaskTable: Sendable {
 
     mutating func name(cgroup: UInt64, path: String) { cgroupPaths[cgroup] = path }
 
+    mutating func learn(_ commands: [Int32: String]) {
+        comms.merge(commands) { _, new in new }
+        for (pid, comm) in commands where comm.hasPrefix("kswapd") { kswapd.insert(pid) }
+    }
+
     /// The cgroup a task was last attached to in the trace, if any.
     public func cgroup(of pid: Int32) -> UInt64? { cgroupHistory[pid]?.last?.id }
 

@@ -25,7 +25,7 @@ public struct TraceAnalysis: Sendable {
         public var records: UInt64
     }
 
-    /// Reads and models the whole trace.
+    /// Reads and models the whole trace (a trace.dat or a perf.data, told apart by magic).
     /// - Parameter progress: called every 256 Ki records, on this thread.
     /// - Throws: `TraceFileError` for unreadable input.
     public init(
@@ -33,30 +33,53 @@ public struct TraceAnalysis: Sendable {
         options: LifecycleEngine.Options = .init(),
         progress: ((Progress) -> Void)? = nil
     ) throws(TraceFileError) {
-        let file = try TraceFile(path: path)
-        let catalog = try EventCatalog(file: file)
-        let decoder = try EventDecoder(catalog: catalog, path: path)
-        var engine = LifecycleEngine(catalog: catalog, savedCommands: file.savedCommands(), options: options)
-        engine.nameCgroups(file.options.cgroupPaths)
+        try self.init(source: try TraceSource(path: path), options: options, progress: progress)
+    }
+
+    /// Reads and models the whole of an opened trace.
+    /// - Parameter progress: called every 256 Ki records, on this thread.
+    /// - Throws: `TraceFileError` for unreadable input.
+    public init(
+        source: TraceSource,
+        options: LifecycleEngine.Options = .init(),
+        progress: ((Progress) -> Void)? = nil
+    ) throws(TraceFileError) {
+        let catalog = try source.catalog()
+        let decoder = try EventDecoder(catalog: catalog, path: source.path)
+        var engine = LifecycleEngine(catalog: catalog, savedCommands: source.savedCommands, options: options)
+        engine.nameCgroups(source.cgroupPaths)
         var detectors = DetectorSet()
         var counts = [UInt64](repeating: 0, count: catalog.idLimit)
         var timeline = Timeline()
-        var records = try file.mergedRecords()
         var first: UInt64?
         var last: UInt64 = 0
         var handled: UInt64 = 0
-        while let r = try records.next() {
-            let id = Int(r.eventID)
-            if id < counts.count { counts[id] += 1 }
-            engine.handle(r, decoder.decode(r))
-            if engine.hasTransitions { for t in engine.transitions { detectors.observe(t) } }
-            if r.timestamp >= timeline.due { timeline.observe(r.timestamp, engine) }
-            if first == nil { first = r.timestamp }
-            last = r.timestamp
-            handled &+= 1
-            if let progress, handled & 0x3_FFFF == 0 {
-                progress(Progress(fraction: records.fractionRead, records: handled))
+        /// The one pass, specialized per input format.
+        func run<S: RecordStream>(_ records: inout S) throws(TraceFileError) -> [LostEvents] {
+            while let r = try records.next() {
+                let id = Int(r.eventID)
+                if id < counts.count { counts[id] += 1 }
+                engine.handle(r, decoder.decode(r))
+                if engine.hasTransitions { for t in engine.transitions { detectors.observe(t) } }
+                if r.timestamp >= timeline.due { timeline.observe(r.timestamp, engine) }
+                if first == nil { first = r.timestamp }
+                last = r.timestamp
+                handled &+= 1
+                if let progress, handled & 0x3_FFFF == 0 {
+                    progress(Progress(fraction: records.fractionRead, records: handled))
+                }
             }
+            return records.lostEvents
+        }
+        switch source {
+        case .traceDat(let file):
+            var records = try file.mergedRecords()
+            lost = try run(&records)
+        case .perfData(let file):
+            var records = file.orderedRecords()
+            lost = try run(&records)
+            // COMM records inside compressed data are only seen during the pass.
+            engine.learnCommands(records.commands)
         }
         timeline.finish(last, engine)
         self.timeline = timeline
@@ -69,11 +92,10 @@ public struct TraceAnalysis: Sendable {
         }
         findings = detectors.findings
         ruleContext = detectors.context
-        self.path = path
-        kernelRelease = file.options.kernelRelease
-        cpus = file.cpuBuffers.count
+        self.path = source.path
+        kernelRelease = source.kernelRelease
+        cpus = source.cpuCount
         self.catalog = catalog
         report = engine.finish()
-        lost = records.lostEvents
     }
 }

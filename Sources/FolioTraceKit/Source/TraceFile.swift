@@ -10,29 +10,30 @@ public final class TraceFile {
     public let path: String
     /// The file format version, 6 or 7.
     public let version: Int
-    /// Whether numbers in the file are big-endian.
-    public let bigEndian: Bool
-    /// The traced machine's user-space `long` size in bytes.
-    public let longSize: Int
-    /// The traced machine's page size.
-    public let pageSize: Int
     /// The compression the file declares ("none" for v6).
     public let compressionName: String
+    /// The event formats, kallsyms, printk formats and cmdlines the file carries.
+    public private(set) var tracing = TracingData()
 
+    /// Whether numbers in the file are big-endian.
+    public var bigEndian: Bool { tracing.bigEndian }
+    /// The traced machine's user-space `long` size in bytes.
+    public var longSize: Int { tracing.longSize }
+    /// The traced machine's page size.
+    public var pageSize: Int { tracing.pageSize }
     /// The text of `events/header_page` and `events/header_event` at capture time.
-    public private(set) var headerPage = ""
-    public private(set) var headerEvent = ""
-    /// The format files of the ftrace-internal events (bytes in the file or a decompressed
-    /// section, valid while this `TraceFile` lives).
-    public private(set) var ftraceFormats: [UnsafeRawBufferPointer] = []
+    public var headerPage: String { tracing.headerPage }
+    public var headerEvent: String { tracing.headerEvent }
+    /// The format files of the ftrace-internal events.
+    public var ftraceFormats: [UnsafeRawBufferPointer] { tracing.ftraceFormats }
     /// The format files of all other events, with the system each belongs to.
-    public private(set) var eventFormats: [(system: String, format: UnsafeRawBufferPointer)] = []
+    public var eventFormats: [(system: String, format: UnsafeRawBufferPointer)] { tracing.eventFormats }
     /// `/proc/kallsyms` at capture time (may be empty).
-    public private(set) var kallsyms: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
+    public var kallsyms: UnsafeRawBufferPointer { tracing.kallsyms }
     /// `printk_formats` at capture time.
-    public private(set) var printkFormats = ""
+    public var printkFormats: String { tracing.printkFormats }
     /// `saved_cmdlines` at capture time: "pid comm" lines.
-    public private(set) var savedCmdlines = ""
+    public var savedCmdlines: String { tracing.savedCmdlines }
     /// What the options say about the capture.
     public private(set) var options = TraceOptions()
     /// Every ring buffer the file holds: the top instance (named "") and any others.
@@ -46,7 +47,7 @@ public final class TraceFile {
     /// The primary buffer's per-CPU data, in CPU order.
     public var cpuBuffers: [CPUBuffer] { primaryBuffer.cpus }
     /// The byte layout of ring-buffer pages, from `header_page`.
-    public private(set) var pageLayout = RingBufferPageLayout()
+    public var pageLayout: RingBufferPageLayout { tracing.pageLayout }
 
     let compression: Compression
     let file: MappedFile
@@ -60,30 +61,22 @@ public final class TraceFile {
         do throws(TraceProblem) {
             file = try MappedFile(path: path)
             var c = ByteCursor(file.bytes)
-            guard file.bytes.count >= 10, file.bytes.prefix(10).elementsEqual(TraceFile.magic) else {
-                throw TraceProblem(.notATrace)
-            }
-            c.offset = 10
-            let versionText = try c.cString("file version")
+            var prefix = TracingData()
+            let versionText = try prefix.readPrefix(&c)
             guard let v = Int(versionText) else { throw TraceProblem(.unsupportedVersion("'\(versionText)'")) }
             guard v == 6 || v == 7 else { throw TraceProblem(.unsupportedVersion(versionText)) }
             version = v
-            let endian = try c.slice(1, "endianness")[0]
-            guard endian <= 1 else { throw TraceProblem(.corrupt("endianness flag \(endian)")) }
-            bigEndian = endian == 1
-            longSize = Int(try c.slice(1, "long size")[0])
-            c = ByteCursor(file.bytes, bigEndian: bigEndian, offset: c.offset)
-            pageSize = Int(try c.u32("page size"))
-            guard pageSize >= 512, pageSize <= 1 << 20 else { throw TraceProblem(.corrupt("page size \(pageSize)")) }
             if v >= 7 {
                 compressionName = try c.cString("compression name")
                 _ = try c.cString("compression version")
                 compression = try Compression(name: compressionName)
+                tracing = prefix
                 let optionsOffset = try c.u64("first options offset")
                 try readSections(firstOptions: optionsOffset)
             } else {
                 compressionName = "none"
                 compression = .none
+                tracing = prefix
                 try readVersion6(&c)
             }
             try checkCPUBuffers()
@@ -92,27 +85,15 @@ public final class TraceFile {
         }
     }
 
-    static let magic: [UInt8] = [0x17, 0x08, 0x44] + Array("tracing".utf8)
+    static let magic = TracingData.magic
 
     /// The task names of `saved_cmdlines`: pid -> comm, as the kernel last saw them.
-    public func savedCommands() -> [Int32: String] {
-        var out: [Int32: String] = [:]
-        for line in savedCmdlines.split(separator: "\n") {
-            guard let space = line.firstIndex(of: " "), let pid = Int32(line[..<space]) else { continue }
-            out[pid] = String(line[line.index(after: space)...])
-        }
-        return out
-    }
+    public func savedCommands() -> [Int32: String] { tracing.savedCommands() }
 
     // MARK: version 6
 
     private func readVersion6(_ c: inout ByteCursor) throws(TraceProblem) {
-        try readHeaderInfo(&c)
-        try readFtraceFormats(&c)
-        try readEventFormats(&c)
-        try readKallsyms(&c)
-        try readPrintk(&c)
-        try readCmdlines(&c)
+        try tracing.readSequence(&c)
         let cpus = Int(try c.u32("CPU count"))
         guard cpus <= 8192 else { throw TraceProblem(.corrupt("CPU count \(cpus)")) }
         var kind = try c.slice(10, "data kind").text
@@ -162,14 +143,17 @@ public final class TraceFile {
             var data = try sectionData(at: next, expecting: 0, what: "options section")
             next = try readOptions(&data.cursor, sectioned: true, sectionOffsets: &sectionOffsets)
         }
-        for (id, parse) in [
-            (UInt16(16), TraceFile.readHeaderInfo), (17, TraceFile.readFtraceFormats),
-            (18, TraceFile.readEventFormats), (19, TraceFile.readKallsyms),
-            (20, TraceFile.readPrintk), (21, TraceFile.readCmdlines),
-        ] {
+        for id in UInt16(16)...21 {
             guard let offset = sectionOffsets[id] else { continue }
             var data = try sectionData(at: offset, expecting: id, what: "section \(id)")
-            try parse(self)(&data.cursor)
+            switch id {
+            case 16: try tracing.readHeaderInfo(&data.cursor)
+            case 17: try tracing.readFtraceFormats(&data.cursor)
+            case 18: try tracing.readEventFormats(&data.cursor)
+            case 19: try tracing.readKallsyms(&data.cursor)
+            case 20: try tracing.readPrintk(&data.cursor)
+            default: try tracing.readCmdlines(&data.cursor)
+            }
         }
         guard !eventFormats.isEmpty || sectionOffsets[18] != nil else {
             throw TraceProblem(.corrupt("no event formats section"))
@@ -207,46 +191,6 @@ public final class TraceFile {
     }
 
     // MARK: shared pieces
-
-    private func readHeaderInfo(_ c: inout ByteCursor) throws(TraceProblem) {
-        try c.expect(Array("header_page\0".utf8), "'header_page'")
-        headerPage = try c.slice(Int(try c.u64("header_page size")), "header_page").text
-        try c.expect(Array("header_event\0".utf8), "'header_event'")
-        headerEvent = try c.slice(Int(try c.u64("header_event size")), "header_event").text
-        pageLayout = try RingBufferPageLayout(headerPage: headerPage)
-    }
-
-    private func readFtraceFormats(_ c: inout ByteCursor) throws(TraceProblem) {
-        let count = try c.u32("ftrace format count")
-        for i in 0..<count {
-            let size = try c.u64("ftrace format \(i) size")
-            ftraceFormats.append(try c.slice(Int(clamping: size), "ftrace format \(i)"))
-        }
-    }
-
-    private func readEventFormats(_ c: inout ByteCursor) throws(TraceProblem) {
-        let systems = try c.u32("event system count")
-        for _ in 0..<systems {
-            let system = try c.cString("event system name")
-            let count = try c.u32("event count of \(system)")
-            for i in 0..<count {
-                let size = try c.u64("\(system) format \(i) size")
-                eventFormats.append((system, try c.slice(Int(clamping: size), "\(system) format \(i)")))
-            }
-        }
-    }
-
-    private func readKallsyms(_ c: inout ByteCursor) throws(TraceProblem) {
-        kallsyms = try c.slice(Int(try c.u32("kallsyms size")), "kallsyms")
-    }
-
-    private func readPrintk(_ c: inout ByteCursor) throws(TraceProblem) {
-        printkFormats = try c.slice(Int(try c.u32("printk formats size")), "printk formats").text
-    }
-
-    private func readCmdlines(_ c: inout ByteCursor) throws(TraceProblem) {
-        savedCmdlines = try c.slice(Int(clamping: try c.u64("cmdlines size")), "cmdlines").text
-    }
 
     /// Reads one options list. In v7 it ends with a DONE option holding the next section's
     /// offset, which is returned; in v6 it ends with a bare zero id.

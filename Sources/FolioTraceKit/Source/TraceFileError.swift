@@ -24,11 +24,17 @@ public struct TraceFileError: Error, CustomStringConvertible, Equatable {
         case decompression(String)
         case eventFormat(event: String, detail: String)
         case missingField(event: String, field: String)
+        /// A perf.data that foliotrace cannot read: an old header, a feature or layout.
+        case unsupportedPerf(String)
+        /// A perf.data that recorded no tracepoint event (`perf record -e cycles`).
+        case noTracepoints
+        /// A perf.data whose tracepoint events produced no sample.
+        case noTracepointSamples
 
         public var description: String {
             switch self {
             case .cannotOpen(let why): return "cannot open: \(why)"
-            case .notATrace: return "not a trace-cmd trace.dat file (bad magic)"
+            case .notATrace: return "not a trace-cmd trace.dat or perf.data file (bad magic)"
             case .unsupportedVersion(let v):
                 return "unsupported trace.dat version \(v) (foliotrace reads versions 6 and 7)"
             case .truncated(let what): return "truncated: \(what)"
@@ -37,6 +43,10 @@ public struct TraceFileError: Error, CustomStringConvertible, Equatable {
             case .eventFormat(let event, let detail): return "event \(event): bad format: \(detail)"
             case .missingField(let event, let field):
                 return "event \(event): its format lacks the field '\(field)' that foliotrace needs"
+            case .unsupportedPerf(let what): return "unsupported perf.data: \(what)"
+            case .noTracepoints:
+                return "perf.data holds no tracepoint events (record with perf record -e SYSTEM:EVENT)"
+            case .noTracepointSamples: return "perf.data holds no tracepoint samples"
             }
         }
     }

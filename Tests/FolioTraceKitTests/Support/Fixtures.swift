@@ -45,3 +45,52 @@ struct DecodedFixture {
         records = count
     }
 }
+
+/// The perf.data fixtures (fixtures/**/*.perf.data), relative to fixtures/.
+enum PerfFixtures {
+    /// Every perf.data with tracepoint samples.
+    static let traces: [String] = {
+        guard let e = FileManager.default.enumerator(atPath: Fixtures.directory.path) else { return [] }
+        return e.compactMap { $0 as? String }
+            .filter { $0.hasSuffix(".perf.data") && !$0.contains("no-tracepoints") && !$0.hasPrefix("capture/") }
+            .sorted()
+    }()
+
+    /// The memcg-reclaim workload (plain, -z, pipe mode).
+    static var memcgReclaim: [String] { traces.filter { $0.contains("memcg-reclaim") } }
+
+    /// Tracepoint samples per "system:name" that `perf script` counted at capture time (other
+    /// events, such as cpu-clock, are left out: foliotrace skips their samples).
+    static func truthCounts(_ fixture: String) throws -> [String: UInt64] {
+        let lines = try truth(fixture).lines
+        guard let start = lines.firstIndex(where: { $0.hasPrefix("-- samples per event") }) else { return [:] }
+        var out: [String: UInt64] = [:]
+        for line in lines[(start + 1)...] {
+            let words = line.split(separator: " ")
+            guard words.count == 2, let n = UInt64(words[1]) else { break }
+            if words[0].contains(":") { out[String(words[0])] = n }
+        }
+        return out
+    }
+
+    /// Samples lost per CPU as the truth file says (PERF_RECORD_LOST records, by perf script).
+    static func lostPerCPU(_ fixture: String) throws -> [Int: UInt64] {
+        var out: [Int: UInt64] = [:]
+        for line in try truth(fixture).lines where line.hasPrefix("lost cpu ") {
+            let n = Truth.numbers(line)
+            out[Int(n[0])] = n[2]
+        }
+        return out
+    }
+
+    /// `perf record -e cpu-clock -- true`: no tracepoint event at all.
+    static let noTracepoints = "linux-6.18/perf/no-tracepoints.perf.data"
+    /// The run recorded by perf and by trace-cmd at the same time.
+    static let bothWaysPerf = "linux-6.18/perf/memcg-reclaim.perf.data"
+    static let bothWaysTraceDat = "linux-6.18/perf/memcg-reclaim.dat"
+
+    /// The truth file of a perf.data fixture.
+    static func truth(_ fixture: String) throws -> Truth {
+        try Truth(fixture.replacingOccurrences(of: ".perf.data", with: ".dat"))
+    }
+}

@@ -1,0 +1,100 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A time-ordered stream of raw records: what the decoder and the engine consume.
+///
+/// Code that loops over records is generic over this protocol, so each input format gets its
+/// own specialized loop with no dynamic dispatch per record.
+public protocol RecordStream {
+    /// The next record, or nil at the end. Its payload is valid until the next call.
+    mutating func next() throws(TraceFileError) -> RawRecord?
+    /// Events lost per CPU so far (complete once the stream has ended).
+    var lostEvents: [LostEvents] { get }
+    /// How much of the file's record data has been read, 0...1 (for progress bars).
+    var fractionRead: Double { get }
+}
+
+extension MergedStream: RecordStream {}
+
+/// An input trace, opened by what its first bytes say it is.
+public enum TraceSource {
+    case traceDat(TraceFile)
+    case perfData(PerfFile)
+
+    /// Opens `path` as a perf.data when it starts with perf's magic, else as a trace.dat
+    /// (which reports a bad magic for anything else).
+    /// - Throws: `TraceFileError` naming the file and the problem.
+    public init(path: String) throws(TraceFileError) {
+        if TraceSource.startsWithPerfMagic(path) {
+            self = .perfData(try PerfFile(path: path))
+        } else {
+            self = .traceDat(try TraceFile(path: path))
+        }
+    }
+
+    private static func startsWithPerfMagic(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var magic: UInt64 = 0
+        guard read(fd, &magic, 8) == 8 else { return false }
+        return magic == PerfFile.magic || magic == PerfFile.magicVersion1 || magic == PerfFile.magic.byteSwapped
+    }
+
+    public var path: String {
+        switch self {
+        case .traceDat(let f): return f.path
+        case .perfData(let p): return p.path
+        }
+    }
+
+    /// The event formats the capture carries.
+    public var tracing: TracingData {
+        switch self {
+        case .traceDat(let f): return f.tracing
+        case .perfData(let p): return p.tracing
+        }
+    }
+
+    /// The kernel release of the traced machine, when the file says.
+    public var kernelRelease: String? {
+        switch self {
+        case .traceDat(let f): return f.options.kernelRelease
+        case .perfData(let p): return p.kernelRelease
+        }
+    }
+
+    /// CPUs of the capture: trace.dat's per-CPU buffers, perf.data's NRCPUS feature.
+    public var cpuCount: Int {
+        switch self {
+        case .traceDat(let f): return f.cpuBuffers.count
+        case .perfData(let p): return p.cpuCount
+        }
+    }
+
+    /// pid -> comm known before the records are read (saved_cmdlines, or perf's COMM records
+    /// outside compressed data).
+    public var savedCommands: [Int32: String] {
+        switch self {
+        case .traceDat(let f): return f.savedCommands()
+        case .perfData(let p): return p.commands
+        }
+    }
+
+    /// cgroup id -> path recorded at capture time (`foliotrace record`'s trace.dat option;
+    /// perf records none).
+    public var cgroupPaths: [UInt64: String] {
+        switch self {
+        case .traceDat(let f): return f.options.cgroupPaths
+        case .perfData: return [:]
+        }
+    }
+
+    /// The event catalog of the capture's formats.
+    public func catalog() throws(TraceFileError) -> EventCatalog {
+        try EventCatalog(tracing: tracing, path: path)
+    }
+}

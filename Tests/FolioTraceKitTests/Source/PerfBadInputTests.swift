@@ -1,0 +1,132 @@
+import FolioTraceKit
+import Foundation
+import Testing
+
+/// Bad perf.data input gives a `TraceFileError` naming the file and the problem, never a
+/// crash; the copies are made from the real fixtures at test time.
+@Suite struct PerfBadInputTests {
+    /// Opens and reads a whole perf.data the way `foliotrace events` does.
+    private func problem(_ path: String) -> TraceFileError? {
+        do {
+            let source = try TraceSource(path: path)
+            let decoder = try EventDecoder(catalog: try source.catalog(), path: path)
+            _ = try TraceInventory(source: source, decoder: decoder)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    private func copy(_ fixture: String, _ name: String, edit: (inout Data) -> Void) throws -> String {
+        var data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path(fixture)))
+        edit(&data)
+        let url = try Fixtures.scratch("perf").appendingPathComponent(name)
+        try data.write(to: url)
+        return url.path
+    }
+
+    /// A file-mode perf.data keeps its feature sections at the end: any cut loses them or
+    /// the data, and is reported at open.
+    @Test(arguments: PerfFixtures.traces.filter { !$0.contains("-pipe") })
+    func truncatedFilesFail(_ fixture: String) throws {
+        let size = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path(fixture))).count
+        for length in [12, 60, 103, 200, 4_000, size / 3, size / 2, size - 200, size - 1] {
+            let path = try copy(fixture, "cut-\(length).perf.data") { $0 = $0.prefix(length) }
+            let e = problem(path)
+            #expect(e != nil, "\(fixture) cut at \(length) was read without an error")
+            #expect(e?.path == path)
+        }
+    }
+
+    /// A pipe-mode file is a bare stream of records: a cut inside a record (or inside the
+    /// tracing data) is reported when the reader gets there.
+    @Test func truncatedPipeFails() throws {
+        let fixture = try #require(PerfFixtures.traces.first { $0.contains("-pipe") })
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path(fixture)))
+        // Record starts, walking the stream as perf writes it (tracing data follows its record).
+        var starts: [Int] = []
+        var offset = 16
+        while offset + 8 <= data.count {
+            starts.append(offset)
+            let type = data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self) }
+            let size = Int(data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self) })
+            var next = offset + size
+            if type == 66 {
+                let length = Int(data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self) })
+                next += (length + 7) & ~7
+            }
+            offset = next
+        }
+        #expect(offset == data.count)
+        let picks = [1, 5, 40, 60, starts.count / 3, starts.count / 2, starts.count - 2].filter { $0 < starts.count }
+        for k in picks {
+            let length = starts[k] + 5
+            let path = try copy(fixture, "cut-\(length).perf.data") { $0 = $0.prefix(length) }
+            let e = problem(path)
+            #expect(e != nil, "\(fixture) cut at \(length) (record \(k)) was read without an error")
+            #expect(e?.path == path)
+        }
+    }
+
+    @Test func versionOneHeader() throws {
+        let fixture = try #require(PerfFixtures.traces.first { !$0.contains("-pipe") })
+        let path = try copy(fixture, "v1.perf.data") { $0.replaceSubrange(0..<8, with: Data("PERFFILE".utf8)) }
+        let e = problem(path)
+        guard case .unsupportedPerf(let what)? = e?.problem else {
+            Issue.record("expected unsupported perf.data, got \(String(describing: e))")
+            return
+        }
+        #expect(what.contains("PERFFILE"))
+        #expect(e?.description.hasPrefix("\(path): unsupported perf.data: ") == true)
+    }
+
+    @Test func unsupportedTracingDataVersion() throws {
+        let fixture = try #require(PerfFixtures.traces.first { !$0.contains("-pipe") })
+        let path = try copy(fixture, "tdv.perf.data") { data in
+            let magic = Data([0x17, 0x08, 0x44] + Array("tracing0.6".utf8))
+            let r = data.range(of: magic)!
+            data[r.upperBound - 1] = UInt8(ascii: "9")
+        }
+        #expect(problem(path)?.problem == .unsupportedPerf("tracing data version 0.9"))
+    }
+
+    @Test func noTracepointEvents() throws {
+        let path = Fixtures.path(PerfFixtures.noTracepoints)
+        #expect(problem(path)?.problem == .noTracepoints)
+    }
+
+    /// Every sample's raw payload replaced by a non-tracepoint event id would be silent
+    /// garbage; a file whose samples are all gone (data section emptied) says so instead.
+    @Test func noTracepointSamples() throws {
+        let fixture = try #require(PerfFixtures.traces.first { !$0.contains("-pipe") && !$0.contains("-z.") })
+        let path = try copy(fixture, "nosamples.perf.data") { data in
+            // Turn every PERF_RECORD_SAMPLE (type 9) into an unknown type perf readers skip.
+            data.withUnsafeMutableBytes { b in
+                let dataOffset = Int(b.loadUnaligned(fromByteOffset: 40, as: UInt64.self))
+                let dataSize = Int(b.loadUnaligned(fromByteOffset: 48, as: UInt64.self))
+                var o = dataOffset
+                while o + 8 <= dataOffset + dataSize {
+                    if b.loadUnaligned(fromByteOffset: o, as: UInt32.self) == 9 {
+                        b.storeBytes(of: UInt32(1000), toByteOffset: o, as: UInt32.self)
+                    }
+                    o += Int(b.loadUnaligned(fromByteOffset: o + 6, as: UInt16.self))
+                }
+            }
+        }
+        #expect(problem(path)?.problem == .noTracepointSamples)
+    }
+
+    @Test func corruptRecordSize() throws {
+        let fixture = try #require(PerfFixtures.traces.first { !$0.contains("-pipe") && !$0.contains("-z.") })
+        let path = try copy(fixture, "size0.perf.data") { data in
+            data.withUnsafeMutableBytes { b in
+                let dataOffset = Int(b.loadUnaligned(fromByteOffset: 40, as: UInt64.self))
+                b.storeBytes(of: UInt16(0), toByteOffset: dataOffset + 6, as: UInt16.self)
+            }
+        }
+        guard case .corrupt? = problem(path)?.problem else {
+            Issue.record("expected a corrupt-record error")
+            return
+        }
+    }
+}
