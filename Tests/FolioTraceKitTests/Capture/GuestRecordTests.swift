@@ -33,7 +33,8 @@ import Testing
         env["FOLIOTRACE_QEMU_TIMEOUT"] = "900"
         // qemu gets 15 minutes (the run takes a few); the download and the initramfs come first.
         let run = try Subprocess.run("/bin/bash", [script, "6.1-record"], environment: env, timeout: 1800)
-        try (run.stdout + run.stderr).write(to: out.appendingPathComponent("guest.log"), atomically: false, encoding: .utf8)
+        let log = out.appendingPathComponent("guest.log")
+        try (run.stdout + run.stderr).write(to: log, atomically: false, encoding: .utf8)
         let read = { (name: String) in
             (try? String(contentsOf: out.appendingPathComponent(name), encoding: .utf8)) ?? ""
         }
