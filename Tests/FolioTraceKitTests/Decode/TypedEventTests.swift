@@ -98,8 +98,8 @@ func fieldValues(_ event: MMEvent) -> [(String, UInt64)] {
     case .pagePcpuDrain(let d): return [("pfn", d.pfn), ("order", UInt64(d.order)), ("migratetype", s(d.migratetype))]
     case .lruInsertion(let l):
         return [("pfn", l.pfn), ("lru", UInt64(l.lru.rawValue)), ("flags", l.flags.rawValue)]
-            + (l.folio.map { [("folio", $0)] } ?? [])
-    case .lruActivate(let l): return [("pfn", l.pfn)] + (l.folio.map { [("folio", $0)] } ?? [])
+            + (l.folio.map { [("folio|page", $0)] } ?? [])
+    case .lruActivate(let l): return [("pfn", l.pfn)] + (l.folio.map { [("folio|page", $0)] } ?? [])
     case .pageCacheAdd(let p), .pageCacheDelete(let p):
         return [("pfn", p.pfn), ("i_ino", p.inode), ("index", p.index), ("s_dev", UInt64(p.dev))]
             + (p.order.map { [("order", UInt64($0))] } ?? [])

@@ -55,6 +55,30 @@ import Testing
         #expect(!analysis.findings.contains { $0.rule == "charge-move-unmapped" })
     }
 
+    /// Debian 5.10.223: the seed-003 scenario on a 5.10 kernel that has the stable backport of
+    /// "mm/rmap: always do TTU_IGNORE_ACCESS" (5.10.4): no foreign reference rescues anything
+    /// (the kernel's own probes: ptep_clear_flush_young never ran, every try_to_unmap
+    /// succeeded), so A's reclaim evicts the shared file and B refaults all of it. The
+    /// kernel counted the refaults as major faults (/proc/vmstat pgmajfault; only B's toucher
+    /// maps a file), and each is a finding A -> B on the shared inode.
+    @Test func foreignRefaultsOnPatched510() throws {
+        let fixture = "linux-5.10/memcg-reclaim-foreign.dat"
+        let truth = try Truth(fixture)
+        let a = try #require(truth.line("memcg A:").map(Truth.numbers)?.first)
+        let b = try #require(truth.line("memcg B:").map(Truth.numbers)?.first)
+        let inode = try #require(truth.line("shared:").flatMap { Truth.number(after: "ino", in: $0) })
+        let vmstat = truth.memoryStat("-- /proc/vmstat delta, whole capture")
+        let refaults = try #require(vmstat["pgmajfault"])
+        #expect(vmstat["workingset_refault_file"] == refaults)
+        #expect(truth.line("ptep_clear_flush_young ")?.contains("hits 0 ") == true)
+        #expect(truth.lines.contains { $0.hasSuffix(" ret=1") } && !truth.lines.contains { $0.hasSuffix(" ret=0") })
+
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        let findings = analysis.findings.filter { $0.rule == "foreign-refault-after-memcg-reclaim" }
+        #expect(UInt64(findings.count) == refaults)
+        #expect(findings.allSatisfy { $0.memcg == a && $0.otherMemcg == b && $0.folio.filePage?.inode == inode })
+    }
+
     /// Debian 6.12 with one memcg under memory.max: reclaim and refaults happen, but within
     /// the same memcg, so the rule runs and finds nothing.
     @Test func noForeignRefaultWithinOneMemcg() throws {
