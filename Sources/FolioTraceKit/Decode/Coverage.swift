@@ -95,12 +95,14 @@ public struct AnalysisRequirement: Sendable {
         ),
         .init(
             id: "mlock-restored-by-reclaim",
-            summary: "reclaim moving mlocked folios to the unevictable list (seed 002)",
+            summary: "reclaim restoring missed mlocks (seed 002)",
             needs: [
-                ["pagemap:mm_lru_insertion"],
+                ["kprobe:mlock_folio"],
+                // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events
+                ["pagemap:mm_lru_insertion", "pagemap:mm_lru_activate"],
                 [
-                    "vmscan:mm_vmscan_lru_shrink_inactive", "vmscan:mm_vmscan_memcg_reclaim_begin",
-                    "vmscan:mm_vmscan_direct_reclaim_begin", "vmscan:mm_vmscan_kswapd_wake",
+                    "vmscan:mm_vmscan_memcg_reclaim_begin", "vmscan:mm_vmscan_direct_reclaim_begin",
+                    "vmscan:mm_vmscan_kswapd_wake",
                 ],
             ]
         ),

@@ -29,9 +29,24 @@ public enum KprobeFunction: String, CaseIterable, Sendable {
     case memCgroupUncharge = "__mem_cgroup_uncharge"
     case memCgroupUnchargeFolios = "__mem_cgroup_uncharge_folios"
     case memCgroupReplaceFolio = "mem_cgroup_replace_folio"
+    // mlock (6.1 mm/mlock.c: mlock_folio, mlock_new_page, munlock_page; 6.3+ mlock_new_folio,
+    // munlock_folio). mlock_vma_folio() and munlock_vma_folio() are inline wrappers.
+    case mlockFolio = "mlock_folio"
+    case mlockNewPage = "mlock_new_page"
+    case mlockNewFolio = "mlock_new_folio"
+    case munlockPage = "munlock_page"
+    case munlockFolio = "munlock_folio"
 
     /// Whether this function maps or unmaps (as opposed to charging).
     public var isRmap: Bool { rmapAction != nil }
+
+    /// Whether this function sets (or drops) a folio's mlock.
+    public var isMlock: Bool {
+        switch self {
+        case .mlockFolio, .mlockNewPage, .mlockNewFolio, .munlockPage, .munlockFolio: return true
+        default: return false
+        }
+    }
 
     /// What an rmap function does to the mapcount.
     public var rmapAction: RmapCall.Action? {
@@ -73,7 +88,7 @@ struct KprobeArgs {
     let folio, page, nr, vma, address, flags, compound, from, to, memcg: FieldSlot?
     let fromID, toID, memcgID: FieldSlot?
     let mapcount, refcount, pageFlags, flags1, mapping, index, compoundMapcount, largeMapcount,
-        entireMapcount: FieldSlot?
+        entireMapcount, mlocked: FieldSlot?
 
     init(_ r: FieldResolver) {
         folio = r.optional("folio")
@@ -98,6 +113,7 @@ struct KprobeArgs {
         compoundMapcount = r.optional("cmapcount", "compound_mapcount")
         largeMapcount = r.optional("large_mapcount")
         entireMapcount = r.optional("entire_mapcount")
+        mlocked = r.optional("mlocked")
     }
 }
 
@@ -145,6 +161,10 @@ public struct KprobeView {
     /// order-0 folio has no second page and the byte belongs to the next struct page).
     public var folioOrder: UInt8? { flags1.map { UInt8(truncatingIfNeeded: $0) } }
 
+    /// PG_mlocked at entry, where the capture fetched that bit by itself (its number comes
+    /// from the kernel's `enum pageflags`, which the trace does not carry).
+    public var mlocked: Bool? { a.mlocked.unsigned(payload).map { $0 != 0 } }
+
     /// The memcg pointers, and their cgroup ids (`css.cgroup->kn->id`, the cgroup
     /// directory's inode number) where the probe fetched them.
     public var from: UInt64? { a.from.unsigned(payload) }
@@ -169,6 +189,13 @@ public struct RmapCall {
     public var arguments: KprobeView
 
     public var action: Action { function.rmapAction ?? .remove }
+}
+
+/// A call of an mlock function seen by a kprobe (`mlock_folio(folio)` and friends).
+public struct MlockCall {
+    public var function: KprobeFunction
+    /// The folio (or page) and the fields the probe fetched.
+    public var arguments: KprobeView
 }
 
 /// A call of a memcg charge function seen by a kprobe (`mem_cgroup_move_account(page,

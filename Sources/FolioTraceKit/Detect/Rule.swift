@@ -59,7 +59,29 @@ public struct Rule: Sendable {
             """
     )
 
-    public static let all: [Rule] = [chargeMoveUnmapped, foreignRefault]
+    public static let mlockRestoredByReclaim = Rule(
+        id: "mlock-restored-by-reclaim",
+        severity: .info,
+        title: "reclaim mlocked a folio of a VM_LOCKED VMA that was on an evictable LRU",
+        explanation: """
+            A folio mapped by a VM_LOCKED VMA should be PG_mlocked and on the unevictable list. \
+            When the mlock got missed, reclaim finds the folio on an evictable LRU and its rmap \
+            walk meets the VM_LOCKED VMA: try_to_unmap_one() (for years) and, since the 5.18 \
+            mlock rework, folio_referenced_one() call mlock_vma_folio() to "restore the mlock \
+            which got missed", and the putback moves the folio to the unevictable list \
+            (mm/rmap.c, mm/vmscan.c). 6.1 undercounts mlock_count on purpose (lru_add_fn(): \
+            "underestimate, let page reclaim fix it"), so a munlock of one mapping can leave a \
+            folio that another mapping still locks evictable. Large folios are the subject of \
+            seed 002 (Lance Yang and David Hildenbrand, Jun 2024, PMD-mapped THPs in \
+            try_to_unmap_one()): 6.1's mlock_vma_folio() mlocks a large folio only when \
+            PMD-mapped ("compound || !folio_test_large"), so a PTE-mapped one is never \
+            restored and keeps failing the unmap; Yin Fengwei's 2023 series made it \
+            folio_within_vma(). Each finding is an mlock_folio() call (kprobe) inside a reclaim \
+            pass or kswapd on a folio whose PG_mlocked was clear; large folios are warnings.
+            """
+    )
+
+    public static let all: [Rule] = [chargeMoveUnmapped, foreignRefault, mlockRestoredByReclaim]
 }
 
 /// One detected instance of a rule, with the events that prove it.

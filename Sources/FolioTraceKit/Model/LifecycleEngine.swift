@@ -47,6 +47,8 @@ public struct LifecycleEngine {
     /// by CPU: looked at on every record, so an array, not a dictionary.
     private var lastStat: [(pid: Int32, stat: MemcgStat)?] = Array(repeating: nil, count: 8)
     private var reclaiming: [Int32: ReclaimKind] = [:]
+    /// The reclaim_begin event of each task's current reclaim pass, for evidence.
+    private var reclaimBegan: [Int32: Evidence] = [:]
     private var migrating: [Int32: MigratePagesStart] = [:]
     /// Installed migration entries: (pid, user address) -> the old pfn.
     private var migrationEntries: [MigrationEntryKey: UInt64] = [:]
@@ -219,6 +221,8 @@ public struct LifecycleEngine {
             step(head, r, "\(call.function.rawValue) nr=\(nr)\(mapping)")
         case .charge(let call):
             handleCharge(call, r)
+        case .mlock(let call):
+            handleMlock(call, r)
         }
         summary.typedEvents += 1
     }
@@ -446,6 +450,34 @@ public struct LifecycleEngine {
         )
     }
 
+    // MARK: mlock
+
+    /// An mlock probe: a step of the folio's life and, for `mlock_folio` inside a reclaim
+    /// pass (or kswapd), an mlock that reclaim restored. Calls outside reclaim (faults into
+    /// VM_LOCKED VMAs, mlock()) are the normal way folios get mlocked.
+    private mutating func handleMlock(_ call: MlockCall, _ r: RawRecord) {
+        let a = call.arguments
+        guard let pfn = pfn(ofPage: a.folio ?? a.page) else { return }
+        let head = folio(pfn, r)
+        step(head, r, "\(call.function.rawValue) mlocked=\(a.mlocked.map { $0 ? "1" : "0" } ?? "?")")
+        guard call.function == .mlockFolio else { return }
+        let kind = reclaiming[r.pid]
+        guard kind != nil || tasks.isKswapd(r.pid) else { return }
+        var proof = [evidence(r)]
+        if kind != nil, let began = reclaimBegan[r.pid] { proof.insert(began, at: 0) }
+        transitions.append(
+            .mlockRestored(
+                MlockRestore(
+                    folio: ref(head),
+                    reclaim: kind,
+                    reclaimerMemcg: tasks.cgroup(of: r.pid),
+                    wasMlocked: a.mlocked,
+                    evidence: proof
+                )
+            )
+        )
+    }
+
     // MARK: migration
 
     /// A migration entry for the page `old` of a folio of `order` (set_migration_pte records
@@ -524,6 +556,7 @@ public struct LifecycleEngine {
         switch v {
         case .reclaimBegin(let kind, _):
             reclaiming[r.pid] = kind
+            reclaimBegan[r.pid] = evidence(r)
             switch kind {
             case .memcg, .memcgSoftLimit: summary.reclaim.memcgReclaimPasses += 1
             case .direct: summary.reclaim.directReclaimPasses += 1
@@ -531,6 +564,7 @@ public struct LifecycleEngine {
             }
         case .reclaimEnd(_, let n):
             reclaiming[r.pid] = nil
+            reclaimBegan[r.pid] = nil
             summary.reclaim.nrReclaimed &+= n
         case .kswapdWake:
             summary.reclaim.kswapdWakes += 1

@@ -7,6 +7,8 @@ public enum Transition: Sendable {
     case chargeMoved(ChargeMove)
     /// A file page evicted by reclaim came back into the page cache.
     case refaulted(Refault)
+    /// Reclaim mlocked a folio it met in a VM_LOCKED VMA (kprobe `mlock_folio` in reclaim).
+    case mlockRestored(MlockRestore)
 }
 
 /// One generation of one folio, as findings name it.
@@ -52,6 +54,24 @@ public struct Refault: Sendable {
     public var refault: Evidence
     /// Nanoseconds from the eviction to the refault.
     public var delay: UInt64 { refault.timestamp &- eviction.timestamp }
+}
+
+/// An mlock that reclaim restored: `mlock_folio()` called from inside a reclaim pass.
+///
+/// Only the rmap walks of reclaim mlock a folio there: `folio_referenced_one()` and
+/// `try_to_unmap_one()` call the inline `mlock_vma_folio()` when they meet a VM_LOCKED VMA
+/// ("Restore the mlock which got missed", 6.1 mm/rmap.c); faults and mlock() run outside the
+/// reclaim_begin/end bracket.
+public struct MlockRestore: Sendable {
+    public var folio: FolioRef
+    /// The reclaim the task was in; nil for kswapd.
+    public var reclaim: ReclaimKind?
+    /// The reclaiming task's memcg (in limit-triggered memcg reclaim, the target).
+    public var reclaimerMemcg: UInt64?
+    /// PG_mlocked at entry, when the probe fetched it (false: the mlock really was missing).
+    public var wasMlocked: Bool?
+    /// The reclaim pass's begin (when the trace has it) and the `mlock_folio` call.
+    public var evidence: [Evidence]
 }
 
 extension ChargeMove {

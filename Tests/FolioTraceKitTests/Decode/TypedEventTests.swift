@@ -78,7 +78,7 @@ private func kprobeValues(_ a: KprobeView) -> [(String, UInt64)] {
         ("from", a.from), ("to", a.to), ("memcg", a.memcg), ("from_cgid", a.fromMemcgID), ("to_cgid", a.toMemcgID),
         ("mapcount", s(a.mapcount)), ("refcount", s(a.refcount)), ("pflags", a.pageFlags), ("mapping", a.mapping),
         ("index", a.index), ("cmapcount", s(a.compoundMapcount)), ("large_mapcount", s(a.largeMapcount)),
-        ("entire_mapcount", s(a.entireMapcount)), ("flags1", a.flags1),
+        ("entire_mapcount", s(a.entireMapcount)), ("flags1", a.flags1), ("mlocked", a.mlocked.map { $0 ? 1 : 0 }),
     ]
     return all.compactMap { name, value in value.map { (name, $0) } }
 }
@@ -151,6 +151,7 @@ func fieldValues(_ event: MMEvent) -> [(String, UInt64)] {
     case .pageFaultUser(let f): return [("address", f.address), ("ip", f.ip), ("error_code", f.errorCode)]
     case .rmap(let r): return kprobeValues(r.arguments)
     case .charge(let c): return kprobeValues(c.arguments)
+    case .mlock(let m): return kprobeValues(m.arguments)
     case .other, .malformed: return []
     }
 }

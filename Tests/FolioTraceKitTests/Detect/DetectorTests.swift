@@ -79,6 +79,59 @@ import Testing
         #expect(findings.allSatisfy { $0.memcg == a && $0.otherMemcg == b && $0.folio.filePage?.inode == inode })
     }
 
+    /// Debian 6.1: VM_LOCKED mappings whose folios lost PG_mlocked (an mlock_count the
+    /// kernel undercounted, then a munlock of a second mapping), then memcg reclaim. The
+    /// kernel's own account: the workload's /proc/kpageflags shows the locked pages that are
+    /// not mlocked before the pressure and none after; the mlock_folio probe's return address
+    /// shows reclaim's rmap walk (folio_referenced_one, try_to_unmap_one) mlocking them, with
+    /// PG_mlocked clear at entry. Every such call is a finding, in memcg M, order 0.
+    @Test func mlockRestoredByReclaim() throws {
+        let fixture = "linux-6.1/mlock-restored.dat"
+        let truth = try Truth(fixture)
+        let m = try #require(truth.line("memcg M:").map(Truth.numbers)?.first)
+        let before = try #require(truth.line("mlockmiss pid").flatMap { Truth.number(after: "not_mlocked", in: $0) })
+        let after = try #require(truth.line("after pressure:").flatMap { Truth.number(after: "not_mlocked", in: $0) })
+        let restoredByRmapWalk = truth.lines.filter {
+            $0.contains(" mlock_folio caller=folio_referenced_one mlocked=0 ")
+                || $0.contains(" mlock_folio caller=try_to_unmap_one mlocked=0 ")
+        }
+        .compactMap { Truth.numbers($0).first }.reduce(0, +)
+        #expect(before > 0 && after == 0)
+        #expect(restoredByRmapWalk == before - after)
+
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        #expect(analysis.coverage.first { $0.rule.id == "mlock-restored-by-reclaim" }?.runnable == true)
+        let findings = analysis.findings.filter { $0.rule == "mlock-restored-by-reclaim" }
+        #expect(UInt64(findings.count) == restoredByRmapWalk)
+        #expect(findings.allSatisfy { $0.memcg == m && $0.folio.order == 0 && $0.severity == .info })
+        #expect(
+            findings.allSatisfy { f in
+                f.evidence.count == 2 && f.evidence[0].event == "vmscan:mm_vmscan_memcg_reclaim_begin"
+                    && f.evidence[1].event.hasSuffix(":mlock_folio")
+            }
+        )
+        let large = analysis.ruleContext["mlock-restored-by-reclaim"]?.first { $0.0 == "large folios" }?.1
+        #expect(large == 0)
+    }
+
+    /// Debian 6.1, the same mappings, munlock and pressure with every mlock counted: the
+    /// kernel's probes show no mlock_folio from reclaim, and the rule, which can run, finds
+    /// nothing.
+    @Test func noMlockRestoredWhenCounted() throws {
+        let fixture = "linux-6.1/mlock-counted.dat"
+        let truth = try Truth(fixture)
+        #expect(truth.line("mlockmiss pid").flatMap { Truth.number(after: "not_mlocked", in: $0) } == 0)
+        #expect(
+            !truth.lines.contains {
+                $0.contains("caller=folio_referenced_one") || $0.contains("caller=try_to_unmap_one")
+            }
+        )
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        #expect(analysis.coverage.first { $0.rule.id == "mlock-restored-by-reclaim" }?.runnable == true)
+        #expect(analysis.report.summary.reclaim.memcgReclaimPasses > 0)
+        #expect(!analysis.findings.contains { $0.rule == "mlock-restored-by-reclaim" })
+    }
+
     /// Debian 6.12 with one memcg under memory.max: reclaim and refaults happen, but within
     /// the same memcg, so the rule runs and finds nothing.
     @Test func noForeignRefaultWithinOneMemcg() throws {
@@ -92,7 +145,9 @@ import Testing
 extension DetectorTests {
     /// A trace cut mid-life yields no finding that the whole trace does not have: findings
     /// never come from the gap before the cut. (Findings are matched by their evidence.)
-    @Test(arguments: ["linux-6.1/charge-move.dat", "linux-6.18/memcg-reclaim-foreign.dat"])
+    @Test(arguments: [
+        "linux-6.1/charge-move.dat", "linux-6.18/memcg-reclaim-foreign.dat", "linux-6.1/mlock-restored.dat",
+    ])
     func cutTraceFindsNothingNew(_ fixture: String) throws {
         let path = Fixtures.path(fixture)
         let whole = try TraceAnalysis(path: path)
