@@ -75,8 +75,9 @@ public struct AnalysisRequirement: Sendable {
             id: "foreign-reference-rescue",
             summary: "foreign-memcg references rescuing folios from memcg reclaim (seed 003, < 5.11)",
             needs: [
-                ["vmscan:mm_vmscan_memcg_reclaim_begin"], ["vmscan:mm_vmscan_lru_shrink_inactive"],
-                ["pagemap:mm_lru_activate"], ["cgroup:cgroup_attach_task", "cgroup:cgroup_mkdir"],
+                ["vmscan:mm_vmscan_memcg_reclaim_begin"], ["kprobe:ptep_clear_flush_young"],
+                // cgroup paths decide whether the VMA's memcg is under the reclaim target
+                ["cgroup:cgroup_mkdir"],
             ]
         ),
         .init(
@@ -91,7 +92,11 @@ public struct AnalysisRequirement: Sendable {
         .init(
             id: "freed-while-isolated",
             summary: "source folios freed while isolated for migration (seed 004)",
-            needs: [["migrate:mm_migrate_pages_start"], ["migrate:mm_migrate_pages"], ["kmem:mm_page_free"]]
+            needs: [
+                ["migrate:mm_migrate_pages_start"], ["kprobe:migrate_folio_done"], ["kprobe:migrate_folio_move"],
+                // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events
+                ["pagemap:mm_lru_insertion", "pagemap:mm_lru_activate"],
+            ]
         ),
         .init(
             id: "mlock-restored-by-reclaim",

@@ -80,6 +80,7 @@ private enum Decoder {
     case rmap(KprobeFunction, UnsafePointer<KprobeArgs>)
     case charge(KprobeFunction, UnsafePointer<KprobeArgs>)
     case mlock(KprobeFunction, UnsafePointer<KprobeArgs>)
+    case probe(KprobeFunction, UnsafePointer<KprobeArgs>)
     case other
 
     var isOther: Bool {
@@ -92,7 +93,11 @@ private enum Decoder {
         if type.isKprobe {
             guard let f = KprobeFunction(eventName: type.name) else { return nil }
             let args = layouts.keep(KprobeArgs(r))
-            self = f.isRmap ? .rmap(f, args) : f.isMlock ? .mlock(f, args) : .charge(f, args)
+            switch f {
+            case .ptepClearFlushYoung, .tryToFreeMemCgroupPages, .migrateFolioMove, .migrateFolioDone:
+                self = .probe(f, args)
+            default: self = f.isRmap ? .rmap(f, args) : f.isMlock ? .mlock(f, args) : .charge(f, args)
+            }
             return
         }
         switch (type.system, type.name) {
@@ -392,6 +397,8 @@ private enum Decoder {
             return .charge(ChargeCall(function: f, arguments: KprobeView(args: a, payload: p)))
         case .mlock(let f, let a):
             return .mlock(MlockCall(function: f, arguments: KprobeView(args: a, payload: p)))
+        case .probe(let f, let a):
+            return .probe(ProbeCall(function: f, arguments: KprobeView(args: a, payload: p)))
         case .other:
             return .other
         }

@@ -29,6 +29,16 @@ public enum KprobeFunction: String, CaseIterable, Sendable {
     case memCgroupUncharge = "__mem_cgroup_uncharge"
     case memCgroupUnchargeFolios = "__mem_cgroup_uncharge_folios"
     case memCgroupReplaceFolio = "mem_cgroup_replace_folio"
+    // reclaim: the young-bit check of one PTE (arch/x86/mm/pgtable.c), called by
+    // page_referenced_one()/folio_referenced_one() and, before 5.11 (5.10.4 in the 5.10
+    // series), by try_to_unmap_one() without TTU_IGNORE_ACCESS; and memcg reclaim's entry
+    case ptepClearFlushYoung = "ptep_clear_flush_young"
+    case tryToFreeMemCgroupPages = "try_to_free_mem_cgroup_pages"
+    // migration, 6.3+ (mm/migrate.c): migrate_folio_move(put_new_folio, private, src, dst, ...)
+    // moves an unmapped source; migrate_folio_done(src, reason) frees the source, after a
+    // move or, from migrate_folio_unmap(), when the folio was freed from under us
+    case migrateFolioMove = "migrate_folio_move"
+    case migrateFolioDone = "migrate_folio_done"
     // mlock (6.1 mm/mlock.c: mlock_folio, mlock_new_page, munlock_page; 6.3+ mlock_new_folio,
     // munlock_folio). mlock_vma_folio() and munlock_vma_folio() are inline wrappers.
     case mlockFolio = "mlock_folio"
@@ -89,6 +99,7 @@ struct KprobeArgs {
     let fromID, toID, memcgID: FieldSlot?
     let mapcount, refcount, pageFlags, flags1, mapping, index, compoundMapcount, largeMapcount,
         entireMapcount, mlocked: FieldSlot?
+    let pte, young, vmaMemcgID, ownerPid: FieldSlot?
 
     init(_ r: FieldResolver) {
         folio = r.optional("folio")
@@ -114,6 +125,10 @@ struct KprobeArgs {
         largeMapcount = r.optional("large_mapcount")
         entireMapcount = r.optional("entire_mapcount")
         mlocked = r.optional("mlocked")
+        pte = r.optional("pte")
+        young = r.optional("young")
+        vmaMemcgID = r.optional("vma_cgid")
+        ownerPid = r.optional("owner_pid")
     }
 }
 
@@ -165,6 +180,14 @@ public struct KprobeView {
     /// from the kernel's `enum pageflags`, which the trace does not carry).
     public var mlocked: Bool? { a.mlocked.unsigned(payload).map { $0 != 0 } }
 
+    /// `ptep_clear_flush_young(vma, address, ptep)`: the PTE at entry, its young
+    /// (`_PAGE_ACCESSED`) bit as the capture fetched it, the memcg (cgroup id) of the task
+    /// owning the VMA's mm (`mm->owner`, what 5.10's `mm_match_cgroup()` asks) and its pid.
+    public var pte: UInt64? { a.pte.unsigned(payload) }
+    public var young: Bool? { a.young.unsigned(payload).map { $0 != 0 } }
+    public var vmaMemcgID: UInt64? { a.vmaMemcgID.unsigned(payload).flatMap { $0 == 0 ? nil : $0 } }
+    public var ownerPid: Int32? { a.ownerPid.signed(payload).map { Int32(truncatingIfNeeded: $0) } }
+
     /// The memcg pointers, and their cgroup ids (`css.cgroup->kn->id`, the cgroup
     /// directory's inode number) where the probe fetched them.
     public var from: UInt64? { a.from.unsigned(payload) }
@@ -189,6 +212,14 @@ public struct RmapCall {
     public var arguments: KprobeView
 
     public var action: Action { function.rmapAction ?? .remove }
+}
+
+/// A call of one of the reclaim and migration functions that are neither rmap, charge nor
+/// mlock (`ptep_clear_flush_young`, `try_to_free_mem_cgroup_pages`, `migrate_folio_move`,
+/// `migrate_folio_done`) seen by a kprobe.
+public struct ProbeCall {
+    public var function: KprobeFunction
+    public var arguments: KprobeView
 }
 
 /// A call of an mlock function seen by a kprobe (`mlock_folio(folio)` and friends).

@@ -6,6 +6,8 @@ public struct DetectorSet {
     private var chargeMoves = ChargeMoveUnmappedDetector()
     private var foreignRefaults = ForeignRefaultDetector()
     private var mlockRestores = MlockRestoredByReclaimDetector()
+    private var foreignReferences = ForeignReferenceRescueDetector()
+    private var isolatedFrees = FreedWhileIsolatedDetector()
 
     public init() {}
 
@@ -14,14 +16,18 @@ public struct DetectorSet {
         case .chargeMoved(let m): chargeMoves.observe(m)
         case .refaulted(let r): foreignRefaults.observe(r)
         case .mlockRestored(let m): mlockRestores.observe(m)
+        case .foreignReference(let f): foreignReferences.observe(f)
+        case .freedWhileIsolated(let f): isolatedFrees.observe(f)
         }
     }
 
     /// The findings of every rule, in time order.
     public var findings: [Finding] {
-        (chargeMoves.findings + foreignRefaults.findings + mlockRestores.findings).sorted {
-            $0.timestamp < $1.timestamp
-        }
+        (chargeMoves.findings + foreignRefaults.findings + mlockRestores.findings + foreignReferences.findings
+            + isolatedFrees.findings)
+            .sorted {
+                $0.timestamp < $1.timestamp
+            }
     }
 
     /// Counts that put findings in proportion, by rule id.
@@ -37,6 +43,8 @@ public struct DetectorSet {
             }
             .map { k, v in ("memcg \(k.evictedFrom) -> \(k.refaultedInto) ino \(k.inode): pages", v.pages) },
             Rule.mlockRestoredByReclaim.id: mlockRestores.context,
+            Rule.foreignReferenceRescue.id: foreignReferences.context,
+            Rule.freedWhileIsolated.id: isolatedFrees.context,
         ]
     }
 }

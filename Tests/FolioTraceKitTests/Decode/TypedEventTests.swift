@@ -79,6 +79,8 @@ private func kprobeValues(_ a: KprobeView) -> [(String, UInt64)] {
         ("mapcount", s(a.mapcount)), ("refcount", s(a.refcount)), ("pflags", a.pageFlags), ("mapping", a.mapping),
         ("index", a.index), ("cmapcount", s(a.compoundMapcount)), ("large_mapcount", s(a.largeMapcount)),
         ("entire_mapcount", s(a.entireMapcount)), ("flags1", a.flags1), ("mlocked", a.mlocked.map { $0 ? 1 : 0 }),
+        ("pte", a.pte), ("young", a.young.map { $0 ? 1 : 0 }), ("vma_cgid", a.vmaMemcgID),
+        ("owner_pid", s(a.ownerPid)), ("memcg_cgid", a.memcgID),
     ]
     return all.compactMap { name, value in value.map { (name, $0) } }
 }
@@ -152,6 +154,7 @@ func fieldValues(_ event: MMEvent) -> [(String, UInt64)] {
     case .rmap(let r): return kprobeValues(r.arguments)
     case .charge(let c): return kprobeValues(c.arguments)
     case .mlock(let m): return kprobeValues(m.arguments)
+    case .probe(let c): return kprobeValues(c.arguments)
     case .other, .malformed: return []
     }
 }
