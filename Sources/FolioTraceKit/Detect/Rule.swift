@@ -113,7 +113,8 @@ public struct Rule: Sendable {
             it through migrate_folio_done() in the migrating task and returns \
             MIGRATEPAGE_SUCCESS: mm_migrate_pages and pgmigrate_success count it as migrated \
             although nothing moved (Miaohe Lin and David Hildenbrand, Jun 2022, seed 004, on \
-            whether the block is needed). Each finding is a migrate_folio_done() call (kprobe) \
+            whether the block is needed; a 2025 patch removes it, release not checked here). \
+            Each finding is a migrate_folio_done() call (kprobe) \
             on a source with no migrate_folio_move() before it, inside a migrate_pages() call \
             the trace saw begin.
             """
