@@ -79,6 +79,41 @@ import Testing
         #expect(findings.allSatisfy { $0.memcg == a && $0.otherMemcg == b && $0.folio.filePage?.inode == inode })
     }
 
+    /// foreign-reference-rescue on 5.10.223 built with the 5.10.4 backport of "mm/rmap: always
+    /// do TTU_IGNORE_ACCESS" reverted (the pre-5.11 try_to_unmap_one()). The kernel's own
+    /// account of each rescue: a ptep_clear_flush_young() call whose return address is in
+    /// try_to_unmap_one, on a young PTE of a VMA owned by a task of B (the host check counts
+    /// them from the probe's fields); as many try_to_unmap() calls returned false and
+    /// shrink_page_list() counted as many unmap failures and file activations; B refaulted
+    /// nothing. Every rescue is a finding A -> B on the shared file.
+    @Test func foreignReferenceRescues() throws {
+        let fixture = "linux-5.10/foreign-reference-rescue.dat"
+        let truth = try Truth(fixture)
+        let a = try #require(truth.line("memcg A:").map(Truth.numbers)?.first)
+        let b = try #require(truth.line("memcg B:").map(Truth.numbers)?.first)
+        let inode = try #require(truth.line("shared:").flatMap { Truth.number(after: "ino", in: $0) })
+        let rescues = try #require(
+            truth.lines.first { $0.hasSuffix(" try_to_unmap_one young=1 vma_cgid=\(b)") }.map(Truth.numbers)?.first
+        )
+        let shrink = try #require(truth.line("nr_activate_anon "))
+        #expect(Truth.number(after: "nr_unmap_fail", in: shrink) == rescues)
+        #expect(Truth.number(after: "nr_activate_file", in: shrink) == rescues)
+        #expect(truth.lines.contains { $0.hasSuffix(" ret=0") && Truth.numbers($0).first == rescues })
+        #expect(truth.memoryStat("-- B memory.stat after")["workingset_refault_file"] == 0)
+
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        let findings = analysis.findings.filter { $0.rule == "foreign-reference-rescue" }
+        #expect(UInt64(findings.count) == rescues)
+        #expect(findings.allSatisfy { $0.memcg == a && $0.otherMemcg == b && $0.folio.filePage?.inode == inode })
+        #expect(
+            findings.allSatisfy { f in
+                f.evidence.count == 2 && f.evidence[0].event == "vmscan:mm_vmscan_memcg_reclaim_begin"
+                    && f.evidence[1].event.hasSuffix(":ptep_clear_flush_young")
+            }
+        )
+        #expect(!analysis.findings.contains { $0.rule == "foreign-refault-after-memcg-reclaim" })
+    }
+
     /// foreign-reference-rescue on Debian 5.10.223, which has the 5.10.4 backport of "mm/rmap:
     /// always do TTU_IGNORE_ACCESS": the capture probes ptep_clear_flush_young() with the
     /// PTE, its young bit and the VMA owner's memcg, so the rule can run; the kernel says no
@@ -224,6 +259,7 @@ extension DetectorTests {
     @Test(arguments: [
         "linux-6.1/charge-move.dat", "linux-6.18/memcg-reclaim-foreign.dat", "linux-6.1/mlock-restored.dat",
         "linux-5.10/memcg-reclaim-foreign.dat", "linux-6.12/freed-while-isolated.dat",
+        "linux-5.10/foreign-reference-rescue.dat",
     ])
     func cutTraceFindsNothingNew(_ fixture: String) throws {
         let path = Fixtures.path(fixture)
