@@ -126,6 +126,18 @@ public struct AnalysisRequirement: Sendable {
 }
 
 extension EventCatalog {
+    /// The requirement names a trace satisfies, given its record counts by event id: every
+    /// event that occurred, and every kprobe the capture defined even if it never fired (its
+    /// format is in the file, so the probe was there: its silence is the kernel's answer,
+    /// e.g. no young-bit check in a foreign VMA on 5.11+).
+    public func requirementNamesPresent(counts: [UInt64]) -> Set<String> {
+        var present = Set<String>()
+        for t in types where t.isKprobe || (Int(t.id) < counts.count && counts[Int(t.id)] > 0) {
+            present.formUnion(requirementNames(of: t))
+        }
+        return present
+    }
+
     /// The names under which an event type counts for `AnalysisRequirement`: its own
     /// "system:name", and "kprobe:FUNCTION" for a probe of a known function.
     public func requirementNames(of type: EventType) -> [String] {

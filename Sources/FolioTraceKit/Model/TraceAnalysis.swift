@@ -30,13 +30,7 @@ public struct TraceAnalysis: Sendable {
             engine.handle(r, decoder.decode(r))
             if engine.hasTransitions { for t in engine.transitions { detectors.observe(t) } }
         }
-        var present = Set<String>()
-        // An event counts when it occurred; a kprobe also when the capture defined it (its
-        // format is in the file) and it never fired: the probe was there, and its silence is
-        // the kernel's answer (e.g. no young-bit check in foreign VMAs on 5.11+).
-        for t in catalog.types where counts[Int(t.id)] > 0 || t.isKprobe {
-            present.formUnion(catalog.requirementNames(of: t))
-        }
+        let present = catalog.requirementNamesPresent(counts: counts)
         coverage = Rule.all.map { rule in
             let check = rule.requirement?.check(present) ?? (runnable: true, missing: [])
             return (rule, check.runnable, check.missing)
