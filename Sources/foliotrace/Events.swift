@@ -94,12 +94,11 @@ struct EventsSummary: Encodable {
         pages_with_uncounted_loss = inventory.lostByCPU.map(\.uncountedPages)
         records_per_cpu = inventory.countsByCPU
         var events: [String: UInt64] = [:]
-        var present = Set<String>()
         for t in catalog.types where inventory.countsByID[Int(t.id)] > 0 {
             events[t.fullName] = inventory.countsByID[Int(t.id)]
-            present.formUnion(catalog.requirementNames(of: t))
         }
         self.events = events
+        let present = catalog.requirementNamesPresent(counts: inventory.countsByID)
         analyses = AnalysisRequirement.all.map { r in
             let c = r.check(present)
             return Analysis(name: r.id, summary: r.summary, runnable: c.runnable, missing: c.missing)

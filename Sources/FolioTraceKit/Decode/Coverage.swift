@@ -81,8 +81,9 @@ public struct AnalysisRequirement: Sendable {
             id: "foreign-reference-rescue",
             summary: "foreign-memcg references rescuing folios from memcg reclaim (seed 003, < 5.11)",
             needs: [
-                ["vmscan:mm_vmscan_memcg_reclaim_begin"], ["vmscan:mm_vmscan_lru_shrink_inactive"],
-                ["pagemap:mm_lru_activate"], ["cgroup:cgroup_attach_task", "cgroup:cgroup_mkdir"],
+                ["vmscan:mm_vmscan_memcg_reclaim_begin"], ["kprobe:ptep_clear_flush_young"],
+                // cgroup paths decide whether the VMA's memcg is under the reclaim target
+                ["cgroup:cgroup_mkdir"],
             ]
         ),
         .init(
@@ -97,16 +98,22 @@ public struct AnalysisRequirement: Sendable {
         .init(
             id: "freed-while-isolated",
             summary: "source folios freed while isolated for migration (seed 004)",
-            needs: [["migrate:mm_migrate_pages_start"], ["migrate:mm_migrate_pages"], ["kmem:mm_page_free"]]
+            needs: [
+                ["migrate:mm_migrate_pages_start"], ["kprobe:migrate_folio_done"], ["kprobe:migrate_folio_move"],
+                // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events
+                ["pagemap:mm_lru_insertion", "pagemap:mm_lru_activate"],
+            ]
         ),
         .init(
             id: "mlock-restored-by-reclaim",
-            summary: "reclaim moving mlocked folios to the unevictable list (seed 002)",
+            summary: "reclaim restoring missed mlocks (seed 002)",
             needs: [
-                ["pagemap:mm_lru_insertion"],
+                ["kprobe:mlock_folio"],
+                // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events
+                ["pagemap:mm_lru_insertion", "pagemap:mm_lru_activate"],
                 [
-                    "vmscan:mm_vmscan_lru_shrink_inactive", "vmscan:mm_vmscan_memcg_reclaim_begin",
-                    "vmscan:mm_vmscan_direct_reclaim_begin", "vmscan:mm_vmscan_kswapd_wake",
+                    "vmscan:mm_vmscan_memcg_reclaim_begin", "vmscan:mm_vmscan_direct_reclaim_begin",
+                    "vmscan:mm_vmscan_kswapd_wake",
                 ],
             ]
         ),
@@ -125,6 +132,18 @@ public struct AnalysisRequirement: Sendable {
 }
 
 extension EventCatalog {
+    /// The requirement names a trace satisfies, given its record counts by event id: every
+    /// event that occurred, and every kprobe the capture defined even if it never fired (its
+    /// format is in the file, so the probe was there: its silence is the kernel's answer,
+    /// e.g. no young-bit check in a foreign VMA on 5.11+).
+    public func requirementNamesPresent(counts: [UInt64]) -> Set<String> {
+        var present = Set<String>()
+        for t in types where t.isKprobe || (Int(t.id) < counts.count && counts[Int(t.id)] > 0) {
+            present.formUnion(requirementNames(of: t))
+        }
+        return present
+    }
+
     /// The names under which an event type counts for `AnalysisRequirement`: its own
     /// "system:name", and "kprobe:FUNCTION" for a probe of a known function.
     public func requirementNames(of type: EventType) -> [String] {

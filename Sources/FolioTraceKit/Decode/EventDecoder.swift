@@ -79,6 +79,8 @@ private enum Decoder {
     case pageFaultUser(address: FieldSlot, ip: FieldSlot, errorCode: FieldSlot)
     case rmap(KprobeFunction, UnsafePointer<KprobeArgs>)
     case charge(KprobeFunction, UnsafePointer<KprobeArgs>)
+    case mlock(KprobeFunction, UnsafePointer<KprobeArgs>)
+    case probe(KprobeFunction, UnsafePointer<KprobeArgs>)
     case other
 
     var isOther: Bool {
@@ -91,7 +93,11 @@ private enum Decoder {
         if type.isKprobe {
             guard let f = KprobeFunction(eventName: type.name) else { return nil }
             let args = layouts.keep(KprobeArgs(r))
-            self = f.isRmap ? .rmap(f, args) : .charge(f, args)
+            switch f {
+            case .ptepClearFlushYoung, .tryToFreeMemCgroupPages, .migrateFolioMove, .migrateFolioDone:
+                self = .probe(f, args)
+            default: self = f.isRmap ? .rmap(f, args) : f.isMlock ? .mlock(f, args) : .charge(f, args)
+            }
             return
         }
         switch (type.system, type.name) {
@@ -389,6 +395,10 @@ private enum Decoder {
             return .rmap(RmapCall(function: f, arguments: KprobeView(args: a, payload: p)))
         case .charge(let f, let a):
             return .charge(ChargeCall(function: f, arguments: KprobeView(args: a, payload: p)))
+        case .mlock(let f, let a):
+            return .mlock(MlockCall(function: f, arguments: KprobeView(args: a, payload: p)))
+        case .probe(let f, let a):
+            return .probe(ProbeCall(function: f, arguments: KprobeView(args: a, payload: p)))
         case .other:
             return .other
         }

@@ -29,9 +29,34 @@ public enum KprobeFunction: String, CaseIterable, Sendable {
     case memCgroupUncharge = "__mem_cgroup_uncharge"
     case memCgroupUnchargeFolios = "__mem_cgroup_uncharge_folios"
     case memCgroupReplaceFolio = "mem_cgroup_replace_folio"
+    // reclaim: the young-bit check of one PTE (arch/x86/mm/pgtable.c), called by
+    // page_referenced_one()/folio_referenced_one() and, before 5.11 (5.10.4 in the 5.10
+    // series), by try_to_unmap_one() without TTU_IGNORE_ACCESS; and memcg reclaim's entry
+    case ptepClearFlushYoung = "ptep_clear_flush_young"
+    case tryToFreeMemCgroupPages = "try_to_free_mem_cgroup_pages"
+    // migration, 6.3+ (mm/migrate.c): migrate_folio_move(put_new_folio, private, src, dst, ...)
+    // moves an unmapped source; migrate_folio_done(src, reason) frees the source, after a
+    // move or, from migrate_folio_unmap(), when the folio was freed from under us
+    case migrateFolioMove = "migrate_folio_move"
+    case migrateFolioDone = "migrate_folio_done"
+    // mlock (6.1 mm/mlock.c: mlock_folio, mlock_new_page, munlock_page; 6.3+ mlock_new_folio,
+    // munlock_folio). mlock_vma_folio() and munlock_vma_folio() are inline wrappers.
+    case mlockFolio = "mlock_folio"
+    case mlockNewPage = "mlock_new_page"
+    case mlockNewFolio = "mlock_new_folio"
+    case munlockPage = "munlock_page"
+    case munlockFolio = "munlock_folio"
 
     /// Whether this function maps or unmaps (as opposed to charging).
     public var isRmap: Bool { rmapAction != nil }
+
+    /// Whether this function sets (or drops) a folio's mlock.
+    public var isMlock: Bool {
+        switch self {
+        case .mlockFolio, .mlockNewPage, .mlockNewFolio, .munlockPage, .munlockFolio: return true
+        default: return false
+        }
+    }
 
     /// What an rmap function does to the mapcount.
     public var rmapAction: RmapCall.Action? {
@@ -73,7 +98,8 @@ struct KprobeArgs {
     let folio, page, nr, vma, address, flags, compound, from, to, memcg: FieldSlot?
     let fromID, toID, memcgID: FieldSlot?
     let mapcount, refcount, pageFlags, flags1, mapping, index, compoundMapcount, largeMapcount,
-        entireMapcount: FieldSlot?
+        entireMapcount, mlocked: FieldSlot?
+    let pte, young, vmaMemcgID, ownerPid: FieldSlot?
 
     init(_ r: FieldResolver) {
         folio = r.optional("folio")
@@ -98,6 +124,11 @@ struct KprobeArgs {
         compoundMapcount = r.optional("cmapcount", "compound_mapcount")
         largeMapcount = r.optional("large_mapcount")
         entireMapcount = r.optional("entire_mapcount")
+        mlocked = r.optional("mlocked")
+        pte = r.optional("pte")
+        young = r.optional("young")
+        vmaMemcgID = r.optional("vma_cgid")
+        ownerPid = r.optional("owner_pid")
     }
 }
 
@@ -145,6 +176,18 @@ public struct KprobeView {
     /// order-0 folio has no second page and the byte belongs to the next struct page).
     public var folioOrder: UInt8? { flags1.map { UInt8(truncatingIfNeeded: $0) } }
 
+    /// PG_mlocked at entry, where the capture fetched that bit by itself (its number comes
+    /// from the kernel's `enum pageflags`, which the trace does not carry).
+    public var mlocked: Bool? { a.mlocked.unsigned(payload).map { $0 != 0 } }
+
+    /// `ptep_clear_flush_young(vma, address, ptep)`: the PTE at entry, its young
+    /// (`_PAGE_ACCESSED`) bit as the capture fetched it, the memcg (cgroup id) of the task
+    /// owning the VMA's mm (`mm->owner`, what 5.10's `mm_match_cgroup()` asks) and its pid.
+    public var pte: UInt64? { a.pte.unsigned(payload) }
+    public var young: Bool? { a.young.unsigned(payload).map { $0 != 0 } }
+    public var vmaMemcgID: UInt64? { a.vmaMemcgID.unsigned(payload).flatMap { $0 == 0 ? nil : $0 } }
+    public var ownerPid: Int32? { a.ownerPid.signed(payload).map { Int32(truncatingIfNeeded: $0) } }
+
     /// The memcg pointers, and their cgroup ids (`css.cgroup->kn->id`, the cgroup
     /// directory's inode number) where the probe fetched them.
     public var from: UInt64? { a.from.unsigned(payload) }
@@ -169,6 +212,21 @@ public struct RmapCall {
     public var arguments: KprobeView
 
     public var action: Action { function.rmapAction ?? .remove }
+}
+
+/// A call of one of the reclaim and migration functions that are neither rmap, charge nor
+/// mlock (`ptep_clear_flush_young`, `try_to_free_mem_cgroup_pages`, `migrate_folio_move`,
+/// `migrate_folio_done`) seen by a kprobe.
+public struct ProbeCall {
+    public var function: KprobeFunction
+    public var arguments: KprobeView
+}
+
+/// A call of an mlock function seen by a kprobe (`mlock_folio(folio)` and friends).
+public struct MlockCall {
+    public var function: KprobeFunction
+    /// The folio (or page) and the fields the probe fetched.
+    public var arguments: KprobeView
 }
 
 /// A call of a memcg charge function seen by a kprobe (`mem_cgroup_move_account(page,

@@ -27,6 +27,8 @@ public enum MMEvent {
     case pageFaultUser(PageFaultUser)
     case rmap(RmapCall)
     case charge(ChargeCall)
+    case mlock(MlockCall)
+    case probe(ProbeCall)
     /// An event foliotrace does not model: counted by id only.
     case other
     /// A record shorter than its format's fields (corrupt data): counted, not decoded.

@@ -5,6 +5,9 @@
 public struct DetectorSet {
     private var chargeMoves = ChargeMoveUnmappedDetector()
     private var foreignRefaults = ForeignRefaultDetector()
+    private var mlockRestores = MlockRestoredByReclaimDetector()
+    private var foreignReferences = ForeignReferenceRescueDetector()
+    private var isolatedFrees = FreedWhileIsolatedDetector()
 
     public init() {}
 
@@ -12,12 +15,19 @@ public struct DetectorSet {
         switch transition {
         case .chargeMoved(let m): chargeMoves.observe(m)
         case .refaulted(let r): foreignRefaults.observe(r)
+        case .mlockRestored(let m): mlockRestores.observe(m)
+        case .foreignReference(let f): foreignReferences.observe(f)
+        case .freedWhileIsolated(let f): isolatedFrees.observe(f)
         }
     }
 
     /// The findings of every rule, in time order.
     public var findings: [Finding] {
-        (chargeMoves.findings + foreignRefaults.findings).sorted { $0.timestamp < $1.timestamp }
+        (chargeMoves.findings + foreignRefaults.findings + mlockRestores.findings + foreignReferences.findings
+            + isolatedFrees.findings)
+            .sorted {
+                $0.timestamp < $1.timestamp
+            }
     }
 
     /// Counts that put findings in proportion, by rule id.
@@ -32,6 +42,9 @@ public struct DetectorSet {
                 ($0.key.evictedFrom, $0.key.inode) < ($1.key.evictedFrom, $1.key.inode)
             }
             .map { k, v in ("memcg \(k.evictedFrom) -> \(k.refaultedInto) ino \(k.inode): pages", v.pages) },
+            Rule.mlockRestoredByReclaim.id: mlockRestores.context,
+            Rule.foreignReferenceRescue.id: foreignReferences.context,
+            Rule.freedWhileIsolated.id: isolatedFrees.context,
         ]
     }
 }

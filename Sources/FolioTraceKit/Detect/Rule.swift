@@ -59,7 +59,70 @@ public struct Rule: Sendable {
             """
     )
 
-    public static let all: [Rule] = [chargeMoveUnmapped, foreignRefault]
+    public static let mlockRestoredByReclaim = Rule(
+        id: "mlock-restored-by-reclaim",
+        severity: .info,
+        title: "reclaim mlocked a folio of a VM_LOCKED VMA that was on an evictable LRU",
+        explanation: """
+            A folio mapped by a VM_LOCKED VMA should be PG_mlocked and on the unevictable list. \
+            When the mlock got missed, reclaim finds the folio on an evictable LRU and its rmap \
+            walk meets the VM_LOCKED VMA: try_to_unmap_one() (for years) and, since the 5.18 \
+            mlock rework, folio_referenced_one() call mlock_vma_folio() to "restore the mlock \
+            which got missed", and the putback moves the folio to the unevictable list \
+            (mm/rmap.c, mm/vmscan.c). 6.1 undercounts mlock_count on purpose (lru_add_fn(): \
+            "underestimate, let page reclaim fix it"), so a munlock of one mapping can leave a \
+            folio that another mapping still locks evictable. Large folios are the subject of \
+            seed 002 (Lance Yang and David Hildenbrand, Jun 2024, PMD-mapped THPs in \
+            try_to_unmap_one()): 6.1's mlock_vma_folio() mlocks a large folio only when \
+            PMD-mapped ("compound || !folio_test_large"), so a PTE-mapped one is never \
+            restored and keeps failing the unmap; Yin Fengwei's 2023 series made it \
+            folio_within_vma(). Each finding is an mlock_folio() call (kprobe) inside a reclaim \
+            pass or kswapd on a folio whose PG_mlocked was clear; large folios are warnings.
+            """
+    )
+
+    public static let foreignReferenceRescue = Rule(
+        id: "foreign-reference-rescue",
+        severity: .info,
+        title: "memcg reclaim kept a folio because another memcg's task referenced it",
+        explanation: """
+            Before 5.11, memcg reclaim's page_referenced() counted only VMAs of tasks in the \
+            target memcg (invalid_page_referenced_vma(), mm_match_cgroup()), but \
+            try_to_unmap_one() without TTU_IGNORE_ACCESS called ptep_clear_flush_young_notify() \
+            in every VMA: a young PTE in a VMA of a task of another memcg failed the unmap, and \
+            shrink_page_list() activated the folio (nr_unmap_fail, activate_locked). A recent \
+            foreign reference rescued memcg A's folio from A's own reclaim ("since the dawn of \
+            memcg reclaim", Hugh Dickins to Shakeel Butt, Nov 2020, seed 003). "mm/rmap: always \
+            do TTU_IGNORE_ACCESS" (013339df116c, 5.11; stable 5.10.4) removed the check. Each \
+            finding is a ptep_clear_flush_young() call (kprobe, with the PTE, its young bit and \
+            the memcg of the VMA's mm owner) inside memcg reclaim on a young PTE of a VMA whose \
+            owner is outside the target memcg's subtree.
+            """
+    )
+
+    public static let freedWhileIsolated = Rule(
+        id: "freed-while-isolated",
+        severity: .info,
+        title: "migration source freed while isolated, counted as migrated",
+        explanation: """
+            migrate_pages() isolates its sources first and migrates them later; when the owner \
+            unmaps and releases a source in between, only the isolation reference is left. \
+            migrate_folio_unmap() (6.3+; unmap_and_move() before) then sees \
+            folio_ref_count(src) == 1 ("Folio was freed from under us"), clears PG_active and \
+            PG_unevictable by hand (the folio is off the LRU, so the release would not), frees \
+            it through migrate_folio_done() in the migrating task and returns \
+            MIGRATEPAGE_SUCCESS: mm_migrate_pages and pgmigrate_success count it as migrated \
+            although nothing moved (Miaohe Lin and David Hildenbrand, Jun 2022, seed 004, on \
+            whether the block is needed; a 2025 patch removes it, release not checked here). \
+            Each finding is a migrate_folio_done() call (kprobe) \
+            on a source with no migrate_folio_move() before it, inside a migrate_pages() call \
+            the trace saw begin.
+            """
+    )
+
+    public static let all: [Rule] = [
+        chargeMoveUnmapped, foreignRefault, mlockRestoredByReclaim, foreignReferenceRescue, freedWhileIsolated,
+    ]
 }
 
 /// One detected instance of a rule, with the events that prove it.

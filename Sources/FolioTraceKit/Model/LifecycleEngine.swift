@@ -50,7 +50,13 @@ public struct LifecycleEngine {
     /// by CPU: looked at on every record, so an array, not a dictionary.
     private var lastStat: [(pid: Int32, stat: MemcgStat)?] = Array(repeating: nil, count: 8)
     private var reclaiming: [Int32: ReclaimKind] = [:]
+    /// The reclaim_begin event of each task's current reclaim pass, for evidence.
+    private var reclaimBegan: [Int32: Evidence] = [:]
+    /// The target memcg of each task's memcg reclaim, from `try_to_free_mem_cgroup_pages`.
+    private var reclaimTarget: [Int32: UInt64] = [:]
     private var migrating: [Int32: MigratePagesStart] = [:]
+    /// The mm_migrate_pages_start event of each task's current migrate_pages() call.
+    private var migrationBegan: [Int32: Evidence] = [:]
     /// Installed migration entries: (pid, user address) -> the old pfn.
     private var migrationEntries: [MigrationEntryKey: UInt64] = [:]
     /// Folios evicted from the page cache by reclaim, keyed by their first file page: the
@@ -208,8 +214,10 @@ public struct LifecycleEngine {
             handleVmscan(v, r)
         case .migratePagesStart(let m):
             migrating[r.pid] = m
+            migrationBegan[r.pid] = evidence(r)
         case .migratePages(let m):
             migrating[r.pid] = nil
+            migrationBegan[r.pid] = nil
             summary.migration.calls += 1
             summary.migration.succeeded &+= m.succeeded
             summary.migration.failed &+= m.failed
@@ -249,6 +257,10 @@ public struct LifecycleEngine {
             step(head, r, "\(call.function.rawValue) nr=\(nr)\(mapping)")
         case .charge(let call):
             handleCharge(call, r)
+        case .mlock(let call):
+            handleMlock(call, r)
+        case .probe(let call):
+            handleProbe(call, r)
         }
         summary.typedEvents += 1
     }
@@ -476,6 +488,112 @@ public struct LifecycleEngine {
         )
     }
 
+    // MARK: mlock
+
+    /// An mlock probe: a step of the folio's life and, for `mlock_folio` inside a reclaim
+    /// pass (or kswapd), an mlock that reclaim restored. Calls outside reclaim (faults into
+    /// VM_LOCKED VMAs, mlock()) are the normal way folios get mlocked.
+    private mutating func handleMlock(_ call: MlockCall, _ r: RawRecord) {
+        let a = call.arguments
+        guard let pfn = pfn(ofPage: a.folio ?? a.page) else { return }
+        let head = folio(pfn, r)
+        step(head, r, "\(call.function.rawValue) mlocked=\(a.mlocked.map { $0 ? "1" : "0" } ?? "?")")
+        guard call.function == .mlockFolio else { return }
+        let kind = reclaiming[r.pid]
+        guard kind != nil || tasks.isKswapd(r.pid) else { return }
+        var proof = [evidence(r)]
+        if kind != nil, let began = reclaimBegan[r.pid] { proof.insert(began, at: 0) }
+        transitions.append(
+            .mlockRestored(
+                MlockRestore(
+                    folio: ref(head),
+                    reclaim: kind,
+                    reclaimerMemcg: tasks.cgroup(of: r.pid),
+                    wasMlocked: a.mlocked,
+                    evidence: proof
+                )
+            )
+        )
+    }
+
+    // MARK: reference checks
+
+    /// `try_to_free_mem_cgroup_pages(memcg, ...)` names the target of the memcg reclaim pass
+    /// that follows; `ptep_clear_flush_young()` inside memcg reclaim, in a VMA of a task
+    /// outside that target (and outside its subtree), is a foreign reference.
+    private mutating func handleProbe(_ call: ProbeCall, _ r: RawRecord) {
+        let a = call.arguments
+        switch call.function {
+        case .tryToFreeMemCgroupPages:
+            if let id = a.memcgID { reclaimTarget[r.pid] = id }
+        case .ptepClearFlushYoung:
+            guard let kind = reclaiming[r.pid], kind == .memcg || kind == .memcgSoftLimit,
+                let young = a.young, let foreign = a.vmaMemcgID,
+                let target = reclaimTarget[r.pid] ?? tasks.cgroup(of: r.pid),
+                isForeign(foreign, to: target), let pte = a.pte,
+                case .present(let pfn) = X86PTE.decode(pte)
+            else { return }
+            let head = folio(pfn, r)
+            step(head, r, "ptep_clear_flush_young young=\(young) vma memcg \(foreign)")
+            var proof = [evidence(r)]
+            if let began = reclaimBegan[r.pid] { proof.insert(began, at: 0) }
+            transitions.append(
+                .foreignReference(
+                    ForeignReference(
+                        folio: ref(head),
+                        target: target,
+                        foreign: foreign,
+                        ownerPid: a.ownerPid,
+                        young: young,
+                        evidence: proof
+                    )
+                )
+            )
+        case .migrateFolioMove:
+            guard let pfn = pfn(ofPage: a.folio) else { return }
+            let head = folio(pfn, r)
+            self[head].bits.insert(.migrationMoved)
+            step(head, r, "migrate_folio_move")
+        case .migrateFolioDone:
+            guard let pfn = pfn(ofPage: a.folio) else { return }
+            let head = folio(pfn, r)
+            step(head, r, "migrate_folio_done refcount=\(a.refcount.map(String.init) ?? "?")")
+            freedWhileIsolated(head, refcount: a.refcount, r)
+        default:
+            break
+        }
+    }
+
+    /// `migrate_folio_done(src)` without a `migrate_folio_move(src)` before it: the source
+    /// was freed from under the migration (6.3+ `migrate_folio_unmap()`: `folio_ref_count(src)
+    /// == 1`, only the isolation reference left) and is counted as succeeded. Claimed only
+    /// inside a migrate_pages() call the trace saw begin, so that a move cannot have been cut
+    /// off, and never across lost events.
+    private mutating func freedWhileIsolated(_ head: UInt64, refcount: Int32?, _ r: RawRecord) {
+        let f = self[head]
+        guard !f.bits.contains(.migrationMoved), !f.bits.contains(.crossesLoss), refcount ?? 1 == 1,
+            let start = migrating[r.pid], let began = migrationBegan[r.pid]
+        else { return }
+        transitions.append(
+            .freedWhileIsolated(
+                IsolatedFree(
+                    folio: ref(head),
+                    reason: migrateReasonName(start.reason),
+                    migratingPid: r.pid,
+                    evidence: [began, evidence(r)]
+                )
+            )
+        )
+    }
+
+    /// Whether memcg `id` is outside memcg reclaim's `target` and its subtree, as far as the
+    /// trace's cgroup paths tell (`mem_cgroup_is_descendant()`); unknown paths decide nothing.
+    private func isForeign(_ id: UInt64, to target: UInt64) -> Bool {
+        guard id != target else { return false }
+        guard let path = tasks.cgroupPaths[id], let targetPath = tasks.cgroupPaths[target] else { return false }
+        return targetPath != "/" && !path.hasPrefix(targetPath + "/")
+    }
+
     // MARK: migration
 
     /// A migration entry for the page `old` of a folio of `order` (set_migration_pte records
@@ -554,6 +672,7 @@ public struct LifecycleEngine {
         switch v {
         case .reclaimBegin(let kind, _):
             reclaiming[r.pid] = kind
+            reclaimBegan[r.pid] = evidence(r)
             switch kind {
             case .memcg, .memcgSoftLimit: summary.reclaim.memcgReclaimPasses += 1
             case .direct: summary.reclaim.directReclaimPasses += 1
@@ -561,6 +680,8 @@ public struct LifecycleEngine {
             }
         case .reclaimEnd(_, let n):
             reclaiming[r.pid] = nil
+            reclaimBegan[r.pid] = nil
+            reclaimTarget[r.pid] = nil
             summary.reclaim.nrReclaimed &+= n
         case .kswapdWake:
             summary.reclaim.kswapdWakes += 1

@@ -84,8 +84,7 @@ public struct TraceAnalysis: Sendable {
         timeline.finish(last, engine)
         self.timeline = timeline
         span = (first ?? 0, last)
-        var present = Set<String>()
-        for t in catalog.types where counts[Int(t.id)] > 0 { present.formUnion(catalog.requirementNames(of: t)) }
+        let present = catalog.requirementNamesPresent(counts: counts)
         coverage = Rule.all.map { rule in
             let check = rule.requirement?.check(present) ?? (runnable: true, missing: [])
             return (rule, check.runnable, check.missing)

@@ -7,6 +7,13 @@ public enum Transition: Sendable {
     case chargeMoved(ChargeMove)
     /// A file page evicted by reclaim came back into the page cache.
     case refaulted(Refault)
+    /// Reclaim mlocked a folio it met in a VM_LOCKED VMA (kprobe `mlock_folio` in reclaim).
+    case mlockRestored(MlockRestore)
+    /// Memcg reclaim found a young PTE in a VMA of a task outside the target memcg.
+    case foreignReference(ForeignReference)
+    /// A migration source freed while isolated (kprobes `migrate_folio_done` without
+    /// `migrate_folio_move`).
+    case freedWhileIsolated(IsolatedFree)
 }
 
 /// One generation of one folio, as findings name it.
@@ -52,6 +59,60 @@ public struct Refault: Sendable {
     public var refault: Evidence
     /// Nanoseconds from the eviction to the refault.
     public var delay: UInt64 { refault.timestamp &- eviction.timestamp }
+}
+
+/// An mlock that reclaim restored: `mlock_folio()` called from inside a reclaim pass.
+///
+/// Only the rmap walks of reclaim mlock a folio there: `folio_referenced_one()` and
+/// `try_to_unmap_one()` call the inline `mlock_vma_folio()` when they meet a VM_LOCKED VMA
+/// ("Restore the mlock which got missed", 6.1 mm/rmap.c); faults and mlock() run outside the
+/// reclaim_begin/end bracket.
+public struct MlockRestore: Sendable {
+    public var folio: FolioRef
+    /// The reclaim the task was in; nil for kswapd.
+    public var reclaim: ReclaimKind?
+    /// The reclaiming task's memcg (in limit-triggered memcg reclaim, the target).
+    public var reclaimerMemcg: UInt64?
+    /// PG_mlocked at entry, when the probe fetched it (false: the mlock really was missing).
+    public var wasMlocked: Bool?
+    /// The reclaim pass's begin (when the trace has it) and the `mlock_folio` call.
+    public var evidence: [Evidence]
+}
+
+/// A young PTE of another memcg's task met by memcg reclaim (kprobe `ptep_clear_flush_young`
+/// inside a memcg reclaim pass, in a VMA whose owner is outside the target memcg).
+///
+/// `page_referenced()` skips such VMAs in memcg reclaim (`invalid_page_referenced_vma()`,
+/// since 2.6.25), so the check comes from `try_to_unmap_one()`, which before 5.11 (and 5.10.4)
+/// tested the young bit of every VMA: a young PTE failed the unmap and the folio was
+/// activated (`shrink_page_list()`: nr_unmap_fail, activate_locked).
+public struct ForeignReference: Sendable {
+    /// The folio the PTE maps (from the PTE's pfn).
+    public var folio: FolioRef
+    /// The reclaim target (the reclaiming task's memcg, or try_to_free_mem_cgroup_pages' own).
+    public var target: UInt64
+    /// The memcg of the task owning the VMA's mm, and that task.
+    public var foreign: UInt64
+    public var ownerPid: Int32?
+    /// Whether the PTE was young: true means the unmap failed and the folio was kept.
+    public var young: Bool
+    /// The reclaim pass's begin (when the trace has it) and the probe call.
+    public var evidence: [Evidence]
+}
+
+/// A source folio freed while isolated for migration: its owner dropped the last mapping
+/// and reference after migrate_pages() isolated it, so `migrate_folio_unmap()` found
+/// `folio_ref_count(src) == 1` ("Folio was freed from under us"), cleared PG_active and
+/// PG_unevictable by hand and freed it through `migrate_folio_done()` in the migrating task,
+/// returning MIGRATEPAGE_SUCCESS: counted as succeeded, with no destination (6.3+
+/// mm/migrate.c; `unmap_and_move()` before).
+public struct IsolatedFree: Sendable {
+    public var folio: FolioRef
+    /// `enum migrate_reason` of the migrate_pages() call ("compaction", "syscall_or_cpuset"...).
+    public var reason: String
+    public var migratingPid: Int32
+    /// mm_migrate_pages_start of the call and the `migrate_folio_done` probe.
+    public var evidence: [Evidence]
 }
 
 extension ChargeMove {

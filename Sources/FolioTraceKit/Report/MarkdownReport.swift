@@ -34,7 +34,11 @@ public struct MarkdownReport {
         for o in verdict.outcomes {
             let gate: String
             if !o.runnable {
-                gate = "not checked: lacks " + o.missing.map { "`\($0)`" }.joined(separator: ", ")
+                // A group of alternatives ("a|b") as "`a` or `b`": a bare pipe would split the cell.
+                gate =
+                    "not checked: lacks "
+                    + o.missing.map { $0.split(separator: "|").map { "`\($0)`" }.joined(separator: " or ") }
+                    .joined(separator: ", ")
             } else {
                 gate = o.failed ? "❌ \(escape(o.reason ?? "failed"))" : "✅"
             }

@@ -49,11 +49,14 @@ import Testing
             case .pageFree(let f):
                 for p in f.pfn..<(f.pfn + (1 << UInt64(f.order))) where migratedOld.contains(p) { freed.insert(p) }
             case .lruInsertion(let l):
-                if newPfns.contains(l.pfn) { inserted.insert(l.pfn) }
+                // Before or after the PTE is restored: 6.12's migrate_folio_move() adds the
+                // destination to the LRU batch before remove_migration_ptes().
+                inserted.insert(l.pfn)
             default: break
             }
         }
         guard pairs > 0 else { return }
+        inserted.formIntersection(newPfns)
         // Most old pages are freed within the capture, and many new ones inserted (the LRU-add
         // batch may drain after the capture ends, and tail pages are never inserted
         // themselves); a PTE decoded wrongly would match (almost) none of them.

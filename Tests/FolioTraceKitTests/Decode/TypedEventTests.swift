@@ -78,7 +78,9 @@ private func kprobeValues(_ a: KprobeView) -> [(String, UInt64)] {
         ("from", a.from), ("to", a.to), ("memcg", a.memcg), ("from_cgid", a.fromMemcgID), ("to_cgid", a.toMemcgID),
         ("mapcount", s(a.mapcount)), ("refcount", s(a.refcount)), ("pflags", a.pageFlags), ("mapping", a.mapping),
         ("index", a.index), ("cmapcount", s(a.compoundMapcount)), ("large_mapcount", s(a.largeMapcount)),
-        ("entire_mapcount", s(a.entireMapcount)), ("flags1", a.flags1),
+        ("entire_mapcount", s(a.entireMapcount)), ("flags1", a.flags1), ("mlocked", a.mlocked.map { $0 ? 1 : 0 }),
+        ("pte", a.pte), ("young", a.young.map { $0 ? 1 : 0 }), ("vma_cgid", a.vmaMemcgID),
+        ("owner_pid", s(a.ownerPid)), ("memcg_cgid", a.memcgID),
     ]
     return all.compactMap { name, value in value.map { (name, $0) } }
 }
@@ -98,8 +100,8 @@ func fieldValues(_ event: MMEvent) -> [(String, UInt64)] {
     case .pagePcpuDrain(let d): return [("pfn", d.pfn), ("order", UInt64(d.order)), ("migratetype", s(d.migratetype))]
     case .lruInsertion(let l):
         return [("pfn", l.pfn), ("lru", UInt64(l.lru.rawValue)), ("flags", l.flags.rawValue)]
-            + (l.folio.map { [("folio", $0)] } ?? [])
-    case .lruActivate(let l): return [("pfn", l.pfn)] + (l.folio.map { [("folio", $0)] } ?? [])
+            + (l.folio.map { [("folio|page", $0)] } ?? [])
+    case .lruActivate(let l): return [("pfn", l.pfn)] + (l.folio.map { [("folio|page", $0)] } ?? [])
     case .pageCacheAdd(let p), .pageCacheDelete(let p):
         return [("pfn", p.pfn), ("i_ino", p.inode), ("index", p.index), ("s_dev", UInt64(p.dev))]
             + (p.order.map { [("order", UInt64($0))] } ?? [])
@@ -151,6 +153,8 @@ func fieldValues(_ event: MMEvent) -> [(String, UInt64)] {
     case .pageFaultUser(let f): return [("address", f.address), ("ip", f.ip), ("error_code", f.errorCode)]
     case .rmap(let r): return kprobeValues(r.arguments)
     case .charge(let c): return kprobeValues(c.arguments)
+    case .mlock(let m): return kprobeValues(m.arguments)
+    case .probe(let c): return kprobeValues(c.arguments)
     case .other, .malformed: return []
     }
 }

@@ -55,6 +55,194 @@ import Testing
         #expect(!analysis.findings.contains { $0.rule == "charge-move-unmapped" })
     }
 
+    /// Debian 5.10.223: the seed-003 scenario on a 5.10 kernel that has the stable backport of
+    /// "mm/rmap: always do TTU_IGNORE_ACCESS" (5.10.4): no foreign reference rescues anything
+    /// (the kernel's own probes: ptep_clear_flush_young never ran, every try_to_unmap
+    /// succeeded), so A's reclaim evicts the shared file and B refaults all of it. The
+    /// kernel counted the refaults as major faults (/proc/vmstat pgmajfault; only B's toucher
+    /// maps a file), and each is a finding A -> B on the shared inode.
+    @Test func foreignRefaultsOnPatched510() throws {
+        let fixture = "linux-5.10/memcg-reclaim-foreign.dat"
+        let truth = try Truth(fixture)
+        let a = try #require(truth.line("memcg A:").map(Truth.numbers)?.first)
+        let b = try #require(truth.line("memcg B:").map(Truth.numbers)?.first)
+        let inode = try #require(truth.line("shared:").flatMap { Truth.number(after: "ino", in: $0) })
+        let vmstat = truth.memoryStat("-- /proc/vmstat delta, whole capture")
+        let refaults = try #require(vmstat["pgmajfault"])
+        #expect(vmstat["workingset_refault_file"] == refaults)
+        #expect(truth.line("ptep_clear_flush_young ")?.contains("hits 0 ") == true)
+        #expect(truth.lines.contains { $0.hasSuffix(" ret=1") } && !truth.lines.contains { $0.hasSuffix(" ret=0") })
+
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        let findings = analysis.findings.filter { $0.rule == "foreign-refault-after-memcg-reclaim" }
+        #expect(UInt64(findings.count) == refaults)
+        #expect(findings.allSatisfy { $0.memcg == a && $0.otherMemcg == b && $0.folio.filePage?.inode == inode })
+    }
+
+    /// foreign-reference-rescue on 5.10.223 built with the 5.10.4 backport of "mm/rmap: always
+    /// do TTU_IGNORE_ACCESS" reverted (the pre-5.11 try_to_unmap_one()). The kernel's own
+    /// account of each rescue: a ptep_clear_flush_young() call whose return address is in
+    /// try_to_unmap_one, on a young PTE of a VMA owned by a task of B (the host check counts
+    /// them from the probe's fields); as many try_to_unmap() calls returned false and
+    /// shrink_page_list() counted as many unmap failures and file activations; B refaulted
+    /// nothing. Every rescue is a finding A -> B on the shared file.
+    @Test func foreignReferenceRescues() throws {
+        let fixture = "linux-5.10/foreign-reference-rescue.dat"
+        let truth = try Truth(fixture)
+        let a = try #require(truth.line("memcg A:").map(Truth.numbers)?.first)
+        let b = try #require(truth.line("memcg B:").map(Truth.numbers)?.first)
+        let inode = try #require(truth.line("shared:").flatMap { Truth.number(after: "ino", in: $0) })
+        let rescues = try #require(
+            truth.lines.first { $0.hasSuffix(" try_to_unmap_one young=1 vma_cgid=\(b)") }.map(Truth.numbers)?.first
+        )
+        let shrink = try #require(truth.line("nr_activate_anon "))
+        #expect(Truth.number(after: "nr_unmap_fail", in: shrink) == rescues)
+        #expect(Truth.number(after: "nr_activate_file", in: shrink) == rescues)
+        #expect(truth.lines.contains { $0.hasSuffix(" ret=0") && Truth.numbers($0).first == rescues })
+        #expect(truth.memoryStat("-- B memory.stat after")["workingset_refault_file"] == 0)
+
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        let findings = analysis.findings.filter { $0.rule == "foreign-reference-rescue" }
+        #expect(UInt64(findings.count) == rescues)
+        #expect(findings.allSatisfy { $0.memcg == a && $0.otherMemcg == b && $0.folio.filePage?.inode == inode })
+        #expect(
+            findings.allSatisfy { f in
+                f.evidence.count == 2 && f.evidence[0].event == "vmscan:mm_vmscan_memcg_reclaim_begin"
+                    && f.evidence[1].event.hasSuffix(":ptep_clear_flush_young")
+            }
+        )
+        #expect(!analysis.findings.contains { $0.rule == "foreign-refault-after-memcg-reclaim" })
+    }
+
+    /// foreign-reference-rescue on Debian 5.10.223, which has the 5.10.4 backport of "mm/rmap:
+    /// always do TTU_IGNORE_ACCESS": the capture probes ptep_clear_flush_young() with the
+    /// PTE, its young bit and the VMA owner's memcg, so the rule can run; the kernel says no
+    /// folio was rescued (the probe never fired in A's reclaim: page_referenced() skips B's VMA
+    /// and try_to_unmap_one() no longer looks; every try_to_unmap succeeded, nr_unmap_fail 0),
+    /// and the rule finds nothing.
+    @Test func noForeignReferenceRescueOnPatched510() throws {
+        let fixture = "linux-5.10/memcg-reclaim-foreign.dat"
+        let truth = try Truth(fixture)
+        #expect(truth.line("ptep_clear_flush_young ")?.contains("hits 0 ") == true)
+        #expect(
+            truth.lines.contains {
+                $0.hasPrefix("nr_activate_anon 0 nr_activate_file 0") && $0.contains(" nr_unmap_fail 0 ")
+            }
+        )
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        let coverage = try #require(analysis.coverage.first { $0.rule.id == "foreign-reference-rescue" })
+        #expect(coverage.runnable, "missing \(coverage.missing)")
+        #expect(analysis.report.summary.reclaim.memcgReclaimPasses > 0)
+        #expect(!analysis.findings.contains { $0.rule == "foreign-reference-rescue" })
+        // Elsewhere the probe is absent, and the report says so.
+        let other = try TraceAnalysis(path: Fixtures.path("linux-6.18/memcg-reclaim-foreign.dat"))
+        let missing = other.coverage.first { $0.rule.id == "foreign-reference-rescue" }?.missing
+        #expect(missing == ["kprobe:ptep_clear_flush_young"])
+    }
+
+    /// Debian 6.1: VM_LOCKED mappings whose folios lost PG_mlocked (an mlock_count the
+    /// kernel undercounted, then a munlock of a second mapping), then memcg reclaim. The
+    /// kernel's own account: the workload's /proc/kpageflags shows the locked pages that are
+    /// not mlocked before the pressure and none after; the mlock_folio probe's return address
+    /// shows reclaim's rmap walk (folio_referenced_one, try_to_unmap_one) mlocking them, with
+    /// PG_mlocked clear at entry. Every such call is a finding, in memcg M, order 0.
+    @Test func mlockRestoredByReclaim() throws {
+        let fixture = "linux-6.1/mlock-restored.dat"
+        let truth = try Truth(fixture)
+        let m = try #require(truth.line("memcg M:").map(Truth.numbers)?.first)
+        let before = try #require(truth.line("mlockmiss pid").flatMap { Truth.number(after: "not_mlocked", in: $0) })
+        let after = try #require(truth.line("after pressure:").flatMap { Truth.number(after: "not_mlocked", in: $0) })
+        let restoredByRmapWalk = truth.lines.filter {
+            $0.contains(" mlock_folio caller=folio_referenced_one mlocked=0 ")
+                || $0.contains(" mlock_folio caller=try_to_unmap_one mlocked=0 ")
+        }
+        .compactMap { Truth.numbers($0).first }.reduce(0, +)
+        #expect(before > 0 && after == 0)
+        #expect(restoredByRmapWalk == before - after)
+
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        #expect(analysis.coverage.first { $0.rule.id == "mlock-restored-by-reclaim" }?.runnable == true)
+        let findings = analysis.findings.filter { $0.rule == "mlock-restored-by-reclaim" }
+        #expect(UInt64(findings.count) == restoredByRmapWalk)
+        #expect(findings.allSatisfy { $0.memcg == m && $0.folio.order == 0 && $0.severity == .info })
+        #expect(
+            findings.allSatisfy { f in
+                f.evidence.count == 2 && f.evidence[0].event == "vmscan:mm_vmscan_memcg_reclaim_begin"
+                    && f.evidence[1].event.hasSuffix(":mlock_folio")
+            }
+        )
+        let large = analysis.ruleContext["mlock-restored-by-reclaim"]?.first { $0.0 == "large folios" }?.1
+        #expect(large == 0)
+    }
+
+    /// Debian 6.1, the same mappings, munlock and pressure with every mlock counted: the
+    /// kernel's probes show no mlock_folio from reclaim, and the rule, which can run, finds
+    /// nothing.
+    @Test func noMlockRestoredWhenCounted() throws {
+        let fixture = "linux-6.1/mlock-counted.dat"
+        let truth = try Truth(fixture)
+        #expect(truth.line("mlockmiss pid").flatMap { Truth.number(after: "not_mlocked", in: $0) } == 0)
+        #expect(
+            !truth.lines.contains {
+                $0.contains("caller=folio_referenced_one") || $0.contains("caller=try_to_unmap_one")
+            }
+        )
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        #expect(analysis.coverage.first { $0.rule.id == "mlock-restored-by-reclaim" }?.runnable == true)
+        #expect(analysis.report.summary.reclaim.memcgReclaimPasses > 0)
+        #expect(!analysis.findings.contains { $0.rule == "mlock-restored-by-reclaim" })
+    }
+
+    /// Debian 6.12 on two NUMA nodes: migrate_pages(2) of a task's 64 MiB while the task
+    /// munmaps it. The kernel's own account: migrate_folio_done() called from
+    /// migrate_pages_batch (the inlined migrate_folio_unmap(), whose only call of it is the
+    /// "freed from under us" path; its return address is the probe's) for the freed sources,
+    /// from migrate_folio_move for the moved ones; mm_migrate_pages counted both as
+    /// succeeded. Each freed source is a finding, in the migrating task.
+    @Test func freedWhileIsolated() throws {
+        let fixture = "linux-6.12/freed-while-isolated.dat"
+        let truth = try Truth(fixture)
+        let freed = try #require(
+            truth.lines.first { $0.hasSuffix(" caller=migrate_pages_batch") }.map(Truth.numbers)?.first
+        )
+        let moved = try #require(
+            truth.lines.first { $0.hasSuffix(" caller=migrate_folio_move") }.map(Truth.numbers)?.first
+        )
+        let succeeded = try #require(
+            truth.line("calls 1 ").flatMap { Truth.number(after: "nr_succeeded", in: $0) }
+        )
+        #expect(freed > 0 && freed + moved == succeeded)
+        // "migrate_pages(pid OWNER, node 0 -> 1) by pid MIGRATOR returned ..."
+        let migrator = try #require(truth.line("migrate_pages(pid").flatMap { Truth.number(after: "pid", in: $0) })
+
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        #expect(analysis.coverage.first { $0.rule.id == "freed-while-isolated" }?.runnable == true)
+        let findings = analysis.findings.filter { $0.rule == "freed-while-isolated" }
+        #expect(UInt64(findings.count) == freed)
+        #expect(findings.allSatisfy { $0.folio.order == 0 && $0.folio.filePage == nil })
+        #expect(
+            findings.allSatisfy { f in
+                f.evidence.count == 2 && f.evidence[0].event == "migrate:mm_migrate_pages_start"
+                    && f.evidence[1].event.hasSuffix(":migrate_folio_done") && f.evidence[1].pid == Int32(migrator)
+            }
+        )
+        #expect(analysis.report.summary.migration.succeeded == succeeded)
+    }
+
+    /// Debian 6.12, the same migration with the owner unmapping only afterwards: every source
+    /// was moved (the kernel's probe: migrate_folio_done only from migrate_folio_move), and
+    /// the rule, which can run, finds nothing.
+    @Test func noFreedWhileIsolatedWhenOwnerWaits() throws {
+        let fixture = "linux-6.12/migrated-whole.dat"
+        let truth = try Truth(fixture)
+        #expect(!truth.lines.contains { $0.hasSuffix(" caller=migrate_pages_batch") })
+        #expect(truth.lines.contains { $0.hasSuffix(" caller=migrate_folio_move") })
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        #expect(analysis.coverage.first { $0.rule.id == "freed-while-isolated" }?.runnable == true)
+        #expect(analysis.report.summary.migration.succeeded > 0)
+        #expect(!analysis.findings.contains { $0.rule == "freed-while-isolated" })
+    }
+
     /// Debian 6.12 with one memcg under memory.max: reclaim and refaults happen, but within
     /// the same memcg, so the rule runs and finds nothing.
     @Test func noForeignRefaultWithinOneMemcg() throws {
@@ -68,7 +256,11 @@ import Testing
 extension DetectorTests {
     /// A trace cut mid-life yields no finding that the whole trace does not have: findings
     /// never come from the gap before the cut. (Findings are matched by their evidence.)
-    @Test(arguments: ["linux-6.1/charge-move.dat", "linux-6.18/memcg-reclaim-foreign.dat"])
+    @Test(arguments: [
+        "linux-6.1/charge-move.dat", "linux-6.18/memcg-reclaim-foreign.dat", "linux-6.1/mlock-restored.dat",
+        "linux-5.10/memcg-reclaim-foreign.dat", "linux-6.12/freed-while-isolated.dat",
+        "linux-5.10/foreign-reference-rescue.dat",
+    ])
     func cutTraceFindsNothingNew(_ fixture: String) throws {
         let path = Fixtures.path(fixture)
         let whole = try TraceAnalysis(path: path)
