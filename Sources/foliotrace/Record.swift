@@ -25,7 +25,9 @@ struct Record: ParsableCommand {
     @Option(name: .short, help: "An extra event, system:name or system:* (repeatable).")
     var event: [String] = []
 
-    @Option(help: "Kprobes for rmap and charge functions: auto (where the kernel has kprobe events) or none.")
+    @Option(
+        help: "Kprobes the rules need (rmap, charge, mlock, reclaim, migration): auto (where allowed) or none."
+    )
     var probes: ProbeMode = .auto
 
     @Option(help: "Per-CPU ring buffer size in KiB (the kernel's default when not given).")
@@ -102,19 +104,19 @@ struct Record: ParsableCommand {
 extension Preset: ExpressibleByArgument {}
 
 extension Record {
-    /// Defines the rmap and charge kprobes this kernel has (nil when it has no kprobe events
+    /// Defines the catalog's kprobes this kernel has (nil when it has no kprobe events
     /// or no BTF, which is said on stderr with what it disables).
     func kprobes(_ warn: (String) -> Void) -> CaptureKprobes? {
         guard geteuid() == 0 else { return nil }
         guard CaptureKprobes.available(tracing: "/sys/kernel/tracing") else {
-            warn("this kernel has no kprobe events: recording without the rmap and charge probes")
+            warn("this kernel has no kprobe events: recording without kprobes")
             return nil
         }
         let btf: BTF
         do {
             btf = try BTF()
         } catch {
-            warn("\(error): recording without the rmap and charge probes")
+            warn("\(error): recording without kprobes")
             return nil
         }
         let kallsyms = String(decoding: readWhole("/proc/kallsyms"), as: UTF8.self)

@@ -1,14 +1,15 @@
 import CTraceFS
 import Foundation
 
-/// The rmap and memcg-charge kprobes for the running kernel, named after their functions
-/// (as `KprobeFunction` and the decoder expect) and built from what the kernel itself says:
-/// a function is probed only when /proc/kallsyms has it out of line, its arguments are its
-/// BTF prototype's parameters in order (x86-64: %di %si %dx %cx %r8 %r9), and the struct
-/// fields fetched beside them (a folio's or page's _mapcount, _refcount, flags, mapping,
-/// index; a memcg's cgroup id through css.cgroup->kn->id) sit at the BTF's offsets. So 6.1's
-/// page_* functions, 6.8+'s folio_* ones and mem_cgroup_move_account (up to 6.12) each get
-/// probes where they exist, without a per-version table to keep up.
+/// The kprobes for the running kernel (rmap, memcg charge, mlock, reclaim's young-bit check,
+/// migration: every `KprobeFunction`), named after their functions as the decoder expects
+/// and built from what the kernel itself says: a function is probed only when /proc/kallsyms
+/// has it out of line, its arguments are its BTF prototype's parameters in order (x86-64:
+/// %di %si %dx %cx %r8 %r9), and the struct fields fetched beside them (a folio's or page's
+/// _mapcount, _refcount, flags, mapping, index, PG_mlocked; a memcg's cgroup id through
+/// css.cgroup->kn->id; a VMA owner's memcg and pid) sit at the BTF's offsets. So 6.1's page_*
+/// functions, 6.8+'s folio_* ones and mem_cgroup_move_account (up to 6.12) each get probes
+/// where they exist, without a per-version table to keep up.
 public struct KprobeCatalog {
     public struct Probe: Sendable {
         public var function: String
@@ -42,25 +43,34 @@ public struct KprobeCatalog {
             for (name, reg) in zip(params, Self.registers) {
                 let type: String
                 switch name {
-                case "nr_pages", "nr": type = "s32"
+                case "nr_pages", "nr", "reason": type = "s32"
                 case "flags": type = "x32"
                 case "compound": type = "u8"
                 default: type = "x64"
                 }
-                args.append("\(name)=\(reg):\(type)")
+                // migrate_folio_move(..., src, dst, ...) and migrate_folio_done(src, reason):
+                // the source folio, under the name the decoder reads.
+                args.append("\(name == "src" ? "folio" : name)=\(reg):\(type)")
                 if ["from", "to", "memcg"].contains(name), let id = Self.cgroupID(btf, of: reg) {
                     args.append("\(name)_cgid=\(id):u64")
                 }
             }
-            if params[0] == "folio" || params[0] == "page" {
-                args += Self.fields(btf, of: params[0])
+            if let i = params.firstIndex(where: { ["folio", "page", "src"].contains($0) }), i < Self.registers.count {
+                let type = params[i] == "page" ? "page" : "folio"
+                args += Self.fields(btf, of: type, at: Self.registers[i])
+                if f.isMlock, let bit = btf.enumerator("PG_mlocked"), let flags = btf.offset(of: "flags", in: type) {
+                    args.append("mlocked=+\(flags)(\(Self.registers[i])):b1@\(bit)/64")
+                }
+            }
+            if f == .ptepClearFlushYoung, params.count == 3 {
+                args += Self.youngCheck(btf, vma: Self.registers[0], ptep: Self.registers[2])
             }
             probes.append(Probe(function: f.rawValue, arguments: args.joined(separator: " ")))
         }
     }
 
-    /// Fetches of the folio's (or page's) fields at function entry, through %di.
-    static func fields(_ btf: BTF, of type: String) -> [String] {
+    /// Fetches of the folio's (or page's) fields at function entry, through `register`.
+    static func fields(_ btf: BTF, of type: String, at register: String = "%di") -> [String] {
         var out: [String] = []
         let wanted: [(String, String, String)] = [
             ("mapcount", "_mapcount", "s32"), ("refcount", "_refcount", "s32"), ("pflags", "flags", "x64"),
@@ -68,15 +78,39 @@ public struct KprobeCatalog {
             ("large_mapcount", "_large_mapcount", "s32"), ("entire_mapcount", "_entire_mapcount", "s32"),
         ]
         for (name, member, kind) in wanted {
-            if let off = btf.offset(of: member, in: type) { out.append("\(name)=+\(off)(%di):\(kind)") }
+            if let off = btf.offset(of: member, in: type) { out.append("\(name)=+\(off)(\(register)):\(kind)") }
         }
         // Before folios (6.1): a compound page's mapcount of PMD mappings is in its first
         // tail page, one struct page further.
         if type == "page", let size = btf.size(ofStruct: "page"),
             let off = btf.offset(of: "compound_mapcount", in: "page")
         {
-            out.append("cmapcount=+\(size + off)(%di):s32")
+            out.append("cmapcount=+\(size + off)(\(register)):s32")
         }
+        return out
+    }
+
+    /// What `ptep_clear_flush_young(vma, address, ptep)` needs to tell a foreign reference:
+    /// the PTE and its young bit at entry (x86 `_PAGE_BIT_ACCESSED` = 5, what the function
+    /// returns before clearing it), and the memcg and pid of the task owning the VMA's mm
+    /// (`vma->vm_mm->owner`, what `mm_match_cgroup()` asks: its css_set's memory css).
+    static func youngCheck(_ btf: BTF, vma: String, ptep: String) -> [String] {
+        var out = ["pte=+0(\(ptep)):x64", "young=+0(\(ptep)):b1@5/64"]
+        guard let vmMM = btf.offset(of: "vm_mm", in: "vm_area_struct"),
+            let owner = btf.offset(of: "owner", in: "mm_struct"),
+            let pid = btf.offset(of: "pid", in: "task_struct")
+        else { return out }
+        let task = "+\(owner)(+\(vmMM)(\(vma)))"
+        out.append("owner_pid=+\(pid)(\(task)):s32")
+        guard let cgroups = btf.offset(of: "cgroups", in: "task_struct"),
+            let subsys = btf.offset(of: "subsys", in: "css_set"),
+            let memory = btf.enumerator("memory_cgrp_id"),
+            let cgroup = btf.offset(of: "cgroup", in: "cgroup_subsys_state"),
+            let kn = btf.offset(of: "kn", in: "cgroup"),
+            let id = btf.offset(of: "id", in: "kernfs_node")
+        else { return out }
+        let css = "+\(subsys + 8 * Int(memory))(+\(cgroups)(\(task)))"
+        out.append("vma_cgid=+\(id)(+\(kn)(+\(cgroup)(\(css)))):u64")
         return out
     }
 

@@ -62,5 +62,27 @@ import Testing
         for p in catalog.probes {
             #expect(kallsyms.contains(" \(p.function)\n"), "\(p.function) is in kallsyms")
         }
+        // The source folio of migrate_folio_done(src, reason), under the decoder's name.
+        if let p = catalog.probes.first(where: { $0.function == "migrate_folio_done" }) {
+            #expect(p.arguments.hasPrefix("folio=%di:x64 reason=%si:s32"), "\(p.arguments)")
+            #expect(p.arguments.contains("refcount=+\(folio["_refcount"]!)(%di):s32"))
+        }
+        // PG_mlocked's bit number comes from the kernel's enum pageflags.
+        if let p = catalog.probes.first(where: { $0.function == "mlock_folio" }) {
+            let flags = try #require(
+                try CommandLineTests.execute("/usr/bin/pahole", ["-C", "pageflags", Self.vmlinux])
+                    .stdout.firstMatch(of: /PG_mlocked\s*=\s*([0-9]+)/)?.1
+            )
+            #expect(p.arguments.contains("mlocked=+\(folio["flags"]!)(%di):b1@\(flags)/64"), "\(p.arguments)")
+        }
+        // The young-bit check's VMA owner: vma->vm_mm->owner, at pahole's offsets.
+        if let p = catalog.probes.first(where: { $0.function == "ptep_clear_flush_young" }) {
+            let vma = try #require(try Self.pahole("vm_area_struct")?["vm_mm"])
+            let owner = try #require(try Self.pahole("mm_struct")?["owner"])
+            let pid = try #require(try Self.pahole("task_struct")?["pid"])
+            #expect(p.arguments.contains("pte=+0(%dx):x64 young=+0(%dx):b1@5/64"), "\(p.arguments)")
+            #expect(p.arguments.contains("owner_pid=+\(pid)(+\(owner)(+\(vma)(%di))):s32"), "\(p.arguments)")
+            #expect(p.arguments.contains("vma_cgid="), "\(p.arguments)")
+        }
     }
 }
