@@ -20,7 +20,7 @@ struct Tail: ParsableCommand {
     @Option(name: .short, help: "An extra event, system:name or system:* (repeatable).")
     var event: [String] = []
 
-    @Option(help: "Only this memcg: its cgroup directory (e.g. /sys/fs/cgroup/memory/A).")
+    @Option(help: "Only this memcg: its cgroup directory (/sys/fs/cgroup/memory/A) or its path (/A).")
     var memcg: String?
 
     @Option(name: .shortAndLong, help: "text (a terminal's rolling summary) or json (JSON lines).")
@@ -43,12 +43,16 @@ struct Tail: ParsableCommand {
     func run() throws {
         var memcgID: UInt64?
         if let memcg {
-            var info = stat()
-            guard stat(memcg, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
-                FileHandle.standardError.write(Data("foliotrace: \(memcg): not a cgroup directory\n".utf8))
+            guard let found = CgroupPaths.resolve(memcg) else {
+                FileHandle.standardError.write(
+                    Data(
+                        ("foliotrace: \(memcg): not a memory cgroup (give its directory, e.g. /sys/fs/cgroup/memory/A, "
+                            + "or its path in the hierarchy, e.g. /A)\n").utf8
+                    )
+                )
                 throw ExitCode(2)
             }
-            memcgID = UInt64(info.st_ino)
+            memcgID = found.id
         }
         let session: LiveSession
         do {

@@ -6,10 +6,34 @@ import Foundation
 /// is the inode number of its directory in cgroupfs (kernfs), so a walk of the hierarchy
 /// names every memcg, including those created before the capture, which no cgroup_mkdir
 /// event names. Paths are relative to the hierarchy's root, as the cgroup events print them.
-enum CgroupPaths {
-    static func scan() -> [UInt64: String] {
+public enum CgroupPaths {
+    /// The memory controller's hierarchy: cgroup v1's memory mount where there is one, else
+    /// the v2 root.
+    static var root: String {
         let v1 = "/sys/fs/cgroup/memory"
-        let root = FileManager.default.fileExists(atPath: v1 + "/memory.stat") ? v1 : "/sys/fs/cgroup"
+        return FileManager.default.fileExists(atPath: v1 + "/memory.stat") ? v1 : "/sys/fs/cgroup"
+    }
+
+    /// A memcg given as its directory (`/sys/fs/cgroup/memory/A`) or as its path in the
+    /// hierarchy, as reports print it (`/A`): its cgroup id and that path; nil when neither
+    /// is a cgroup directory of the memory hierarchy.
+    public static func resolve(_ name: String) -> (id: UInt64, path: String)? {
+        let root = Self.root
+        var path = name.hasPrefix(root + "/") ? String(name.dropFirst(root.count)) : name == root ? "/" : name
+        if !path.hasPrefix("/") { path = "/" + path }
+        while path.count > 1, path.hasSuffix("/") { path.removeLast() }
+        let dir = root + (path == "/" ? "" : path)
+        // A memcg's directory has the memory controller's files (v2's root has none).
+        let fm = FileManager.default
+        var info = stat()
+        guard stat(dir, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, fm.fileExists(atPath: dir + "/cgroup.procs"),
+            fm.fileExists(atPath: dir + "/memory.stat") || path == "/"
+        else { return nil }
+        return (UInt64(info.st_ino), path)
+    }
+
+    static func scan() -> [UInt64: String] {
+        let root = Self.root
         var paths: [UInt64: String] = [:]
         var pending = [""]
         while let relative = pending.popLast(), paths.count < 100_000 {

@@ -185,13 +185,10 @@ import Testing
 }
 
 extension RecordLiveTests {
-    /// `tail --duration` around page-cache churn: JSON lines (stdout is a pipe), summaries
-    /// that count the workload's kinds of transitions, a final summary, no instance left.
-    @Test func tailReportsTheWorkloadLive() throws {
-        if Self.skip("tailReportsTheWorkloadLive") { return }
-        let data = URL(fileURLWithPath: "/var/tmp/foliotrace-tail-test-\(getpid())")
-        defer { try? FileManager.default.removeItem(at: data) }
-        let p = try Subprocess(CommandLineTests.binary, ["tail", "--duration", "4", "--interval", "0.5"])
+    /// Runs `tail --duration 4 --interval 0.5 EXTRA` around `workload` (a shell command, run
+    /// once tracing is on) and returns tail's JSON lines; checks the clean exit and teardown.
+    static func tail(_ extra: [String], around workload: String) throws -> [[String: Any]] {
+        let p = try Subprocess(CommandLineTests.binary, ["tail", "--duration", "4", "--interval", "0.5"] + extra)
         // Tracing is on once the instance's tracing_on says so.
         let on = Self.tracing + "/instances/foliotrace-\(p.pid)/tracing_on"
         var waited = 0
@@ -199,29 +196,69 @@ extension RecordLiveTests {
             usleep(50_000)
             waited += 1
         }
-        let workload = try CommandLineTests.execute(
-            "/bin/sh",
-            [
-                "-c",
-                "dd if=/dev/zero of=\(data.path) bs=1M count=8 conv=fsync 2>/dev/null && "
-                    + "echo 1 > /proc/sys/vm/drop_caches && cat \(data.path) > /dev/null",
-            ]
-        )
-        #expect(workload.status == 0)
+        let w = try CommandLineTests.execute("/bin/sh", ["-c", workload])
+        #expect(w.status == 0, "\(w.stderr)")
         let r = p.wait(timeout: 60)
         #expect(!r.timedOut && r.status == 0, "\(r.stderr)")
-        let text = r.stdout
         #expect(Self.leftovers.isEmpty, "instances left: \(Self.leftovers)")
-        let lines = text.split(separator: "\n").compactMap {
+        return r.stdout.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
+    }
+
+    /// `tail --duration` around page-cache churn: JSON lines (stdout is a pipe), summaries
+    /// that count the workload's kinds of transitions, a final summary, no instance left.
+    @Test func tailReportsTheWorkloadLive() throws {
+        if Self.skip("tailReportsTheWorkloadLive") { return }
+        let data = "/var/tmp/foliotrace-tail-test-\(getpid())"
+        defer { unlink(data) }
+        let lines = try Self.tail(
+            [],
+            around: "dd if=/dev/zero of=\(data) bs=1M count=8 conv=fsync 2>/dev/null && "
+                + "echo 1 > /proc/sys/vm/drop_caches && cat \(data) > /dev/null"
+        )
         let summaries = lines.filter { $0["type"] as? String == "summary" }
-        #expect(summaries.count >= 4, "\(text.prefix(300))")
+        #expect(summaries.count >= 4, "\(lines.prefix(3))")
         let last = try #require(summaries.last)
         #expect(last["final"] as? Bool == true)
         for key in ["events", "page_cache_adds", "page_cache_deletes", "lru_insertions"] {
             #expect((last[key] as? Int ?? 0) > 0, "\(key) in \(last)")
         }
         #expect(last["lost_events"] is Int, "losses are always reported")
+    }
+
+    /// `tail --memcg /NAME` (the path as reports print it) follows that memcg alone: every
+    /// summary lists only it, by its directory's inode, and the 16 MiB its task read back
+    /// after drop_caches is its page cache at the end.
+    @Test func tailFollowsOneMemcg() throws {
+        if Self.skip("tailFollowsOneMemcg") { return }
+        let v1 = "/sys/fs/cgroup/memory"
+        guard FileManager.default.fileExists(atPath: v1 + "/memory.stat") else {
+            print("skipped tailFollowsOneMemcg: no cgroup v1 memory hierarchy at \(v1)")
+            return
+        }
+        let name = "foliotrace-tail-memcg-\(getpid())"
+        let memcg = v1 + "/" + name
+        try FileManager.default.createDirectory(atPath: memcg, withIntermediateDirectories: false)
+        defer { rmdir(memcg) }
+        var info = stat()
+        #expect(stat(memcg, &info) == 0)
+        let data = "/var/tmp/\(name)"
+        defer { unlink(data) }
+        let lines = try Self.tail(
+            ["--memcg", "/" + name],
+            around: "dd if=/dev/zero of=\(data) bs=1M count=16 conv=fsync 2>/dev/null && "
+                + "echo 1 > /proc/sys/vm/drop_caches && "
+                + "sh -c 'echo $$ > \(memcg)/cgroup.procs && exec cat \(data)' > /dev/null"
+        )
+        let summaries = lines.filter { $0["type"] as? String == "summary" }
+        #expect(summaries.count >= 4)
+        for s in summaries {
+            let ids = (s["memcgs"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
+            #expect(ids.allSatisfy { $0 == Int(info.st_ino) }, "\(ids)")
+        }
+        let last = try #require((summaries.last?["memcgs"] as? [[String: Any]])?.first)
+        #expect(last["path"] as? String == "/" + name)
+        #expect((last["page_cache_pages"] as? Int ?? 0) >= 4096, "\(last)")
     }
 }
