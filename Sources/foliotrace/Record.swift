@@ -54,6 +54,11 @@ struct Record: ParsableCommand {
 
     func run() throws {
         let warn = { (s: String) in FileHandle.standardError.write(Data("foliotrace: \(s)\n".utf8)) }
+        // Not root, or no tracefs: say that alone, before anything else is tried.
+        do { _ = try TraceFSInstance.usableTracefs() } catch {
+            warn("\(error)")
+            throw ExitCode(2)
+        }
         var extra: [String] = []
         let probes = probes == .auto ? kprobes(warn) : nil
         defer { probes?.remove() }

@@ -16,15 +16,7 @@ public final class TraceFSInstance {
     /// - Throws: `CaptureError` when tracefs is not there, we are not root, or the kernel
     ///   refuses the instance.
     public init() throws(CaptureError) {
-        guard geteuid() == 0 else { throw .notRoot }
-        var mount: UnsafePointer<CChar>?
-        guard tracefs_tracing_dir_is_mounted(true, &mount) >= 0, let dir = tracefs_tracing_dir() else {
-            throw .notMounted("no tracefs mount found and mounting failed")
-        }
-        tracingDirectory = String(cString: dir)
-        guard FileManager.default.fileExists(atPath: tracingDirectory + "/instances") else {
-            throw .notMounted("\(tracingDirectory) has no instances directory")
-        }
+        tracingDirectory = try Self.usableTracefs()
         name = Self.prefix + String(getpid())
         Self.removeStale()
         guard let created = tracefs_instance_create(name) else {
@@ -34,6 +26,22 @@ public final class TraceFSInstance {
     }
 
     deinit { destroy() }
+
+    /// The tracefs mount point, once we know we may trace there: root, and tracefs mounted
+    /// (libtracefs mounts it when it can) with instances.
+    /// - Throws: `CaptureError` saying which of those is missing and what to do.
+    public static func usableTracefs() throws(CaptureError) -> String {
+        guard geteuid() == 0 else { throw .notRoot }
+        var mount: UnsafePointer<CChar>?
+        guard tracefs_tracing_dir_is_mounted(true, &mount) >= 0, let dir = tracefs_tracing_dir() else {
+            throw .notMounted("no tracefs mount found and mounting failed")
+        }
+        let tracing = String(cString: dir)
+        guard FileManager.default.fileExists(atPath: tracing + "/instances") else {
+            throw .notMounted("\(tracing) has no instances directory")
+        }
+        return tracing
+    }
 
     var pointer: OpaquePointer? { instance }
 

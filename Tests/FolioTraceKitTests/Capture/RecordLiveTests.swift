@@ -178,6 +178,28 @@ import Testing
         #expect(r.stderr == "foliotrace: tracing needs root (or CAP_SYS_ADMIN): run it with sudo\n")
     }
 
+    /// No tracefs to be had (a private mount namespace with an empty read-only /sys/kernel,
+    /// where libtracefs cannot mount it either): one line that says so and how to mount it,
+    /// from `record` and `tail` alike, exit 2.
+    @Test func noTracefsSaysHowToMountIt() throws {
+        if Self.skip("noTracefsSaysHowToMountIt") { return }
+        for command in ["record -o /tmp/foliotrace-no-tracefs.dat --duration 1", "tail --duration 1"] {
+            let r = try CommandLineTests.execute(
+                "/usr/bin/unshare",
+                [
+                    "-m", "/bin/sh", "-c",
+                    "mount -t tmpfs -o ro none /sys/kernel && exec \(CommandLineTests.binary) \(command)",
+                ]
+            )
+            #expect(r.status == 2, "\(command): \(r.stderr)")
+            #expect(
+                r.stderr.hasPrefix("foliotrace: tracefs is not mounted") && r.stderr.split(separator: "\n").count == 1
+                    && r.stderr.contains("mount -t tracefs nodev /sys/kernel/tracing"),
+                "\(command): \(r.stderr)"
+            )
+        }
+    }
+
     @Test func usageErrors() throws {
         let r = try CommandLineTests.run(["record", "-o", "/tmp/x.dat"])
         #expect(r.status == 2 && r.stderr.contains("--duration"))
