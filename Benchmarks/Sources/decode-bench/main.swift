@@ -41,6 +41,13 @@ func foliotracePass(_ path: String) throws -> Pass {
     let file = try TraceFile(path: path)
     let decoder = try EventDecoder(catalog: try EventCatalog(file: file), path: path)
     var stream = try file.mergedRecords()
+    return try decodeAll(&stream, decoder, opened: clock.now - t0)
+}
+
+/// The timed loop both formats share: every record read and decoded, a checksum kept so that
+/// the work stays observable.
+func decodeAll<S: RecordStream>(_ stream: inout S, _ decoder: EventDecoder, opened: Duration) throws -> Pass {
+    let clock = ContinuousClock()
     let t1 = clock.now
     var records = 0
     var checksum: UInt64 = 0
@@ -57,7 +64,7 @@ func foliotracePass(_ path: String) throws -> Pass {
     }
     let t2 = clock.now
     if checksum == 42 { print("") }  // keep the work observable
-    return Pass(records: records, open: seconds(t1 - t0), iterate: seconds(t2 - t1))
+    return Pass(records: records, open: seconds(opened), iterate: seconds(t2 - t1))
 }
 
 /// Reader, decoder, lifecycle engine and detectors: what `analyze` does before reporting.
@@ -140,23 +147,7 @@ func perfPass(_ path: String) throws -> Pass {
     let file = try PerfFile(path: path)
     let decoder = try EventDecoder(catalog: try EventCatalog(tracing: file.tracing, path: path), path: path)
     var stream = file.orderedRecords()
-    let t1 = clock.now
-    var records = 0
-    var checksum: UInt64 = 0
-    while let r = try stream.next() {
-        records += 1
-        switch decoder.decode(r) {
-        case .pageAlloc(let a): checksum &+= a.pfn ?? 0
-        case .pageFree(let f): checksum &+= f.pfn
-        case .lruInsertion(let l): checksum &+= l.pfn
-        case .memcgStat(let m): checksum &+= UInt64(bitPattern: m.value)
-        case .other: checksum &+= 1
-        default: checksum &+= 2
-        }
-    }
-    let t2 = clock.now
-    if checksum == 42 { print("") }
-    return Pass(records: records, open: seconds(t1 - t0), iterate: seconds(t2 - t1))
+    return try decodeAll(&stream, decoder, opened: clock.now - t0)
 }
 
 /// `perf script` on each perf.data, output discarded: perf's own reader and formatter.
