@@ -14,7 +14,12 @@ public struct AnalysisRequirement: Sendable {
     public func check(_ present: Set<String>) -> (runnable: Bool, missing: [String]) {
         let missing = needs.filter { group in !group.contains { present.contains($0) } }
             .map { group in
-                group == AnalysisRequirement.rmapProbes ? "kprobe:<rmap function>" : group.joined(separator: "|")
+                switch group {
+                case AnalysisRequirement.rmapProbes: return "kprobe:<rmap function>"
+                case AnalysisRequirement.rmapMapProbes: return "kprobe:<rmap map function>"
+                case AnalysisRequirement.rmapUnmapProbes: return "kprobe:<rmap unmap function>"
+                default: return group.joined(separator: "|")
+                }
             }
         return (missing.isEmpty, missing)
     }
@@ -26,6 +31,10 @@ public struct AnalysisRequirement: Sendable {
     }
 
     static let rmapProbes = KprobeFunction.allCases.filter(\.isRmap).map { "kprobe:" + $0.rawValue }
+    static let rmapMapProbes = KprobeFunction.allCases.filter { $0.isRmap && $0.rmapAction != .remove }
+        .map { "kprobe:" + $0.rawValue }
+    static let rmapUnmapProbes = KprobeFunction.allCases.filter { $0.rmapAction == .remove }
+        .map { "kprobe:" + $0.rawValue }
 
     public static let all: [AnalysisRequirement] = [
         .init(
@@ -100,6 +109,15 @@ public struct AnalysisRequirement: Sendable {
             summary: "source folios freed while isolated for migration (seed 004)",
             needs: [
                 ["migrate:mm_migrate_pages_start"], ["kprobe:migrate_folio_done"], ["kprobe:migrate_folio_move"],
+                // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events
+                ["pagemap:mm_lru_insertion", "pagemap:mm_lru_activate"],
+            ]
+        ),
+        .init(
+            id: "charge-lifecycle-violation",
+            summary: "folios freed while mapped (seed 001)",
+            needs: [
+                ["kmem:mm_page_alloc"], ["kmem:mm_page_free"], rmapMapProbes, rmapUnmapProbes,
                 // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events
                 ["pagemap:mm_lru_insertion", "pagemap:mm_lru_activate"],
             ]

@@ -8,6 +8,7 @@ public struct DetectorSet {
     private var mlockRestores = MlockRestoredByReclaimDetector()
     private var foreignReferences = ForeignReferenceRescueDetector()
     private var isolatedFrees = FreedWhileIsolatedDetector()
+    private var mappedFrees = ChargeLifecycleViolationDetector()
 
     public init() {}
 
@@ -18,13 +19,14 @@ public struct DetectorSet {
         case .mlockRestored(let m): mlockRestores.observe(m)
         case .foreignReference(let f): foreignReferences.observe(f)
         case .freedWhileIsolated(let f): isolatedFrees.observe(f)
+        case .freedWhileMapped(let f): mappedFrees.observe(f)
         }
     }
 
     /// The findings of every rule, in time order.
     public var findings: [Finding] {
         (chargeMoves.findings + foreignRefaults.findings + mlockRestores.findings + foreignReferences.findings
-            + isolatedFrees.findings)
+            + isolatedFrees.findings + mappedFrees.findings)
             .sorted {
                 $0.timestamp < $1.timestamp
             }
@@ -45,6 +47,7 @@ public struct DetectorSet {
             Rule.mlockRestoredByReclaim.id: mlockRestores.context,
             Rule.foreignReferenceRescue.id: foreignReferences.context,
             Rule.freedWhileIsolated.id: isolatedFrees.context,
+            Rule.chargeLifecycleViolation.id: mappedFrees.context,
         ]
     }
 }

@@ -120,8 +120,31 @@ public struct Rule: Sendable {
             """
     )
 
+    public static let chargeLifecycleViolation = Rule(
+        id: "charge-lifecycle-violation",
+        severity: .error,
+        title: "folio freed (and uncharged) while a page table still maps it",
+        explanation: """
+            Since the uncharge rewrite (Johannes Weiner, Aug 2014, 3.17, seed 001) a folio is \
+            uncharged after its final put: __folio_put() -> mem_cgroup_uncharge() -> the free \
+            (6.1-6.12), "when we know for sure that nobody is looking at the page anymore". \
+            Every PTE mapping holds a reference, so a free while mapped means someone dropped \
+            a reference they never took (a driver's extra put_page()): the memcg loses the \
+            charge of memory still in use, and the stale PTE reaches a page the allocator may \
+            hand out again. The kernel itself reports it only when page checks are on \
+            (free_pages_prepare() -> free_page_is_bad(): "Bad page state ... nonzero \
+            mapcount"; always with CONFIG_DEBUG_VM, since 6.4 also with init_on_free or page \
+            poisoning). Each finding is a kmem:mm_page_free of a folio allocated in the trace \
+            whose rmap kprobes (page_* up to 6.7, folio_* since) added more mappings than they \
+            removed, with no lost events in between. Not covered: frees while in the page \
+            cache and charges after a free, which kernel paths the trace does not show \
+            (migration's page-cache replacement, shmem and swap cache) also look like.
+            """
+    )
+
     public static let all: [Rule] = [
         chargeMoveUnmapped, foreignRefault, mlockRestoredByReclaim, foreignReferenceRescue, freedWhileIsolated,
+        chargeLifecycleViolation,
     ]
 }
 

@@ -40,6 +40,12 @@ public struct LifecycleEngine {
     private let eventNames: [String]
     /// Live folios: head pfn -> slot in `folios`. Slots of ended generations are reused.
     private var live: [UInt64: Int32] = [:]
+    /// The last rmap probe that mapped each live folio, for the evidence of a free while
+    /// mapped (kept only when the capture has an unmap probe to balance it).
+    private var lastMap: [UInt64: RecordMark] = [:]
+    /// Whether the capture defined a kprobe on an rmap unmap function: without one, a folio's
+    /// mappings cannot be seen to go and a positive balance proves nothing.
+    private let seesUnmaps: Bool
     private var folios: [LiveFolio] = []
     private var freeSlots: [Int32] = []
     private var nextGeneration: [UInt64: UInt32] = [:]
@@ -75,6 +81,9 @@ public struct LifecycleEngine {
         for t in catalog.types { names[Int(t.id)] = t.fullName }
         eventNames = names
         tasks = TaskTable(savedCommands: savedCommands)
+        seesUnmaps = catalog.types.contains { t in
+            t.isKprobe && KprobeFunction(eventName: t.name)?.rmapAction == .remove
+        }
     }
 
     /// Adds task names learned while reading (perf's COMM records): a name the trace gave
@@ -253,6 +262,7 @@ public struct LifecycleEngine {
             let nr = Int32(truncatingIfNeeded: call.arguments.nr ?? 1)
             self[head].rmapBalance &+= call.action == .remove ? -nr : nr
             self[head].bits.insert(.sawRmap)
+            if seesUnmaps, call.action != .remove { lastMap[head] = RecordMark(r) }
             let mapping = describe(vma: call.arguments.vma, address: call.arguments.address)
             step(head, r, "\(call.function.rawValue) nr=\(nr)\(mapping)")
         case .charge(let call):
@@ -369,6 +379,7 @@ public struct LifecycleEngine {
         }
         let freed = found ?? pfn
         step(freed, r, "order=\(order)")
+        if found != nil { freedWhileMapped(freed, r) }
         let context = freeContext(r.pid)
         summary.freesByContext[context.rawValue, default: 0] += 1
         retire(freed, freedAt: r.timestamp, freedBy: r.pid, context: context)
@@ -384,6 +395,7 @@ public struct LifecycleEngine {
     /// Ends a live generation: folds it into the summary, keeps it if asked.
     private mutating func retire(_ head: UInt64, freedAt: UInt64?, freedBy: Int32?, context: FreeContext?) {
         guard let slot = live.removeValue(forKey: head) else { return }
+        if !lastMap.isEmpty { lastMap.removeValue(forKey: head) }
         let f = folios[Int(slot)]
         freeSlots.append(slot)
         if f.order > 0 { liveLarge[Int(min(f.order, 15))] -= 1 }
@@ -586,6 +598,33 @@ public struct LifecycleEngine {
         )
     }
 
+    /// A free (kmem:mm_page_free) of a folio whose every rmap change since its allocation is in
+    /// the trace and adds up to a mapping still there. The kernel frees a folio at its last
+    /// reference (__folio_put(), 6.1-6.12), and every mapping holds one: a free while mapped
+    /// means a reference was dropped that was never taken. The kernel reports it itself when
+    /// page checks are on (free_pages_prepare() -> free_page_is_bad(): "Bad page state ...
+    /// nonzero mapcount"; on by default with CONFIG_DEBUG_VM, and from 6.4 with init_on_free
+    /// or page poisoning). Only whole generations count: allocated in the trace, rmap seen,
+    /// no lost events, and a capture with unmap probes; unprobed adds (fork's dup, a PMD split)
+    /// only make the balance lower.
+    private mutating func freedWhileMapped(_ head: UInt64, _ r: RawRecord) {
+        let f = self[head]
+        guard seesUnmaps, f.rmapBalance > 0, f.bits.contains(.allocated), f.bits.contains(.sawRmap),
+            !f.bits.contains(.crossesLoss), let mapped = lastMap[head]
+        else { return }
+        transitions.append(
+            .freedWhileMapped(
+                MappedFree(
+                    folio: ref(head),
+                    mappings: f.rmapBalance,
+                    mappedBy: mapped.pid,
+                    freedBy: r.pid,
+                    evidence: [evidence(mapped), evidence(r)]
+                )
+            )
+        )
+    }
+
     /// Whether memcg `id` is outside memcg reclaim's `target` and its subtree, as far as the
     /// trace's cgroup paths tell (`mem_cgroup_is_descendant()`); unknown paths decide nothing.
     private func isForeign(_ id: UInt64, to target: UInt64) -> Bool {
@@ -737,10 +776,12 @@ public struct LifecycleEngine {
         )
     }
 
-    private func evidence(_ r: RawRecord) -> Evidence {
-        let id = Int(r.eventID)
+    private func evidence(_ r: RawRecord) -> Evidence { evidence(RecordMark(r)) }
+
+    private func evidence(_ m: RecordMark) -> Evidence {
+        let id = Int(m.eventID)
         let name = id < eventNames.count ? eventNames[id] : "id \(id)"
-        return Evidence(event: name, cpu: r.cpu, timestamp: r.timestamp, pid: r.pid)
+        return Evidence(event: name, cpu: m.cpu, timestamp: m.timestamp, pid: m.pid)
     }
 
     private func describe(vma: UInt64?, address: UInt64?) -> String {
@@ -811,4 +852,19 @@ public struct LifecycleReport: Sendable {
     /// Live generations at the end (with `keepLifecycles`).
     public var live: [FolioGeneration]
     public var tasks: TaskTable
+}
+
+/// Where a record was (event, CPU, time, task), kept for evidence after its payload is gone.
+struct RecordMark {
+    var eventID: UInt16
+    var cpu: Int32
+    var timestamp: UInt64
+    var pid: Int32
+
+    init(_ r: RawRecord) {
+        eventID = r.eventID
+        cpu = r.cpu
+        timestamp = r.timestamp
+        pid = r.pid
+    }
 }

@@ -14,6 +14,8 @@ public enum Transition: Sendable {
     /// A migration source freed while isolated (kprobes `migrate_folio_done` without
     /// `migrate_folio_move`).
     case freedWhileIsolated(IsolatedFree)
+    /// A folio freed while the trace shows a page table still mapping it (rmap kprobes).
+    case freedWhileMapped(MappedFree)
 }
 
 /// One generation of one folio, as findings name it.
@@ -106,6 +108,17 @@ public struct ForeignReference: Sendable {
 /// PG_unevictable by hand and freed it through `migrate_folio_done()` in the migrating task,
 /// returning MIGRATEPAGE_SUCCESS: counted as succeeded, with no destination (6.3+
 /// mm/migrate.c; `unmap_and_move()` before).
+public struct MappedFree: Sendable {
+    public var folio: FolioRef
+    /// Mappings added minus removed over the generation, as the rmap probes counted them.
+    public var mappings: Int32
+    /// The task that mapped it last, and the one whose put freed it.
+    public var mappedBy: Int32
+    public var freedBy: Int32
+    /// The last map (an rmap kprobe) and the free (kmem:mm_page_free).
+    public var evidence: [Evidence]
+}
+
 public struct IsolatedFree: Sendable {
     public var folio: FolioRef
     /// `enum migrate_reason` of the migrate_pages() call ("compaction", "syscall_or_cpuset"...).

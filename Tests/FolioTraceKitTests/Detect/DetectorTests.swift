@@ -243,6 +243,50 @@ import Testing
         #expect(!analysis.findings.contains { $0.rule == "freed-while-isolated" })
     }
 
+    /// Debian 6.12 (init_on_free=1, so the kernel checks every free) with a module that drops
+    /// one page reference too many on each of 8 mapped anon pages of a task of memcg C. The
+    /// kernel's own account: one "BUG: Bad page state ... pfn:N" with "nonzero mapcount" per
+    /// page freed while mapped. The rule finds exactly those pfns, each with its mapping
+    /// (an rmap kprobe) and the free as evidence, in C.
+    @Test func freedWhileMapped() throws {
+        let fixture = "linux-6.12/extra-put.dat"
+        let truth = try Truth(fixture)
+        let reported = Set(
+            truth.lines.filter { $0.contains("] BUG: Bad page state") }.compactMap { line in
+                line.split(separator: "pfn:").last.flatMap {
+                    UInt64($0.trimmingCharacters(in: .whitespaces), radix: 16)
+                }
+            }
+        )
+        let reasons = try #require(truth.line("-- bad page reports").map(Truth.numbers)?.last)
+        #expect(reported.count == Int(reasons) && reasons > 0)
+        let memcgC = try #require(truth.line("memcg C:").flatMap { Truth.number(after: "(inode)", in: $0) })
+
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        #expect(analysis.coverage.first { $0.rule.id == "charge-lifecycle-violation" }?.runnable == true)
+        let findings = analysis.findings.filter { $0.rule == "charge-lifecycle-violation" }
+        #expect(Set(findings.map(\.folio.pfn)) == reported && findings.count == reported.count)
+        for f in findings {
+            #expect(f.severity == .error && f.memcg == memcgC)
+            #expect(f.evidence.count == 2 && f.evidence[0].event.hasPrefix("foliotrace:folio_add"))
+            #expect(f.evidence.last?.event == "kmem:mm_page_free")
+        }
+    }
+
+    /// The same run with the module dropping only the reference it took: the kernel reports
+    /// no bad page, and the rule, which can run, finds nothing; nor on the other captures
+    /// with rmap probes (charge moving on 6.1; reclaim, swap, THP and compaction on 6.12).
+    @Test(arguments: [
+        "linux-6.12/extra-put-control.dat", "linux-6.1/charge-move.dat", "linux-6.12/folio-rmap-compaction.dat",
+    ])
+    func noFreeWhileMappedOnHealthyRuns(_ fixture: String) throws {
+        let truth = try Truth(fixture)
+        #expect(!truth.lines.contains { $0.contains("] BUG: Bad page state") })
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        #expect(analysis.coverage.first { $0.rule.id == "charge-lifecycle-violation" }?.runnable == true)
+        #expect(!analysis.findings.contains { $0.rule == "charge-lifecycle-violation" })
+    }
+
     /// Debian 6.12 with one memcg under memory.max: reclaim and refaults happen, but within
     /// the same memcg, so the rule runs and finds nothing.
     @Test func noForeignRefaultWithinOneMemcg() throws {
@@ -259,7 +303,7 @@ extension DetectorTests {
     @Test(arguments: [
         "linux-6.1/charge-move.dat", "linux-6.18/memcg-reclaim-foreign.dat", "linux-6.1/mlock-restored.dat",
         "linux-5.10/memcg-reclaim-foreign.dat", "linux-6.12/freed-while-isolated.dat",
-        "linux-5.10/foreign-reference-rescue.dat",
+        "linux-5.10/foreign-reference-rescue.dat", "linux-6.12/extra-put.dat",
     ])
     func cutTraceFindsNothingNew(_ fixture: String) throws {
         let path = Fixtures.path(fixture)
