@@ -42,6 +42,26 @@ struct Analyze: ParsableCommand {
     @Option(help: "With --baseline: how much a rule's count may grow, in findings (5) or percent (10%).")
     var tolerance: String = "0"
 
+    @Option(
+        help: ArgumentHelp(
+            "Only the events from this time on: seconds as trace-cmd report prints them (3.667611), a count with a unit (250ms), or +T from the first event.",
+            valueName: "time"
+        )
+    )
+    var since: TraceTime?
+
+    @Option(help: ArgumentHelp("Only the events up to this time (as --since).", valueName: "time"))
+    var until: TraceTime?
+
+    @Option(
+        help:
+            "Only the findings and memcg rows of this memcg and its children: its path as reports print it (/A), its cgroup directory, or its id."
+    )
+    var memcg: String?
+
+    @Option(help: "Only the findings whose evidence names this task.")
+    var pid: Int32?
+
     @Flag(help: "Keep every folio generation and list them in the JSON report (memory grows with the trace).")
     var keepLifecycles = false
 
@@ -103,6 +123,9 @@ struct Analyze: ParsableCommand {
         for (format, file) in pairs where format == nil {
             throw ValidationError("\(file ?? "-"): cannot tell the report format from the name: give --format for it")
         }
+        if let since, let until, since.fromStart == until.fromStart, since.nanoseconds > until.nanoseconds {
+            throw ValidationError("--since comes after --until: the window is empty")
+        }
         if Tolerance(tolerance) == nil {
             throw ValidationError("--tolerance \(tolerance): give a number of findings (5) or a percentage (10%)")
         }
@@ -111,10 +134,23 @@ struct Analyze: ParsableCommand {
     func run() throws {
         let base = try reportingErrors { try baseline.map { (p) throws(ReportInputError) in try Baseline(path: p) } }
         let bar = quiet ? nil : ProgressBar(label: trace)
-        let analysis = try reportingErrors {
-            try TraceAnalysis(path: trace, options: .init(keepLifecycles: keepLifecycles), progress: bar?.update)
+        let scope = AnalysisScope(since: since, until: until, memcg: memcg, pid: pid)
+        let whole = try reportingErrors {
+            try TraceAnalysis(
+                path: trace,
+                options: .init(keepLifecycles: keepLifecycles),
+                window: scope,
+                progress: bar?.update
+            )
         }
         bar?.finish()
+        let analysis: TraceAnalysis
+        do {
+            analysis = try whole.narrowed(to: scope)
+        } catch {
+            FileHandle.standardError.write(Data("foliotrace: \(trace): --memcg \(error)\n".utf8))
+            throw ExitCode(2)
+        }
         let verdict = Verdict(analysis, failOn: failOn, baseline: base, tolerance: Tolerance(tolerance)!)
         let wanted = try Self.destinations(Array(CommandLine.arguments.dropFirst())).map { ($0 ?? .text, $1) }
         let stories = wanted.contains { $0.0 == .html } ? try findingStories(analysis) : []
@@ -151,7 +187,10 @@ struct Analyze: ParsableCommand {
             if pfns.count == 50 { break }
         }
         guard !pfns.isEmpty else { return [] }
-        let watched = try reportingErrors { try TraceAnalysis(path: trace, options: .init(watch: seen)) }
+        let window = AnalysisScope(since: since, until: until)
+        let watched = try reportingErrors {
+            try TraceAnalysis(path: trace, options: .init(watch: seen), window: window)
+        }
         return pfns.map { FolioStory(pfn: $0, analysis: watched) }
     }
 }
@@ -173,4 +212,7 @@ func write(_ report: String, to path: String) throws {
 }
 
 extension Severity: ExpressibleByArgument {}
+extension TraceTime: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
 extension ReportFormat: ExpressibleByArgument {}

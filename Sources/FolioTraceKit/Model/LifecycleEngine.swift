@@ -275,6 +275,24 @@ public struct LifecycleEngine {
         summary.typedEvents += 1
     }
 
+    /// Learns from a record before the analysed window what holds for the whole trace and not
+    /// for any one folio: which task is in which cgroup, the cgroups' names, the vmemmap base
+    /// (without which the window's first kprobe page pointers would name no folio).
+    public mutating func learnContext(_ r: RawRecord, _ event: MMEvent) {
+        switch event {
+        case .cgroupAttachTask(let a):
+            tasks.attach(pid: a.pid, cgroup: a.cgroupID, path: a.path, comm: a.comm, at: r.timestamp)
+        case .cgroupMkdir(let d), .cgroupRmdir(let d):
+            tasks.name(cgroup: d.cgroupID, path: d.path)
+        case .lruInsertion(let l):
+            learnVmemmap(folio: l.folio, pfn: l.pfn)
+        case .lruActivate(let a):
+            learnVmemmap(folio: a.folio, pfn: a.pfn)
+        default:
+            break
+        }
+    }
+
     /// Ends the trace: live generations stay live; the summary gets its totals.
     public mutating func finish() -> LifecycleReport {
         summary.liveAtEnd = UInt64(live.count)

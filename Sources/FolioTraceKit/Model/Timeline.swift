@@ -45,6 +45,11 @@ public struct Timeline: Sendable {
         due = overflow ? .max : next
     }
 
+    /// Drops every memcg but `ids` from the samples (a report narrowed to one memcg).
+    public mutating func keepMemcgs(_ ids: Set<UInt64>) {
+        for i in samples.indices { samples[i].memcgs = samples[i].memcgs.filter { ids.contains($0.key) } }
+    }
+
     /// The last sample, at the end of the trace.
     public mutating func finish(_ timestamp: UInt64, _ engine: LifecycleEngine) {
         if samples.last?.timestamp != timestamp || samples.last?.records != engine.summary.records {

@@ -4,19 +4,23 @@ public struct TraceAnalysis: Sendable {
     public let kernelRelease: String?
     public let cpus: Int
     public let catalog: EventCatalog
-    public let report: LifecycleReport
+    public internal(set) var report: LifecycleReport
     /// Per-CPU losses as the ring buffer reported them.
     public let lost: [LostEvents]
     /// The detectors' findings, in time order.
-    public let findings: [Finding]
+    public internal(set) var findings: [Finding]
     /// For each rule: whether the trace has the events it needs, and which are missing.
     public let coverage: [(rule: Rule, runnable: Bool, missing: [String])]
     /// Counts that put each rule's findings in proportion.
-    public let ruleContext: [String: [(String, UInt64)]]
+    public internal(set) var ruleContext: [String: [(String, UInt64)]]
     /// Per-memcg page counts and migrations sampled over the trace, for plots.
-    public let timeline: Timeline
-    /// The first and last record's timestamps (0 when the trace has no record).
+    public internal(set) var timeline: Timeline
+    /// The first and last record's timestamps (0 when the trace has no record), in the window
+    /// when there is one.
     public let span: (first: UInt64, last: UInt64)
+    /// What the analysis was narrowed to (`--since/--until`, `narrowed(to:)`); nil for the
+    /// whole trace.
+    public internal(set) var scope: ResolvedScope?
 
     /// How far a long analysis has come, for progress bars.
     public struct Progress: Sendable {
@@ -26,22 +30,26 @@ public struct TraceAnalysis: Sendable {
     }
 
     /// Reads and models the whole trace (a trace.dat or a perf.data, told apart by magic).
-    /// - Parameter progress: called every 256 Ki records, on this thread.
+    /// - Parameters:
+    ///   - window: only its `since`/`until` apply here: records outside are not modelled.
+    ///   - progress: called every 256 Ki records, on this thread.
     /// - Throws: `TraceFileError` for unreadable input.
     public init(
         path: String,
         options: LifecycleEngine.Options = .init(),
+        window: AnalysisScope = .init(),
         progress: ((Progress) -> Void)? = nil
     ) throws(TraceFileError) {
-        try self.init(source: try TraceSource(path: path), options: options, progress: progress)
+        try self.init(source: try TraceSource(path: path), options: options, window: window, progress: progress)
     }
 
-    /// Reads and models the whole of an opened trace.
+    /// Reads and models an opened trace, or the window of it that `window` gives.
     /// - Parameter progress: called every 256 Ki records, on this thread.
     /// - Throws: `TraceFileError` for unreadable input.
     public init(
         source: TraceSource,
         options: LifecycleEngine.Options = .init(),
+        window: AnalysisScope = .init(),
         progress: ((Progress) -> Void)? = nil
     ) throws(TraceFileError) {
         let catalog = try source.catalog()
@@ -54,9 +62,26 @@ public struct TraceAnalysis: Sendable {
         var first: UInt64?
         var last: UInt64 = 0
         var handled: UInt64 = 0
+        var read: UInt64 = 0
+        // The window on the trace's clock; a time from the start is resolved at the first record.
+        var (start, end) = window.bounds(traceStart: 0)
+        var started = false
         /// The one pass, specialized per input format.
         func run<S: RecordStream>(_ records: inout S) throws(TraceFileError) -> [LostEvents] {
             while let r = try records.next() {
+                read &+= 1
+                if let progress, read & 0x3_FFFF == 0 {
+                    progress(Progress(fraction: records.fractionRead, records: read))
+                }
+                if !started {
+                    started = true
+                    (start, end) = window.bounds(traceStart: r.timestamp)
+                }
+                if r.timestamp < start {
+                    engine.learnContext(r, decoder.decode(r))
+                    continue
+                }
+                if r.timestamp > end { break }
                 let id = Int(r.eventID)
                 if id < counts.count { counts[id] += 1 }
                 engine.handle(r, decoder.decode(r))
@@ -65,9 +90,6 @@ public struct TraceAnalysis: Sendable {
                 if first == nil { first = r.timestamp }
                 last = r.timestamp
                 handled &+= 1
-                if let progress, handled & 0x3_FFFF == 0 {
-                    progress(Progress(fraction: records.fractionRead, records: handled))
-                }
             }
             return records.lostEvents
         }
@@ -84,6 +106,12 @@ public struct TraceAnalysis: Sendable {
         timeline.finish(last, engine)
         self.timeline = timeline
         span = (first ?? 0, last)
+        if window.since != nil || window.until != nil {
+            var scope = ResolvedScope(scope: AnalysisScope(since: window.since, until: window.until))
+            scope.since = window.since.map { _ in start }
+            scope.until = window.until.map { _ in end }
+            self.scope = scope
+        }
         let present = catalog.requirementNamesPresent(counts: counts)
         coverage = Rule.all.map { rule in
             let check = rule.requirement?.check(present) ?? (runnable: true, missing: [])

@@ -41,7 +41,9 @@ public struct HTMLReport {
         h += "\(duration(a.span.last &- a.span.first)) of trace"
         let lost = a.lost.reduce(0) { $0 + $1.counted }
         if lost > 0 { h += ", <strong>\(lost) events lost</strong>" }
-        return h + "</p></header>\n"
+        h += "</p>"
+        if let scope = a.scope { h += "<p id=\"scope\">Scope: \(escapeXML(scope.description)).</p>" }
+        return h + "</header>\n"
     }
 
     private var rulesSection: String {

@@ -89,6 +89,21 @@ public enum JSONReport {
             ("schema_version", .int(Int64(schemaVersion))),
             ("file", .string(a.path)), ("kernel", .optional(a.kernelRelease)), ("cpus", .int(Int64(a.cpus))),
             ("first_ts", .uint(a.span.first)), ("last_ts", .uint(a.span.last)),
+        ]
+        if let scope = a.scope {
+            report.append(
+                (
+                    "scope",
+                    .object([
+                        ("since_ts", .optional(scope.since)), ("until_ts", .optional(scope.until)),
+                        ("memcg", .optional(scope.memcgPath)),
+                        ("memcg_ids", scope.memcgs.map { .array($0.sorted().map(JSON.uint)) } ?? .null),
+                        ("pid", scope.scope.pid.map { .int(Int64($0)) } ?? .null),
+                    ])
+                )
+            )
+        }
+        report += [
             ("verdict", verdictJSON(verdict)),
             ("summary", summary), ("memcgs", memcgs), ("findings", .array(a.findings.map(findingJSON))),
             (

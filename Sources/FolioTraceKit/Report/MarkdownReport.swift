@@ -17,6 +17,7 @@ public struct MarkdownReport {
         var m = "## foliotrace: \(icon) \(escape(verdict.headline))\n\n"
         m += "`\(a.path)`: kernel \(a.kernelRelease ?? "unknown"), \(a.cpus) CPUs, \(s.records) events"
         m += ", \(duration(a.span.last &- a.span.first)) of trace\n\n"
+        if let scope = a.scope { m += "Scope: \(escape(scope.description)).\n\n" }
         m += rulesTable
         for o in verdict.outcomes where o.findings > 0 { m += ruleSection(o) }
         m += summaryTable

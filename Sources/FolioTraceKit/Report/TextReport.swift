@@ -11,7 +11,9 @@ public struct TextReport {
     public var rendered: String {
         let s = a.report.summary
         var t = "\(a.path): kernel \(a.kernelRelease ?? "unknown"), \(a.cpus) CPUs, \(s.records) events\n"
-        t += verdict.headline + "\n\n"
+        t += verdict.headline + "\n"
+        if let scope = a.scope { t += "scope: " + scope.description + "\n" }
+        t += "\n"
         t +=
             "folios       \(s.folios) pfns, \(s.generations) generations (\(s.beganBeforeTrace) began before the trace), "
         t += "\(s.freed) freed, \(s.liveAtEnd) live at the end"

@@ -61,6 +61,30 @@ import Testing
         #expect(bad.status == 2 && bad.stderr.contains("not a pfn"))
         #expect(try CommandLineTests.run(["analyze"]).status == 2)
         #expect(try CommandLineTests.run(["--help"]).status == 0)
+        let trace = Fixtures.path("linux-6.1/charge-move.dat")
+        for (args, phrase) in [
+            (["--since", "3s5"], "--since"), (["--since", "5", "--until", "4"], "empty"),
+            (["--pid", "x"], "--pid"),
+        ] {
+            let r = try CommandLineTests.run(["analyze", trace] + args)
+            #expect(r.status == 2 && r.stderr.contains(phrase), "\(args): \(r.stderr)")
+        }
+        // A memcg the trace does not have: one line naming the file and the memcgs it has.
+        let r = try CommandLineTests.run(["analyze", trace, "--memcg", "/C"])
+        #expect(r.status == 2 && r.stdout.isEmpty, "\(r.stderr)")
+        #expect(r.stderr == "foliotrace: \(trace): --memcg /C: no such memcg in this trace; it has /A (35), /B (67)\n")
+    }
+
+    /// A scoped text report says what it covers, and the gate judges only what is in scope:
+    /// A's charge moves fail `--fail-on warning`, and nothing of the trace's first 100 ms does.
+    @Test func scopeIsShownAndGated() throws {
+        let trace = Fixtures.path("linux-6.1/charge-move.dat")
+        let a = try CommandLineTests.run([
+            "analyze", trace, "--memcg", "/sys/fs/cgroup/memory/A", "--fail-on", "warning",
+        ])
+        #expect(a.status == 1 && a.stdout.contains("scope: findings and memcg rows of memcg /A (35)"), "\(a.stderr)")
+        let early = try CommandLineTests.run(["analyze", trace, "--until", "+100ms", "--fail-on", "warning"])
+        #expect(early.status == 0 && early.stdout.contains("scope: events from the start to "), "\(early.stdout)")
     }
 }
 

@@ -42,6 +42,22 @@ import Testing
             #expect(r.status == 0, "\(fixture): \(r.stderr)")
             reports.append(out)
         }
+        // A narrowed report carries its scope.
+        let scoped = dir.appendingPathComponent("scoped.json").path
+        let r = try CommandLineTests.run([
+            "analyze", "--since", "+0.1", "--until", "+10s", "--memcg", "/B", "--pid", "1", "-o", scoped,
+            Fixtures.path("linux-6.1/charge-move.dat"),
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let scope =
+            try (JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scoped))) as? [String: Any])?[
+                "scope"
+            ] as? [String: Any]
+        #expect(
+            scope?["memcg"] as? String == "/B" && scope?["pid"] as? Int == 1 && scope?["since_ts"] is Int,
+            "\(scope ?? [:])"
+        )
+        reports.append(scoped)
         guard let result = try Self.validate(reports) else {
             try #require(ProcessInfo.processInfo.environment["CI"] == nil, "CI must have python3-jsonschema")
             print("skipped: python3-jsonschema is not installed (apt-get install python3-jsonschema)")

@@ -38,10 +38,10 @@ struct Truth {
         return out
     }
 
-    /// The number following `word` in a line ("ino 1048737" -> 1048737).
+    /// The number following `word` in a line ("ino 1048737" -> 1048737, "pid 25575:" -> 25575).
     static func number(after word: String, in line: Substring) -> UInt64? {
         let words = line.split(separator: " ")
         guard let i = words.firstIndex(where: { $0 == word }), i + 1 < words.count else { return nil }
-        return UInt64(words[i + 1])
+        return UInt64(words[i + 1].prefix { $0.isNumber })
     }
 }
