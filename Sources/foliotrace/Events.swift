@@ -146,7 +146,10 @@ struct EventsSummary: Encodable {
         for a in analyses {
             let pad = String(repeating: " ", count: nameWidth - a.name.count)
             s +=
-                "  \(a.name)\(pad)  " + (a.runnable ? "yes" : "no: missing \(a.missing.joined(separator: ", "))") + "\n"
+                "  \(a.name)\(pad)  "
+                + (a.runnable ? "yes" : "no: missing \(a.missing.joined(separator: ", "))")
+                + (a.runnable && !a.missing.isEmpty ? ", in part: missing \(a.missing.joined(separator: ", "))" : "")
+                + "\n"
         }
         for f in format_parse_failures { s += "note: libtraceevent could not parse \(f)\n" }
         return s

@@ -8,11 +8,25 @@ public struct AnalysisRequirement: Sendable {
     public var id: String
     public var summary: String
     public var needs: [[String]]
+    /// Ways to run the analysis in part, each a list of groups as `needs`: with any, the
+    /// analysis runs when `needs` and at least one of them are satisfied, and the others'
+    /// missing groups are still reported (the part of it they would run is off).
+    public var anyOf: [[[String]]] = []
 
-    /// Whether the events present satisfy the requirement, and if not, the groups missing
-    /// (each group as "a|b", or "kprobe:<rmap function>" for the long list of rmap probes).
+    /// Whether the events present satisfy the requirement, and the groups missing (each group
+    /// as "a|b", or "kprobe:<rmap function>" for the long list of rmap probes): runnable with
+    /// groups missing means runnable in part.
     public func check(_ present: Set<String>) -> (runnable: Bool, missing: [String]) {
-        let missing = needs.filter { group in !group.contains { present.contains($0) } }
+        let base = Self.missing(needs, present)
+        guard !anyOf.isEmpty else { return (base.isEmpty, base) }
+        let parts = anyOf.map { Self.missing($0, present) }
+        var missing = base
+        for group in parts.joined() where !missing.contains(group) { missing.append(group) }
+        return (base.isEmpty && parts.contains(where: \.isEmpty), missing)
+    }
+
+    private static func missing(_ needs: [[String]], _ present: Set<String>) -> [String] {
+        needs.filter { group in !group.contains { present.contains($0) } }
             .map { group in
                 switch group {
                 case AnalysisRequirement.rmapProbes: return "kprobe:<rmap function>"
@@ -21,19 +35,20 @@ public struct AnalysisRequirement: Sendable {
                 default: return group.joined(separator: "|")
                 }
             }
-        return (missing.isEmpty, missing)
     }
 
     /// The analyses a capture cannot run for lack of `missing` events (given as
     /// "system:event"): those with a group whose every event is missing.
     public static func disabled(byMissing missing: Set<String>) -> [String] {
-        all.filter { r in r.needs.contains { group in group.allSatisfy { missing.contains($0) } } }.map(\.id)
+        func blocked(_ needs: [[String]]) -> Bool { needs.contains { group in group.allSatisfy(missing.contains) } }
+        return all.filter { r in blocked(r.needs) || (!r.anyOf.isEmpty && r.anyOf.allSatisfy(blocked)) }.map(\.id)
     }
 
-    static let rmapProbes = KprobeFunction.allCases.filter(\.isRmap).map { "kprobe:" + $0.rawValue }
-    static let rmapMapProbes = KprobeFunction.allCases.filter { $0.isRmap && $0.rmapAction != .remove }
+    /// The rmap kprobe events by what they do, as requirement groups name them.
+    public static let rmapProbes = KprobeFunction.allCases.filter(\.isRmap).map { "kprobe:" + $0.rawValue }
+    public static let rmapMapProbes = KprobeFunction.allCases.filter { $0.isRmap && $0.rmapAction != .remove }
         .map { "kprobe:" + $0.rawValue }
-    static let rmapUnmapProbes = KprobeFunction.allCases.filter { $0.rmapAction == .remove }
+    public static let rmapUnmapProbes = KprobeFunction.allCases.filter { $0.rmapAction == .remove }
         .map { "kprobe:" + $0.rawValue }
 
     public static let all: [AnalysisRequirement] = [
@@ -115,11 +130,19 @@ public struct AnalysisRequirement: Sendable {
         ),
         .init(
             id: "charge-lifecycle-violation",
-            summary: "folios freed while mapped (seed 001)",
-            needs: [
-                ["kmem:mm_page_alloc"], ["kmem:mm_page_free"], rmapMapProbes, rmapUnmapProbes,
-                // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events
-                ["pagemap:mm_lru_insertion", "pagemap:mm_lru_activate"],
+            summary: "folios freed while mapped (seed 001) or while in the page cache",
+            needs: [["kmem:mm_page_free"]],
+            anyOf: [
+                [
+                    ["kmem:mm_page_alloc"], rmapMapProbes, rmapUnmapProbes,
+                    // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events
+                    ["pagemap:mm_lru_insertion", "pagemap:mm_lru_activate"],
+                ],
+                [
+                    ["filemap:mm_filemap_add_to_page_cache"], ["filemap:mm_filemap_delete_from_page_cache"],
+                    // migration replaces page-cache folios without the filemap events
+                    ["migrate:mm_migrate_pages_start"],
+                ],
             ]
         ),
         .init(
@@ -132,17 +155,6 @@ public struct AnalysisRequirement: Sendable {
                 [
                     "vmscan:mm_vmscan_memcg_reclaim_begin", "vmscan:mm_vmscan_direct_reclaim_begin",
                     "vmscan:mm_vmscan_kswapd_wake",
-                ],
-            ]
-        ),
-        .init(
-            id: "charge-lifecycle-violation",
-            summary: "charge/uncharge out of order with map, page cache and free (seed 001)",
-            needs: [
-                ["kmem:mm_page_free"], ["filemap:mm_filemap_delete_from_page_cache", "pagemap:mm_lru_insertion"],
-                [
-                    "memcg:mod_memcg_lruvec_state", "kprobe:charge_memcg", "kprobe:mem_cgroup_move_account",
-                    "cgroup:cgroup_attach_task",
                 ],
             ]
         ),

@@ -8,7 +8,7 @@ public struct DetectorSet {
     private var mlockRestores = MlockRestoredByReclaimDetector()
     private var foreignReferences = ForeignReferenceRescueDetector()
     private var isolatedFrees = FreedWhileIsolatedDetector()
-    private var mappedFrees = ChargeLifecycleViolationDetector()
+    private var chargeLifecycle = ChargeLifecycleViolationDetector()
 
     public init() {}
 
@@ -19,14 +19,15 @@ public struct DetectorSet {
         case .mlockRestored(let m): mlockRestores.observe(m)
         case .foreignReference(let f): foreignReferences.observe(f)
         case .freedWhileIsolated(let f): isolatedFrees.observe(f)
-        case .freedWhileMapped(let f): mappedFrees.observe(f)
+        case .freedWhileMapped(let f): chargeLifecycle.observe(f)
+        case .freedInPageCache(let f): chargeLifecycle.observe(f)
         }
     }
 
     /// The findings of every rule, in time order.
     public var findings: [Finding] {
         (chargeMoves.findings + foreignRefaults.findings + mlockRestores.findings + foreignReferences.findings
-            + isolatedFrees.findings + mappedFrees.findings)
+            + isolatedFrees.findings + chargeLifecycle.findings)
             .sorted {
                 $0.timestamp < $1.timestamp
             }
@@ -47,7 +48,7 @@ public struct DetectorSet {
             Rule.mlockRestoredByReclaim.id: mlockRestores.context,
             Rule.foreignReferenceRescue.id: foreignReferences.context,
             Rule.freedWhileIsolated.id: isolatedFrees.context,
-            Rule.chargeLifecycleViolation.id: mappedFrees.context,
+            Rule.chargeLifecycleViolation.id: chargeLifecycle.context,
         ]
     }
 }

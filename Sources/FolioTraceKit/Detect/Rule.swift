@@ -123,7 +123,7 @@ public struct Rule: Sendable {
     public static let chargeLifecycleViolation = Rule(
         id: "charge-lifecycle-violation",
         severity: .error,
-        title: "folio freed (and uncharged) while a page table still maps it",
+        title: "folio freed (and uncharged) while still mapped or in the page cache",
         explanation: """
             Since the uncharge rewrite (Johannes Weiner, Aug 2014, 3.17, seed 001) a folio is \
             uncharged after its final put: __folio_put() -> mem_cgroup_uncharge() -> the free \
@@ -134,11 +134,18 @@ public struct Rule: Sendable {
             hand out again. The kernel itself reports it only when page checks are on \
             (free_pages_prepare() -> free_page_is_bad(): "Bad page state ... nonzero \
             mapcount"; always with CONFIG_DEBUG_VM, since 6.4 also with init_on_free or page \
-            poisoning). Each finding is a kmem:mm_page_free of a folio allocated in the trace \
-            whose rmap kprobes (page_* up to 6.7, folio_* since) added more mappings than they \
-            removed, with no lost events in between. Not covered: frees while in the page \
-            cache and charges after a free, which kernel paths the trace does not show \
-            (migration's page-cache replacement, shmem and swap cache) also look like.
+            poisoning). The page cache holds a reference too, dropped only after \
+            __filemap_remove_folio() or delete_from_page_cache_batch() traced the delete; a free \
+            without one is the same bug on a page-cache folio ("non-NULL mapping"). Each finding \
+            is a kmem:mm_page_free, with no lost events since the folio's first event, of a \
+            folio allocated in the trace whose rmap kprobes (page_* up to 6.7, folio_* since) \
+            added more mappings than they removed (error), or of one whose \
+            filemap:mm_filemap_add_to_page_cache the trace shows with no delete since (warning: \
+            migration and khugepaged, which replace page-cache folios without the filemap \
+            events, are told apart by their task; MADV_COLLAPSE and FUSE's \
+            replace_page_cache_folio() are not). Not covered: a migrated folio charged to \
+            another memcg than its source, and charges after the final free (no trace event \
+            names the charge's folio on kernels before 6.13).
             """
     )
 

@@ -46,6 +46,17 @@ public struct LifecycleEngine {
     /// Whether the capture defined a kprobe on an rmap unmap function: without one, a folio's
     /// mappings cannot be seen to go and a positive balance proves nothing.
     private let seesUnmaps: Bool
+    /// The page-cache add event's id, for evidence of a free while in the page cache.
+    private let pageCacheAddID: UInt16?
+    /// Whether a page-cache delete and a migrate_pages() call have been seen: then the capture
+    /// shows how page-cache folios leave (deleted, or replaced by migration), and a free
+    /// without either means the page cache lost a folio it still held. Before both have
+    /// been seen, such frees are not judged (a capture without those events would make every
+    /// eviction or migration look like one).
+    private var seesPageCacheExits: (delete: Bool, migration: Bool) = (false, false)
+    /// Where a folio that migration joined to a new one went: old head -> new head, until the
+    /// old generation ends (shortly, freed by the migrating task).
+    private var migratedTo: [UInt64: UInt64] = [:]
     private var folios: [LiveFolio] = []
     private var freeSlots: [Int32] = []
     private var nextGeneration: [UInt64: UInt32] = [:]
@@ -84,6 +95,8 @@ public struct LifecycleEngine {
         seesUnmaps = catalog.types.contains { t in
             t.isKprobe && KprobeFunction(eventName: t.name)?.rmapAction == .remove
         }
+        pageCacheAddID = catalog.types.first { $0.fullName == "filemap:mm_filemap_add_to_page_cache" }
+            .map { UInt16($0.id) }
     }
 
     /// Adds task names learned while reading (perf's COMM records): a name the trace gave
@@ -172,6 +185,8 @@ public struct LifecycleEngine {
             self[head].inode = p.inode
             self[head].index = p.index
             self[head].pageCacheAdded = r.timestamp
+            self[head].pageCacheAddPid = r.pid
+            self[head].pageCacheAddCPU = UInt16(truncatingIfNeeded: r.cpu)
             self[head].pageCacheDeleted = 0
             summary.pageCacheAdds += 1
             attributeExactly(head, previousStat, r, positive: true)
@@ -199,6 +214,7 @@ public struct LifecycleEngine {
             let head = folio(p.pfn, r, order: p.order)
             self[head].pageCacheDeleted = r.timestamp
             summary.pageCacheDeletes += 1
+            seesPageCacheExits.delete = true
             let page = FilePage(dev: p.dev, inode: p.inode, index: p.index)
             if reclaiming[r.pid] != nil || tasks.isKswapd(r.pid) {
                 self[head].bits.insert(.evicted)
@@ -223,6 +239,7 @@ public struct LifecycleEngine {
             handleVmscan(v, r)
         case .migratePagesStart(let m):
             migrating[r.pid] = m
+            seesPageCacheExits.migration = true
             migrationBegan[r.pid] = evidence(r)
         case .migratePages(let m):
             migrating[r.pid] = nil
@@ -306,7 +323,9 @@ public struct LifecycleEngine {
                 if f.inPageCache { memcgs[m, default: MemcgSummary(id: m)].pageCachePagesAtEnd &+= f.pages }
             }
             if options.keepLifecycles || isWatched(pfn, f) {
-                liveKept.append(f.generation(pfn: pfn, freedAt: nil, freedBy: nil, context: nil))
+                liveKept.append(
+                    f.generation(pfn: pfn, freedAt: nil, freedBy: nil, context: nil, migratedTo: migratedTo[pfn])
+                )
             }
         }
         var kept = finished
@@ -397,8 +416,8 @@ public struct LifecycleEngine {
         }
         let freed = found ?? pfn
         step(freed, r, "order=\(order)")
-        if found != nil { freedWhileMapped(freed, r) }
         let context = freeContext(r.pid)
+        if found != nil, !freedWhileMapped(freed, r) { freedInPageCache(freed, r, context) }
         summary.freesByContext[context.rawValue, default: 0] += 1
         retire(freed, freedAt: r.timestamp, freedBy: r.pid, context: context)
         // A free larger than what the trace knew covers generations seen only in part (each
@@ -414,6 +433,7 @@ public struct LifecycleEngine {
     private mutating func retire(_ head: UInt64, freedAt: UInt64?, freedBy: Int32?, context: FreeContext?) {
         guard let slot = live.removeValue(forKey: head) else { return }
         if !lastMap.isEmpty { lastMap.removeValue(forKey: head) }
+        let successor = migratedTo.isEmpty ? nil : migratedTo.removeValue(forKey: head)
         let f = folios[Int(slot)]
         freeSlots.append(slot)
         if f.order > 0 { liveLarge[Int(min(f.order, 15))] -= 1 }
@@ -428,7 +448,9 @@ public struct LifecycleEngine {
         if f.bits.contains(.writtenBack) { summary.writtenBackByReclaim += 1 }
         if f.bits.contains(.crossesLoss) { summary.generationsCrossingLoss += 1 }
         if options.keepLifecycles || isWatched(head, f) {
-            finished.append(f.generation(pfn: head, freedAt: freedAt, freedBy: freedBy, context: context))
+            finished.append(
+                f.generation(pfn: head, freedAt: freedAt, freedBy: freedBy, context: context, migratedTo: successor)
+            )
         }
     }
 
@@ -484,7 +506,7 @@ public struct LifecycleEngine {
         let head = folio(pfn, r)
         let pages = self[head].pages
         summary.chargeMoves += 1
-        self[head].chargeMoves &+= 1
+        if self[head].chargeMoves < .max { self[head].chargeMoves += 1 }
         // The rmap balance speaks for the mapping only if the trace saw the whole generation:
         // a mapping made before the trace, or lost, would leave it short.
         let f = self[head]
@@ -625,11 +647,12 @@ public struct LifecycleEngine {
     /// or page poisoning). Only whole generations count: allocated in the trace, rmap seen,
     /// no lost events, and a capture with unmap probes; unprobed adds (fork's dup, a PMD split)
     /// only make the balance lower.
-    private mutating func freedWhileMapped(_ head: UInt64, _ r: RawRecord) {
+    @discardableResult
+    private mutating func freedWhileMapped(_ head: UInt64, _ r: RawRecord) -> Bool {
         let f = self[head]
         guard seesUnmaps, f.rmapBalance > 0, f.bits.contains(.allocated), f.bits.contains(.sawRmap),
             !f.bits.contains(.crossesLoss), let mapped = lastMap[head]
-        else { return }
+        else { return false }
         transitions.append(
             .freedWhileMapped(
                 MappedFree(
@@ -638,6 +661,41 @@ public struct LifecycleEngine {
                     mappedBy: mapped.pid,
                     freedBy: r.pid,
                     evidence: [evidence(mapped), evidence(r)]
+                )
+            )
+        )
+        return true
+    }
+
+    /// A free of a folio the trace shows in the page cache: the page cache holds a reference
+    /// until `__filemap_remove_folio()`/`delete_from_page_cache_batch()` take the folio out
+    /// (both trace the delete, 4.14+), so a free without a delete means someone dropped the
+    /// page cache's reference; the kernel reports it when page checks are on
+    /// (`free_page_is_bad()`: "non-NULL mapping", a file folio's ->mapping is still set).
+    /// Migration replaces a page-cache folio without either event (`folio_migrate_mapping()`)
+    /// and frees the old one in the migrating task, and khugepaged's `collapse_file()` does the
+    /// same for the small folios it collapses: those frees are not findings. Whole generations
+    /// of the page cache only: the add seen, no lost events since. Holds for 4.14+ (the
+    /// filemap events) with the migrate_pages() events (5.16+ mm_migrate_pages_start).
+    private mutating func freedInPageCache(_ head: UInt64, _ r: RawRecord, _ context: FreeContext) {
+        let f = self[head]
+        guard let addID = pageCacheAddID, seesPageCacheExits == (true, true), f.inPageCache,
+            !f.bits.contains(.crossesLoss), context != .migration,
+            !tasks.comm(r.pid).hasPrefix("khugepaged")
+        else { return }
+        let added = RecordMark(
+            eventID: addID,
+            cpu: Int32(f.pageCacheAddCPU),
+            timestamp: f.pageCacheAdded,
+            pid: f.pageCacheAddPid
+        )
+        transitions.append(
+            .freedInPageCache(
+                PageCacheFree(
+                    folio: ref(head),
+                    page: FilePage(dev: f.dev, inode: f.inode, index: f.index),
+                    freedBy: r.pid,
+                    evidence: [evidence(added), evidence(r)]
                 )
             )
         )
@@ -682,7 +740,7 @@ public struct LifecycleEngine {
         // The same page of the new folio: new head = new - (old - old head).
         let newHead = new &- (old &- oldHead)
         let source = live[oldHead].map { folios[Int($0)] }
-        guard source?.migratedTo != newHead else { return }
+        guard migratedTo[oldHead] != newHead else { return }
         if head(of: newHead) == nil {
             begin(pfn: newHead, order: source?.order ?? 0, r, allocated: false)
             summary.beganBeforeTrace -= 1  // a migration target, born here, not before the trace
@@ -696,7 +754,7 @@ public struct LifecycleEngine {
                 self[target].attribution = s.attribution
             }
         }
-        if live[oldHead] != nil { self[oldHead].migratedTo = target }
+        if live[oldHead] != nil { migratedTo[oldHead] = target }
         summary.migration.joined += 1
         step(oldHead, r, "migrated to pfn=0x\(String(target, radix: 16))")
         step(target, r, "migrated from pfn=0x\(String(oldHead, radix: 16))")
@@ -878,6 +936,13 @@ struct RecordMark {
     var cpu: Int32
     var timestamp: UInt64
     var pid: Int32
+
+    init(eventID: UInt16, cpu: Int32, timestamp: UInt64, pid: Int32) {
+        self.eventID = eventID
+        self.cpu = cpu
+        self.timestamp = timestamp
+        self.pid = pid
+    }
 
     init(_ r: RawRecord) {
         eventID = r.eventID

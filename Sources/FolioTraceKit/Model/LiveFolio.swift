@@ -3,8 +3,10 @@
 /// The public `FolioGeneration` has an optional for everything the trace may not show; kept
 /// live for every folio, that costs ~290 bytes. Here "not seen" is a sentinel (0 for
 /// timestamps, inodes and cgroup ids, which the kernel never uses as valid values for these;
-/// `UInt64.max` for pfns) and the small flags share one byte, so a live folio costs ~104 bytes
-/// plus its table slot.
+/// `UInt64.max` for pfns) and the small flags share one byte, so a live folio costs 96 bytes
+/// plus its table slot. Swift lays fields out in declaration order: widest first, no padding.
+/// What only a few folios need at a time (where a migrated folio went) lives in the engine's
+/// side tables instead.
 struct LiveFolio {
     static let noPfn = UInt64.max
 
@@ -17,17 +19,21 @@ struct LiveFolio {
     /// cgroup id of the owning memcg, 0 when unknown (cgroup ids start at 1).
     var memcg: UInt64 = 0
     var migratedFrom = noPfn
-    var migratedTo = noPfn
     var generation: UInt32
     var dev: UInt32 = 0
     /// gfp_t is 32 bits.
     var gfpFlags: UInt32 = 0
     var allocPid: Int32 = 0
     var rmapBalance: Int32 = 0
+    /// The task and CPU of the page-cache add (valid when `pageCacheAdded` is not 0), for
+    /// evidence.
+    var pageCacheAddPid: Int32 = 0
     var lruInsertions: UInt16 = 0
     var activations: UInt16 = 0
-    var chargeMoves: UInt16 = 0
     var migrationEntries: Int16 = 0
+    var pageCacheAddCPU: UInt16 = 0
+    /// Saturates at 255 (a folio moved more often is still "moved").
+    var chargeMoves: UInt8 = 0
     var order: UInt8
     /// LRUList raw value, 255 before any insertion.
     var lru: UInt8 = LRUList.unknown.rawValue
@@ -64,7 +70,13 @@ struct LiveFolio {
     var owner: UInt64? { memcg == 0 ? nil : memcg }
 
     /// The public form, for reports.
-    func generation(pfn: UInt64, freedAt: UInt64?, freedBy: Int32?, context: FreeContext?) -> FolioGeneration {
+    func generation(
+        pfn: UInt64,
+        freedAt: UInt64?,
+        freedBy: Int32?,
+        context: FreeContext?,
+        migratedTo: UInt64?
+    ) -> FolioGeneration {
         var g = FolioGeneration(pfn: pfn, generation: generation, order: order, firstSeen: firstSeen)
         if bits.contains(.allocated) {
             g.allocatedAt = firstSeen
@@ -88,9 +100,9 @@ struct LiveFolio {
         g.writtenBackByReclaim = bits.contains(.writtenBack)
         g.memcg = owner
         g.attribution = attribution
-        g.chargeMoves = chargeMoves
+        g.chargeMoves = UInt16(chargeMoves)
         g.migratedFrom = migratedFrom == LiveFolio.noPfn ? nil : migratedFrom
-        g.migratedTo = migratedTo == LiveFolio.noPfn ? nil : migratedTo
+        g.migratedTo = migratedTo
         g.migrationEntries = Int32(migrationEntries)
         g.crossesLoss = bits.contains(.crossesLoss)
         return g

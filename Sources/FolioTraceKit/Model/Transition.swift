@@ -16,6 +16,8 @@ public enum Transition: Sendable {
     case freedWhileIsolated(IsolatedFree)
     /// A folio freed while the trace shows a page table still mapping it (rmap kprobes).
     case freedWhileMapped(MappedFree)
+    /// A folio freed while the trace shows it in the page cache (added, never deleted).
+    case freedInPageCache(PageCacheFree)
 }
 
 /// One generation of one folio, as findings name it.
@@ -102,12 +104,7 @@ public struct ForeignReference: Sendable {
     public var evidence: [Evidence]
 }
 
-/// A source folio freed while isolated for migration: its owner dropped the last mapping
-/// and reference after migrate_pages() isolated it, so `migrate_folio_unmap()` found
-/// `folio_ref_count(src) == 1` ("Folio was freed from under us"), cleared PG_active and
-/// PG_unevictable by hand and freed it through `migrate_folio_done()` in the migrating task,
-/// returning MIGRATEPAGE_SUCCESS: counted as succeeded, with no destination (6.3+
-/// mm/migrate.c; `unmap_and_move()` before).
+/// A folio freed while its rmap kprobes had added more mappings than they removed.
 public struct MappedFree: Sendable {
     public var folio: FolioRef
     /// Mappings added minus removed over the generation, as the rmap probes counted them.
@@ -119,6 +116,23 @@ public struct MappedFree: Sendable {
     public var evidence: [Evidence]
 }
 
+/// A folio freed while the trace shows it in the page cache: its add
+/// (`filemap:mm_filemap_add_to_page_cache`) seen, no delete since, and the free not in a
+/// migration (which replaces a page-cache folio without either event).
+public struct PageCacheFree: Sendable {
+    public var folio: FolioRef
+    public var page: FilePage
+    public var freedBy: Int32
+    /// The add and the free (kmem:mm_page_free).
+    public var evidence: [Evidence]
+}
+
+/// A source folio freed while isolated for migration: its owner dropped the last mapping
+/// and reference after migrate_pages() isolated it, so `migrate_folio_unmap()` found
+/// `folio_ref_count(src) == 1` ("Folio was freed from under us"), cleared PG_active and
+/// PG_unevictable by hand and freed it through `migrate_folio_done()` in the migrating task,
+/// returning MIGRATEPAGE_SUCCESS: counted as succeeded, with no destination (6.3+
+/// mm/migrate.c; `unmap_and_move()` before).
 public struct IsolatedFree: Sendable {
     public var folio: FolioRef
     /// `enum migrate_reason` of the migrate_pages() call ("compaction", "syscall_or_cpuset"...).

@@ -61,7 +61,9 @@ public struct HTMLReport {
             let gate =
                 !o.runnable
                 ? "not checked: the trace lacks " + o.missing.joined(separator: ", ")
-                : o.failed ? "FAIL: " + (o.reason ?? "") : "pass"
+                : (o.failed ? "FAIL: " + (o.reason ?? "") : "pass")
+                    + (o.missing.isEmpty
+                        ? "" : " (checked in part: the trace lacks " + o.missing.joined(separator: ", ") + ")")
             h += "<td class=\"\(o.failed ? "fail" : "")\">\(escapeXML(gate))</td></tr>\n"
         }
         return h + "</tbody></table></section>\n"

@@ -34,14 +34,15 @@ public struct MarkdownReport {
             : "| rule | severity | findings | gate |\n|---|---|--:|---|\n"
         for o in verdict.outcomes {
             let gate: String
+            // A group of alternatives ("a|b") as "`a` or `b`": a bare pipe would split the cell.
+            let lacks = o.missing.map { $0.split(separator: "|").map { "`\($0)`" }.joined(separator: " or ") }
+                .joined(separator: ", ")
             if !o.runnable {
-                // A group of alternatives ("a|b") as "`a` or `b`": a bare pipe would split the cell.
-                gate =
-                    "not checked: lacks "
-                    + o.missing.map { $0.split(separator: "|").map { "`\($0)`" }.joined(separator: " or ") }
-                    .joined(separator: ", ")
+                gate = "not checked: lacks " + lacks
             } else {
-                gate = o.failed ? "❌ \(escape(o.reason ?? "failed"))" : "✅"
+                gate =
+                    (o.failed ? "❌ \(escape(o.reason ?? "failed"))" : "✅")
+                    + (lacks.isEmpty ? "" : " (in part: lacks \(lacks))")
             }
             m += "| `\(o.rule.id)` | \(o.rule.severity.rawValue) | \(o.runnable ? "\(o.findings)" : "–") |"
             if withBaseline { m += " \(o.baseline.map(String.init) ?? "–") (\(o.change.rawValue)) |" }

@@ -243,41 +243,73 @@ import Testing
         #expect(!analysis.findings.contains { $0.rule == "freed-while-isolated" })
     }
 
-    /// Debian 6.12 (init_on_free=1, so the kernel checks every free) with a module that drops
-    /// one page reference too many on each of 8 mapped anon pages of a task of memcg C. The
-    /// kernel's own account: one "BUG: Bad page state ... pfn:N" with "nonzero mapcount" per
-    /// page freed while mapped. The rule finds exactly those pfns, each with its mapping
-    /// (an rmap kprobe) and the free as evidence, in C.
-    @Test func freedWhileMapped() throws {
-        let fixture = "linux-6.12/extra-put.dat"
-        let truth = try Truth(fixture)
-        let reported = Set(
-            truth.lines.filter { $0.contains("] BUG: Bad page state") }.compactMap { line in
-                line.split(separator: "pfn:").last.flatMap {
+    /// The kernel's "BUG: Bad page state ... pfn:N" reports in a truth file's dmesg, each
+    /// with the reason of the "page dumped because:" line after it.
+    static func badPages(_ truth: Truth) -> [UInt64: String] {
+        var out: [UInt64: String] = [:]
+        var pending: UInt64?
+        for line in truth.lines {
+            if line.contains("] BUG: Bad page state") {
+                pending = line.split(separator: "pfn:").last.flatMap {
                     UInt64($0.trimmingCharacters(in: .whitespaces), radix: 16)
                 }
+            } else if let pfn = pending, let r = line.range(of: "page dumped because: ") {
+                out[pfn] = String(line[r.upperBound...])
+                pending = nil
             }
-        )
-        let reasons = try #require(truth.line("-- bad page reports").map(Truth.numbers)?.last)
-        #expect(reported.count == Int(reasons) && reasons > 0)
+        }
+        return out
+    }
+
+    /// Debian 6.12 (init_on_free=1, so the kernel checks every free) with a module that drops
+    /// one page reference too many on each of 8 mapped anon pages of a task of memcg C, then
+    /// on each of 6 page-cache folios of a ramfs file a task of C wrote and nothing maps. The
+    /// kernel's own account: one "BUG: Bad page state ... pfn:N" per bad free, "nonzero
+    /// mapcount" for a page freed while mapped, "non-NULL mapping" for a file folio freed
+    /// while the page cache still held it. The rule finds exactly those pfns, in C: the mapped
+    /// ones (error) with their mapping (an rmap kprobe) and the free as evidence, the
+    /// page-cache ones (warning) with their add to the file's page cache and the free.
+    @Test func freedWhileMappedOrInThePageCache() throws {
+        let fixture = "linux-6.12/extra-put.dat"
+        let truth = try Truth(fixture)
+        let bad = Self.badPages(truth)
+        let mapped = Set(bad.filter { $0.value == "nonzero mapcount" }.keys)
+        let cached = Set(bad.filter { $0.value == "non-NULL mapping" }.keys)
+        let counts = truth.lines.filter { $0.hasPrefix("-- bad page reports") }.compactMap { Truth.numbers($0).last }
+        #expect(counts == [UInt64(mapped.count), UInt64(cached.count)] && !mapped.isEmpty && !cached.isEmpty)
+        #expect(bad.count == mapped.count + cached.count, "no other reason: \(bad)")
         let memcgC = try #require(truth.line("memcg C:").flatMap { Truth.number(after: "(inode)", in: $0) })
+        let ramfs = try #require(truth.line("ramfs file:").flatMap { Truth.number(after: "ino", in: $0) })
 
         let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
-        #expect(analysis.coverage.first { $0.rule.id == "charge-lifecycle-violation" }?.runnable == true)
+        let coverage = try #require(analysis.coverage.first { $0.rule.id == "charge-lifecycle-violation" })
+        #expect(coverage.runnable && coverage.missing.isEmpty, "both parts run: \(coverage.missing)")
         let findings = analysis.findings.filter { $0.rule == "charge-lifecycle-violation" }
-        #expect(Set(findings.map(\.folio.pfn)) == reported && findings.count == reported.count)
+        let whileMapped = findings.filter { $0.severity == .error }
+        let inPageCache = findings.filter { $0.severity == .warning }
+        #expect(Set(whileMapped.map(\.folio.pfn)) == mapped && whileMapped.count == mapped.count)
+        #expect(Set(inPageCache.map(\.folio.pfn)) == cached && inPageCache.count == cached.count)
+        #expect(findings.count == whileMapped.count + inPageCache.count)
         for f in findings {
-            #expect(f.severity == .error && f.memcg == memcgC)
-            #expect(f.evidence.count == 2 && f.evidence[0].event.hasPrefix("foliotrace:folio_add"))
-            #expect(f.evidence.last?.event == "kmem:mm_page_free")
+            #expect(f.memcg == memcgC && f.evidence.count == 2 && f.evidence.last?.event == "kmem:mm_page_free")
         }
+        #expect(whileMapped.allSatisfy { $0.evidence[0].event.hasPrefix("foliotrace:folio_add") })
+        #expect(
+            inPageCache.allSatisfy {
+                $0.evidence[0].event == "filemap:mm_filemap_add_to_page_cache" && $0.folio.filePage?.inode == ramfs
+                    && $0.evidence[0].timestamp < $0.evidence[1].timestamp
+            }
+        )
     }
 
     /// The same run with the module dropping only the reference it took: the kernel reports
     /// no bad page, and the rule, which can run, finds nothing; nor on the other captures
-    /// with rmap probes (charge moving on 6.1; reclaim, swap, THP and compaction on 6.12).
+    /// with rmap probes (charge moving on 6.1; reclaim, swap, THP and compaction on 6.12) or
+    /// with the page-cache events (6.18 compaction, which migrates page-cache folios: the old
+    /// ones are freed in the page cache's place by the migrating task).
     @Test(arguments: [
         "linux-6.12/extra-put-control.dat", "linux-6.1/charge-move.dat", "linux-6.12/folio-rmap-compaction.dat",
+        "linux-6.18/compaction-mlock-anon.dat",
     ])
     func noFreeWhileMappedOnHealthyRuns(_ fixture: String) throws {
         let truth = try Truth(fixture)
@@ -285,6 +317,33 @@ import Testing
         let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
         #expect(analysis.coverage.first { $0.rule.id == "charge-lifecycle-violation" }?.runnable == true)
         #expect(!analysis.findings.contains { $0.rule == "charge-lifecycle-violation" })
+    }
+
+    /// A rule with two ways to run says what the part it cannot run lacks: the 6.18 compaction
+    /// capture has the page-cache and migration events but no rmap probes; the 6.18 reclaim
+    /// capture saw no migrate_pages() either, so the rule cannot run at all there.
+    @Test func ruleCheckedInPartSaysWhatItLacks() throws {
+        let rmap = ["kprobe:<rmap map function>", "kprobe:<rmap unmap function>"]
+        let compaction = try TraceAnalysis(path: Fixtures.path("linux-6.18/compaction-mlock-anon.dat"))
+        let part = try #require(compaction.coverage.first { $0.rule.id == "charge-lifecycle-violation" })
+        #expect(part.runnable && part.missing == rmap)
+        let text = TextReport(compaction, verdict: Verdict(compaction, failOn: nil)).rendered
+        #expect(text.contains("checked in part: the trace lacks \(rmap.joined(separator: ", "))"))
+        let reclaim = try TraceAnalysis(path: Fixtures.path("linux-6.18/memcg-reclaim-foreign.dat"))
+        let none = try #require(reclaim.coverage.first { $0.rule.id == "charge-lifecycle-violation" })
+        #expect(!none.runnable && none.missing == rmap + ["migrate:mm_migrate_pages_start"])
+        // What record and tail say a kernel without the events disables.
+        #expect(
+            !AnalysisRequirement.disabled(byMissing: Set(AnalysisRequirement.rmapUnmapProbes)).contains(
+                "charge-lifecycle-violation"
+            )
+        )
+        #expect(
+            AnalysisRequirement.disabled(
+                byMissing: Set(AnalysisRequirement.rmapUnmapProbes + ["migrate:mm_migrate_pages_start"])
+            )
+            .contains("charge-lifecycle-violation")
+        )
     }
 
     /// Debian 6.12 with one memcg under memory.max: reclaim and refaults happen, but within
