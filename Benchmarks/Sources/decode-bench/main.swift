@@ -67,28 +67,16 @@ func decodeAll<S: RecordStream>(_ stream: inout S, _ decoder: EventDecoder, open
     return Pass(records: records, open: seconds(opened), iterate: seconds(t2 - t1))
 }
 
-/// Reader, decoder, lifecycle engine and detectors: what `analyze` does before reporting.
+/// What `analyze` does before rendering: `TraceAnalysis` (reader, decoder, lifecycle engine,
+/// detectors, timeline samples, coverage). "open" is opening the file.
 func analyzePass(_ path: String) throws -> Pass {
     let clock = ContinuousClock()
     let t0 = clock.now
-    let file = try TraceFile(path: path)
-    let catalog = try EventCatalog(file: file)
-    let decoder = try EventDecoder(catalog: catalog, path: path)
-    var engine = LifecycleEngine(catalog: catalog, savedCommands: file.savedCommands())
-    var stream = try file.mergedRecords()
+    let source = try TraceSource(path: path)
     let t1 = clock.now
-    var records = 0
-    var detectors = DetectorSet()
-    while let r = try stream.next() {
-        records += 1
-        engine.handle(r, decoder.decode(r))
-        if engine.hasTransitions { for t in engine.transitions { detectors.observe(t) } }
-    }
-    let report = engine.finish()
-    if detectors.findings.count == -1 { print("") }
+    let analysis = try TraceAnalysis(source: source)
     let t2 = clock.now
-    if report.summary.generations == 42 { print("") }
-    return Pass(records: records, open: seconds(t1 - t0), iterate: seconds(t2 - t1))
+    return Pass(records: Int(analysis.report.summary.records), open: seconds(t1 - t0), iterate: seconds(t2 - t1))
 }
 
 /// The engine over one capture replayed `factor` times back to back (timestamps shifted
@@ -263,7 +251,7 @@ do {
     print("                                   iterate      end to end (open + iterate)")
     print("foliotrace (reader + MMEvent)    \(m(r / ours.iterate))    \(m(r / (ours.open + ours.iterate)))")
     print("C loop, tracecmd_iterate_events  \(m(r / theirs.iterate))    \(m(r / (theirs.open + theirs.iterate)))")
-    print("foliotrace analyze (+ engine)    \(m(r / analyze.iterate))    \(m(r / (analyze.open + analyze.iterate)))")
+    print("foliotrace analyze (TraceAnalysis)\(m(r / analyze.iterate))    \(m(r / (analyze.open + analyze.iterate)))")
     print("trace-cmd report > /dev/null                   \(m(reportRate))")
     print(
         String(

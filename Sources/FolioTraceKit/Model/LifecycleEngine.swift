@@ -39,7 +39,7 @@ public struct LifecycleEngine {
     private let options: Options
     private let eventNames: [String]
     /// Live folios: head pfn -> slot in `folios`. Slots of ended generations are reused.
-    private var live: [UInt64: Int32] = [:]
+    private var live = PfnTable<Int32>()
     /// The last rmap probe that mapped each live folio, for the evidence of a free while
     /// mapped (kept only when the capture has an unmap probe to balance it).
     private var lastMap: [UInt64: RecordMark] = [:]
@@ -59,10 +59,15 @@ public struct LifecycleEngine {
     private var migratedTo: [UInt64: UInt64] = [:]
     private var folios: [LiveFolio] = []
     private var freeSlots: [Int32] = []
-    private var nextGeneration: [UInt64: UInt32] = [:]
+    private var nextGeneration = PfnTable<UInt32>()
     /// Live folios of each order > 0, so tail pfns can find their head.
     private var liveLarge = [Int](repeating: 0, count: 16)
     private var memcgs: [UInt64: MemcgSummary] = [:]
+    /// Per memcg, the pages of live folios on an LRU list and in the page cache, kept up to
+    /// date as folios change (`census()`): the timeline samples it often, and walking every
+    /// live folio for each sample cost an eighth of a short trace's analysis.
+    private var tallyIndex = PfnTable<Int32>()
+    private var tallies: [(memcg: UInt64, census: PageCensus)] = []
     /// The memcg stat event just before the current record on each CPU (adjacency), indexed
     /// by CPU: looked at on every record, so an array, not a dictionary.
     private var lastStat: [(pid: Int32, stat: MemcgStat)?] = Array(repeating: nil, count: 8)
@@ -118,15 +123,44 @@ public struct LifecycleEngine {
     /// saw go onto an LRU list and of those in the page cache, right now. Walks every live
     /// folio: for periodic samples (`Timeline`), not per record.
     public func census() -> [UInt64: PageCensus] {
+        Dictionary(
+            uniqueKeysWithValues: tallies.lazy.filter { $0.census != PageCensus() }.map { ($0.memcg, $0.census) }
+        )
+    }
+
+    /// `census()` counted afresh from every live folio, to check the running tallies.
+    public func recount() -> [UInt64: PageCensus] {
         var c: [UInt64: PageCensus] = [:]
-        for slot in live.values {
+        for (_, slot) in live {
             let f = folios[Int(slot)]
             let onLRU = f.lru != LRUList.unknown.rawValue
             guard onLRU || f.inPageCache else { continue }
-            c[f.memcg, default: PageCensus()].lruPages &+= onLRU ? f.pages : 0
-            c[f.memcg, default: PageCensus()].pageCachePages &+= f.inPageCache ? f.pages : 0
+            if onLRU { c[f.memcg, default: PageCensus()].lruPages &+= f.pages }
+            if f.inPageCache { c[f.memcg, default: PageCensus()].pageCachePages &+= f.pages }
         }
         return c
+    }
+
+    /// Takes the live folio at `head` out of its memcg's tally before a change to its LRU
+    /// list, page-cache membership or memcg; `tally(in:)` puts it back after.
+    private mutating func tally(out head: UInt64) { tally(self[head], by: -1) }
+    private mutating func tally(in head: UInt64) { tally(self[head], by: 1) }
+
+    private mutating func tally(_ f: LiveFolio, by sign: Int) {
+        let onLRU = f.lru != LRUList.unknown.rawValue
+        let cached = f.inPageCache
+        guard onLRU || cached else { return }
+        let i: Int
+        if let found = tallyIndex[f.memcg] {
+            i = Int(found)
+        } else {
+            i = tallies.count
+            tallyIndex[f.memcg] = Int32(i)
+            tallies.append((f.memcg, PageCensus()))
+        }
+        let pages = sign > 0 ? f.pages : 0 &- f.pages
+        if onLRU { tallies[i].census.lruPages &+= pages }
+        if cached { tallies[i].census.pageCachePages &+= pages }
     }
 
     /// The live folio with head `pfn` (which must be live).
@@ -164,7 +198,9 @@ public struct LifecycleEngine {
         case .lruInsertion(let l):
             learnVmemmap(folio: l.folio, pfn: l.pfn)
             let head = folio(l.pfn, r)
+            tally(out: head)
             self[head].lru = l.lru.rawValue
+            tally(in: head)
             self[head].lruFlags = UInt8(truncatingIfNeeded: l.flags.rawValue)
             self[head].bits.insert(.sawLRUFlags)
             self[head].lruInsertions &+= 1
@@ -181,6 +217,7 @@ public struct LifecycleEngine {
         case .pageCacheAdd(let p):
             let head = folio(p.pfn, r, order: p.order)
             let page = FilePage(dev: p.dev, inode: p.inode, index: p.index)
+            tally(out: head)
             self[head].dev = p.dev
             self[head].inode = p.inode
             self[head].index = p.index
@@ -188,6 +225,7 @@ public struct LifecycleEngine {
             self[head].pageCacheAddPid = r.pid
             self[head].pageCacheAddCPU = UInt16(truncatingIfNeeded: r.cpu)
             self[head].pageCacheDeleted = 0
+            tally(in: head)
             summary.pageCacheAdds += 1
             attributeExactly(head, previousStat, r, positive: true)
             if let evicted = refault(page, pages: self[head].pages) {
@@ -212,7 +250,9 @@ public struct LifecycleEngine {
             step(head, r, "dev=\(p.major):\(p.minor) ino=\(p.inode) index=\(p.index)")
         case .pageCacheDelete(let p):
             let head = folio(p.pfn, r, order: p.order)
+            tally(out: head)
             self[head].pageCacheDeleted = r.timestamp
+            tally(in: head)
             summary.pageCacheDeletes += 1
             seesPageCacheExits.delete = true
             let page = FilePage(dev: p.dev, inode: p.inode, index: p.index)
@@ -435,6 +475,7 @@ public struct LifecycleEngine {
         if !lastMap.isEmpty { lastMap.removeValue(forKey: head) }
         let successor = migratedTo.isEmpty ? nil : migratedTo.removeValue(forKey: head)
         let f = folios[Int(slot)]
+        tally(f, by: -1)
         freeSlots.append(slot)
         if f.order > 0 { liveLarge[Int(min(f.order, 15))] -= 1 }
         if let freed = freedAt {
@@ -495,7 +536,9 @@ public struct LifecycleEngine {
             memcgs[o, default: MemcgSummary(id: o)].generations -= 1
             memcgs[o, default: MemcgSummary(id: o)].pagesCharged -= self[head].pages
         }
+        tally(out: head)
         self[head].memcg = stat.memcgID
+        tally(in: head)
         self[head].attribution = .exact
         if old != stat.memcgID { charge(stat.memcgID, pages: self[head].pages) }
     }
@@ -530,7 +573,9 @@ public struct LifecycleEngine {
         if let from = a.fromMemcgID { memcgs[from, default: MemcgSummary(id: from)].pagesMovedOut &+= pages }
         if let to = a.toMemcgID {
             memcgs[to, default: MemcgSummary(id: to)].pagesMovedIn &+= pages
+            tally(out: head)
             self[head].memcg = to
+            tally(in: head)
             self[head].attribution = .exact
         }
         step(
@@ -750,7 +795,9 @@ public struct LifecycleEngine {
         if let s = source, let m = s.owner {
             // mem_cgroup_migrate() hands the charge to the new folio (6.7+; 6.1 charges it).
             if self[target].memcg != m {
+                tally(out: target)
                 self[target].memcg = m
+                tally(in: target)
                 self[target].attribution = s.attribution
             }
         }
@@ -823,7 +870,7 @@ public struct LifecycleEngine {
         } else {
             summary.uncountedLosses += 1
         }
-        for slot in live.values { folios[Int(slot)].bits.insert(.crossesLoss) }
+        for (_, slot) in live { folios[Int(slot)].bits.insert(.crossesLoss) }
         for i in lastStat.indices { lastStat[i] = nil }
     }
 

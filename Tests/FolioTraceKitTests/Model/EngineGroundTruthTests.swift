@@ -145,3 +145,31 @@ extension EngineGroundTruthTests {
         )
     }
 }
+
+extension EngineGroundTruthTests {
+    /// The per-memcg tallies the engine keeps as folios change (what the timeline plots) are
+    /// at every moment what a walk over every live folio counts: checked every 500 records
+    /// and at the end of each fixture, memcg by memcg.
+    @Test(arguments: Fixtures.traces)
+    func runningCensusMatchesARecount(_ fixture: String) throws {
+        let path = Fixtures.path(fixture)
+        let file = try TraceFile(path: path)
+        let catalog = try EventCatalog(file: file)
+        let decoder = try EventDecoder(catalog: catalog, path: path)
+        var engine = LifecycleEngine(catalog: catalog, savedCommands: file.savedCommands())
+        var records = try file.mergedRecords()
+        var n = 0
+        var mismatches = 0
+        var nonEmpty = 0
+        while let r = try records.next() {
+            engine.handle(r, decoder.decode(r))
+            n += 1
+            guard n % 500 == 0 else { continue }
+            let census = engine.census()
+            if census != engine.recount() { mismatches += 1 }
+            if !census.isEmpty { nonEmpty += 1 }
+        }
+        #expect(mismatches == 0 && engine.census() == engine.recount(), "\(fixture): \(mismatches) checks differed")
+        #expect(nonEmpty > 0, "\(fixture): the census counted something")
+    }
+}
