@@ -76,7 +76,9 @@ public struct Rule: Sendable {
             try_to_unmap_one()): 6.1's mlock_vma_folio() mlocks a large folio only when \
             PMD-mapped ("compound || !folio_test_large"), so a PTE-mapped one is never \
             restored and keeps failing the unmap; Yin Fengwei's 2023 series made it \
-            folio_within_vma(). Each finding is an mlock_folio() call (kprobe) inside a reclaim \
+            folio_within_vma(). A THP also misses its mlock when mlock() races its migration: \
+            the destination is mapped while the VMA has VM_IO set for mlock's walk, and \
+            mlock_vma_folio() ignores it (seen on 6.12). Each finding is an mlock_folio() call (kprobe) inside a reclaim \
             pass or kswapd on a folio whose PG_mlocked was clear; large folios are warnings.
             """
     )

@@ -178,6 +178,71 @@ import Testing
     /// Debian 6.1, the same mappings, munlock and pressure with every mlock counted: the
     /// kernel's probes show no mlock_folio from reclaim, and the rule, which can run, finds
     /// nothing.
+    /// Debian 6.12, seed 002 on a large folio: a THP whose mlock() raced its migration, so
+    /// that the mlock walk skipped the PMD migration entry and the re-mapping ignored the VMA
+    /// (VM_IO set), sits PMD-mapped in a VM_LOCKED VMA without PG_mlocked; memcg reclaim
+    /// restores it from folio_referenced_one() (`!pvmw.pte`). The kernel's evidence: the THP's
+    /// /proc/kpageflags (not mlocked before the pressure, mlocked after, same pfn), Mlocked in
+    /// /proc/meminfo up by the THP's size, and the mlock_folio kprobe calls from reclaim's rmap
+    /// walk with PG_mlocked clear and the order in `_flags_1`. The rule finds exactly those,
+    /// each a large folio (warning) of memcg M.
+    @Test func mlockRestoredOnALargeFolio() throws {
+        let fixture = "linux-6.12/thp-mlock-restored.dat"
+        let truth = try Truth(fixture)
+        let m = try #require(truth.line("memcg M:").map(Truth.numbers)?.first)
+        let race = try #require(
+            truth.line("after 1 tries (missed mlock)") ?? truth.lines.first { $0.contains("(missed mlock)") }
+        )
+        let pressure = try #require(truth.line("after the pressure:"))
+        func pfn(_ line: Substring) -> UInt64? {
+            line.split(separator: " ").drop { $0 != "pfn" }.dropFirst().first.flatMap {
+                UInt64($0.dropFirst(2), radix: 16)
+            }
+        }
+        let thp = try #require(pfn(race))
+        #expect(pfn(pressure) == thp && race.hasSuffix("mlocked 0, VMA locked") && pressure.hasSuffix("mlocked 1"))
+        let restores = truth.lines.filter {
+            $0.hasPrefix("mlock_folio ") && $0.contains(" mlocked=0 ")
+                && ($0.hasSuffix("caller=folio_referenced_one") || $0.hasSuffix("caller=try_to_unmap_one"))
+        }
+        let orders = restores.compactMap { line in
+            line.split(separator: " ").first { $0.hasPrefix("flags1=0x") }.flatMap {
+                UInt64($0.dropFirst(9), radix: 16)
+            }
+            .map { UInt8(truncatingIfNeeded: $0) }
+        }
+        #expect(!restores.isEmpty && orders == Array(repeating: 9, count: restores.count))
+        let mlocked = truth.lines.filter { $0.hasPrefix("Mlocked ") }.compactMap { Truth.numbers($0).last }
+        #expect(mlocked.count == 2 && mlocked[1] - mlocked[0] == UInt64(restores.count) * 2048, "kB: \(mlocked)")
+
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        #expect(analysis.coverage.first { $0.rule.id == "mlock-restored-by-reclaim" }?.runnable == true)
+        let findings = analysis.findings.filter { $0.rule == "mlock-restored-by-reclaim" }
+        #expect(findings.count == restores.count)
+        #expect(
+            findings.allSatisfy {
+                $0.folio.pfn == thp && $0.folio.order == 9 && $0.severity == .warning && $0.memcg == m
+            }
+        )
+        let large = analysis.ruleContext["mlock-restored-by-reclaim"]?.first { $0.0 == "large folios" }?.1
+        #expect(large == UInt64(restores.count))
+    }
+
+    /// The same with the migration waited for before each mlock(): every try left the THP
+    /// mlocked (the workload's own kpageflags count), reclaim ran and restored nothing.
+    @Test func noLargeFolioMlockRestoredWhenCounted() throws {
+        let fixture = "linux-6.12/thp-mlock-counted.dat"
+        let truth = try Truth(fixture)
+        let control = try #require(truth.line("control:").map(Truth.numbers))
+        #expect(control.count == 2 && control[0] == 0 && control[1] > 0)
+        #expect(truth.line("after the pressure:")?.hasSuffix("mlocked 1") == true)
+        #expect(!truth.lines.contains { $0.hasPrefix("mlock_folio ") && $0.contains(" mlocked=0 ") })
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        #expect(analysis.coverage.first { $0.rule.id == "mlock-restored-by-reclaim" }?.runnable == true)
+        #expect(analysis.report.summary.reclaim.memcgReclaimPasses > 0)
+        #expect(!analysis.findings.contains { $0.rule == "mlock-restored-by-reclaim" })
+    }
+
     @Test func noMlockRestoredWhenCounted() throws {
         let fixture = "linux-6.1/mlock-counted.dat"
         let truth = try Truth(fixture)
@@ -362,7 +427,7 @@ extension DetectorTests {
     @Test(arguments: [
         "linux-6.1/charge-move.dat", "linux-6.18/memcg-reclaim-foreign.dat", "linux-6.1/mlock-restored.dat",
         "linux-5.10/memcg-reclaim-foreign.dat", "linux-6.12/freed-while-isolated.dat",
-        "linux-5.10/foreign-reference-rescue.dat", "linux-6.12/extra-put.dat",
+        "linux-5.10/foreign-reference-rescue.dat", "linux-6.12/extra-put.dat", "linux-6.12/thp-mlock-restored.dat",
     ])
     func cutTraceFindsNothingNew(_ fixture: String) throws {
         let path = Fixtures.path(fixture)
