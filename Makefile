@@ -44,7 +44,10 @@ test: test-deps
 # Decode throughput against a C loop over libtracecmd and against `trace-cmd report`, and on the
 # perf.data fixtures against `perf script`, in one run.
 PERF_FIXTURES := $(filter-out %no-tracepoints.perf.data,$(wildcard fixtures/linux-*/perf/*.perf.data))
+# SwiftPM does not re-plan Benchmarks/ when the main package gains or loses a source file (it
+# depends on it by path); a newer manifest makes it re-plan.
 bench: deps
+	touch Benchmarks/Package.swift
 	$(SWIFT) build -c release --package-path Benchmarks
 	Benchmarks/.build/release/decode-bench $(wildcard fixtures/linux-*/*.dat) $(PERF_FIXTURES)
 	$(SWIFT) build -c release --product foliotrace

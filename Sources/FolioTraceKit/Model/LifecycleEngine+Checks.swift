@@ -1,0 +1,170 @@
+/// What the rules watch: mlock calls, reference checks and frees the trace says should not
+/// have happened, each turned into a `Transition` with its evidence.
+extension LifecycleEngine {
+    /// An mlock probe: a step of the folio's life and, for `mlock_folio` inside a reclaim
+    /// pass (or kswapd), an mlock that reclaim restored. Calls outside reclaim (faults into
+    /// VM_LOCKED VMAs, mlock()) are the normal way folios get mlocked.
+    mutating func handleMlock(_ call: MlockCall, _ r: RawRecord) {
+        let a = call.arguments
+        guard let pfn = pfn(ofPage: a.folio ?? a.page) else { return }
+        let head = folio(pfn, r)
+        step(head, r, "\(call.function.rawValue) mlocked=\(a.mlocked.map { $0 ? "1" : "0" } ?? "?")")
+        guard call.function == .mlockFolio else { return }
+        let kind = reclaiming[r.pid]
+        guard kind != nil || tasks.isKswapd(r.pid) else { return }
+        var proof = [evidence(r)]
+        if kind != nil, let began = reclaimBegan[r.pid] { proof.insert(began, at: 0) }
+        transitions.append(
+            .mlockRestored(
+                MlockRestore(
+                    folio: ref(head),
+                    reclaim: kind,
+                    reclaimerMemcg: tasks.cgroup(of: r.pid),
+                    wasMlocked: a.mlocked,
+                    evidence: proof
+                )
+            )
+        )
+    }
+
+    // MARK: reference checks
+
+    /// `try_to_free_mem_cgroup_pages(memcg, ...)` names the target of the memcg reclaim pass
+    /// that follows; `ptep_clear_flush_young()` inside memcg reclaim, in a VMA of a task
+    /// outside that target (and outside its subtree), is a foreign reference.
+    mutating func handleProbe(_ call: ProbeCall, _ r: RawRecord) {
+        let a = call.arguments
+        switch call.function {
+        case .tryToFreeMemCgroupPages:
+            if let id = a.memcgID { reclaimTarget[r.pid] = id }
+        case .ptepClearFlushYoung:
+            guard let kind = reclaiming[r.pid], kind == .memcg || kind == .memcgSoftLimit,
+                let young = a.young, let foreign = a.vmaMemcgID,
+                let target = reclaimTarget[r.pid] ?? tasks.cgroup(of: r.pid),
+                isForeign(foreign, to: target), let pte = a.pte,
+                case .present(let pfn) = X86PTE.decode(pte)
+            else { return }
+            let head = folio(pfn, r)
+            step(head, r, "ptep_clear_flush_young young=\(young) vma memcg \(foreign)")
+            var proof = [evidence(r)]
+            if let began = reclaimBegan[r.pid] { proof.insert(began, at: 0) }
+            transitions.append(
+                .foreignReference(
+                    ForeignReference(
+                        folio: ref(head),
+                        target: target,
+                        foreign: foreign,
+                        ownerPid: a.ownerPid,
+                        young: young,
+                        evidence: proof
+                    )
+                )
+            )
+        case .migrateFolioMove:
+            guard let pfn = pfn(ofPage: a.folio) else { return }
+            let head = folio(pfn, r)
+            self[head].bits.insert(.migrationMoved)
+            step(head, r, "migrate_folio_move")
+        case .migrateFolioDone:
+            guard let pfn = pfn(ofPage: a.folio) else { return }
+            let head = folio(pfn, r)
+            step(head, r, "migrate_folio_done refcount=\(a.refcount.map(String.init) ?? "?")")
+            freedWhileIsolated(head, refcount: a.refcount, r)
+        default:
+            break
+        }
+    }
+
+    /// `migrate_folio_done(src)` without a `migrate_folio_move(src)` before it: the source
+    /// was freed from under the migration (6.3+ `migrate_folio_unmap()`: `folio_ref_count(src)
+    /// == 1`, only the isolation reference left) and is counted as succeeded. Claimed only
+    /// inside a migrate_pages() call the trace saw begin, so that a move cannot have been cut
+    /// off, and never across lost events.
+    mutating func freedWhileIsolated(_ head: UInt64, refcount: Int32?, _ r: RawRecord) {
+        let f = self[head]
+        guard !f.bits.contains(.migrationMoved), !f.bits.contains(.crossesLoss), refcount ?? 1 == 1,
+            let start = migrating[r.pid], let began = migrationBegan[r.pid]
+        else { return }
+        transitions.append(
+            .freedWhileIsolated(
+                IsolatedFree(
+                    folio: ref(head),
+                    reason: migrateReasonName(start.reason),
+                    migratingPid: r.pid,
+                    evidence: [began, evidence(r)]
+                )
+            )
+        )
+    }
+
+    /// A free (kmem:mm_page_free) of a folio whose every rmap change since its allocation is in
+    /// the trace and adds up to a mapping still there. The kernel frees a folio at its last
+    /// reference (__folio_put(), 6.1-6.12), and every mapping holds one: a free while mapped
+    /// means a reference was dropped that was never taken. The kernel reports it itself when
+    /// page checks are on (free_pages_prepare() -> free_page_is_bad(): "Bad page state ...
+    /// nonzero mapcount"; on by default with CONFIG_DEBUG_VM, and from 6.4 with init_on_free
+    /// or page poisoning). Only whole generations count: allocated in the trace, rmap seen,
+    /// no lost events, and a capture with unmap probes; unprobed adds (fork's dup, a PMD split)
+    /// only make the balance lower.
+    @discardableResult
+    mutating func freedWhileMapped(_ head: UInt64, _ r: RawRecord) -> Bool {
+        let f = self[head]
+        guard seesUnmaps, f.rmapBalance > 0, f.bits.contains(.allocated), f.bits.contains(.sawRmap),
+            !f.bits.contains(.crossesLoss), let mapped = lastMap[head]
+        else { return false }
+        transitions.append(
+            .freedWhileMapped(
+                MappedFree(
+                    folio: ref(head),
+                    mappings: f.rmapBalance,
+                    mappedBy: mapped.pid,
+                    freedBy: r.pid,
+                    evidence: [evidence(mapped), evidence(r)]
+                )
+            )
+        )
+        return true
+    }
+
+    /// A free of a folio the trace shows in the page cache: the page cache holds a reference
+    /// until `__filemap_remove_folio()`/`delete_from_page_cache_batch()` take the folio out
+    /// (both trace the delete, 4.14+), so a free without a delete means someone dropped the
+    /// page cache's reference; the kernel reports it when page checks are on
+    /// (`free_page_is_bad()`: "non-NULL mapping", a file folio's ->mapping is still set).
+    /// Migration replaces a page-cache folio without either event (`folio_migrate_mapping()`)
+    /// and frees the old one in the migrating task, and khugepaged's `collapse_file()` does the
+    /// same for the small folios it collapses: those frees are not findings. Whole generations
+    /// of the page cache only: the add seen, no lost events since. Holds for 4.14+ (the
+    /// filemap events) with the migrate_pages() events (5.16+ mm_migrate_pages_start).
+    mutating func freedInPageCache(_ head: UInt64, _ r: RawRecord, _ context: FreeContext) {
+        let f = self[head]
+        guard let addID = pageCacheAddID, seesPageCacheExits == (true, true), f.inPageCache,
+            !f.bits.contains(.crossesLoss), context != .migration,
+            !tasks.comm(r.pid).hasPrefix("khugepaged")
+        else { return }
+        let added = RecordMark(
+            eventID: addID,
+            cpu: Int32(f.pageCacheAddCPU),
+            timestamp: f.pageCacheAdded,
+            pid: f.pageCacheAddPid
+        )
+        transitions.append(
+            .freedInPageCache(
+                PageCacheFree(
+                    folio: ref(head),
+                    page: FilePage(dev: f.dev, inode: f.inode, index: f.index),
+                    freedBy: r.pid,
+                    evidence: [evidence(added), evidence(r)]
+                )
+            )
+        )
+    }
+
+    /// Whether memcg `id` is outside memcg reclaim's `target` and its subtree, as far as the
+    /// trace's cgroup paths tell (`mem_cgroup_is_descendant()`); unknown paths decide nothing.
+    func isForeign(_ id: UInt64, to target: UInt64) -> Bool {
+        guard id != target else { return false }
+        guard let path = tasks.cgroupPaths[id], let targetPath = tasks.cgroupPaths[target] else { return false }
+        return targetPath != "/" && !path.hasPrefix(targetPath + "/")
+    }
+}

@@ -1,0 +1,81 @@
+/// Memcg ownership: charges, exact attribution from memcg stat events, charge moves.
+extension LifecycleEngine {
+    mutating func charge(_ memcg: UInt64, pages: UInt64) {
+        update(memcg) {
+            $0.generations += 1
+            $0.pagesCharged &+= pages
+        }
+    }
+
+    mutating func update(_ memcg: UInt64, _ change: (inout MemcgSummary) -> Void) {
+        change(&memcgs[memcg, default: MemcgSummary(id: memcg)])
+    }
+
+    /// Exact attribution: on 6.13+ the kernel updates the memcg's counter for this folio
+    /// (`__lruvec_stat_mod_folio` in `__filemap_add_folio`, `update_lru_size` in
+    /// `lruvec_add_folio`) right before the folio tracepoint, on the same CPU and task, by the
+    /// folio's page count.
+    mutating func attributeExactly(
+        _ head: UInt64,
+        _ previous: (pid: Int32, stat: MemcgStat)?,
+        _ r: RawRecord,
+        positive: Bool
+    ) {
+        guard let (pid, stat) = previous, pid == r.pid, stat.kind == .lruvecState,
+            stat.value == Int64(self[head].pages) * (positive ? 1 : -1)
+        else { return }
+        let old = self[head].owner
+        guard self[head].attribution != .exact || old != stat.memcgID else { return }
+        if let o = old, o != stat.memcgID {
+            memcgs[o, default: MemcgSummary(id: o)].generations -= 1
+            memcgs[o, default: MemcgSummary(id: o)].pagesCharged -= self[head].pages
+        }
+        tally(out: head)
+        self[head].memcg = stat.memcgID
+        tally(in: head)
+        self[head].attribution = .exact
+        if old != stat.memcgID { charge(stat.memcgID, pages: self[head].pages) }
+    }
+
+    mutating func handleCharge(_ call: ChargeCall, _ r: RawRecord) {
+        let a = call.arguments
+        guard call.function == .memCgroupMoveAccount, let pfn = pfn(ofPage: a.page ?? a.folio) else { return }
+        let head = folio(pfn, r)
+        let pages = self[head].pages
+        summary.chargeMoves += 1
+        if self[head].chargeMoves < .max { self[head].chargeMoves += 1 }
+        // The rmap balance speaks for the mapping only if the trace saw the whole generation:
+        // a mapping made before the trace, or lost, would leave it short.
+        let f = self[head]
+        let whole = f.bits.contains(.allocated) && f.bits.contains(.sawRmap) && !f.bits.contains(.crossesLoss)
+        let mapped = ChargeMove.mapped(
+            a,
+            rmapBalance: whole ? f.rmapBalance : nil
+        )
+        transitions.append(
+            .chargeMoved(
+                ChargeMove(
+                    folio: ref(head),
+                    fromMemcg: a.fromMemcgID,
+                    toMemcg: a.toMemcgID,
+                    mapped: mapped.mapped,
+                    mappedBecause: mapped.because,
+                    evidence: evidence(r)
+                )
+            )
+        )
+        if let from = a.fromMemcgID { memcgs[from, default: MemcgSummary(id: from)].pagesMovedOut &+= pages }
+        if let to = a.toMemcgID {
+            memcgs[to, default: MemcgSummary(id: to)].pagesMovedIn &+= pages
+            tally(out: head)
+            self[head].memcg = to
+            tally(in: head)
+            self[head].attribution = .exact
+        }
+        step(
+            head,
+            r,
+            "move_account from=\(a.fromMemcgID.map(String.init) ?? "?") to=\(a.toMemcgID.map(String.init) ?? "?") mapcount=\(a.mapcount.map(String.init) ?? "?")"
+        )
+    }
+}
