@@ -99,8 +99,7 @@ public final class LiveSession {
         for i in streams.indices { heads.append(try streams[i].next()) }
         var handled = 0
         while let best = MergedStream.earliest(heads), let r = heads[best] {
-            engine.handle(r, decoder.decode(r))
-            if engine.hasTransitions { for t in engine.transitions { detectors.observe(t) } }
+            if engine.handle(r, decoder.decode(r)) { for t in engine.transitions { detectors.observe(t) } }
             handled += 1
             heads[best] = try streams[best].next()
         }

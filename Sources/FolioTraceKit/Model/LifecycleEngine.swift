@@ -171,9 +171,20 @@ public struct LifecycleEngine {
 
     // MARK: feeding
 
-    /// Applies one record. Counts taken from the trace accumulate with wrapping arithmetic:
-    /// a corrupt record must not trap the process.
-    public mutating func handle(_ r: RawRecord, _ event: MMEvent) {
+    /// Applies one record, and says whether it produced transitions (`transitions`). Counts
+    /// taken from the trace accumulate with wrapping arithmetic: a corrupt record must not
+    /// trap the process.
+    ///
+    /// The answer comes back from this mutating call because reading `hasTransitions` on an
+    /// engine held in another struct's stored property copied the whole engine (600 bytes) on
+    /// every record.
+    @discardableResult
+    public mutating func handle(_ r: RawRecord, _ event: MMEvent) -> Bool {
+        apply(r, event)
+        return !transitions.isEmpty
+    }
+
+    private mutating func apply(_ r: RawRecord, _ event: MMEvent) {
         summary.records += 1
         if !transitions.isEmpty { transitions.removeAll(keepingCapacity: true) }
         if r.missedEvents != 0 { noteLoss(r) }

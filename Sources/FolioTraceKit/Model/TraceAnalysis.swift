@@ -53,65 +53,35 @@ public struct TraceAnalysis: Sendable {
         progress: ((Progress) -> Void)? = nil
     ) throws(TraceFileError) {
         let catalog = try source.catalog()
-        let decoder = try EventDecoder(catalog: catalog, path: source.path)
         var engine = LifecycleEngine(catalog: catalog, savedCommands: source.savedCommands, options: options)
         engine.nameCgroups(source.cgroupPaths)
-        var detectors = DetectorSet()
-        var counts = [UInt64](repeating: 0, count: catalog.idLimit)
-        var timeline = Timeline()
-        var first: UInt64?
-        var last: UInt64 = 0
-        var handled: UInt64 = 0
-        var read: UInt64 = 0
-        // The window on the trace's clock; a time from the start is resolved at the first record.
-        var (start, end) = window.bounds(traceStart: 0)
-        var started = false
-        /// The one pass, specialized per input format.
-        func run<S: RecordStream>(_ records: inout S) throws(TraceFileError) -> [LostEvents] {
-            while let r = try records.next() {
-                read &+= 1
-                if let progress, read & 0x3_FFFF == 0 {
-                    progress(Progress(fraction: records.fractionRead, records: read))
-                }
-                if !started {
-                    started = true
-                    (start, end) = window.bounds(traceStart: r.timestamp)
-                }
-                if r.timestamp < start {
-                    engine.learnContext(r, decoder.decode(r))
-                    continue
-                }
-                if r.timestamp > end { break }
-                let id = Int(r.eventID)
-                if id < counts.count { counts[id] += 1 }
-                engine.handle(r, decoder.decode(r))
-                if engine.hasTransitions { for t in engine.transitions { detectors.observe(t) } }
-                if r.timestamp >= timeline.due { timeline.observe(r.timestamp, engine) }
-                if first == nil { first = r.timestamp }
-                last = r.timestamp
-                handled &+= 1
-            }
-            return records.lostEvents
-        }
+        var pass = Pass(
+            engine: engine,
+            decoder: try EventDecoder(catalog: catalog, path: source.path),
+            window: window,
+            idLimit: catalog.idLimit
+        )
         switch source {
         case .traceDat(let file):
             var records = try file.mergedRecords()
-            lost = try run(&records)
+            lost = try pass.run(&records, progress: progress)
         case .perfData(let file):
             var records = file.orderedRecords()
-            lost = try run(&records)
+            lost = try pass.run(&records, progress: progress)
             // COMM records inside compressed data are only seen during the pass.
-            engine.learnCommands(records.commands)
+            pass.engine.learnCommands(records.commands)
         }
-        timeline.finish(last, engine)
-        self.timeline = timeline
-        span = (first ?? 0, last)
+        pass.timeline.finish(pass.last, pass.engine)
+        self.timeline = pass.timeline
+        span = (pass.first ?? 0, pass.last)
         if window.since != nil || window.until != nil {
             var scope = ResolvedScope(scope: AnalysisScope(since: window.since, until: window.until))
-            scope.since = window.since.map { _ in start }
-            scope.until = window.until.map { _ in end }
+            scope.since = window.since.map { _ in pass.start }
+            scope.until = window.until.map { _ in pass.end }
             self.scope = scope
         }
+        let counts = pass.counts
+        let detectors = pass.detectors
         let present = catalog.requirementNamesPresent(counts: counts)
         coverage = Rule.all.map { rule in
             let check = rule.requirement?.check(present) ?? (runnable: true, missing: [])
@@ -123,6 +93,62 @@ public struct TraceAnalysis: Sendable {
         kernelRelease = source.kernelRelease
         cpus = source.cpuCount
         self.catalog = catalog
-        report = engine.finish()
+        report = pass.engine.finish()
+    }
+}
+
+/// The one pass over a trace's records: a struct with a mutating method, so that the engine
+/// and the detectors are reached in place.
+private struct Pass {
+    var engine: LifecycleEngine
+    let decoder: EventDecoder
+    let window: AnalysisScope
+    var detectors = DetectorSet()
+    var counts: [UInt64]
+    var timeline = Timeline()
+    var first: UInt64?
+    var last: UInt64 = 0
+    var read: UInt64 = 0
+    /// The window on the trace's clock; a time from the start is resolved at the first record.
+    var start: UInt64 = 0
+    var end: UInt64 = .max
+    var started = false
+
+    init(engine: LifecycleEngine, decoder: EventDecoder, window: AnalysisScope, idLimit: Int) {
+        self.engine = engine
+        self.decoder = decoder
+        self.window = window
+        counts = [UInt64](repeating: 0, count: idLimit)
+        (start, end) = window.bounds(traceStart: 0)
+    }
+
+    /// Feeds every record of the window to the engine and the detectors; specialized per
+    /// input format.
+    mutating func run<S: RecordStream>(
+        _ records: inout S,
+        progress: ((TraceAnalysis.Progress) -> Void)?
+    ) throws(TraceFileError) -> [LostEvents] {
+        while let r = try records.next() {
+            read &+= 1
+            if let progress, read & 0x3_FFFF == 0 {
+                progress(TraceAnalysis.Progress(fraction: records.fractionRead, records: read))
+            }
+            if !started {
+                started = true
+                (start, end) = window.bounds(traceStart: r.timestamp)
+            }
+            if r.timestamp < start {
+                engine.learnContext(r, decoder.decode(r))
+                continue
+            }
+            if r.timestamp > end { break }
+            let id = Int(r.eventID)
+            if id < counts.count { counts[id] += 1 }
+            if engine.handle(r, decoder.decode(r)) { for t in engine.transitions { detectors.observe(t) } }
+            if r.timestamp >= timeline.due { timeline.observe(r.timestamp, engine) }
+            if first == nil { first = r.timestamp }
+            last = r.timestamp
+        }
+        return records.lostEvents
     }
 }

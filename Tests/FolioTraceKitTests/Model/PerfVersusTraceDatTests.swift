@@ -57,8 +57,7 @@ import Testing
                 }
                 perTask[r.pid, default: 0] += 1
                 counts[catalog.type(id: r.eventID)?.fullName ?? "?", default: 0] += 1
-                engine.handle(r, decoder.decode(r))
-                if engine.hasTransitions { for t in engine.transitions { detectors.observe(t) } }
+                if engine.handle(r, decoder.decode(r)) { for t in engine.transitions { detectors.observe(t) } }
             }
         }
         switch source {
