@@ -106,6 +106,10 @@ struct EventsSummary: Encodable {
         format_parse_failures = catalog.parseFailures.map { "\($0.system): \($0.message)" }
     }
 
+    private func lacking(_ a: Analysis) -> String {
+        AnalysisRequirement.all.first { $0.id == a.name }?.lacking(a.missing) ?? a.missing.joined(separator: ", ")
+    }
+
     func json() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -147,8 +151,8 @@ struct EventsSummary: Encodable {
             let pad = String(repeating: " ", count: nameWidth - a.name.count)
             s +=
                 "  \(a.name)\(pad)  "
-                + (a.runnable ? "yes" : "no: missing \(a.missing.joined(separator: ", "))")
-                + (a.runnable && !a.missing.isEmpty ? ", in part: missing \(a.missing.joined(separator: ", "))" : "")
+                + (a.runnable ? "yes" : "no: missing \(lacking(a))")
+                + (a.runnable && !a.missing.isEmpty ? ", in part: missing \(lacking(a))" : "")
                 + "\n"
         }
         for f in format_parse_failures { s += "note: libtraceevent could not parse \(f)\n" }

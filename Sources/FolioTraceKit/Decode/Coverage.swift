@@ -8,10 +8,11 @@ public struct AnalysisRequirement: Sendable {
     public var id: String
     public var summary: String
     public var needs: [[String]]
-    /// Ways to run the analysis in part, each a list of groups as `needs`: with any, the
-    /// analysis runs when `needs` and at least one of them are satisfied, and the others'
-    /// missing groups are still reported (the part of it they would run is off).
-    public var anyOf: [[[String]]] = []
+    /// Ways to run the analysis in part, each named by what it finds and with a list of groups
+    /// as `needs`: with any, the analysis runs when `needs` and at least one of them are
+    /// satisfied, and the others' missing groups are still reported (the part of it they would
+    /// run is off).
+    public var anyOf: [(part: String, needs: [[String]])] = []
 
     /// Whether the events present satisfy the requirement, and the groups missing (each group
     /// as "a|b", or "kprobe:<rmap function>" for the long list of rmap probes): runnable with
@@ -19,29 +20,48 @@ public struct AnalysisRequirement: Sendable {
     public func check(_ present: Set<String>) -> (runnable: Bool, missing: [String]) {
         let base = Self.missing(needs, present)
         guard !anyOf.isEmpty else { return (base.isEmpty, base) }
-        let parts = anyOf.map { Self.missing($0, present) }
+        let parts = anyOf.map { Self.missing($0.needs, present) }
         var missing = base
         for group in parts.joined() where !missing.contains(group) { missing.append(group) }
         return (base.isEmpty && parts.contains(where: \.isEmpty), missing)
     }
 
     private static func missing(_ needs: [[String]], _ present: Set<String>) -> [String] {
-        needs.filter { group in !group.contains { present.contains($0) } }
-            .map { group in
-                switch group {
-                case AnalysisRequirement.rmapProbes: return "kprobe:<rmap function>"
-                case AnalysisRequirement.rmapMapProbes: return "kprobe:<rmap map function>"
-                case AnalysisRequirement.rmapUnmapProbes: return "kprobe:<rmap unmap function>"
-                default: return group.joined(separator: "|")
-                }
-            }
+        needs.filter { group in !group.contains { present.contains($0) } }.map(name)
+    }
+
+    /// A group as reports name it.
+    private static func name(_ group: [String]) -> String {
+        switch group {
+        case AnalysisRequirement.rmapProbes: return "kprobe:<rmap function>"
+        case AnalysisRequirement.rmapMapProbes: return "kprobe:<rmap map function>"
+        case AnalysisRequirement.rmapUnmapProbes: return "kprobe:<rmap unmap function>"
+        default: return group.joined(separator: "|")
+        }
+    }
+
+    /// What a report says a trace lacks (`missing` as `check` gave it): the groups, and for an
+    /// analysis that runs in more than one way, which part each would turn on ("a, b for frees
+    /// while mapped; c for frees in the page cache").
+    /// - Parameter show: how to write one group (Markdown quotes each event).
+    public func lacking(_ missing: [String], show: (String) -> String = { $0 }) -> String {
+        guard !anyOf.isEmpty else { return missing.map(show).joined(separator: ", ") }
+        let baseNames = Set(needs.map(Self.name))
+        var sentences = [missing.filter(baseNames.contains).map(show).joined(separator: ", ")].filter { !$0.isEmpty }
+        for (part, needs) in anyOf {
+            let names = Set(needs.map(Self.name))
+            let lacked = missing.filter { names.contains($0) && !baseNames.contains($0) }
+            if !lacked.isEmpty { sentences.append(lacked.map(show).joined(separator: ", ") + " for " + part) }
+        }
+        return sentences.joined(separator: "; ")
     }
 
     /// The analyses a capture cannot run for lack of `missing` events (given as
     /// "system:event"): those with a group whose every event is missing.
     public static func disabled(byMissing missing: Set<String>) -> [String] {
         func blocked(_ needs: [[String]]) -> Bool { needs.contains { group in group.allSatisfy(missing.contains) } }
-        return all.filter { r in blocked(r.needs) || (!r.anyOf.isEmpty && r.anyOf.allSatisfy(blocked)) }.map(\.id)
+        return all.filter { r in blocked(r.needs) || (!r.anyOf.isEmpty && r.anyOf.allSatisfy { blocked($0.needs) }) }
+            .map(\.id)
     }
 
     /// The rmap kprobe events by what they do, as requirement groups name them.
@@ -133,16 +153,22 @@ public struct AnalysisRequirement: Sendable {
             summary: "folios freed while mapped (seed 001) or while in the page cache",
             needs: [["kmem:mm_page_free"]],
             anyOf: [
-                [
-                    ["kmem:mm_page_alloc"], rmapMapProbes, rmapUnmapProbes,
-                    // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events
-                    ["pagemap:mm_lru_insertion", "pagemap:mm_lru_activate"],
-                ],
-                [
-                    ["filemap:mm_filemap_add_to_page_cache"], ["filemap:mm_filemap_delete_from_page_cache"],
-                    // migration replaces page-cache folios without the filemap events
-                    ["migrate:mm_migrate_pages_start"],
-                ],
+                (
+                    "frees while mapped",
+                    [
+                        ["kmem:mm_page_alloc"], rmapMapProbes, rmapUnmapProbes,
+                        // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events
+                        ["pagemap:mm_lru_insertion", "pagemap:mm_lru_activate"],
+                    ]
+                ),
+                (
+                    "frees in the page cache",
+                    [
+                        ["filemap:mm_filemap_add_to_page_cache"], ["filemap:mm_filemap_delete_from_page_cache"],
+                        // migration replaces page-cache folios without the filemap events
+                        ["migrate:mm_migrate_pages_start"],
+                    ]
+                ),
             ]
         ),
         .init(

@@ -26,6 +26,11 @@ public struct Rule: Sendable {
     /// The events the rule needs (see `AnalysisRequirement`, whose id is the rule id).
     public var requirement: AnalysisRequirement? { AnalysisRequirement.all.first { $0.id == id } }
 
+    /// What a report says a trace lacks for this rule (see `AnalysisRequirement.lacking`).
+    public func lacking(_ missing: [String], show: (String) -> String = { $0 }) -> String {
+        requirement?.lacking(missing, show: show) ?? missing.map(show).joined(separator: ", ")
+    }
+
     public static let chargeMoveUnmapped = Rule(
         id: "charge-move-unmapped",
         severity: .warning,

@@ -60,10 +60,10 @@ public struct HTMLReport {
             }
             let gate =
                 !o.runnable
-                ? "not checked: the trace lacks " + o.missing.joined(separator: ", ")
+                ? "not checked: the trace lacks " + o.rule.lacking(o.missing)
                 : (o.failed ? "FAIL: " + (o.reason ?? "") : "pass")
                     + (o.missing.isEmpty
-                        ? "" : " (checked in part: the trace lacks " + o.missing.joined(separator: ", ") + ")")
+                        ? "" : " (checked in part: the trace lacks " + o.rule.lacking(o.missing) + ")")
             h += "<td class=\"\(o.failed ? "fail" : "")\">\(escapeXML(gate))</td></tr>\n"
         }
         return h + "</tbody></table></section>\n"

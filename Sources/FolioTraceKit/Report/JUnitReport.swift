@@ -31,7 +31,7 @@ public struct JUnitReport {
         for o in verdict.outcomes {
             x += "    <testcase classname=\"foliotrace.\(o.rule.severity.rawValue)\" name=\"\(o.rule.id)\">\n"
             if !o.runnable {
-                x += "      <skipped message=\"\(attr("the trace lacks " + o.missing.joined(separator: ", ")))\"/>\n"
+                x += "      <skipped message=\"\(attr("the trace lacks " + o.rule.lacking(o.missing)))\"/>\n"
             } else if o.failed {
                 x += "      <failure message=\"\(attr(o.reason ?? "failed"))\" type=\"\(o.rule.severity.rawValue)\">"
                 x += text(failureText(o)) + "</failure>\n"

@@ -35,8 +35,9 @@ public struct MarkdownReport {
         for o in verdict.outcomes {
             let gate: String
             // A group of alternatives ("a|b") as "`a` or `b`": a bare pipe would split the cell.
-            let lacks = o.missing.map { $0.split(separator: "|").map { "`\($0)`" }.joined(separator: " or ") }
-                .joined(separator: ", ")
+            let lacks = o.rule.lacking(o.missing) {
+                $0.split(separator: "|").map { "`\($0)`" }.joined(separator: " or ")
+            }
             if !o.runnable {
                 gate = "not checked: lacks " + lacks
             } else {

@@ -88,13 +88,13 @@ func findingsText(_ a: TraceAnalysis, _ verdict: Verdict) -> String {
         let found = top.findings
         t += "\n  \(rule.id) [\(rule.severity.rawValue)]: "
         guard c.runnable else {
-            t += "not checked: the trace lacks \(c.missing.joined(separator: ", "))\n"
+            t += "not checked: the trace lacks \(rule.lacking(c.missing))\n"
             continue
         }
         t += found.isEmpty ? "none" : "\(found.count) (\(rule.title))"
         if let base = c.baseline { t += "; baseline \(base) (\(c.change.rawValue))" }
         t += c.failed ? " FAILED\n" : "\n"
-        if !c.missing.isEmpty { t += "    checked in part: the trace lacks \(c.missing.joined(separator: ", "))\n" }
+        if !c.missing.isEmpty { t += "    checked in part: the trace lacks \(rule.lacking(c.missing))\n" }
         for (label, n) in a.ruleContext[rule.id] ?? [] where n > 0 { t += "    \(label): \(n)\n" }
         guard !found.isEmpty else { continue }
         t += wrap(rule.explanation, indent: "    ")

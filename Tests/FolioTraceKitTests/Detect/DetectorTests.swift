@@ -397,6 +397,12 @@ import Testing
         let reclaim = try TraceAnalysis(path: Fixtures.path("linux-6.18/memcg-reclaim-foreign.dat"))
         let none = try #require(reclaim.coverage.first { $0.rule.id == "charge-lifecycle-violation" })
         #expect(!none.runnable && none.missing == rmap + ["migrate:mm_migrate_pages_start"])
+        #expect(
+            TextReport(reclaim, verdict: Verdict(reclaim, failOn: nil)).rendered.contains(
+                "not checked: the trace lacks \(rmap.joined(separator: ", ")) for frees while mapped; "
+                    + "migrate:mm_migrate_pages_start for frees in the page cache"
+            )
+        )
         // What record and tail say a kernel without the events disables.
         #expect(
             !AnalysisRequirement.disabled(byMissing: Set(AnalysisRequirement.rmapUnmapProbes)).contains(
