@@ -98,7 +98,10 @@ struct EventsSummary: Encodable {
             events[t.fullName] = inventory.countsByID[Int(t.id)]
         }
         self.events = events
-        let present = catalog.requirementNamesPresent(counts: inventory.countsByID)
+        let present = catalog.requirementNamesPresent(
+            counts: inventory.countsByID,
+            enabled: source.enabledEvents(catalog)
+        )
         analyses = AnalysisRequirement.all.map { r in
             let c = r.check(present)
             return Analysis(name: r.id, summary: r.summary, runnable: c.runnable, missing: c.missing)

@@ -55,6 +55,7 @@ public final class LiveSession {
         decoder = try EventDecoder(catalog: catalog, path: headers)
         engine = LifecycleEngine(catalog: catalog, savedCommands: metadata.savedCommands())
         engine.nameCgroups(CgroupPaths.scan())
+        engine.knowEnabled(Set(enabled))
         let size = pageSize
         let pageQueues = (0..<cpus).map { _ in LivePages(pageSize: size) }
         queues = pageQueues

@@ -172,6 +172,8 @@ public final class Recorder {
         }
         let table = CgroupPaths.scan().sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         w.options.append((TraceDatWriter.Option.cgroupPaths, cString(table.joined(separator: "\n"))))
+        let on = enabled.map { "\($0.system):\($0.event)" }
+        w.options.append((TraceDatWriter.Option.enabledEvents, cString(on.joined(separator: "\n"))))
         if let btf = try? BTF() {
             let items = StatItems.enums.flatMap { e in btf.enumerators(of: e).map { "\(e) \($0.name) \($0.value)" } }
             w.options.append((TraceDatWriter.Option.statItems, cString(items.joined(separator: "\n"))))

@@ -20,6 +20,9 @@ public struct TraceDatWriter {
         /// foliotrace's own: "enum NAME value" lines of the enums whose values memcg
         /// tracepoints print as numbers (node_stat_item, memcg_stat_item, vm_event_item).
         case statItems = 0x4655
+        /// foliotrace's own: "system:event" lines of the events the capture enabled, so that
+        /// an event that never fired reads as silent, not as missing.
+        case enabledEvents = 0x4656
     }
 
     public var pageSize: Int

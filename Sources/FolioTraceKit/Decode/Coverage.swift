@@ -192,9 +192,12 @@ extension EventCatalog {
     /// event that occurred, and every kprobe the capture defined even if it never fired (its
     /// format is in the file, so the probe was there: its silence is the kernel's answer,
     /// e.g. no young-bit check in a foreign VMA on 5.11+).
-    public func requirementNamesPresent(counts: [UInt64]) -> Set<String> {
+    /// - Parameter enabled: "system:event" names the capture says it enabled: on, so silent.
+    public func requirementNamesPresent(counts: [UInt64], enabled: Set<String>? = nil) -> Set<String> {
         var present = Set<String>()
-        for t in types where t.isKprobe || (Int(t.id) < counts.count && counts[Int(t.id)] > 0) {
+        for t in types
+        where t.isKprobe || (Int(t.id) < counts.count && counts[Int(t.id)] > 0) || enabled?.contains(t.fullName) == true
+        {
             present.formUnion(requirementNames(of: t))
         }
         return present

@@ -48,10 +48,10 @@ public struct LifecycleEngine {
     let seesUnmaps: Bool
     /// The page-cache add event's id, for evidence of a free while in the page cache.
     let pageCacheAddID: UInt16?
-    /// Whether a page-cache delete and a migrate_pages() call have been seen: then the capture
-    /// shows how page-cache folios leave (deleted, or replaced by migration), and a free
-    /// without either means the page cache lost a folio it still held. Before both have
-    /// been seen, such frees are not judged (a capture without those events would make every
+    /// Whether the capture shows page-cache deletes and migrate_pages() calls (seen, or known to
+    /// be enabled): then it shows how page-cache folios leave (deleted, or replaced by
+    /// migration), and a free without either means the page cache lost a folio it still held.
+    /// Until then such frees are not judged (a capture without those events would make every
     /// eviction or migration look like one).
     var seesPageCacheExits: (delete: Bool, migration: Bool) = (false, false)
     /// Where a folio that migration joined to a new one went: old head -> new head, until the
@@ -341,6 +341,14 @@ public struct LifecycleEngine {
             handleProbe(call, r)
         }
         summary.typedEvents += 1
+    }
+
+    /// Takes the events the capture says it enabled (`TraceSource.enabledEvents`): a
+    /// page-cache delete or a migrate_pages() call that was on but never fired is an answer,
+    /// so frees in the page cache are judged from the start.
+    public mutating func knowEnabled(_ names: Set<String>) {
+        if names.contains("filemap:mm_filemap_delete_from_page_cache") { seesPageCacheExits.delete = true }
+        if names.contains("migrate:mm_migrate_pages_start") { seesPageCacheExits.migration = true }
     }
 
     /// Learns from a record before the analysed window what holds for the whole trace and not

@@ -55,6 +55,8 @@ public struct TraceAnalysis: Sendable {
         let catalog = try source.catalog()
         var engine = LifecycleEngine(catalog: catalog, savedCommands: source.savedCommands, options: options)
         engine.nameCgroups(source.cgroupPaths)
+        let enabled = source.enabledEvents(catalog)
+        if let enabled { engine.knowEnabled(enabled) }
         var pass = Pass(
             engine: engine,
             decoder: try EventDecoder(catalog: catalog, path: source.path),
@@ -82,7 +84,7 @@ public struct TraceAnalysis: Sendable {
         }
         let counts = pass.counts
         let detectors = pass.detectors
-        let present = catalog.requirementNamesPresent(counts: counts)
+        let present = catalog.requirementNamesPresent(counts: counts, enabled: enabled)
         coverage = Rule.all.map { rule in
             let check = rule.requirement?.check(present) ?? (runnable: true, missing: [])
             return (rule, check.runnable, check.missing)

@@ -234,6 +234,10 @@ public final class TraceFile {
                     guard w.count == 3, let v = Int64(w[2]) else { continue }
                     options.statItems[String(w[0]), default: [:]][v] = String(w[1])
                 }
+            case 0x4656:
+                options.enabledEvents = Set(
+                    try o.cString("enabled events option").split(separator: "\n").map(String.init)
+                )
             case 0x4654:
                 for line in try o.cString("cgroup paths option").split(separator: "\n") {
                     guard let space = line.firstIndex(of: " "), let id = UInt64(line[..<space]) else { continue }
@@ -303,6 +307,9 @@ public struct TraceOptions: Sendable {
     public var uname: String?
     /// cgroup id -> path of the memcgs at capture (`foliotrace record`'s own option).
     public var cgroupPaths: [UInt64: String] = [:]
+    /// The "system:event" names the capture enabled (`foliotrace record`'s own option); nil
+    /// when the file does not say (then only the events that occurred are known to be on).
+    public var enabledEvents: Set<String>?
     /// enum -> value -> enumerator for the stat items of memcg events (`foliotrace record`).
     public var statItems: [String: [Int64: String]] = [:]
     /// The trace-cmd version that wrote the file.

@@ -95,6 +95,31 @@ import Testing
         }
         #expect(analysis.report.summary.lruInsertions.reduce(0, +) > 0)
 
+        // The file lists what the capture enabled: every tracepoint of the preset this kernel
+        // has (tracefs's available_events), fired or not, and nothing it does not have.
+        // (tracefs files report size 0: read to the end, not by size)
+        let listing = try #require(FileHandle(forReadingAtPath: "/sys/kernel/tracing/available_events"))
+        let available = Set(
+            String(decoding: listing.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").map(String.init)
+        )
+        try? listing.close()
+        #expect(available.contains("kmem:mm_page_alloc"))
+        let preset = Set(
+            Preset.mm.events.flatMap { name in
+                name.hasSuffix(":*") ? available.filter { $0.hasPrefix(name.dropLast()) } : [name]
+            }
+        ).intersection(available)
+        let enabled = try #require(try TraceFile(path: out).options.enabledEvents)
+        #expect(preset.isSubset(of: enabled), "\(preset.subtracting(enabled))")
+        #expect(
+            enabled.subtracting(preset).allSatisfy { $0.hasPrefix("foliotrace:") },
+            "\(enabled.subtracting(preset))"
+        )
+        // So the page-cache part of charge-lifecycle-violation runs whether or not a
+        // migration happened.
+        let part = try #require(analysis.coverage.first { $0.rule.id == "charge-lifecycle-violation" })
+        #expect(part.runnable && !part.missing.contains("migrate:mm_migrate_pages_start"), "\(part.missing)")
+
         // The file names the memcg this test runs in (from its cgroup directory's inode),
         // though no cgroup event in the trace does.
         let own = try String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8).split(separator: "\n")

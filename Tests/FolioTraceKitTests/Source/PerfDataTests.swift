@@ -26,6 +26,28 @@ import Testing
         #expect(inventory.unknownRecords == 0 && inventory.malformedRecords == 0)
     }
 
+    /// The events a perf.data says were on are the tracepoints `perf evlist` lists for it,
+    /// sampled or not (so a silent one counts as present for the rules). For a pipe-mode
+    /// file perf lists its tracepoints as "unknown tracepoint" (their formats come after the
+    /// attributes): then the number must match.
+    @Test(
+        .enabled(if: PerfScript.isInstalled, "perf (Debian package linux-perf) is not installed"),
+        arguments: PerfFixtures.traces
+    )
+    func enabledEventsAreWhatPerfEvlistLists(_ fixture: String) throws {
+        let path = Fixtures.path(fixture)
+        let source = try TraceSource(path: path)
+        let catalog = try source.catalog()
+        let evlist = try CommandLineTests.execute(PerfScript.binary, ["evlist", "-i", path])
+        #expect(evlist.status == 0, "\(evlist.stderr)")
+        let known = Set(catalog.types.map(\.fullName))
+        let lines = evlist.stdout.split(separator: "\n").map(String.init)
+        let listed = Set(lines).intersection(known)
+        let unnamed = lines.filter { $0 == "unknown tracepoint" }.count
+        let enabled = try #require(source.enabledEvents(catalog))
+        #expect(!enabled.isEmpty && listed.isSubset(of: enabled) && enabled.count == listed.count + unnamed)
+    }
+
     /// The same samples as `perf script` prints, in the same order, with the same CPU and
     /// nanosecond timestamp, and the fields foliotrace decodes equal to the values perf's
     /// print format shows for every sample of the events checked.
