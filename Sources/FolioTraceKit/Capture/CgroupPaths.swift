@@ -19,9 +19,7 @@ public enum CgroupPaths {
     /// is a cgroup directory of the memory hierarchy.
     public static func resolve(_ name: String) -> (id: UInt64, path: String)? {
         let root = Self.root
-        var path = name.hasPrefix(root + "/") ? String(name.dropFirst(root.count)) : name == root ? "/" : name
-        if !path.hasPrefix("/") { path = "/" + path }
-        while path.count > 1, path.hasSuffix("/") { path.removeLast() }
+        let path = hierarchyPath(name, roots: [root])
         let dir = root + (path == "/" ? "" : path)
         // A memcg's directory has the memory controller's files (v2's root has none).
         let fm = FileManager.default
@@ -30,6 +28,20 @@ public enum CgroupPaths {
             fm.fileExists(atPath: dir + "/memory.stat") || path == "/"
         else { return nil }
         return (UInt64(info.st_ino), path)
+    }
+
+    /// `name` as a path in the hierarchy, as reports print it: under the first of `roots` (the
+    /// mount points) that holds it, it loses that root ("/sys/fs/cgroup/memory/A/" -> "/A", a
+    /// root itself -> "/"); anything else gets a leading "/" and no trailing one.
+    static func hierarchyPath(_ name: String, roots: [String]) -> String {
+        var path = name
+        for root in roots where name == root || name.hasPrefix(root + "/") {
+            path = String(name.dropFirst(root.count))
+            break
+        }
+        if !path.hasPrefix("/") { path = "/" + path }
+        while path.count > 1, path.hasSuffix("/") { path.removeLast() }
+        return path
     }
 
     static func scan() -> [UInt64: String] {

@@ -99,11 +99,6 @@ public struct ResolvedScope: Sendable {
         if let pid = scope.pid { parts.append("findings whose evidence names pid \(pid)") }
         return parts.joined(separator: "; ")
     }
-
-    private func seconds(_ ns: UInt64) -> String {
-        let fraction = String(ns % 1_000_000_000)
-        return "\(ns / 1_000_000_000)." + String(repeating: "0", count: 9 - fraction.count) + fraction
-    }
 }
 
 /// Why a scope cannot be applied to a trace.
@@ -123,14 +118,11 @@ extension TraceAnalysis {
             let ids = path.map { p in Set(paths.filter { Self.path($0.value, isUnder: p) }.keys) } ?? []
             return (path ?? "id \(id)", ids.union([id]))
         }
-        var wanted = spec
-        for mount in ["/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-        where wanted.hasPrefix(mount + "/") {
-            wanted.removeFirst(mount.count)
-            break
-        }
-        if !wanted.hasPrefix("/") { wanted = "/" + wanted }
-        while wanted.count > 1, wanted.hasSuffix("/") { wanted.removeLast() }
+        // Any machine's mount points: the trace may come from another one.
+        let wanted = CgroupPaths.hierarchyPath(
+            spec,
+            roots: ["/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        )
         let ids = Set(paths.filter { Self.path($0.value, isUnder: wanted) }.keys)
         guard !ids.isEmpty else {
             let known = report.memcgs.filter { $0.id != 0 }.map { m in m.path.map { "\($0) (\(m.id))" } ?? "\(m.id)" }

@@ -106,7 +106,6 @@ extension LifecycleEngine {
     /// or page poisoning). Only whole generations count: allocated in the trace, rmap seen,
     /// no lost events, and a capture with unmap probes; unprobed adds (fork's dup, a PMD split)
     /// only make the balance lower.
-    @discardableResult
     mutating func freedWhileMapped(_ head: UInt64, _ r: RawRecord) -> Bool {
         let f = self[head]
         guard seesUnmaps, f.rmapBalance > 0, f.bits.contains(.allocated), f.bits.contains(.sawRmap),

@@ -32,9 +32,6 @@ public struct LifecycleEngine {
     public internal(set) var steps: [FolioStepKey: [FolioStep]] = [:]
     /// Transitions for the detectors from the last `handle`; the caller drains them.
     public internal(set) var transitions: [Transition] = []
-    /// Whether the last `handle` produced transitions (checked per record without touching
-    /// the array's storage).
-    public var hasTransitions: Bool { !transitions.isEmpty }
 
     let options: Options
     let eventNames: [String]
@@ -175,9 +172,9 @@ public struct LifecycleEngine {
     /// taken from the trace accumulate with wrapping arithmetic: a corrupt record must not
     /// trap the process.
     ///
-    /// The answer comes back from this mutating call because reading `hasTransitions` on an
-    /// engine held in another struct's stored property copied the whole engine (600 bytes) on
-    /// every record.
+    /// The answer comes back from this mutating call because reading a property of an engine
+    /// held in another struct's stored property copied the whole engine (600 bytes) on every
+    /// record.
     @discardableResult
     public mutating func handle(_ r: RawRecord, _ event: MMEvent) -> Bool {
         apply(r, event)

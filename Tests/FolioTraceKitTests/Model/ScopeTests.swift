@@ -106,11 +106,7 @@ import Testing
         #expect(toB.ruleContext.isEmpty, "whole-trace proportions are not shown beside narrowed findings")
         let byID = try whole.narrowed(to: AnalysisScope(memcg: String(a)))
         #expect(refaulted(byID) == refaults && byID.report.memcgs.map(\.id) == [a])
-        let parent = String(
-            pathB.dropLast(
-                pathB.count - (pathB.lastIndex(of: "/").map { pathB.distance(from: pathB.startIndex, to: $0) } ?? 0)
-            )
-        )
+        let parent = String(pathB[..<(try #require(pathB.lastIndex(of: "/")))])
         let both = try whole.narrowed(to: AnalysisScope(memcg: "/sys/fs/cgroup" + parent + "/"))
         #expect(Set(both.report.memcgs.map(\.id)) == [a, b], "a memcg's children come with it")
         #expect(throws: ScopeError.self) { try whole.narrowed(to: AnalysisScope(memcg: parent + "/foliotrace-C")) }
