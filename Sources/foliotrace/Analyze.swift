@@ -21,7 +21,7 @@ struct Analyze: ParsableCommand {
             """
     )
 
-    @Argument(help: "A trace.dat file (version 6 or 7).")
+    @Argument(help: "A trace.dat (version 6 or 7) or perf.data file.")
     var trace: String
 
     @Option(
@@ -61,6 +61,12 @@ struct Analyze: ParsableCommand {
 
     @Option(help: "Only the findings whose evidence names this task.")
     var pid: Int32?
+
+    @Flag(help: "Fail (exit 1) when a rule cannot run because the trace lacks its events.")
+    var requireRules = false
+
+    @Flag(help: "Fail (exit 1) when the file is damaged (cut, or with parts that cannot be read).")
+    var failOnDamage = false
 
     @Flag(help: "Keep every folio generation and list them in the JSON report (memory grows with the trace).")
     var keepLifecycles = false
@@ -151,7 +157,14 @@ struct Analyze: ParsableCommand {
             FileHandle.standardError.write(Data("foliotrace: \(trace): --memcg \(error)\n".utf8))
             throw ExitCode(2)
         }
-        let verdict = Verdict(analysis, failOn: failOn, baseline: base, tolerance: Tolerance(tolerance)!)
+        let verdict = Verdict(
+            analysis,
+            failOn: failOn,
+            baseline: base,
+            tolerance: Tolerance(tolerance)!,
+            requireRules: requireRules,
+            failOnDamage: failOnDamage
+        )
         let wanted = try Self.destinations(Array(CommandLine.arguments.dropFirst())).map { ($0 ?? .text, $1) }
         let stories = wanted.contains { $0.0 == .html } ? try findingStories(analysis) : []
         for (format, file) in wanted {
@@ -171,7 +184,8 @@ struct Analyze: ParsableCommand {
         }
         if verdict.failed {
             let failed = verdict.outcomes.filter(\.failed)
-            let lines = failed.map { "foliotrace: \($0.rule.id): \($0.reason ?? "failed")\n" }.joined()
+            var lines = failed.map { "foliotrace: \($0.rule.id): \($0.reason ?? "failed")\n" }.joined()
+            if verdict.damageFailed { lines += "foliotrace: \(trace): the file is damaged (--fail-on-damage)\n" }
             FileHandle.standardError.write(Data(lines.utf8))
             throw ExitCode(1)
         }

@@ -47,6 +47,16 @@ struct EventsSummary: Encodable {
     var events: [String: UInt64]
     var analyses: [Analysis]
     var format_parse_failures: [String]
+    /// Memory events whose format this trace gives in a form foliotrace cannot decode.
+    var unmodelled: [Unmodelled]
+    /// What is damaged in the file, one sentence each.
+    var damage: [String]
+
+    struct Unmodelled: Encodable {
+        var event: String
+        var reason: String
+        var analyses: [String]
+    }
 
     struct Analysis: Encodable {
         var name: String
@@ -98,7 +108,7 @@ struct EventsSummary: Encodable {
             events[t.fullName] = inventory.countsByID[Int(t.id)]
         }
         self.events = events
-        let present = catalog.requirementNamesPresent(
+        let present = decoder.requirementNamesPresent(
             counts: inventory.countsByID,
             enabled: source.enabledEvents(catalog)
         )
@@ -107,6 +117,10 @@ struct EventsSummary: Encodable {
             return Analysis(name: r.id, summary: r.summary, runnable: c.runnable, missing: c.missing)
         }
         format_parse_failures = catalog.parseFailures.map { "\($0.system): \($0.message)" }
+        unmodelled = decoder.unmodelled.map { u in
+            Unmodelled(event: u.event, reason: u.reason, analyses: u.analyses)
+        }
+        damage = source.damage + inventory.damage
     }
 
     private func lacking(_ a: Analysis) -> String {
@@ -159,6 +173,11 @@ struct EventsSummary: Encodable {
                 + "\n"
         }
         for f in format_parse_failures { s += "note: libtraceevent could not parse \(f)\n" }
+        for u in unmodelled {
+            s += "note: \(u.event) is counted, not modelled: \(u.reason)"
+            s += u.analyses.isEmpty ? "\n" : " (affects \(u.analyses.joined(separator: ", ")))\n"
+        }
+        for d in damage { s += "damage: \(d)\n" }
         return s
     }
 

@@ -6,24 +6,8 @@ import Foundation
 /// handed them out of `per_cpu/cpuN/trace_pipe_raw`, page-aligned. Format:
 /// trace-cmd's Documentation/trace-cmd/trace-cmd.dat.v6.5.txt; `TraceFile` reads it back.
 public struct TraceDatWriter {
-    /// Option ids of the v6 format.
-    public enum Option: UInt16 {
-        case date = 1
-        case cpuStat = 2
-        case traceClock = 4
-        case uname = 5
-        case cpuCount = 8
-        case version = 9
-        /// foliotrace's own: "cgroup-id path" lines for the memcgs that existed at capture
-        /// (trace-cmd skips options it does not know).
-        case cgroupPaths = 0x4654
-        /// foliotrace's own: "enum NAME value" lines of the enums whose values memcg
-        /// tracepoints print as numbers (node_stat_item, memcg_stat_item, vm_event_item).
-        case statItems = 0x4655
-        /// foliotrace's own: "system:event" lines of the events the capture enabled, so that
-        /// an event that never fired reads as silent, not as missing.
-        case enabledEvents = 0x4656
-    }
+    /// Option ids (the reader's, so both name them alike).
+    public typealias Option = TraceOptionID
 
     public var pageSize: Int
     public var headerPage = Data()

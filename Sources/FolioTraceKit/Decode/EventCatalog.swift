@@ -107,13 +107,15 @@ public struct EventCatalog: Sendable {
                 let type = common.first(where: { $0.name == "common_type" }),
                 type.offset != 0 || type.size != 2
             {
-                throw TraceFileError(
-                    path: path,
-                    problem: .eventFormat(
-                        event: String(cString: e.system) + ":" + String(cString: e.name),
-                        detail: "common_type at offset \(type.offset) size \(type.size)"
+                // Not a layout any kernel since 2.6.30 writes: this event is left out, the
+                // others are read.
+                failures.append(
+                    (
+                        String(cString: e.system),
+                        String(cString: e.name) + ": common_type at offset \(type.offset) size \(type.size)"
                     )
                 )
+                continue
             }
             types.append(
                 EventType(
@@ -125,12 +127,6 @@ public struct EventCatalog: Sendable {
             )
         }
         for t in unparsed where !types.contains(where: { $0.id == t.id }) { types.append(t) }
-        guard types.contains(where: { !$0.fields.isEmpty }) || file.eventFormats.isEmpty else {
-            throw TraceFileError(
-                path: path,
-                problem: .corrupt("no event format could be parsed: \(failures.first?.1 ?? "")")
-            )
-        }
         types.sort { $0.id < $1.id }
         var index = [Int32](repeating: -1, count: Int(types.last?.id ?? 0) + 1)
         for (i, t) in types.enumerated() { index[Int(t.id)] = Int32(i) }

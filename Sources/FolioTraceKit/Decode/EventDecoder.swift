@@ -10,12 +10,16 @@ public struct EventDecoder {
     /// The catalog the decoder was built from.
     public let catalog: EventCatalog
 
-    /// Resolves the decoders of every event type foliotrace models.
-    /// - Throws: `TraceFileError.missingField` when a modelled event lacks a field it needs.
+    /// Events foliotrace models whose format in this trace it cannot read (another kernel's
+    /// fields, or a big-endian trace): their records are counted, not modelled, and coverage
+    /// treats them as absent.
+    public private(set) var unmodelled: [UnmodelledEvent] = []
+
+    /// Resolves the decoders of every event type foliotrace models. An event whose format
+    /// lacks a field a decoder needs is left out and listed in `unmodelled`: the trace is
+    /// still read (older kernels name fields differently, e.g. 4.x's filemap events carry a
+    /// `struct page *` where later ones carry `pfn`).
     public init(catalog: EventCatalog, path: String) throws(TraceFileError) {
-        guard !catalog.bigEndian else {
-            throw TraceFileError(path: path, problem: .corrupt("big-endian traces are not supported yet"))
-        }
         self.catalog = catalog
         decoders = Array(repeating: .other, count: catalog.idLimit)
         minimumLengths = Array(repeating: 0, count: catalog.idLimit)
@@ -23,12 +27,36 @@ public struct EventDecoder {
             do throws(TraceProblem) {
                 var r = FieldResolver(type)
                 guard let d = try Decoder(type: type, &r, layouts) else { continue }
+                // Fields are read in the byte order of the machines foliotrace runs on.
+                guard !catalog.bigEndian else {
+                    unmodelled.append(UnmodelledEvent(event: type.fullName, reason: "big-endian trace"))
+                    continue
+                }
                 decoders[Int(type.id)] = d
                 minimumLengths[Int(type.id)] = Int32(r.minimumLength)
             } catch {
-                throw TraceFileError(path: path, problem: error.problem)
+                let reason: String
+                if case .missingField(_, let field) = error.problem {
+                    reason = "its format lacks the field '\(field)'"
+                } else {
+                    reason = "\(error.problem)"
+                }
+                unmodelled.append(UnmodelledEvent(event: type.fullName, reason: reason))
             }
         }
+    }
+
+    /// The requirement names a trace satisfies (`EventCatalog.requirementNamesPresent`),
+    /// without the events this decoder cannot model.
+    public func requirementNamesPresent(counts: [UInt64], enabled: Set<String>?) -> Set<String> {
+        catalog.requirementNamesPresent(counts: counts, enabled: enabled)
+            .subtracting(unmodelled.flatMap { u in catalog.type(named: u.event).map(catalog.requirementNames) ?? [] })
+    }
+
+    /// `enabled` without the events this decoder cannot model: the engine must not take an
+    /// event it never sees decoded as one that was on and silent.
+    public func modelledEnabled(_ enabled: Set<String>?) -> Set<String>? {
+        enabled?.subtracting(unmodelled.map(\.event))
     }
 
     /// Whether records of this event id decode to something other than `.other`.
@@ -44,6 +72,21 @@ public struct EventDecoder {
         let p = record.payload
         guard p.count >= Int(minimumLengths[id]) else { return .malformed }
         return decoders[id].decode(p)
+    }
+}
+
+/// A modelled event that this trace's format does not let foliotrace decode.
+public struct UnmodelledEvent: Sendable, Equatable {
+    /// "system:name".
+    public var event: String
+    /// Why, as a phrase: "its format lacks the field 'pfn'", "big-endian trace".
+    public var reason: String
+
+    /// The analyses that lose this event (those whose requirements name it).
+    public var analyses: [String] {
+        AnalysisRequirement.all.filter { r in
+            (r.needs + r.anyOf.flatMap(\.needs)).contains { $0.contains(event) }
+        }.map(\.id)
     }
 }
 

@@ -17,6 +17,8 @@ public struct TraceInventory: Sendable {
     public private(set) var typedRecords: UInt64 = 0
     /// Pages whose records ran past their commit size.
     public private(set) var damagedPages = 0
+    /// What the record streams found damaged, one sentence each.
+    public private(set) var damage: [String] = []
     public private(set) var total: UInt64 = 0
     public private(set) var firstTimestamp: UInt64?
     public private(set) var lastTimestamp: UInt64?
@@ -41,10 +43,12 @@ public struct TraceInventory: Sendable {
             var stream = try file.mergedRecords()
             try count(&stream, decoder: decoder, cpuIndex: cpuIndex)
             damagedPages = stream.damagedPages
+            damage = stream.damage
         case .perfData(let file):
             countsByCPU = Array(repeating: 0, count: file.cpuCount)
             var stream = file.orderedRecords()
             try count(&stream, decoder: decoder, cpuIndex: Array(0..<file.cpuCount))
+            damage = stream.damage
         }
     }
 
@@ -61,6 +65,10 @@ public struct TraceInventory: Sendable {
             if firstTimestamp == nil { firstTimestamp = r.timestamp }
             lastTimestamp = r.timestamp
             let cpu = Int(r.cpu)
+            guard cpu >= 0, cpu < TraceLimits.cpus else {  // no kernel has such a CPU: damage
+                malformedRecords += 1
+                continue
+            }
             if cpu >= cpuIndex.count {  // a perf.data CPU beyond what NRCPUS said
                 for c in cpuIndex.count...cpu { cpuIndex.append(c) }
                 countsByCPU += Array(repeating: 0, count: cpu + 1 - countsByCPU.count)

@@ -186,6 +186,7 @@ public struct LifecycleEngine {
         if !transitions.isEmpty { transitions.removeAll(keepingCapacity: true) }
         if r.missedEvents != 0 { noteLoss(r) }
         let cpu = Int(r.cpu)
+        guard cpu >= 0, cpu < TraceLimits.cpus else { return }  // damaged: no kernel has such a CPU
         if cpu >= lastStat.count { lastStat += Array(repeating: nil, count: cpu + 1 - lastStat.count) }
         let previousStat = lastStat[cpu]
         if previousStat != nil { lastStat[cpu] = nil }

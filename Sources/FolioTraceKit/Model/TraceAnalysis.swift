@@ -7,6 +7,15 @@ public struct TraceAnalysis: Sendable {
     public internal(set) var report: LifecycleReport
     /// Per-CPU losses as the ring buffer reported them.
     public let lost: [LostEvents]
+    /// What is damaged in the file, one sentence each (empty for a sound file): findings may
+    /// be incomplete when it is not empty.
+    public let damage: [String]
+    /// Memory events of the trace that foliotrace cannot decode (`EventDecoder.unmodelled`)
+    /// and that occur in it.
+    public let unmodelled: [UnmodelledEvent]
+    /// Records of the events foliotrace models, in the window: 0 for a trace of other events
+    /// (sched, irq, a GPU driver's), which is analyzed to say just that.
+    public let memoryEvents: UInt64
     /// The detectors' findings, in time order.
     public internal(set) var findings: [Finding]
     /// For each rule: whether the trace has the events it needs, and which are missing.
@@ -53,23 +62,21 @@ public struct TraceAnalysis: Sendable {
         progress: ((Progress) -> Void)? = nil
     ) throws(TraceFileError) {
         let catalog = try source.catalog()
+        let decoder = try EventDecoder(catalog: catalog, path: source.path)
         var engine = LifecycleEngine(catalog: catalog, savedCommands: source.savedCommands, options: options)
         engine.nameCgroups(source.cgroupPaths)
-        let enabled = source.enabledEvents(catalog)
+        let enabled = decoder.modelledEnabled(source.enabledEvents(catalog))
         if let enabled { engine.knowEnabled(enabled) }
-        var pass = Pass(
-            engine: engine,
-            decoder: try EventDecoder(catalog: catalog, path: source.path),
-            window: window,
-            idLimit: catalog.idLimit
-        )
+        var pass = Pass(engine: engine, decoder: decoder, window: window, idLimit: catalog.idLimit)
         switch source {
         case .traceDat(let file):
             var records = try file.mergedRecords()
             lost = try pass.run(&records, progress: progress)
+            damage = file.damage + records.damage
         case .perfData(let file):
             var records = file.orderedRecords()
             lost = try pass.run(&records, progress: progress)
+            damage = records.damage
             // COMM records inside compressed data are only seen during the pass.
             pass.engine.learnCommands(records.commands)
         }
@@ -84,7 +91,13 @@ public struct TraceAnalysis: Sendable {
         }
         let counts = pass.counts
         let detectors = pass.detectors
-        let present = catalog.requirementNamesPresent(counts: counts, enabled: enabled)
+        let present = decoder.requirementNamesPresent(counts: counts, enabled: enabled)
+        unmodelled = decoder.unmodelled.filter { u in
+            catalog.type(named: u.event).map { counts[Int($0.id)] > 0 } ?? false
+        }
+        memoryEvents = UInt64(
+            catalog.types.lazy.filter { decoder.isModelled($0.id) }.reduce(0) { $0 + counts[Int($1.id)] }
+        )
         coverage = Rule.all.map { rule in
             let check = rule.requirement?.check(present) ?? (runnable: true, missing: [])
             return (rule, check.runnable, check.missing)

@@ -108,15 +108,37 @@ public struct Verdict: Sendable {
     public var baseline: Baseline?
     public var tolerance: Tolerance
 
-    public var failed: Bool { outcomes.contains { $0.failed } }
+    /// `--require-rules`: a rule the trace cannot run fails the gate (a CI job that must not
+    /// pass on a capture that lost its probes).
+    public var requireRules: Bool
+    /// `--fail-on-damage`: a damaged file fails the gate, whatever its findings.
+    public var failOnDamage: Bool
+    /// What the input says about how far findings can be trusted: damage, memory events that
+    /// could not be decoded, none at all.
+    public var inputNotes: InputNotes
+
+    public var failed: Bool { outcomes.contains { $0.failed } || damageFailed }
+    /// Whether the gate failed because the file is damaged.
+    public var damageFailed: Bool { failOnDamage && !inputNotes.damage.isEmpty }
 
     /// Without a baseline, a rule fails when it has findings and its severity reaches
     /// `failOn`. With one, only when its count grew beyond the tolerance (new findings
-    /// included), at `failOn` or, when that is not given, at any severity.
-    public init(_ a: TraceAnalysis, failOn: Severity?, baseline: Baseline? = nil, tolerance: Tolerance = .init()) {
+    /// included), at `failOn` or, when that is not given, at any severity. A rule that cannot
+    /// run fails only with `requireRules`.
+    public init(
+        _ a: TraceAnalysis,
+        failOn: Severity?,
+        baseline: Baseline? = nil,
+        tolerance: Tolerance = .init(),
+        requireRules: Bool = false,
+        failOnDamage: Bool = false
+    ) {
         self.failOn = failOn
         self.baseline = baseline
         self.tolerance = tolerance
+        self.requireRules = requireRules
+        self.failOnDamage = failOnDamage
+        inputNotes = InputNotes(damage: a.damage, unmodelled: a.unmodelled, memoryEvents: a.memoryEvents)
         var counts: [String: Int] = [:]
         for f in a.findings { counts[f.rule, default: 0] += 1 }
         let threshold = failOn ?? (baseline == nil ? nil : .info)
@@ -149,6 +171,11 @@ public struct Verdict: Sendable {
                 o.failed = true
                 o.reason = "\(n) finding(s) at severity \(c.rule.severity.rawValue)"
             }
+            if requireRules, !c.runnable {
+                o.failed = true
+                o.reason =
+                    "not checked (--require-rules): the trace lacks \(c.rule.requirement?.lacking(c.missing) ?? "its events")"
+            }
             return o
         }
     }
@@ -159,8 +186,13 @@ public struct Verdict: Sendable {
         let unchecked = outcomes.filter { !$0.runnable }.count
         var line: String
         if failed {
-            let rules = outcomes.filter(\.failed).map(\.rule.id)
+            let rules =
+                outcomes.filter(\.failed).map(\.rule.id) + (damageFailed ? ["damaged input (--fail-on-damage)"] : [])
             line = "FAIL: \(rules.joined(separator: ", "))"
+        } else if inputNotes.memoryEvents == 0 {
+            return "PASS: no memory events in this trace, nothing to judge; "
+                + "record kmem, pagemap, filemap, vmscan and migrate events (foliotrace record --preset all)"
+                + (inputNotes.damage.isEmpty ? "" : "; the file is damaged")
         } else if total == 0 {
             line = "PASS: no findings"
         } else {
@@ -170,6 +202,27 @@ public struct Verdict: Sendable {
             if failOn == nil, baseline == nil { line = "\(total) finding(s) (no --fail-on gate)" }
         }
         if unchecked > 0 { line += "; \(unchecked) rule(s) not checked (the trace lacks their events)" }
+        if !inputNotes.damage.isEmpty { line += "; the file is damaged: findings may be incomplete" }
         return line
+    }
+}
+
+/// What a report says about its input before its findings: whether the file was whole, and
+/// which memory events it holds that foliotrace could not decode.
+public struct InputNotes: Sendable {
+    /// `TraceAnalysis.damage`.
+    public var damage: [String]
+    /// `TraceAnalysis.unmodelled`.
+    public var unmodelled: [UnmodelledEvent]
+    /// `TraceAnalysis.memoryEvents`.
+    public var memoryEvents: UInt64
+
+    /// The notes as lines for people ("damage: ...", "not modelled: ...").
+    public var lines: [String] {
+        damage.map { "damaged: " + $0 }
+            + unmodelled.map { u in
+                "not modelled: \(u.event) (\(u.reason))"
+                    + (u.analyses.isEmpty ? "" : "; \(u.analyses.joined(separator: ", ")) lose it")
+            }
     }
 }

@@ -43,6 +43,7 @@ public struct HTMLReport {
         if lost > 0 { h += ", <strong>\(lost) events lost</strong>" }
         h += "</p>"
         if let scope = a.scope { h += "<p id=\"scope\">Scope: \(escapeXML(scope.description)).</p>" }
+        for line in verdict.inputNotes.lines { h += "<p class=\"input-note\">\(escapeXML(line))</p>" }
         return h + "</header>\n"
     }
 

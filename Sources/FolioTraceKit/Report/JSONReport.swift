@@ -103,7 +103,26 @@ public enum JSONReport {
                 )
             )
         }
+        let notes = verdict.inputNotes
         report += [
+            (
+                "input",
+                .object([
+                    ("memory_events", .uint(notes.memoryEvents)),
+                    ("damage", .array(notes.damage.map(JSON.string))),
+                    (
+                        "unmodelled",
+                        .array(
+                            notes.unmodelled.map { u in
+                                .object([
+                                    ("event", .string(u.event)), ("reason", .string(u.reason)),
+                                    ("analyses", .array(u.analyses.map(JSON.string))),
+                                ])
+                            }
+                        )
+                    ),
+                ])
+            ),
             ("verdict", verdictJSON(verdict)),
             ("summary", summary), ("memcgs", memcgs), ("findings", .array(a.findings.map(findingJSON))),
             (
@@ -137,6 +156,7 @@ public enum JSONReport {
             ("fail_on", .optional(v.failOn?.rawValue)),
             ("baseline", .optional(v.baseline?.path)),
             ("tolerance", v.baseline == nil ? .null : .string(v.tolerance.description)),
+            ("require_rules", .bool(v.requireRules)), ("fail_on_damage", .bool(v.failOnDamage)),
             (
                 "rules",
                 .array(

@@ -14,12 +14,15 @@ public struct JUnitReport {
     }
 
     public var rendered: String {
-        let failures = verdict.outcomes.filter(\.failed).count
-        let skipped = verdict.outcomes.filter { !$0.runnable }.count
+        // A damaged file that fails the gate (--fail-on-damage) is one more failed test case.
+        let damageCase = verdict.damageFailed ? 1 : 0
+        let failures = verdict.outcomes.filter(\.failed).count + damageCase
+        let skipped = verdict.outcomes.filter { !$0.runnable && !$0.failed }.count
+        let tests = verdict.outcomes.count + damageCase
         var x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        x += "<testsuites name=\"foliotrace\" tests=\"\(verdict.outcomes.count)\" failures=\"\(failures)\""
+        x += "<testsuites name=\"foliotrace\" tests=\"\(tests)\" failures=\"\(failures)\""
         x += " errors=\"0\" skipped=\"\(skipped)\">\n"
-        x += "  <testsuite name=\"\(attr(a.path))\" tests=\"\(verdict.outcomes.count)\" failures=\"\(failures)\""
+        x += "  <testsuite name=\"\(attr(a.path))\" tests=\"\(tests)\" failures=\"\(failures)\""
         x += " errors=\"0\" skipped=\"\(skipped)\">\n"
         x += "    <properties>\n"
         x += "      <property name=\"kernel\" value=\"\(attr(a.kernelRelease ?? "unknown"))\"/>\n"
@@ -27,14 +30,20 @@ public struct JUnitReport {
         x += "      <property name=\"lost_events\" value=\"\(a.lost.reduce(0) { $0 + $1.counted })\"/>\n"
         if let failOn = verdict.failOn { x += "      <property name=\"fail_on\" value=\"\(failOn.rawValue)\"/>\n" }
         if let b = verdict.baseline { x += "      <property name=\"baseline\" value=\"\(attr(b.path))\"/>\n" }
+        for note in verdict.inputNotes.lines { x += "      <property name=\"input\" value=\"\(attr(note))\"/>\n" }
         x += "    </properties>\n"
+        if verdict.damageFailed {
+            x += "    <testcase classname=\"foliotrace.input\" name=\"damage\">\n"
+            x += "      <failure message=\"the file is damaged (--fail-on-damage)\" type=\"damage\">"
+            x += text(verdict.inputNotes.damage.joined(separator: "\n")) + "</failure>\n    </testcase>\n"
+        }
         for o in verdict.outcomes {
             x += "    <testcase classname=\"foliotrace.\(o.rule.severity.rawValue)\" name=\"\(o.rule.id)\">\n"
-            if !o.runnable {
-                x += "      <skipped message=\"\(attr("the trace lacks " + o.rule.lacking(o.missing)))\"/>\n"
-            } else if o.failed {
+            if o.failed {
                 x += "      <failure message=\"\(attr(o.reason ?? "failed"))\" type=\"\(o.rule.severity.rawValue)\">"
                 x += text(failureText(o)) + "</failure>\n"
+            } else if !o.runnable {
+                x += "      <skipped message=\"\(attr("the trace lacks " + o.rule.lacking(o.missing)))\"/>\n"
             }
             if o.findings > 0 || o.baseline != nil {
                 var out = "\(o.findings) finding(s): \(o.rule.title)"

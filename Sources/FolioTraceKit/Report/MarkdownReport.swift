@@ -18,6 +18,8 @@ public struct MarkdownReport {
         m += "`\(a.path)`: kernel \(a.kernelRelease ?? "unknown"), \(a.cpus) CPUs, \(s.records) events"
         m += ", \(duration(a.span.last &- a.span.first)) of trace\n\n"
         if let scope = a.scope { m += "Scope: \(escape(scope.description)).\n\n" }
+        for line in verdict.inputNotes.lines { m += "> \(escape(line))\n>\n" }
+        if !verdict.inputNotes.lines.isEmpty { m += "\n" }
         m += rulesTable
         for o in verdict.outcomes where o.findings > 0 { m += ruleSection(o) }
         m += summaryTable

@@ -13,6 +13,7 @@ public struct TextReport {
         var t = "\(a.path): kernel \(a.kernelRelease ?? "unknown"), \(a.cpus) CPUs, \(s.records) events\n"
         t += verdict.headline + "\n"
         if let scope = a.scope { t += "scope: " + scope.description + "\n" }
+        for line in verdict.inputNotes.lines { t += line + "\n" }
         t += "\n"
         t +=
             "folios       \(s.folios) pfns, \(s.generations) generations (\(s.beganBeforeTrace) began before the trace), "

@@ -64,6 +64,15 @@ struct ByteCursor {
         return s
     }
 
+    /// Reads the rest of an option's bytes as text, up to a NUL if there is one: trace-cmd 2.9
+    /// and older write some options (TRACECLOCK) empty, without even the NUL, and its reader
+    /// takes them as they are.
+    mutating func optionText() -> String {
+        let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+        offset = bytes.count
+        return String(decoding: rest.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
     /// Checks that the next bytes are exactly `literal` (which may contain NULs) and skips them.
     mutating func expect(_ literal: [UInt8], _ what: @autoclosure () -> String) throws(TraceProblem) {
         let s = try slice(literal.count, what())

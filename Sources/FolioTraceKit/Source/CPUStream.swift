@@ -59,6 +59,8 @@ public struct CPUStream {
     public private(set) var lost = LostEvents()
     /// Pages whose event headers ran past their commit size (corrupt data), skipped.
     public private(set) var damagedPages = 0
+    /// Why this CPU's data ends early or has holes (cut or undecompressable chunks), if it does.
+    public var damage: String? { pages.damage }
     /// How far through this CPU's data in the file the stream is.
     public var bytesRead: Int { pages.bytesRead }
     public var bytesTotal: Int { pages.bytesTotal }
@@ -239,25 +241,40 @@ struct PageSupply {
         pageSize = buffer.pageSize
         compression = buffer.compressed ? file.compression : .none
         let all = file.file.bytes
-        let start = Int(buffer.offset)
+        // `TraceFile` has cut every CPU's data to the file; a compressed CPU's may start at its end.
+        let start = min(Int(clamping: buffer.offset), all.count)
         // trace-cmd records a compressed CPU's size without its 4-byte chunk count and reads
         // the chunks wherever they lead (`tracecmd_load_chunks_info`): bound them by the file.
-        let limit = buffer.compressed ? all.count : start + Int(buffer.size)
+        let limit = buffer.compressed ? all.count : min(start + Int(clamping: buffer.size), all.count)
         source = UnsafeRawBufferPointer(rebasing: all[start..<limit])
         if buffer.compressed, buffer.size > 0 {
+            // A chunk table cut or damaged part way: the chunks before it are read, and the
+            // rest is reported, as trace-cmd reads a cut file as far as it goes.
             var c = ByteCursor(source, bigEndian: file.bigEndian)
-            let count = try c.u32("CPU \(buffer.cpu) chunk count")
-            for i in 0..<count {
-                let compressed = Int(try c.u32("CPU \(buffer.cpu) chunk \(i) compressed size"))
-                let size = Int(try c.u32("CPU \(buffer.cpu) chunk \(i) size"))
-                try c.need(compressed, "CPU \(buffer.cpu) chunk \(i)")
-                chunks.append((c.offset, compressed, size))
-                c.offset += compressed
+            do throws(TraceProblem) {
+                let count = try c.u32("CPU \(buffer.cpu) chunk count")
+                for i in 0..<count {
+                    let compressed = Int(try c.u32("CPU \(buffer.cpu) chunk \(i) compressed size"))
+                    let size = Int(try c.u32("CPU \(buffer.cpu) chunk \(i) size"))
+                    try c.need(compressed, "CPU \(buffer.cpu) chunk \(i)")
+                    try compression.checkExpansion(
+                        compressed: compressed,
+                        size: size,
+                        what: "CPU \(buffer.cpu) chunk \(i)"
+                    )
+                    chunks.append((c.offset, compressed, size))
+                    c.offset += compressed
+                }
+            } catch {
+                damage = "\(error.problem); the \(chunks.count) chunks before it are read"
             }
         } else {
             current = source
         }
     }
+
+    /// Why this CPU's data ends early, when it does (a cut or damaged chunk).
+    private(set) var damage: String?
 
     /// Bytes of this CPU's data in the file read so far, and in all (compressed bytes for a
     /// compressed buffer): for progress reports.
@@ -273,11 +290,18 @@ struct PageSupply {
             let c = chunks[nextChunk]
             if chunk == nil || chunk!.bytes.count < c.size { chunk = OwnedBytes(count: c.size) }
             let dst = UnsafeMutableRawBufferPointer(rebasing: chunk!.bytes[0..<c.size])
-            try compression.uncompress(
-                UnsafeRawBufferPointer(rebasing: source[c.offset..<(c.offset + c.compressed)]),
-                into: dst,
-                what: "CPU data chunk \(nextChunk)"
-            )
+            do throws(TraceProblem) {
+                try compression.uncompress(
+                    UnsafeRawBufferPointer(rebasing: source[c.offset..<(c.offset + c.compressed)]),
+                    into: dst,
+                    what: "CPU data chunk \(nextChunk)"
+                )
+            } catch {
+                // The chunks after a damaged one are still whole frames: read on.
+                damage = (damage.map { $0 + "; " } ?? "") + "\(error.problem); its pages are skipped"
+                nextChunk += 1
+                continue
+            }
             current = UnsafeRawBufferPointer(dst)
             offset = 0
             nextChunk += 1

@@ -60,11 +60,29 @@ enum Compression: Equatable {
         }
     }
 
+    /// Checks a decompressed size read from the file before it sizes an allocation: no real
+    /// stream expands more than these algorithms can (zlib's deflate at most 1032:1; zstd's
+    /// RLE blocks far more, but ring-buffer pages, even empty ones, stay under 1:8192), so a
+    /// damaged size field fails here rather than asking for gigabytes.
+    func checkExpansion(compressed: Int, size: Int, what: @autoclosure () -> String) throws(TraceProblem) {
+        let ratio: Int
+        switch self {
+        case .none: ratio = 1
+        case .zlib: ratio = 1032
+        case .zstd: ratio = 8192
+        }
+        let limit = compressed.multipliedReportingOverflow(by: ratio)
+        guard size <= max(1 << 20, limit.overflow ? .max : limit.partialValue) || size <= compressed else {
+            throw TraceProblem(.corrupt("\(what()): \(compressed) compressed bytes cannot hold \(size) bytes"))
+        }
+    }
+
     /// Decompresses a metadata block (`<u32 compressed size><u32 size><data>`).
     func uncompressBlock(_ cursor: inout ByteCursor, what: String) throws(TraceProblem) -> OwnedBytes {
         let compressedSize = Int(try cursor.u32("\(what) compressed size"))
         let size = Int(try cursor.u32("\(what) uncompressed size"))
         let source = try cursor.slice(compressedSize, what)
+        try checkExpansion(compressed: compressedSize, size: size, what: what)
         let out = OwnedBytes(count: size)
         try uncompress(source, into: out.bytes, what: what)
         return out

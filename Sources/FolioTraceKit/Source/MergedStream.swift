@@ -63,6 +63,18 @@ public struct MergedStream {
     }
     /// Pages skipped as damaged so far.
     public var damagedPages: Int { streams.reduce(0) { $0 + $1.damagedPages } }
+    /// The damage seen so far, per CPU: cut or undecompressable chunks, and pages whose
+    /// records ran past their commit size (skipped, as libtraceevent's kbuffer stops there).
+    public var damage: [String] {
+        streams.flatMap { s in
+            [
+                s.damage.map { "CPU \(s.cpu): \($0)" },
+                s.damagedPages > 0
+                    ? "CPU \(s.cpu): \(s.damagedPages) ring-buffer page(s) with records past their commit size, their rest skipped"
+                    : nil,
+            ].compactMap { $0 }
+        }
+    }
 }
 
 extension TraceFile {

@@ -38,6 +38,9 @@ public final class TraceFile {
     public private(set) var options = TraceOptions()
     /// Every ring buffer the file holds: the top instance (named "") and any others.
     public private(set) var buffers: [TraceBuffer] = []
+    /// What is damaged in the file and how far it was read anyway, one sentence each (empty
+    /// for a sound file). Reports repeat these: findings from a damaged file may be incomplete.
+    public private(set) var damage: [String] = []
     /// The buffer foliotrace reads: the top instance when it has data, else the first
     /// instance that has (as `trace-cmd extract -B NAME` writes only that instance).
     public var primaryBuffer: TraceBuffer {
@@ -95,7 +98,7 @@ public final class TraceFile {
     private func readVersion6(_ c: inout ByteCursor) throws(TraceProblem) {
         try tracing.readSequence(&c)
         let cpus = Int(try c.u32("CPU count"))
-        guard cpus <= 8192 else { throw TraceProblem(.corrupt("CPU count \(cpus)")) }
+        guard cpus <= TraceLimits.cpus else { throw TraceProblem(.corrupt("CPU count \(cpus)")) }
         var kind = try c.slice(10, "data kind").text
         if kind.hasPrefix("options") {
             try readOptions(&c, sectioned: false)
@@ -143,20 +146,20 @@ public final class TraceFile {
             var data = try sectionData(at: next, expecting: 0, what: "options section")
             next = try readOptions(&data.cursor, sectioned: true, sectionOffsets: &sectionOffsets)
         }
-        for id in UInt16(16)...21 {
+        for id in TraceOptionID.headerInfo.rawValue...TraceOptionID.cmdlines.rawValue {
             guard let offset = sectionOffsets[id] else { continue }
             var data = try sectionData(at: offset, expecting: id, what: "section \(id)")
-            switch id {
-            case 16: try tracing.readHeaderInfo(&data.cursor)
-            case 17: try tracing.readFtraceFormats(&data.cursor)
-            case 18: try tracing.readEventFormats(&data.cursor)
-            case 19: try tracing.readKallsyms(&data.cursor)
-            case 20: try tracing.readPrintk(&data.cursor)
+            switch TraceOptionID(rawValue: id) {
+            case .headerInfo: try tracing.readHeaderInfo(&data.cursor)
+            case .ftraceEvents: try tracing.readFtraceFormats(&data.cursor)
+            case .eventFormats: try tracing.readEventFormats(&data.cursor)
+            case .kallsyms: try tracing.readKallsyms(&data.cursor)
+            case .printk: try tracing.readPrintk(&data.cursor)
             default: try tracing.readCmdlines(&data.cursor)
             }
         }
-        guard !eventFormats.isEmpty || sectionOffsets[18] != nil else {
-            throw TraceProblem(.corrupt("no event formats section"))
+        if !buffers.contains(where: { $0.name.isEmpty }) {
+            damage.append("no ring buffer of the top instance is described (its BUFFER option is missing or damaged)")
         }
     }
 
@@ -212,39 +215,55 @@ public final class TraceFile {
             if id == 0 && !sectioned { return 0 }
             let size = Int(try c.u32("option \(id) size"))
             var o = ByteCursor(try c.slice(size, "option \(id)"), bigEndian: bigEndian)
-            switch id {
-            case 0: return try o.u64("next options offset")
-            case 1: options.date = try o.cString("date option")
-            case 2: options.cpuStats.append(try o.cString("cpustat option"))
-            case 3: try readBufferOption(&o, sectioned: sectioned)
-            case 4: options.traceClock = TraceOptions.selectedClock(try o.cString("trace clock option"))
-            case 5: options.uname = try o.cString("uname option")
-            case 7: options.timestampOffset = Int64(try o.cString("offset option").trimmingSpaces) ?? 0
-            case 8: options.cpuCount = Int(try o.u32("cpu count option"))
-            case 9: options.traceCmdVersion = try o.cString("version option")
-            case 14:
-                let mult = try o.u32("tsc2nsec mult")
-                let shift = try o.u32("tsc2nsec shift")
-                let offset = try o.u64("tsc2nsec offset")
-                options.tsc2nsec = (mult, shift, offset)
-            case 16...25: sectionOffsets[id] = try o.u64("section offset option \(id)")
-            case 0x4655:
-                for line in try o.cString("stat items option").split(separator: "\n") {
-                    let w = line.split(separator: " ")
-                    guard w.count == 3, let v = Int64(w[2]) else { continue }
-                    options.statItems[String(w[0]), default: [:]][v] = String(w[1])
+            switch TraceOptionID(rawValue: id) {
+            case .done: return try o.u64("next options offset")
+            case .buffer: try readBufferOption(&o, sectioned: sectioned)
+            case .headerInfo, .ftraceEvents, .eventFormats, .kallsyms, .printk, .cmdlines:
+                sectionOffsets[id] = try o.u64("section offset option \(id)")
+            case let known?:
+                // An option that only describes the capture is not worth the data: a damaged
+                // one is noted and the file read on.
+                do throws(TraceProblem) {
+                    try readDescriptiveOption(known, &o)
+                } catch {
+                    damage.append("option \(id) is damaged (\(error.problem)); ignored")
                 }
-            case 0x4656:
-                options.enabledEvents = Set(
-                    try o.cString("enabled events option").split(separator: "\n").map(String.init)
-                )
-            case 0x4654:
-                for line in try o.cString("cgroup paths option").split(separator: "\n") {
-                    guard let space = line.firstIndex(of: " "), let id = UInt64(line[..<space]) else { continue }
-                    options.cgroupPaths[id] = String(line[line.index(after: space)...])
-                }
-            default: break
+            case nil: break
             }
+        }
+    }
+
+    private func readDescriptiveOption(_ id: TraceOptionID, _ o: inout ByteCursor) throws(TraceProblem) {
+        switch id {
+        case .date: options.date = o.optionText()
+        case .cpuStat: options.cpuStats.append(o.optionText())
+        case .traceClock:
+            // Empty in files of trace-cmd 2.9 and older: the clock is then unknown.
+            let clock = TraceOptions.selectedClock(o.optionText())
+            if !clock.isEmpty { options.traceClock = clock }
+        case .uname: options.uname = o.optionText()
+        case .offset: options.timestampOffset = Int64(o.optionText().trimmingSpaces) ?? 0
+        case .cpuCount: options.cpuCount = Int(try o.u32("cpu count option"))
+        case .version: options.traceCmdVersion = o.optionText()
+        case .tsc2nsec:
+            let mult = try o.u32("tsc2nsec mult")
+            let shift = try o.u32("tsc2nsec shift")
+            let offset = try o.u64("tsc2nsec offset")
+            options.tsc2nsec = (mult, shift, offset)
+        case .statItems:
+            for line in o.optionText().split(separator: "\n") {
+                let w = line.split(separator: " ")
+                guard w.count == 3, let v = Int64(w[2]) else { continue }
+                options.statItems[String(w[0]), default: [:]][v] = String(w[1])
+            }
+        case .enabledEvents:
+            options.enabledEvents = Set(o.optionText().split(separator: "\n").map(String.init))
+        case .cgroupPaths:
+            for line in o.optionText().split(separator: "\n") {
+                guard let space = line.firstIndex(of: " "), let id = UInt64(line[..<space]) else { continue }
+                options.cgroupPaths[id] = String(line[line.index(after: space)...])
+            }
+        default: break
         }
     }
 
@@ -272,6 +291,7 @@ public final class TraceFile {
         var buffer = TraceBuffer(name: name, offset: offset, cpus: [])
         for _ in 0..<cpus {
             let cpu = Int(try o.u32("buffer CPU id"))
+            guard cpu < TraceLimits.cpus else { throw TraceProblem(.corrupt("buffer '\(name)' names CPU \(cpu)")) }
             let dataOffset = try o.u64("buffer CPU data offset")
             let size = try o.u64("buffer CPU data size")
             buffer.cpus.append(
@@ -285,20 +305,68 @@ public final class TraceFile {
             )
         }
         buffer.cpus.sort { $0.cpu < $1.cpu }
+        for (a, b) in zip(buffer.cpus, buffer.cpus.dropFirst()) where a.cpu == b.cpu {
+            throw TraceProblem(.corrupt("buffer '\(name)' describes CPU \(a.cpu) twice"))
+        }
         buffers.append(buffer)
     }
 
+    /// Cuts each CPU's data to what the file holds, as trace-cmd reads a cut file as far as it
+    /// goes, and says so in `damage`.
     private func checkCPUBuffers() throws(TraceProblem) {
         let fileSize = UInt64(file.bytes.count)
-        for b in buffers.flatMap(\.cpus) where b.size > 0 {
-            guard b.offset <= fileSize, b.size <= fileSize - b.offset else {
-                throw TraceProblem(
-                    .truncated("CPU \(b.cpu) data needs bytes up to offset \(b.offset + b.size), file has \(fileSize)")
+        for i in buffers.indices {
+            for j in buffers[i].cpus.indices where buffers[i].cpus[j].size > 0 {
+                let b = buffers[i].cpus[j]
+                guard b.offset > fileSize || b.size > fileSize - b.offset else { continue }
+                let kept = b.offset > fileSize ? 0 : fileSize - b.offset
+                let instance = buffers[i].name.isEmpty ? "" : " of instance '\(buffers[i].name)'"
+                damage.append(
+                    "CPU \(b.cpu)\(instance): the file holds \(kept) of its \(b.size) bytes of data (cut at offset \(fileSize)); read as far as it goes"
                 )
+                buffers[i].cpus[j].size = kept
+                if kept == 0 { buffers[i].cpus[j].offset = 0 }
             }
         }
         guard pageLayout.dataOffset < pageSize else { throw TraceProblem(.corrupt("header_page data offset")) }
     }
+}
+
+/// Bounds on numbers read from a file, so that a damaged field cannot size an allocation.
+enum TraceLimits {
+    /// CPU ids and counts: the kernel's largest NR_CPUS (CONFIG_MAXSMP) is 8192.
+    static let cpus = 8192
+}
+
+/// trace.dat option ids: trace-cmd's `enum tracecmd_option_id` (trace-cmd.h) and foliotrace's
+/// own, which trace-cmd skips as it skips every id it does not know.
+public enum TraceOptionID: UInt16 {
+    /// v7: ends an options section with the offset of the next one.
+    case done = 0
+    case date = 1
+    case cpuStat = 2
+    case buffer = 3
+    case traceClock = 4
+    case uname = 5
+    case offset = 7
+    case cpuCount = 8
+    case version = 9
+    case tsc2nsec = 14
+    /// v7's section offsets: header info, ftrace and event formats, kallsyms, printk, cmdlines.
+    case headerInfo = 16
+    case ftraceEvents = 17
+    case eventFormats = 18
+    case kallsyms = 19
+    case printk = 20
+    case cmdlines = 21
+    /// foliotrace's own: "cgroup-id path" lines for the memcgs that existed at capture.
+    case cgroupPaths = 0x4654
+    /// foliotrace's own: "enum NAME value" lines of the enums whose values memcg
+    /// tracepoints print as numbers (node_stat_item, memcg_stat_item, vm_event_item).
+    case statItems = 0x4655
+    /// foliotrace's own: "system:event" lines of the events the capture enabled, so that
+    /// an event that never fired reads as silent, not as missing.
+    case enabledEvents = 0x4656
 }
 
 /// Facts the trace.dat options record about the capture.

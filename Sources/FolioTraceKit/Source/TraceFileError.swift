@@ -13,7 +13,8 @@ public struct TraceFileError: Error, CustomStringConvertible, Equatable {
         self.problem = problem
     }
 
-    public var description: String { "\(path): \(problem)" }
+    /// One line of at most `MessageText.limit` characters, file bytes escaped.
+    public var description: String { MessageText.oneLine("\(path): \(problem)") }
 
     public enum Problem: Equatable, CustomStringConvertible, Sendable {
         case cannotOpen(String)
@@ -50,6 +51,36 @@ public struct TraceFileError: Error, CustomStringConvertible, Equatable {
             }
         }
     }
+}
+
+/// Makes text that came from a file fit in a one-line message: control characters escaped as
+/// `\xNN` (a format name or a section kind read from a damaged file may be any bytes; bytes
+/// that are not UTF-8 were already decoded to U+FFFD), cut to a bounded length.
+public enum MessageText {
+    public static let limit = 300
+
+    public static func oneLine(_ text: String, limit: Int = limit) -> String {
+        var out = String.UnicodeScalarView()
+        var count = 0
+        for scalar in text.unicodeScalars {
+            let v = scalar.value
+            let escaped = v < 0x20 || (0x7f...0x9f).contains(v) || v == 0x5c
+            let piece: String.UnicodeScalarView =
+                escaped
+                ? (v == 0x5c ? "\\\\" : "\\x" + String(v, radix: 16).leftPadded(2)).unicodeScalars : .init([scalar])
+            if count + piece.count > limit - 3 {
+                out.append(contentsOf: "...".unicodeScalars)
+                break
+            }
+            out.append(contentsOf: piece)
+            count += piece.count
+        }
+        return String(out)
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
 
 /// A problem found by code that does not know the file's path; `TraceFile` adds the path.

@@ -15,9 +15,17 @@ public protocol RecordStream {
     var lostEvents: [LostEvents] { get }
     /// How much of the file's record data has been read, 0...1 (for progress bars).
     var fractionRead: Double { get }
+    /// What was found damaged in the record data so far, one sentence each (complete once the
+    /// stream has ended): the records around it may be missing.
+    var damage: [String] { get }
 }
 
 extension MergedStream: RecordStream {}
+
+extension RecordStream {
+    /// A stream that cannot tell damage from data says none.
+    public var damage: [String] { [] }
+}
 
 /// An input trace, opened by what its first bytes say it is.
 public enum TraceSource {
@@ -106,6 +114,14 @@ public enum TraceSource {
                     UInt16(exactly: a.config).flatMap(catalog.type(id:))?.fullName
                 }
             )
+        }
+    }
+
+    /// What is damaged in the file's metadata (its records' damage is the stream's).
+    public var damage: [String] {
+        switch self {
+        case .traceDat(let f): return f.damage
+        case .perfData: return []
         }
     }
 

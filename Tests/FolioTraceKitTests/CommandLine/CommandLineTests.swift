@@ -69,7 +69,26 @@ import Testing
                 in: try Fixtures.scratch("cli-field")
             )
         )
-        try Self.expectOneLineError(path, containing: "kmem:mm_page_alloc: its format lacks the field 'order'")
+        // Degrade, never refuse: the event is counted and named, the rest analyzed.
+        let events = try Self.run(["events", path])
+        #expect(events.status == 0, "\(events.stderr)")
+        #expect(
+            events.stdout.contains(
+                "note: kmem:mm_page_alloc is counted, not modelled: its format lacks the field 'order'"
+            ),
+            "\(events.stdout)"
+        )
+        let analyze = try Self.run(["analyze", "--format", "json", path])
+        #expect(analyze.status == 0, "\(analyze.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(analyze.stdout.utf8)) as? [String: Any])
+        let input = try #require(report["input"] as? [String: Any])
+        let unmodelled = try #require(input["unmodelled"] as? [[String: Any]])
+        #expect(unmodelled.map { $0["event"] as? String } == ["kmem:mm_page_alloc"])
+        #expect((unmodelled.first?["analyses"] as? [String])?.contains("lifecycle") == true)
+        // A gate that needs every rule fails on it, with the reason on stderr.
+        let gated = try Self.run(["analyze", "--require-rules", path])
+        #expect(gated.status == 1)
+        #expect(gated.stderr.contains("not checked (--require-rules)"), "\(gated.stderr)")
     }
 
     /// `events --format json` agrees with libtracecmd's record count on every fixture.

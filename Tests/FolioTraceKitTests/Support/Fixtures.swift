@@ -7,11 +7,18 @@ enum Fixtures {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let directory = packageRoot.appendingPathComponent("fixtures")
 
-    /// Every trace.dat fixture, as paths relative to fixtures/ (stable test argument names).
+    /// Every trace.dat this project captured (with a truth file), as paths relative to
+    /// fixtures/ (stable test argument names). Other projects' files are `Corpus`'s.
     static let traces: [String] = {
         guard let e = FileManager.default.enumerator(atPath: directory.path) else { return [] }
-        return e.compactMap { $0 as? String }.filter { $0.hasSuffix(".dat") && !$0.hasPrefix("capture/") }.sorted()
+        return e.compactMap { $0 as? String }.filter { $0.hasSuffix(".dat") && isCapture($0) }.sorted()
     }()
+
+    /// Whether a path under fixtures/ is one of this project's captures (not a capture
+    /// script, not the corpus of other projects' files).
+    static func isCapture(_ relative: String) -> Bool {
+        !relative.hasPrefix("capture/") && !relative.hasPrefix("corpus/")
+    }
 
     static func path(_ relative: String) -> String { directory.appendingPathComponent(relative).path }
 
@@ -52,7 +59,7 @@ enum PerfFixtures {
     static let traces: [String] = {
         guard let e = FileManager.default.enumerator(atPath: Fixtures.directory.path) else { return [] }
         return e.compactMap { $0 as? String }
-            .filter { $0.hasSuffix(".perf.data") && !$0.contains("no-tracepoints") && !$0.hasPrefix("capture/") }
+            .filter { $0.hasSuffix(".perf.data") && !$0.contains("no-tracepoints") && Fixtures.isCapture($0) }
             .sorted()
     }()
 
