@@ -267,7 +267,15 @@ public final class PerfFile {
     private func readPipeMetadata() throws(TraceProblem) {
         let bytes = file.bytes
         var offset = records.lowerBound
-        while offset + 8 <= records.upperBound {
+        // EVENT_UPDATE names by sample id, matched to the attributes once at the end (one
+        // lookup per id, however many records a file repeats).
+        var namesByID: [UInt64: String] = [:]
+        defer {
+            if !namesByID.isEmpty {
+                describedNames = attrs.map { a in a.ids.lazy.compactMap { namesByID[$0] }.first }
+            }
+        }
+        records: while offset + 8 <= records.upperBound {
             let (type, size) = PerfRecordType.header(bytes, at: offset)
             guard size >= 8 else { throw TraceProblem(.corrupt("record at offset \(offset) has size \(size)")) }
             guard size <= records.upperBound - offset else { break }  // the stream reports the cut
@@ -314,14 +322,9 @@ public final class PerfFile {
                 guard bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self) == 2 else { break }
                 let id = bytes.loadUnaligned(fromByteOffset: offset + 16, as: UInt64.self)
                 let name = bytes[(offset + 24)..<(offset + size)].prefix { $0 != 0 }
-                if let i = attrs.firstIndex(where: { $0.ids.contains(id) }) {
-                    if describedNames.count < attrs.count {
-                        describedNames += Array(repeating: nil, count: attrs.count - describedNames.count)
-                    }
-                    describedNames[i] = String(decoding: name, as: UTF8.self)
-                }
+                namesByID[id] = String(decoding: name, as: UTF8.self)
             case .sample, .compressed, .compressed2:
-                return  // metadata comes first; the samples have started
+                break records  // metadata comes first; the samples have started
             default: break
             }
             offset = next
@@ -344,8 +347,11 @@ public final class PerfFile {
             let (type, size) = PerfRecordType.header(bytes, at: offset)
             guard size >= 8, size <= records.upperBound - offset else { return }  // the stream reports it
             let record = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + size)])
-            if type == PerfRecordType.simpleperfTracingData, tracing.eventFormats.isEmpty, record.count >= 12 {
-                // {header, u32 size, data padded to 64 bytes} (simpleperf's record.cpp).
+            let simpleperfType = type == PerfRecordType.simpleperfTracingData
+            let insideType = !isPipe && type == PerfRecordType.headerTracingData.rawValue
+            if simpleperfType || insideType, tracing.eventFormats.isEmpty, record.count >= 12 {
+                // {header, u32 size, data padded to 64 bytes} (simpleperf's record.cpp; older
+                // versions used perf's type 66 for it, in file mode where perf never writes it).
                 let length = Int(record.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
                 if length <= record.count - 12 {
                     try readFeature(
@@ -484,7 +490,10 @@ extension PerfRecordType {
     static func trailingBytes(_ type: UInt32, _ record: UnsafeRawBufferPointer) -> Int {
         switch PerfRecordType(rawValue: type) {
         case .headerTracingData where record.count >= 12:
-            return (Int(record.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) + 7) & ~7
+            // perf's data follows the record; older simpleperf wrote it inside (the size
+            // then covers it, padded to 64 bytes).
+            let length = Int(record.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+            return length <= record.count - 12 ? 0 : (length + 7) & ~7
         case .auxtrace where record.count >= 16:
             return Int(clamping: record.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         default:

@@ -159,13 +159,17 @@ public struct PerfDamage: Sendable, Equatable, CustomStringConvertible {
     public var malformedSamples: UInt64 = 0
     /// Samples whose id is no event's of the file (perf skips them too).
     public var unknownIDSamples: UInt64 = 0
+    /// PERF_RECORD_LOST records naming a CPU outside 0..<`PerfFile.cpuLimit`, left out.
+    public var malformedLossRecords: UInt64 = 0
     /// Metadata that is inconsistent and was left out, one line each.
     public var notes: [String] = []
 
     public init() {}
 
     /// Whether nothing was found wrong.
-    public var isEmpty: Bool { cutAt == nil && malformedSamples == 0 && unknownIDSamples == 0 && notes.isEmpty }
+    public var isEmpty: Bool {
+        cutAt == nil && malformedSamples == 0 && unknownIDSamples == 0 && malformedLossRecords == 0 && notes.isEmpty
+    }
 
     /// One line: "cut at offset N (inside a record); 3 malformed samples left out; ...", or
     /// "none".
@@ -174,6 +178,7 @@ public struct PerfDamage: Sendable, Equatable, CustomStringConvertible {
         if let cutAt { parts.append("the records end inside a record at offset \(cutAt) (the file was cut)") }
         if malformedSamples > 0 { parts.append("\(malformedSamples) malformed samples left out") }
         if unknownIDSamples > 0 { parts.append("\(unknownIDSamples) samples of no recorded event left out") }
+        if malformedLossRecords > 0 { parts.append("\(malformedLossRecords) loss records of no valid CPU left out") }
         parts += notes
         return parts.isEmpty ? "none" : parts.joined(separator: "; ")
     }

@@ -547,7 +547,7 @@ public struct PerfRecordStream: RecordStream {
             if b.cpu >= 0 { cpu = r.loadUnaligned(fromByteOffset: block + b.cpu, as: Int32.self) }
         }
         guard cpu >= 0, Int(cpu) < PerfFile.cpuLimit else {
-            damage.notes.append("a PERF_RECORD_LOST record names CPU \(cpu): its \(count) lost samples left out")
+            damage.malformedLossRecords &+= 1
             return
         }
         enqueue(
