@@ -65,7 +65,10 @@ struct Analyze: ParsableCommand {
     @Flag(help: "Fail (exit 1) when a rule cannot run because the trace lacks its events.")
     var requireRules = false
 
-    @Flag(help: "Fail (exit 1) when the file is damaged (cut, or with parts that cannot be read).")
+    @Flag(
+        help:
+            "Fail (exit 1) when the file is damaged (cut, or with parts that cannot be read) or cannot show that it is whole (pipe-mode perf.data)."
+    )
     var failOnDamage = false
 
     @Flag(help: "Keep every folio generation and list them in the JSON report (memory grows with the trace).")
@@ -185,7 +188,9 @@ struct Analyze: ParsableCommand {
         if verdict.failed {
             let failed = verdict.outcomes.filter(\.failed)
             var lines = failed.map { "foliotrace: \($0.rule.id): \($0.reason ?? "failed")\n" }.joined()
-            if verdict.damageFailed { lines += "foliotrace: \(trace): the file is damaged (--fail-on-damage)\n" }
+            if verdict.damageFailed {
+                lines += "foliotrace: \(trace): the input may be incomplete (--fail-on-damage)\n"
+            }
             FileHandle.standardError.write(Data(lines.utf8))
             throw ExitCode(1)
         }

@@ -107,6 +107,7 @@ struct EventsSummary: Encodable {
         for t in catalog.types where inventory.countsByID[Int(t.id)] > 0 {
             events[t.fullName] = inventory.countsByID[Int(t.id)]
         }
+        for (name, n) in inventory.otherEvents { events[name, default: 0] += n }  // perf.data's other events
         self.events = events
         let present = decoder.requirementNamesPresent(
             counts: inventory.countsByID,

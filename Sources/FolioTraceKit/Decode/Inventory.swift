@@ -24,6 +24,13 @@ public struct TraceInventory: Sendable {
     public private(set) var lastTimestamp: UInt64?
     /// Records whose timestamp went backwards on their own CPU.
     public private(set) var outOfOrder: UInt64 = 0
+    /// perf.data samples of events that are not decoded (not tracepoints, or tracepoints whose
+    /// formats the file lacks) per event name as perf names them (`cycles`, `cpu-clock`...);
+    /// they are in `total`, `countsByCPU` and the time span too.
+    public private(set) var otherEvents: [String: UInt64] = [:]
+    /// What the perf.data reader found wrong (`PerfDamage.isEmpty` when nothing); nil for a
+    /// trace.dat.
+    public private(set) var perfDamage: PerfDamage?
 
     /// Reads every record of `file`.
     /// - Throws: `TraceFileError` when CPU data cannot be read.
@@ -43,12 +50,23 @@ public struct TraceInventory: Sendable {
             var stream = try file.mergedRecords()
             try count(&stream, decoder: decoder, cpuIndex: cpuIndex)
             damagedPages = stream.damagedPages
-            damage = stream.damage
+            damage = stream.damageNotes
         case .perfData(let file):
             countsByCPU = Array(repeating: 0, count: file.cpuCount)
             var stream = file.orderedRecords()
             try count(&stream, decoder: decoder, cpuIndex: Array(0..<file.cpuCount))
-            damage = stream.damage
+            otherEvents = stream.otherSampleCounts
+            total += stream.otherSamples
+            for (cpu, n) in stream.otherSamplesByCPU.enumerated() where n > 0 {
+                if cpu >= countsByCPU.count { countsByCPU += Array(repeating: 0, count: cpu + 1 - countsByCPU.count) }
+                countsByCPU[cpu] += n
+            }
+            if let span = stream.otherTimeSpan {
+                firstTimestamp = min(firstTimestamp ?? span.first, span.first)
+                lastTimestamp = max(lastTimestamp ?? span.last, span.last)
+            }
+            perfDamage = stream.damage
+            damage = stream.damageNotes
         }
     }
 

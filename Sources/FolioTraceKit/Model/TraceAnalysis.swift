@@ -10,6 +10,8 @@ public struct TraceAnalysis: Sendable {
     /// What is damaged in the file, one sentence each (empty for a sound file): findings may
     /// be incomplete when it is not empty.
     public let damage: [String]
+    /// Why the file's completeness cannot be checked, when it cannot (pipe-mode perf.data).
+    public let unverifiable: String?
     /// Memory events of the trace that foliotrace cannot decode (`EventDecoder.unmodelled`)
     /// and that occur in it.
     public let unmodelled: [UnmodelledEvent]
@@ -72,11 +74,16 @@ public struct TraceAnalysis: Sendable {
         case .traceDat(let file):
             var records = try file.mergedRecords()
             lost = try pass.run(&records, progress: progress)
-            damage = file.damage + records.damage
+            damage = file.damage + records.damageNotes
+            unverifiable = nil
         case .perfData(let file):
             var records = file.orderedRecords()
             lost = try pass.run(&records, progress: progress)
-            damage = records.damage
+            damage = records.damageNotes
+            unverifiable =
+                file.completenessVerifiable
+                ? nil
+                : "a pipe-mode perf.data has no end marker: a cut at a record boundary cannot be told from the end"
             // COMM records inside compressed data are only seen during the pass.
             pass.engine.learnCommands(records.commands)
         }

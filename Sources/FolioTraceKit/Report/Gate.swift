@@ -119,7 +119,7 @@ public struct Verdict: Sendable {
 
     public var failed: Bool { outcomes.contains { $0.failed } || damageFailed }
     /// Whether the gate failed because the file is damaged.
-    public var damageFailed: Bool { failOnDamage && !inputNotes.damage.isEmpty }
+    public var damageFailed: Bool { failOnDamage && inputNotes.mayBeIncomplete }
 
     /// Without a baseline, a rule fails when it has findings and its severity reaches
     /// `failOn`. With one, only when its count grew beyond the tolerance (new findings
@@ -138,7 +138,12 @@ public struct Verdict: Sendable {
         self.tolerance = tolerance
         self.requireRules = requireRules
         self.failOnDamage = failOnDamage
-        inputNotes = InputNotes(damage: a.damage, unmodelled: a.unmodelled, memoryEvents: a.memoryEvents)
+        inputNotes = InputNotes(
+            damage: a.damage,
+            unverifiable: a.unverifiable,
+            unmodelled: a.unmodelled,
+            memoryEvents: a.memoryEvents
+        )
         var counts: [String: Int] = [:]
         for f in a.findings { counts[f.rule, default: 0] += 1 }
         let threshold = failOn ?? (baseline == nil ? nil : .info)
@@ -187,7 +192,8 @@ public struct Verdict: Sendable {
         var line: String
         if failed {
             let rules =
-                outcomes.filter(\.failed).map(\.rule.id) + (damageFailed ? ["damaged input (--fail-on-damage)"] : [])
+                outcomes.filter(\.failed).map(\.rule.id)
+                + (damageFailed ? ["input may be incomplete (--fail-on-damage)"] : [])
             line = "FAIL: \(rules.joined(separator: ", "))"
         } else if inputNotes.memoryEvents == 0 {
             return "PASS: no memory events in this trace, nothing to judge; "
@@ -202,7 +208,11 @@ public struct Verdict: Sendable {
             if failOn == nil, baseline == nil { line = "\(total) finding(s) (no --fail-on gate)" }
         }
         if unchecked > 0 { line += "; \(unchecked) rule(s) not checked (the trace lacks their events)" }
-        if !inputNotes.damage.isEmpty { line += "; the file is damaged: findings may be incomplete" }
+        if !inputNotes.damage.isEmpty {
+            line += "; the file is damaged: findings may be incomplete"
+        } else if inputNotes.unverifiable != nil {
+            line += "; findings may be incomplete (the file cannot show that it is whole)"
+        }
         return line
     }
 }
@@ -212,14 +222,19 @@ public struct Verdict: Sendable {
 public struct InputNotes: Sendable {
     /// `TraceAnalysis.damage`.
     public var damage: [String]
+    /// `TraceAnalysis.unverifiable`.
+    public var unverifiable: String?
     /// `TraceAnalysis.unmodelled`.
     public var unmodelled: [UnmodelledEvent]
     /// `TraceAnalysis.memoryEvents`.
     public var memoryEvents: UInt64
 
+    /// Whether the file may hold less than the capture did: damaged, or unverifiable.
+    public var mayBeIncomplete: Bool { !damage.isEmpty || unverifiable != nil }
+
     /// The notes as lines for people ("damage: ...", "not modelled: ...").
     public var lines: [String] {
-        damage.map { "damaged: " + $0 }
+        damage.map { "damaged: " + $0 } + (unverifiable.map { ["completeness not verifiable: " + $0] } ?? [])
             + unmodelled.map { u in
                 "not modelled: \(u.event) (\(u.reason))"
                     + (u.analyses.isEmpty ? "" : "; \(u.analyses.joined(separator: ", ")) lose it")

@@ -110,6 +110,7 @@ public enum JSONReport {
                 .object([
                     ("memory_events", .uint(notes.memoryEvents)),
                     ("damage", .array(notes.damage.map(JSON.string))),
+                    ("unverifiable", .optional(notes.unverifiable)),
                     (
                         "unmodelled",
                         .array(

@@ -34,8 +34,8 @@ public struct JUnitReport {
         x += "    </properties>\n"
         if verdict.damageFailed {
             x += "    <testcase classname=\"foliotrace.input\" name=\"damage\">\n"
-            x += "      <failure message=\"the file is damaged (--fail-on-damage)\" type=\"damage\">"
-            x += text(verdict.inputNotes.damage.joined(separator: "\n")) + "</failure>\n    </testcase>\n"
+            x += "      <failure message=\"the input may be incomplete (--fail-on-damage)\" type=\"damage\">"
+            x += text(verdict.inputNotes.lines.joined(separator: "\n")) + "</failure>\n    </testcase>\n"
         }
         for o in verdict.outcomes {
             x += "    <testcase classname=\"foliotrace.\(o.rule.severity.rawValue)\" name=\"\(o.rule.id)\">\n"

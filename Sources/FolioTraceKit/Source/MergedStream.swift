@@ -65,7 +65,7 @@ public struct MergedStream {
     public var damagedPages: Int { streams.reduce(0) { $0 + $1.damagedPages } }
     /// The damage seen so far, per CPU: cut or undecompressable chunks, and pages whose
     /// records ran past their commit size (skipped, as libtraceevent's kbuffer stops there).
-    public var damage: [String] {
+    public var damageNotes: [String] {
         streams.flatMap { s in
             [
                 s.damage.map { "CPU \(s.cpu): \($0)" },

@@ -4,7 +4,8 @@ import Glibc
 import Musl
 #endif
 
-/// A perf.data file written by `perf record -e SYSTEM:EVENT`, opened and its metadata read.
+/// A perf.data file written by `perf record` (or Android's simpleperf), opened and its
+/// metadata read.
 ///
 /// The layout is perf's (`tools/perf/Documentation/perf.data-file-format.txt`, `util/header.c`):
 /// a file header with the attribute, data and feature sections, each attribute followed by the
@@ -12,7 +13,13 @@ import Musl
 /// feature bit. In pipe mode (`perf record -o -`) nothing is seekable: a 16-byte header, then
 /// the attributes, features and tracing data arrive as records ahead of the samples. Both
 /// carry the tracepoints' format files in the tracing data, which is trace-cmd's v6 layout
-/// (`TracingData`). Records are walked by `PerfRecordStream`.
+/// (`TracingData`); simpleperf writes it as a record of its own in the data section instead.
+/// Records are walked by `PerfRecordStream`.
+///
+/// Every event's samples are counted, tracepoints or not (`cycles`, `cpu-clock`, uprobes
+/// through the uprobe PMU...): tracepoint samples become `RawRecord`s when the file carries
+/// their formats, the others are counted per event name (`PerfRecordStream.otherSampleCounts`).
+/// A file without tracepoint samples is valid; `tracepointGap` says why it has none to decode.
 public final class PerfFile {
     /// The path the file was opened from.
     public let path: String
@@ -27,19 +34,35 @@ public final class PerfFile {
     /// Task names from the COMM records outside compressed data (perf writes one for every
     /// task alive at the start); the stream learns the rest.
     public private(set) var commands: [Int32: String] = [:]
+    /// The name of each event in `attrs` (same order): from the file (HEADER_EVENT_DESC, or
+    /// simpleperf's META_INFO), else derived from the attribute as perf does (`cycles`,
+    /// `cpu-clock`, `r1a2`, `system:name` from the tracepoint's format).
+    public private(set) var eventNames: [String] = []
+    /// Metadata found inconsistent at open and left out (the stream's `damage` starts with it).
+    public private(set) var damage = PerfDamage()
+    /// Whether a cut at a record boundary would be noticed: a file-mode perf.data says in its
+    /// header where its data ends; a pipe-mode one (`perf record -o -`) has no end marker, so
+    /// a stream that stops between two records looks complete. Reports should say that the
+    /// completeness of a pipe-mode file cannot be verified.
+    public var completenessVerifiable: Bool { !isPipe }
 
     let file: MappedFile
     /// Where the records are: the data section, or everything after a pipe header.
     let records: Range<Int>
-    /// The layout every sample shares.
-    private(set) var sampleLayout = PerfSampleLayout()
-    /// Sample id -> whether its event is a tracepoint, when some events are not (then each
-    /// sample's id decides); empty when every event is a tracepoint.
-    private(set) var tracepointByID: [UInt64: Bool] = [:]
+    /// How each event's samples are laid out and told apart.
+    private(set) var layouts = PerfSampleLayouts()
+    /// Per attribute: whether its samples become `RawRecord`s (a tracepoint whose formats the
+    /// file carries, sampled with time and raw data).
+    private(set) var decodable: [Bool] = []
+    /// CPUs the stream saw samples on (the highest + 1), once a stream has ended.
+    var observedCPUs = 0
+    /// Names from HEADER_EVENT_DESC or simpleperf's META_INFO, per attribute.
+    private var describedNames: [String?] = []
 
     /// Opens and reads the metadata of a perf.data file.
-    /// - Throws: `TraceFileError` naming the file and the problem: a cut file, a format
-    ///   version or feature foliotrace does not read, or a file without tracepoint events.
+    /// - Throws: `TraceFileError` naming the file and the problem: a cut file (file mode: its
+    ///   header says where data and features are), or a format version or feature foliotrace
+    ///   does not read. A file without tracepoints is not an error.
     public init(path: String) throws(TraceFileError) {
         self.path = path
         do throws(TraceProblem) {
@@ -73,21 +96,53 @@ public final class PerfFile {
                 try readAttrs(attrSection, attrSize: Int(clamping: attrSize))
                 try readFeatureSections(bits: bits, after: data.upperBound)
             }
-            try PerfFile.checkSupported(attrs, features)
-            sampleLayout = try PerfSampleLayout(attrs)
-            // A dummy event (software, PERF_COUNT_SW_DUMMY) never samples: only other events
-            // make each sample's id worth looking up.
-            let mixed = attrs.contains { !$0.isTracepoint && !($0.type == 1 && $0.config == 9) }
-            if mixed, sampleLayout.id < 0 {
-                throw TraceProblem(.unsupportedPerf("samples of other events without a sample id to tell them apart"))
+            try PerfFile.checkSupported(features)
+            layouts = PerfSampleLayouts(attrs)
+            try scanRecords()
+            if attrs.count > 1, layouts.idOffset < 0 {
+                damage.notes.append(
+                    "several events but no sample id to tell their samples apart: all counted as the first"
+                )
             }
-            var byID: [UInt64: Bool] = [:]
-            if mixed { for a in attrs { for id in a.ids { byID[id] = a.isTracepoint } } }
-            tracepointByID = byID
-            try scanCommands()
+            // PERF_TYPE_TRACEPOINT's config is the tracepoint's id in the formats.
+            var tracepointNames: [UInt64: String] = [:]
+            for (system, f) in tracing.eventFormats {
+                if let (id, name) = PerfEventNames.formatHeader(f) { tracepointNames[id] = "\(system):\(name)" }
+            }
+            decodable = attrs.indices.map { i in
+                attrs[i].isTracepoint && tracepointNames[attrs[i].config] != nil && layouts.layouts[i].time >= 0
+                    && layouts.layouts[i].hasRaw
+            }
+            eventNames = PerfEventNames.names(attrs, described: describedNames, tracepointNames: tracepointNames)
         } catch {
-            throw TraceFileError(path: path, problem: error.problem)
+            throw TraceFileError(path: path, problem: error.problem.boundedForMessage())
         }
+    }
+
+    /// The most CPUs a file may say it has or sample on: Linux's largest NR_CPUS. Larger
+    /// numbers are damage, and never size an array.
+    public static let cpuLimit = 8192
+
+    /// Why the file has no tracepoint samples to decode, or nil when it has tracepoint events
+    /// with their formats: no tracepoint event was recorded (`perf record -e cycles`), or the
+    /// tracepoints' formats are not in the file (simpleperf without root, or a feature lost).
+    /// The samples are counted per event name either way.
+    public var tracepointGap: String? {
+        if decodable.contains(true) { return nil }
+        let tracepoints = attrs.indices.filter { attrs[$0].isTracepoint }
+        if tracepoints.isEmpty {
+            let names = Set(eventNames).sorted().joined(separator: ", ")
+            return "no tracepoint event was recorded (events: \(names.isEmpty ? "none" : names)); "
+                + "record memory events with perf record -e SYSTEM:EVENT"
+        }
+        let names = Set(tracepoints.map { eventNames[$0] }).sorted().joined(separator: ", ")
+        if tracing.eventFormats.isEmpty {
+            return
+                "the tracepoint events (\(names)) were recorded without their formats (no tracing data in the file): "
+                + "their samples are counted, not decoded"
+        }
+        return "the tracepoint events (\(names)) have no format in the file's tracing data, or were sampled without "
+            + "time and raw data: their samples are counted, not decoded"
     }
 
     /// "PERFILE2" as the little-endian u64 perf writes.
@@ -98,8 +153,10 @@ public final class PerfFile {
     /// The kernel release the file was recorded on (the OSRELEASE feature).
     public var kernelRelease: String? { features.osRelease }
 
-    /// CPUs of the recording machine (the NRCPUS feature), at least one.
-    public var cpuCount: Int { max(features.cpusAvailable ?? 0, features.cpusOnline ?? 0, 1) }
+    /// CPUs of the capture: the NRCPUS feature's count, or more when samples name a higher
+    /// CPU (known once a stream has ended: a pipe-mode file may lack NRCPUS); at least one,
+    /// at most `cpuLimit`.
+    public var cpuCount: Int { max(features.cpusAvailable ?? 0, features.cpusOnline ?? 0, observedCPUs, 1) }
 
     // MARK: header
 
@@ -110,12 +167,12 @@ public final class PerfFile {
     ) throws(TraceProblem) -> Range<Int> {
         let offset = try c.u64("\(name) section offset")
         let size = try c.u64("\(name) section size")
-        guard offset <= UInt64(bytes.count), size <= UInt64(bytes.count) - offset else {
+        guard offset <= UInt64(bytes.count), size <= UInt64(bytes.count) &- offset else {
             throw TraceProblem(
                 .truncated("\(name) section needs bytes up to offset \(offset &+ size), file has \(bytes.count)")
             )
         }
-        return Int(offset)..<Int(offset + size)
+        return Int(offset)..<Int(offset &+ size)
     }
 
     /// `perf_file_attr`: the attribute (attr_size - 16 bytes) and a section of its u64 ids.
@@ -123,11 +180,21 @@ public final class PerfFile {
         guard attrSize > 16, attrSize <= 4096 else { throw TraceProblem(.corrupt("perf.data attr size \(attrSize)")) }
         let bytes = file.bytes
         var offset = range.lowerBound
+        // Each attribute's ids are a section of the file; sections that overlap could make a
+        // small file list the same bytes as ids again and again: all ids fit in the file once.
+        var idBytes = 0
         while offset + attrSize <= range.upperBound {
             var attr = try PerfEventAttr(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + attrSize - 16)]))
             var c = ByteCursor(bytes, offset: offset + attrSize - 16)
             let ids = try PerfFile.section(&c, "attr ids", in: bytes)
+            idBytes += ids.count
+            guard idBytes <= bytes.count else {
+                throw TraceProblem(
+                    .corrupt("attribute id sections list more ids than the file holds (\(idBytes) bytes)")
+                )
+            }
             var i = ByteCursor(UnsafeRawBufferPointer(rebasing: bytes[ids]))
+            attr.ids.reserveCapacity(ids.count / 8)
             while i.remaining >= 8 { attr.ids.append(try i.u64("attr id")) }
             attrs.append(attr)
             offset += attrSize
@@ -151,7 +218,7 @@ public final class PerfFile {
             var t = TracingData()
             let version = try t.readPrefix(&c)
             guard version == "0.5" || version == "0.6" else {
-                throw TraceProblem(.unsupportedPerf("tracing data version \(version)"))
+                throw TraceProblem(.unsupportedPerf("tracing data version \(version.boundedForMessage(40))"))
             }
             try t.readSequence(&c, cmdlinesOptional: true)
             tracing = t
@@ -164,14 +231,32 @@ public final class PerfFile {
             for i in 0..<min(n, 4096) { words.append(try c.perfString("cmdline word \(i)")) }
             features.commandLine = words.joined(separator: " ")
         case .nrCPUs:
-            features.cpusAvailable = Int(try c.u32("nr_cpus_available"))
-            features.cpusOnline = Int(try c.u32("nr_cpus_online"))
+            let available = Int(try c.u32("nr_cpus_available"))
+            let online = Int(try c.u32("nr_cpus_online"))
+            // perf writes nr_cpus_available first (perf's util/header.c write_nrcpus).
+            guard available <= PerfFile.cpuLimit, online <= PerfFile.cpuLimit else {
+                damage.notes.append("NRCPUS says \(available) CPUs (\(online) online), more than Linux allows: ignored")
+                break
+            }
+            features.cpusAvailable = available
+            features.cpusOnline = online
+        case .eventDesc:
+            do throws(TraceProblem) {
+                describedNames = try PerfEventNames.eventDesc(body, attrs: attrs)
+            } catch {
+                damage.notes.append(
+                    "event descriptions unreadable (\(error.problem)): names derived from the attributes"
+                )
+            }
+        case .simpleperfMetaInfo:
+            describedNames = PerfEventNames.simpleperfMetaInfo(body, attrs: attrs)
         case .compressed:
             _ = try c.u32("compression version")
             features.compression = try c.u32("compression type")
             _ = try c.u32("compression level")
             _ = try c.u32("compression ratio")
-            features.compressedMmapLength = Int(try c.u32("compression mmap length"))
+            // It only sizes the steps in which decompressed bytes are buffered: bounded.
+            features.compressedMmapLength = min(Int(try c.u32("compression mmap length")), PerfFile.maxRecordOutput)
         case .dirFormat: features.directory = true
         default: break
         }
@@ -182,11 +267,18 @@ public final class PerfFile {
     private func readPipeMetadata() throws(TraceProblem) {
         let bytes = file.bytes
         var offset = records.lowerBound
-        while offset + 8 <= records.upperBound {
-            let type = bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
-            let size = Int(bytes.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self))
+        // EVENT_UPDATE names by sample id, matched to the attributes once at the end (one
+        // lookup per id, however many records a file repeats).
+        var namesByID: [UInt64: String] = [:]
+        defer {
+            if !namesByID.isEmpty {
+                describedNames = attrs.map { a in a.ids.lazy.compactMap { namesByID[$0] }.first }
+            }
+        }
+        records: while offset + 8 <= records.upperBound {
+            let (type, size) = PerfRecordType.header(bytes, at: offset)
             guard size >= 8 else { throw TraceProblem(.corrupt("record at offset \(offset) has size \(size)")) }
-            guard offset + size <= records.upperBound else { break }  // the stream reports the cut
+            guard size <= records.upperBound - offset else { break }  // the stream reports the cut
             var next = offset + size
             switch PerfRecordType(rawValue: type) {
             case .headerAttr:
@@ -196,15 +288,17 @@ public final class PerfFile {
                 while c.remaining >= 8 { attr.ids.append(try c.u64("attr id")) }
                 attrs.append(attr)
             case .headerFeature:
-                var c = ByteCursor(bytes, offset: offset + 8)
-                let bit = Int(clamping: try c.u64("feature id"))
+                guard size >= 16 else {
+                    throw TraceProblem(.corrupt("feature record at offset \(offset) has size \(size)"))
+                }
+                let bit = Int(clamping: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
                 try readFeature(bit, UnsafeRawBufferPointer(rebasing: bytes[(offset + 16)..<(offset + size)]))
             case .headerTracingData:
                 // {header, u32 size}, then `size` bytes of tracing data padded to 8 bytes.
-                var c = ByteCursor(bytes, offset: offset + 8)
-                let length = Int(try c.u32("tracing data size"))
+                guard size >= 12 else { throw TraceProblem(.corrupt("tracing data record at offset \(offset)")) }
+                let length = Int(bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self))
                 let start = offset + size
-                guard start + length <= records.upperBound else {
+                guard length <= records.upperBound - start else {
                     throw TraceProblem(
                         .truncated(
                             "tracing data at offset \(start) needs \(length) bytes, file has \(records.upperBound - start)"
@@ -217,46 +311,70 @@ public final class PerfFile {
                 )
                 next = start + (length + 7) & ~7
             case .auxtrace:
-                next += PerfRecordType.trailingBytes(
+                let extra = PerfRecordType.trailingBytes(
                     type,
                     UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + size)])
                 )
+                guard extra <= records.upperBound - next else { return }  // the stream reports the cut
+                next += extra
+            case .eventUpdate where size > 24:
+                // {header, u64 type, u64 id, data}: PERF_EVENT_UPDATE__NAME (2) names an event.
+                guard bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self) == 2 else { break }
+                let id = bytes.loadUnaligned(fromByteOffset: offset + 16, as: UInt64.self)
+                let name = bytes[(offset + 24)..<(offset + size)].prefix { $0 != 0 }
+                namesByID[id] = String(decoding: name, as: UTF8.self)
             case .sample, .compressed, .compressed2:
-                return  // metadata comes first; the samples have started
+                break records  // metadata comes first; the samples have started
             default: break
             }
             offset = next
         }
     }
 
-    private static func checkSupported(_ attrs: [PerfEventAttr], _ features: PerfFeatures) throws(TraceProblem) {
+    private static func checkSupported(_ features: PerfFeatures) throws(TraceProblem) {
         if features.directory { throw TraceProblem(.unsupportedPerf("directory format (perf record --threads)")) }
         if let type = features.compression, type != 1 {
             throw TraceProblem(.unsupportedPerf("compression type \(type) (foliotrace reads zstd, type 1)"))
         }
-        guard attrs.contains(where: \.isTracepoint), features.present.contains(PerfFeature.tracingData.rawValue) else {
-            throw TraceProblem(.noTracepoints)
-        }
     }
 
-    /// Task names from the COMM and FORK records outside compressed data.
-    private func scanCommands() throws(TraceProblem) {
+    /// Task names from the COMM and FORK records outside compressed data, and simpleperf's
+    /// tracing data, which it writes as a record of the data section.
+    private func scanRecords() throws(TraceProblem) {
         let bytes = file.bytes
         var offset = records.lowerBound
         while offset + 8 <= records.upperBound {
-            let type = bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
-            let size = Int(bytes.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self))
-            guard size >= 8, offset + size <= records.upperBound else { return }  // the stream reports it
+            let (type, size) = PerfRecordType.header(bytes, at: offset)
+            guard size >= 8, size <= records.upperBound - offset else { return }  // the stream reports it
             let record = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + size)])
+            let simpleperfType = type == PerfRecordType.simpleperfTracingData
+            let insideType = !isPipe && type == PerfRecordType.headerTracingData.rawValue
+            if simpleperfType || insideType, tracing.eventFormats.isEmpty, record.count >= 12 {
+                // {header, u32 size, data padded to 64 bytes} (simpleperf's record.cpp; older
+                // versions used perf's type 66 for it, in file mode where perf never writes it).
+                let length = Int(record.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+                if length <= record.count - 12 {
+                    try readFeature(
+                        PerfFeature.tracingData.rawValue,
+                        UnsafeRawBufferPointer(rebasing: record[12..<(12 + length)])
+                    )
+                }
+            }
             PerfTasks.note(
                 type: type,
                 record,
-                sampleIDAll: sampleLayout.sampleIDBlock(of: record).size,
+                sampleIDAll: layouts.sampleIDBlock(of: record).size,
                 into: &commands
             )
-            offset += size + PerfRecordType.trailingBytes(type, record)
+            let extra = PerfRecordType.trailingBytes(type, record)
+            guard extra <= records.upperBound - offset - size else { return }
+            offset += size + extra
         }
     }
+
+    /// The most bytes one compressed record may decompress to: perf compresses at most one
+    /// ring buffer's worth (the COMPRESSED feature's mmap length) into a run of records.
+    static let maxRecordOutput = 256 << 20
 
     /// The samples and other records in time order.
     public func orderedRecords() -> PerfRecordStream { PerfRecordStream(file: self) }
@@ -270,8 +388,11 @@ enum PerfFeature: Int {
     case version = 5
     case nrCPUs = 7
     case commandLine = 11
+    case eventDesc = 12
     case dirFormat = 24
     case compressed = 27
+    /// simpleperf's own feature (FEAT_META_INFO, `record_file_format.h`).
+    case simpleperfMetaInfo = 129
 }
 
 /// Facts the feature sections record about the capture.
@@ -309,6 +430,8 @@ public struct PerfEventAttr: Sendable {
     public var ids: [UInt64] = []
 
     public var isTracepoint: Bool { type == 2 }
+    /// A breakpoint's address (`bp_addr`, the union with `config1`).
+    public var breakpointAddress: UInt64 = 0
     public var sampleIDAll: Bool { flags & (1 << 18) != 0 }
     /// `use_clockid` (bit 25): timestamps come from `clockid`, not perf's local clock.
     public var usesClockID: Bool { flags & (1 << 25) != 0 }
@@ -323,6 +446,8 @@ public struct PerfEventAttr: Sendable {
         sampleType = try c.u64("attr sample_type")
         readFormat = try c.u64("attr read_format")
         flags = try c.u64("attr flags")
+        c.offset = 56
+        breakpointAddress = try c.u64("attr bp_addr")
     }
 }
 
@@ -337,6 +462,7 @@ enum PerfRecordType: UInt32 {
     case lostSamples = 13
     case headerAttr = 64
     case headerTracingData = 66
+    case eventUpdate = 78
     case finishedRound = 68
     case auxtrace = 71
     case headerFeature = 80
@@ -345,13 +471,29 @@ enum PerfRecordType: UInt32 {
 }
 
 extension PerfRecordType {
+    /// simpleperf's SIMPLE_PERF_RECORD_TRACING_DATA (32768 + 9, simpleperf's record.h).
+    static let simpleperfTracingData: UInt32 = 32777
+
+    /// The type and size of the record at `offset` (8 bytes must be there). simpleperf's own
+    /// records (types above 32768) keep the size's high 16 bits where perf has `misc`.
+    @inline(__always)
+    static func header(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> (type: UInt32, size: Int) {
+        let type = bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+        var size = Int(bytes.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self))
+        if type > 32768 { size |= Int(bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self)) << 16 }
+        return (type, size)
+    }
+
     /// Bytes that follow a record beyond its header's size: the tracing data of
     /// PERF_RECORD_HEADER_TRACING_DATA (`u32 size`, padded to 8) and the trace of
     /// PERF_RECORD_AUXTRACE (`u64 size`). Every other record is exactly its size.
     static func trailingBytes(_ type: UInt32, _ record: UnsafeRawBufferPointer) -> Int {
         switch PerfRecordType(rawValue: type) {
         case .headerTracingData where record.count >= 12:
-            return (Int(record.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) + 7) & ~7
+            // perf's data follows the record; older simpleperf wrote it inside (the size
+            // then covers it, padded to 64 bytes).
+            let length = Int(record.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+            return length <= record.count - 12 ? 0 : (length + 7) & ~7
         case .auxtrace where record.count >= 16:
             return Int(clamping: record.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         default:

@@ -1,13 +1,5 @@
 import CZstd
 
-/// Where a PERF_RECORD_SAMPLE's fields are, from the `sample_type` bits all events share.
-///
-/// The sample body lists the fields of the set bits in a fixed order (`PERF_RECORD_SAMPLE` in
-/// include/uapi/linux/perf_event.h): identifier, ip, pid/tid, time, addr, id, stream_id,
-/// cpu/res, period, read values, callchain, raw. foliotrace reads time, cpu, id and the raw
-/// payload; only the read group and the callchain before raw vary in length. Records other
-/// than samples end with the `sample_id` block (tid, time, id, stream_id, cpu, identifier)
-/// when `sample_id_all` is set.
 /// Where time and cpu are in the `sample_id` block that ends a record other than a sample
 /// (when `sample_id_all` is set): tid, time, id, stream_id, cpu, identifier, as set.
 struct SampleIDBlock: Equatable {
@@ -39,63 +31,32 @@ struct SampleIDBlock: Equatable {
     }
 }
 
-struct PerfSampleLayout {
-    /// Offsets from the start of the record (after the 8-byte header is offset 8).
+/// Where one event's PERF_RECORD_SAMPLE fields are, from its `sample_type` and `read_format`.
+///
+/// The sample body lists the fields of the set bits in a fixed order (`PERF_RECORD_SAMPLE` in
+/// include/uapi/linux/perf_event.h): identifier, ip, pid/tid, time, addr, id, stream_id,
+/// cpu/res, period, read values, callchain, raw. foliotrace reads time, cpu, id and the raw
+/// payload. Offsets count from the start of the record (the 8-byte header is offsets 0-7). Everything up
+/// to PERIOD has a fixed place; the read values (variable with PERF_FORMAT_GROUP) and the
+/// callchain come before the raw data, so its place is found per sample when either is set.
+struct PerfSampleLayout: Equatable {
     var time = -1
     var cpu = -1
+    /// The sample id (PERF_SAMPLE_IDENTIFIER first, else PERF_SAMPLE_ID), -1 without one.
     var id = -1
-    /// The callchain's `nr` word, when callchains were recorded (raw follows the ips).
-    var callchain = -1
-    /// The raw size word when nothing of variable length precedes it.
-    var raw = -1
-    /// The trailing `sample_id` block of the tracepoints' other records.
-    var idAll = SampleIDBlock()
-    /// The block of each sample id, when events end their records differently (then every
-    /// block ends with PERF_SAMPLE_IDENTIFIER, which says whose it is); empty otherwise.
-    var idAllByID: [UInt64: SampleIDBlock] = [:]
+    /// The bytes a sample needs for every fixed field (through PERIOD).
+    var fixedEnd = 8
+    /// PERF_SAMPLE_READ's read_format, when READ is set.
+    var readFormat: UInt64?
+    var hasCallchain = false
+    var hasRaw = false
+    /// The raw size word when nothing of variable length precedes it, else -1.
+    var rawFixed = -1
 
     init() {}
 
-    /// The `sample_id` block at the end of `record` (not a sample).
-    func sampleIDBlock(of record: UnsafeRawBufferPointer) -> SampleIDBlock {
-        guard !idAllByID.isEmpty, record.count >= 16 else { return idAll }
-        return idAllByID[record.loadUnaligned(fromByteOffset: record.count - 8, as: UInt64.self)] ?? idAll
-    }
-
-    init(_ attrs: [PerfEventAttr]) throws(TraceProblem) {
-        let tracepoints = attrs.filter(\.isTracepoint)
-        guard let first = tracepoints.first else { throw TraceProblem(.noTracepoints) }
-        for a in tracepoints where a.sampleType != first.sampleType {
-            throw TraceProblem(
-                .unsupportedPerf("tracepoint events with different sample_type (\(a.sampleType), \(first.sampleType))")
-            )
-        }
-        // Other events (perf record -a adds a dummy one for side-band records) may sample
-        // differently only when every sample starts with its id (PERF_SAMPLE_IDENTIFIER), as
-        // perf then arranges; their other records' sample_id blocks then end with that id.
-        let identifier: UInt64 = 1 << 16
-        for a in attrs where a.sampleType != first.sampleType {
-            guard a.sampleType & identifier != 0, first.sampleType & identifier != 0 else {
-                throw TraceProblem(
-                    .unsupportedPerf(
-                        "events with different sample_type (\(a.sampleType), \(first.sampleType)) and no sample identifier"
-                    )
-                )
-            }
-        }
-        idAll = SampleIDBlock(first)
-        for a in attrs where SampleIDBlock(a) != idAll {
-            for other in attrs { for id in other.ids { idAllByID[id] = SampleIDBlock(other) } }
-            break
-        }
-        let t = first.sampleType
+    init(sampleType t: UInt64, readFormat f: UInt64) {
         func has(_ bit: UInt64) -> Bool { t & (1 << bit) != 0 }
-        guard has(2), has(10) else {
-            throw TraceProblem(.unsupportedPerf("tracepoint samples without PERF_SAMPLE_TIME and PERF_SAMPLE_RAW"))
-        }
-        if first.usesClockID {
-            throw TraceProblem(.unsupportedPerf("samples timed by a chosen clock (perf record -k)"))
-        }
         var o = 8
         if has(16) {  // IDENTIFIER: the id, first so that any event's samples can be told apart
             id = o
@@ -103,8 +64,10 @@ struct PerfSampleLayout {
         }
         if has(0) { o += 8 }  // IP
         if has(1) { o += 8 }  // TID
-        time = o
-        o += 8
+        if has(2) {
+            time = o
+            o += 8
+        }
         if has(3) { o += 8 }  // ADDR
         if has(6) {
             if id < 0 { id = o }
@@ -116,16 +79,105 @@ struct PerfSampleLayout {
             o += 8
         }
         if has(8) { o += 8 }  // PERIOD
-        if has(4) {  // READ
-            let f = first.readFormat
-            guard f & (1 << 3) == 0 else { throw TraceProblem(.unsupportedPerf("samples with read groups")) }
-            o += 8 * (1 + [0, 1, 2, 4].filter { f & (1 << UInt64($0)) != 0 }.count)
+        fixedEnd = o
+        if has(4) { readFormat = f }
+        hasCallchain = has(5)
+        hasRaw = has(10)
+        if hasRaw, !hasCallchain {
+            if let f = readFormat {
+                guard f & (1 << 3) == 0 else { return }  // GROUP: as many values as members
+                o += 8 * (1 + [0, 1, 2, 4].filter { f & (1 << UInt64($0)) != 0 }.count)
+            }
+            rawFixed = o
         }
-        if has(5) {
-            callchain = o
-        } else {
-            raw = o
+    }
+
+    /// The raw payload of sample `r` (after its u32 size), or nil when the sample is shorter
+    /// than its fields say. Every length read from the sample is checked against its size.
+    @inline(__always)
+    func raw(of r: UnsafeRawBufferPointer) -> Range<Int>? {
+        var o = rawFixed
+        if o < 0 {
+            guard hasRaw, fixedEnd <= r.count else { return nil }
+            o = fixedEnd
+            if let f = readFormat {
+                let optional = [0, 1].filter { f & (1 << UInt64($0)) != 0 }.count  // enabled, running
+                if f & (1 << 3) != 0 {  // GROUP: nr, [enabled], [running], nr x {value, [id], [lost]}
+                    guard o + 8 <= r.count else { return nil }
+                    let nr = r.loadUnaligned(fromByteOffset: o, as: UInt64.self)
+                    let entry = 8 * (1 + [2, 4].filter { f & (1 << UInt64($0)) != 0 }.count)
+                    guard nr <= UInt64(r.count / entry) else { return nil }
+                    o += 8 + 8 * optional + Int(nr) * entry
+                } else {
+                    o += 8 * (1 + optional + [2, 4].filter { f & (1 << UInt64($0)) != 0 }.count)
+                }
+            }
+            if hasCallchain {
+                guard o + 8 <= r.count else { return nil }
+                let n = r.loadUnaligned(fromByteOffset: o, as: UInt64.self)
+                guard n < UInt64(r.count / 8) else { return nil }
+                o += 8 + Int(n) * 8
+            }
         }
+        guard o >= 0, o <= r.count - 4 else { return nil }
+        let length = Int(r.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+        guard length <= r.count - o - 4 else { return nil }
+        return (o + 4)..<(o + 4 + length)
+    }
+}
+
+/// How the samples of a perf.data are told apart and read: one layout per attribute, the
+/// sample-id position they share, and the `sample_id` blocks of other records.
+struct PerfSampleLayouts {
+    /// One per attribute, in `PerfFile.attrs` order.
+    var layouts: [PerfSampleLayout] = []
+    /// Where every sample's id is when several events sampled (-1: one event, or no id, and
+    /// then every sample is the first event's, as perf reads it).
+    var idOffset = -1
+    /// Sample id -> attribute index.
+    var attrByID: [UInt64: Int] = [:]
+    /// The trailing `sample_id` block of records other than samples.
+    var idAll = SampleIDBlock()
+    /// The block of each sample id, when events end their records differently (then every
+    /// block ends with PERF_SAMPLE_IDENTIFIER, which says whose it is); empty otherwise.
+    var idAllByID: [UInt64: SampleIDBlock] = [:]
+
+    init() {}
+
+    init(_ attrs: [PerfEventAttr]) {
+        layouts = attrs.map { PerfSampleLayout(sampleType: $0.sampleType, readFormat: $0.readFormat) }
+        // The side-band records follow the first tracepoint's layout (perf gives every event
+        // the same one unless it adds PERF_SAMPLE_IDENTIFIER).
+        let main = attrs.first(where: \.isTracepoint) ?? attrs.first
+        if let main { idAll = SampleIDBlock(main) }
+        for a in attrs where SampleIDBlock(a) != idAll {
+            for other in attrs { for id in other.ids { idAllByID[id] = SampleIDBlock(other) } }
+            break
+        }
+        guard attrs.count > 1 else { return }
+        // perf lets events sample differently only with PERF_SAMPLE_IDENTIFIER, which is then
+        // first in every sample; with one sample_type the id is wherever that type puts it.
+        let identifier: UInt64 = 1 << 16
+        if attrs.allSatisfy({ $0.sampleType & identifier != 0 }) {
+            idOffset = 8
+        } else if attrs.allSatisfy({ $0.sampleType == attrs[0].sampleType }) {
+            idOffset = layouts[0].id
+        }
+        for (i, a) in attrs.enumerated() { for id in a.ids where attrByID[id] == nil { attrByID[id] = i } }
+    }
+
+    /// The attribute index of sample `r`: -1 when its id is not any attribute's.
+    @inline(__always)
+    func attrIndex(of r: UnsafeRawBufferPointer) -> Int {
+        guard idOffset >= 0 else { return 0 }
+        guard idOffset + 8 <= r.count else { return -1 }
+        return attrByID[r.loadUnaligned(fromByteOffset: idOffset, as: UInt64.self)] ?? -1
+    }
+
+    /// The `sample_id` block at the end of `record` (not a sample).
+    func sampleIDBlock(of record: UnsafeRawBufferPointer) -> SampleIDBlock {
+        guard !idAllByID.isEmpty, record.count >= 16 else { return idAll }
+        return idAllByID[record.loadUnaligned(fromByteOffset: record.count - 8, as: UInt64.self)] ?? idAll
     }
 }
 
@@ -170,8 +222,8 @@ public struct PerfRecordStream: RecordStream {
     private let map: UnsafeRawBufferPointer
     private var position: Int
     private let end: Int
-    private let layout: PerfSampleLayout
-    private let tracepointByID: [UInt64: Bool]
+    private let layouts: PerfSampleLayouts
+    private let decodable: [Bool]
     private var queue: [QueuedRecord] = []
     private var ready: [QueuedRecord] = []
     private var readyIndex = 0
@@ -187,6 +239,10 @@ public struct PerfRecordStream: RecordStream {
     /// Decompressed bytes of the current arena not yet parsed (the start of a split record).
     private var parsed = 0
     private var missed: [Int64] = []
+    /// The highest CPU a sample named, -1 before any.
+    private var highestCPU = -1
+    /// Samples of the events that are not decoded, per attribute.
+    private var otherByAttr: [UInt64]
     /// Losses per CPU (the PERF_RECORD_LOST records), complete at the end.
     public private(set) var lost: [LostEvents] = []
     /// Samples reported lost by PERF_RECORD_LOST_SAMPLES records (perf record's summary of
@@ -196,23 +252,43 @@ public struct PerfRecordStream: RecordStream {
     public private(set) var commands: [Int32: String]
     /// Tracepoint samples delivered.
     public private(set) var samples: UInt64 = 0
-    /// Samples of events that are not tracepoints, skipped.
+    /// Samples of events that are not decoded (not tracepoints, or tracepoints whose formats
+    /// the file lacks), counted and skipped.
     public private(set) var otherSamples: UInt64 = 0
+    /// Those samples per CPU (index = CPU; samples without a CPU field are not in it).
+    public private(set) var otherSamplesByCPU: [UInt64] = []
+    /// The first and last timestamps of those samples (nil without any, or without times).
+    public private(set) var otherTimeSpan: (first: UInt64, last: UInt64)?
+    /// What was found wrong so far (the file's metadata damage first); complete at the end.
+    public private(set) var damage: PerfDamage
+    /// `damage` as report lines (none for a sound file).
+    public var damageNotes: [String] { damage.isEmpty ? [] : [damage.description] }
 
     init(file: PerfFile) {
         self.file = file
         map = file.file.bytes
         position = file.records.lowerBound
         end = file.records.upperBound
-        layout = file.sampleLayout
-        tracepointByID = file.tracepointByID
+        layouts = file.layouts
+        decodable = file.decodable
         commands = file.commands
+        damage = file.damage
+        otherByAttr = Array(repeating: 0, count: file.attrs.count)
         lost = Array(repeating: LostEvents(), count: file.cpuCount)
         missed = Array(repeating: 0, count: file.cpuCount)
     }
 
     /// Losses per CPU, as `MergedStream` reports them.
     public var lostEvents: [LostEvents] { lost }
+
+    /// Samples per event name of the events that are not decoded (`cycles`, `cpu-clock`,
+    /// `r1a2`, a tracepoint without its format...), as perf names them (`PerfFile.eventNames`);
+    /// events without samples are left out. Complete once the stream has ended.
+    public var otherSampleCounts: [String: UInt64] {
+        var counts: [String: UInt64] = [:]
+        for (i, n) in otherByAttr.enumerated() where n > 0 { counts[file.eventNames[i], default: 0] &+= n }
+        return counts
+    }
 
     /// How far into the file's records the reader is (ahead of what was handed out by at
     /// most a round).
@@ -221,8 +297,10 @@ public struct PerfRecordStream: RecordStream {
         return total > 0 ? Double(position - file.records.lowerBound) / Double(total) : 1
     }
 
-    /// The next record in time order, or nil at the end.
-    /// - Throws: `TraceFileError` for a cut or corrupt file, or one without tracepoint samples.
+    /// The next tracepoint sample in time order, or nil at the end (a file without any is
+    /// read to its end too: see `otherSampleCounts`).
+    /// - Throws: `TraceFileError` for a corrupt file. A pipe-mode file cut inside a record
+    ///   ends the stream at the cut instead, with `damage.cutAt` set.
     @inline(__always)
     public mutating func next() throws(TraceFileError) -> RawRecord? {
         while true {
@@ -234,6 +312,7 @@ public struct PerfRecordStream: RecordStream {
                     continue
                 }
                 let base = q.source == 0 ? map.baseAddress : q.source == 1 ? arenaBases.0 : arenaBases.1
+                // Queued CPUs are in 0..<cpuLimit (queueSample checks).
                 let cpu = Int(q.cpu)
                 var m: Int64 = 0
                 if cpu < missed.count, missed[cpu] != 0 {
@@ -248,20 +327,18 @@ public struct PerfRecordStream: RecordStream {
                     payload: UnsafeRawBufferPointer(start: base.map { $0 + q.offset }, count: Int(q.length))
                 )
             }
-            if finished {
-                guard samples > 0 else { throw TraceFileError(path: file.path, problem: .noTracepointSamples) }
-                return nil
-            }
+            if finished { return nil }
             do throws(TraceProblem) {
                 try readRound()
             } catch {
-                throw TraceFileError(path: file.path, problem: error.problem)
+                throw TraceFileError(path: file.path, problem: error.problem.boundedForMessage())
             }
+            if finished { file.observedCPUs = max(file.observedCPUs, highestCPU + 1) }
         }
     }
 
     private mutating func noteLoss(_ q: QueuedRecord) {
-        let cpu = Int(q.cpu)
+        let cpu = Int(q.cpu)  // in 0..<cpuLimit (queueLoss checks)
         if cpu >= lost.count {
             lost += Array(repeating: LostEvents(), count: cpu + 1 - lost.count)
             missed += Array(repeating: 0, count: cpu + 1 - missed.count)
@@ -308,43 +385,57 @@ public struct PerfRecordStream: RecordStream {
         arenaBases = (UnsafeRawPointer(arenas.0.base), UnsafeRawPointer(arenas.1.base))
     }
 
+    /// A cut file: in pipe mode nothing says where the data should end, so the records before
+    /// the cut are read (as `perf script` does) and the cut is recorded; a file-mode header
+    /// says where its data ends, so a record running past that is corruption.
+    private mutating func cut(_ problem: TraceFileError.Problem) throws(TraceProblem) -> Bool {
+        guard file.isPipe else { throw TraceProblem(problem) }
+        damage.cutAt = position
+        position = end
+        return false
+    }
+
     /// Reads top-level records until a FINISHED_ROUND (returns true) or the end (false).
     private mutating func readUntilRoundEnd() throws(TraceProblem) -> Bool {
         while position < end {
             guard position + 8 <= end else {
-                throw TraceProblem(
+                return try cut(
                     .truncated("record header at offset \(position) needs 8 bytes, file has \(end - position)")
                 )
             }
-            let type = map.loadUnaligned(fromByteOffset: position, as: UInt32.self)
-            let size = Int(map.loadUnaligned(fromByteOffset: position + 6, as: UInt16.self))
+            let (type, size) = PerfRecordType.header(map, at: position)
             guard size >= 8 else { throw TraceProblem(.corrupt("record at offset \(position) has size \(size)")) }
-            guard position + size <= end else {
-                throw TraceProblem(
+            guard size <= end - position else {
+                return try cut(
                     .truncated("record at offset \(position) needs \(size) bytes, file has \(end - position)")
                 )
             }
             let start = position
-            position += size
             switch PerfRecordType(rawValue: type) {
             case .finishedRound:
+                position += size
                 return true
             case .compressed:
                 try decompress(UnsafeRawBufferPointer(rebasing: map[(start + 8)..<(start + size)]), at: start)
             case .compressed2:
                 guard size >= 16 else { throw TraceProblem(.corrupt("compressed record at offset \(start)")) }
-                let length = Int(map.loadUnaligned(fromByteOffset: start + 8, as: UInt64.self))
-                guard length <= size - 16 else { throw TraceProblem(.corrupt("compressed record at offset \(start)")) }
-                try decompress(UnsafeRawBufferPointer(rebasing: map[(start + 16)..<(start + 16 + length)]), at: start)
+                let length = map.loadUnaligned(fromByteOffset: start + 8, as: UInt64.self)
+                guard length <= UInt64(size - 16) else {
+                    throw TraceProblem(.corrupt("compressed record at offset \(start)"))
+                }
+                try decompress(
+                    UnsafeRawBufferPointer(rebasing: map[(start + 16)..<(start + 16 + Int(length))]),
+                    at: start
+                )
             case .headerTracingData, .auxtrace:
                 let extra = PerfRecordType.trailingBytes(
                     type,
                     UnsafeRawBufferPointer(rebasing: map[start..<(start + size)])
                 )
-                guard extra <= end - position else {
-                    throw TraceProblem(
+                guard extra <= end - start - size else {
+                    return try cut(
                         .truncated(
-                            "data after the record at offset \(start) needs \(extra) bytes, file has \(end - position)"
+                            "data after the record at offset \(start) needs \(extra) bytes, file has \(end - start - size)"
                         )
                     )
                 }
@@ -357,6 +448,7 @@ public struct PerfRecordStream: RecordStream {
                     offset: start
                 )
             }
+            position += size
         }
         return false
     }
@@ -370,7 +462,7 @@ public struct PerfRecordStream: RecordStream {
         offset: Int
     ) throws(TraceProblem) {
         if type == PerfRecordType.sample.rawValue {
-            try queueSample(r, source: source, offset: offset)
+            queueSample(r, source: source, offset: offset)
             return
         }
         switch PerfRecordType(rawValue: type) {
@@ -381,60 +473,85 @@ public struct PerfRecordStream: RecordStream {
             // same losses its PERF_RECORD_LOST records already placed in time and on a CPU.
             lostSamples &+= r.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
         case .comm, .fork:
-            PerfTasks.note(type: type, r, sampleIDAll: layout.sampleIDBlock(of: r).size, into: &commands)
+            PerfTasks.note(type: type, r, sampleIDAll: layouts.sampleIDBlock(of: r).size, into: &commands)
         default:
             break
         }
     }
 
+    /// Queues a tracepoint sample, or counts another event's. A sample that contradicts its
+    /// layout (shorter than its fields, a CPU outside 0..<cpuLimit) is left out and counted
+    /// as damage: perf would print whatever its bytes say.
     @inline(__always)
-    private mutating func queueSample(_ r: UnsafeRawBufferPointer, source: UInt8, offset: Int) throws(TraceProblem) {
-        // Another event's sample may be laid out differently: tell it apart by its id first.
-        if !tracepointByID.isEmpty, layout.id >= 0, layout.id + 8 <= r.count {
-            let id = r.loadUnaligned(fromByteOffset: layout.id, as: UInt64.self)
-            guard tracepointByID[id] == true else {
-                otherSamples &+= 1
+    private mutating func queueSample(_ r: UnsafeRawBufferPointer, source: UInt8, offset: Int) {
+        let index = layouts.attrIndex(of: r)
+        guard index >= 0, index < decodable.count else {
+            damage.unknownIDSamples &+= 1
+            return
+        }
+        let layout = layouts.layouts[index]
+        guard layout.fixedEnd <= r.count else {
+            damage.malformedSamples &+= 1
+            return
+        }
+        var cpu: Int32 = -1
+        if layout.cpu >= 0 {
+            cpu = r.loadUnaligned(fromByteOffset: layout.cpu, as: Int32.self)
+            guard cpu >= 0, Int(cpu) < PerfFile.cpuLimit else {
+                damage.malformedSamples &+= 1
                 return
             }
+            if Int(cpu) > highestCPU { highestCPU = Int(cpu) }
         }
-        var rawAt = layout.raw
-        if rawAt < 0 {
-            guard layout.callchain + 8 <= r.count else { throw TraceProblem(.corrupt("sample at offset \(offset)")) }
-            let n = Int(truncatingIfNeeded: r.loadUnaligned(fromByteOffset: layout.callchain, as: UInt64.self))
-            guard n >= 0, n < r.count / 8 else { throw TraceProblem(.corrupt("sample callchain at offset \(offset)")) }
-            rawAt = layout.callchain + 8 + n * 8
+        let ts: UInt64? = layout.time >= 0 ? r.loadUnaligned(fromByteOffset: layout.time, as: UInt64.self) : nil
+        guard decodable[index] else {
+            countOther(index, cpu: cpu, timestamp: ts)
+            return
         }
-        guard rawAt + 4 <= r.count else {
-            throw TraceProblem(.corrupt("sample at offset \(offset) is shorter than its fields"))
+        guard let raw = layout.raw(of: r), let ts else {
+            damage.malformedSamples &+= 1
+            return
         }
-        let length = Int(r.loadUnaligned(fromByteOffset: rawAt, as: UInt32.self))
-        guard length <= r.count - rawAt - 4 else {
-            throw TraceProblem(.corrupt("sample at offset \(offset): raw data runs past the record"))
-        }
-        let ts = r.loadUnaligned(fromByteOffset: layout.time, as: UInt64.self)
-        let cpu = layout.cpu >= 0 ? r.loadUnaligned(fromByteOffset: layout.cpu, as: Int32.self) : 0
         enqueue(
             QueuedRecord(
                 timestamp: ts,
-                offset: offset + rawAt + 4,
-                length: UInt32(length),
-                cpu: cpu,
+                offset: offset + raw.lowerBound,
+                length: UInt32(raw.count),
+                cpu: max(cpu, 0),
                 sequence: sequence,
                 source: source
             )
         )
     }
 
+    private mutating func countOther(_ index: Int, cpu: Int32, timestamp: UInt64?) {
+        otherByAttr[index] &+= 1
+        otherSamples &+= 1
+        if cpu >= 0 {
+            let c = Int(cpu)
+            if c >= otherSamplesByCPU.count {
+                otherSamplesByCPU += Array(repeating: 0, count: c + 1 - otherSamplesByCPU.count)
+            }
+            otherSamplesByCPU[c] &+= 1
+        }
+        if let t = timestamp {
+            otherTimeSpan = (min(otherTimeSpan?.first ?? t, t), max(otherTimeSpan?.last ?? t, t))
+        }
+    }
+
     private mutating func queueLoss(_ r: UnsafeRawBufferPointer, count: UInt64) {
         var ts = newest
         var cpu: Int32 = 0
-        let b = layout.sampleIDBlock(of: r)
+        let b = layouts.sampleIDBlock(of: r)
         if b.size > 0, r.count >= 8 + b.size {
             let block = r.count - b.size
             if b.time >= 0 { ts = r.loadUnaligned(fromByteOffset: block + b.time, as: UInt64.self) }
             if b.cpu >= 0 { cpu = r.loadUnaligned(fromByteOffset: block + b.cpu, as: Int32.self) }
         }
-        guard cpu >= 0, cpu < 1 << 16 else { return }
+        guard cpu >= 0, Int(cpu) < PerfFile.cpuLimit else {
+            damage.malformedLossRecords &+= 1
+            return
+        }
         enqueue(
             QueuedRecord(
                 timestamp: ts,
@@ -478,19 +595,21 @@ public struct PerfRecordStream: RecordStream {
     private mutating func decompress(_ payload: UnsafeRawBufferPointer, at offset: Int) throws(TraceProblem) {
         if zstd == nil { zstd = try ZstdStream() }
         let arena = current == 0 ? arenas.0 : arenas.1
-        let chunk = max(file.features.compressedMmapLength, 1 << 16)
-        try zstd!.decompress(payload, into: arena, chunk: chunk, recordOffset: offset)
+        // perf compresses at most one ring buffer (the mmap length) into a run of records:
+        // more output from one record is a decompression bomb, not a capture.
+        let limit = max(file.features.compressedMmapLength, 1 << 20)
+        let chunk = min(max(file.features.compressedMmapLength, 1 << 16), 1 << 22)
+        try zstd!.decompress(payload, into: arena, chunk: chunk, limit: limit, recordOffset: offset)
         cacheBases()
         guard let base = UnsafeRawPointer(arena.base) else { return }
         let bytes = UnsafeRawBufferPointer(start: base, count: arena.count)
         let source = UInt8(current + 1)
         while arena.count - parsed >= 8 {
-            let type = bytes.loadUnaligned(fromByteOffset: parsed, as: UInt32.self)
-            let size = Int(bytes.loadUnaligned(fromByteOffset: parsed + 6, as: UInt16.self))
+            let (type, size) = PerfRecordType.header(bytes, at: parsed)
             guard size >= 8 else {
                 throw TraceProblem(.corrupt("decompressed record of size \(size) (from offset \(offset))"))
             }
-            guard parsed + size <= arena.count else { break }
+            guard size <= arena.count - parsed else { break }
             let start = parsed
             parsed += size
             if type == PerfRecordType.finishedRound.rawValue { continue }
@@ -562,15 +681,23 @@ final class ZstdStream {
 
     /// Appends everything `payload` decompresses to to `arena`.
     /// - Parameter recordOffset: where the compressed record is in the file, for the error.
+    /// - Parameter limit: the most bytes `payload` may decompress to.
     func decompress(
         _ payload: UnsafeRawBufferPointer,
         into arena: ByteArena,
         chunk: Int,
+        limit: Int,
         recordOffset: Int
     ) throws(TraceProblem) {
         guard let src = payload.baseAddress, !payload.isEmpty else { return }
         var input = ZSTD_inBuffer(src: src, size: payload.count, pos: 0)
+        let start = arena.count
         while true {
+            guard arena.count - start <= limit else {
+                throw TraceProblem(
+                    .decompression("compressed record at offset \(recordOffset): more than \(limit) bytes of output")
+                )
+            }
             arena.reserve(chunk)
             var output = ZSTD_outBuffer(dst: arena.base! + arena.count, size: arena.capacity - arena.count, pos: 0)
             let rc = ZSTD_decompressStream(stream, &output, &input)

@@ -17,15 +17,10 @@ public protocol RecordStream {
     var fractionRead: Double { get }
     /// What was found damaged in the record data so far, one sentence each (complete once the
     /// stream has ended): the records around it may be missing.
-    var damage: [String] { get }
+    var damageNotes: [String] { get }
 }
 
 extension MergedStream: RecordStream {}
-
-extension RecordStream {
-    /// A stream that cannot tell damage from data says none.
-    public var damage: [String] { [] }
-}
 
 /// An input trace, opened by what its first bytes say it is.
 public enum TraceSource {

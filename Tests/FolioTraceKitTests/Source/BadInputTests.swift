@@ -58,7 +58,7 @@ import Testing
                 var stream = try file.mergedRecords()
                 var n = 0
                 while try stream.next() != nil { n += 1 }
-                let damage = file.damage + stream.damage
+                let damage = file.damage + stream.damageNotes
                 #expect(!damage.isEmpty, "\(fixture) cut at \(length) was read as whole")
                 #expect(n <= wholeRecords, "\(fixture) cut at \(length): \(n) records, whole \(wholeRecords)")
             } catch {

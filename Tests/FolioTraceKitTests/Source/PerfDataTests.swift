@@ -21,6 +21,7 @@ import Testing
         let inventory = try TraceInventory(source: source, decoder: decoder)
         #expect(inventory.total == total)
         let ours = Dictionary(uniqueKeysWithValues: inventory.countsByName(decoder.catalog).map { ($0.name, $0.count) })
+            .merging(inventory.otherEvents) { $0 + $1 }
         #expect(ours == expected)
         #expect(inventory.outOfOrder == 0)
         #expect(inventory.unknownRecords == 0 && inventory.malformedRecords == 0)

@@ -59,15 +59,26 @@ enum PerfFixtures {
     static let traces: [String] = {
         guard let e = FileManager.default.enumerator(atPath: Fixtures.directory.path) else { return [] }
         return e.compactMap { $0 as? String }
-            .filter { $0.hasSuffix(".perf.data") && !$0.contains("no-tracepoints") && Fixtures.isCapture($0) }
+            .filter {
+                $0.hasSuffix(".perf.data") && !$0.contains("no-tracepoints") && Fixtures.isCapture($0)
+                    && !$0.contains("perf-other/")
+            }
+            .sorted()
+    }()
+
+    /// The perf.data files of other events (software, uprobe, none sampled), from
+    /// capture/host-perf-other.sh.
+    static let others: [String] = {
+        guard let e = FileManager.default.enumerator(atPath: Fixtures.directory.path) else { return [] }
+        return e.compactMap { $0 as? String }.filter { $0.hasSuffix(".perf.data") && $0.contains("perf-other/") }
             .sorted()
     }()
 
     /// The memcg-reclaim workload (plain, -z, pipe mode).
     static var memcgReclaim: [String] { traces.filter { $0.contains("memcg-reclaim") } }
 
-    /// Tracepoint samples per "system:name" that `perf script` counted at capture time (other
-    /// events, such as cpu-clock, are left out: foliotrace skips their samples).
+    /// Samples per event name ("system:name" for tracepoints, "cpu-clock"...) that `perf
+    /// script` counted at capture time.
     static func truthCounts(_ fixture: String) throws -> [String: UInt64] {
         let lines = try truth(fixture).lines
         guard let start = lines.firstIndex(where: { $0.hasPrefix("-- samples per event") }) else { return [:] }
@@ -75,7 +86,7 @@ enum PerfFixtures {
         for line in lines[(start + 1)...] {
             let words = line.split(separator: " ")
             guard words.count == 2, let n = UInt64(words[1]) else { break }
-            if words[0].contains(":") { out[String(words[0])] = n }
+            if words[0] != "ALL" { out[String(words[0])] = n }
         }
         return out
     }
