@@ -12,7 +12,13 @@ struct Analyze: ParsableCommand {
             Several reports from one pass: pair each --format with an -o FILE in order \
             (`--format json -o r.json --format markdown -o r.md`); an -o FILE without its own \
             --format takes the format from its extension (.txt .json .md .html .xml); one \
-            --format without a file goes to standard output.
+            --format without a file, or with -o -, goes to standard output.
+
+            A report file is written beside its target under a temporary name and renamed \
+            into place once complete: a failure leaves the file that was there. A target that \
+            is an input (the trace, the baseline, a link to either) or exists and is not a \
+            regular file (a device, a directory, a FIFO) is refused, as is a file another run \
+            wrote while this one ran.
 
             Exit status: 0 when the trace was analyzed and the gate passed, 1 when the gate \
             failed (a finding reached --fail-on, or with --baseline a rule's count grew beyond \
@@ -21,7 +27,7 @@ struct Analyze: ParsableCommand {
             """
     )
 
-    @Argument(help: "A trace.dat (version 6 or 7) or perf.data file.")
+    @Argument(help: ArgumentHelp(traceHelp, valueName: "trace"))
     var trace: String
 
     @Option(
@@ -30,7 +36,7 @@ struct Analyze: ParsableCommand {
     )
     var format: [ReportFormat] = []
 
-    @Option(name: .shortAndLong, help: "Write a report to this file (repeatable; see below).")
+    @Option(name: .shortAndLong, help: "Write a report to this file, - for standard output (repeatable; see below).")
     var output: [String] = []
 
     @Option(help: "Fail (exit 1) when a finding has this severity or a higher one: info, warning or error.")
@@ -86,14 +92,17 @@ struct Analyze: ParsableCommand {
         var pairs: [(ReportFormat?, String?)] = []
         var pending: ReportFormat?
         var toStdout = false
-        func flush() throws {
-            guard let f = pending else { return }
+        func claimStdout() throws {
             if toStdout {
                 throw ValidationError(
                     "only one report can go to standard output: give an -o FILE for each other --format"
                 )
             }
             toStdout = true
+        }
+        func flush() throws {
+            guard let f = pending else { return }
+            try claimStdout()
             pairs.append((f, nil))
             pending = nil
         }
@@ -112,6 +121,10 @@ struct Analyze: ParsableCommand {
             case "-f", "--format":
                 try flush()
                 pending = value.flatMap(ReportFormat.init(rawValue:))
+            case "-o" where value == "-", "--output" where value == "-":
+                try claimStdout()
+                pairs.append((pending ?? .text, value))
+                pending = nil
             case "-o", "--output":
                 pairs.append((pending ?? value.flatMap { ReportFormat(fileName: $0) }, value))
                 pending = nil
@@ -141,12 +154,25 @@ struct Analyze: ParsableCommand {
     }
 
     func run() throws {
+        let wanted = try Self.destinations(Array(CommandLine.arguments.dropFirst())).map { ($0 ?? .text, $1) }
+        // Every report file is checked (and its temporary file made) before the long pass.
+        let inputs = [trace == "-" ? "/dev/stdin" : trace] + (baseline.map { [$0] } ?? [])
+        var outputs: [String: OutputFile] = [:]
+        for case (_, let file?) in wanted where file != "-" {
+            let output = try reportingErrors { try OutputFile(path: file, inputs: inputs) }
+            if let other = outputs.values.first(where: { $0.isSameTarget(as: output) }) {
+                Streams.error(path: file, "is given twice as -o (also as \(other.path)): one report a file")
+                throw ExitCode(2)
+            }
+            outputs[file] = output
+        }
         let base = try reportingErrors { try baseline.map { (p) throws(ReportInputError) in try Baseline(path: p) } }
+        let input = try InputTrace(trace)
         let bar = quiet ? nil : ProgressBar(label: trace)
         let scope = AnalysisScope(since: since, until: until, memcg: memcg, pid: pid)
-        let whole = try reportingErrors {
+        let whole = try input.reading {
             try TraceAnalysis(
-                path: trace,
+                path: $0,
                 options: .init(keepLifecycles: keepLifecycles),
                 window: scope,
                 progress: bar?.update
@@ -157,7 +183,7 @@ struct Analyze: ParsableCommand {
         do {
             analysis = try whole.narrowed(to: scope)
         } catch {
-            FileHandle.standardError.write(Data("foliotrace: \(trace): --memcg \(error)\n".utf8))
+            Streams.error(path: input.displayName, "--memcg \(error)")
             throw ExitCode(2)
         }
         let verdict = Verdict(
@@ -168,37 +194,29 @@ struct Analyze: ParsableCommand {
             requireRules: requireRules,
             failOnDamage: failOnDamage
         )
-        let wanted = try Self.destinations(Array(CommandLine.arguments.dropFirst())).map { ($0 ?? .text, $1) }
-        let stories = wanted.contains { $0.0 == .html } ? try findingStories(analysis) : []
+        let stories = wanted.contains { $0.0 == .html } ? try findingStories(analysis, input: input) : []
         for (format, file) in wanted {
             let report = format.render(analysis, verdict: verdict, lifecycles: keepLifecycles, stories: stories)
-            guard let file else {
+            guard let file, let output = outputs[file] else {
                 print(report, terminator: "")
                 continue
             }
-            do {
-                try write(report, to: file)
-            } catch {
-                FileHandle.standardError.write(
-                    Data("foliotrace: \(file): cannot write the report: \(error.localizedDescription)\n".utf8)
-                )
-                throw ExitCode(2)
-            }
+            try reportingErrors { try output.write(report) }
         }
         if verdict.failed {
-            let failed = verdict.outcomes.filter(\.failed)
-            var lines = failed.map { "foliotrace: \($0.rule.id): \($0.reason ?? "failed")\n" }.joined()
-            if verdict.damageFailed {
-                lines += "foliotrace: \(trace): the input may be incomplete (--fail-on-damage)\n"
+            for outcome in verdict.outcomes where outcome.failed {
+                Streams.error(path: nil, "\(outcome.rule.id): \(outcome.reason ?? "failed")")
             }
-            FileHandle.standardError.write(Data(lines.utf8))
+            if verdict.damageFailed {
+                Streams.error(path: input.displayName, "the input may be incomplete (--fail-on-damage)")
+            }
             throw ExitCode(1)
         }
     }
 
     /// The steps of the first findings' folios, for the HTML report: a second pass that
     /// watches only those pfns (the first pass cannot know them in advance).
-    private func findingStories(_ analysis: TraceAnalysis) throws -> [FolioStory] {
+    private func findingStories(_ analysis: TraceAnalysis, input: InputTrace) throws -> [FolioStory] {
         var pfns: [UInt64] = []
         var seen = Set<UInt64>()
         for f in analysis.findings where seen.insert(f.folio.pfn).inserted {
@@ -207,26 +225,8 @@ struct Analyze: ParsableCommand {
         }
         guard !pfns.isEmpty else { return [] }
         let window = AnalysisScope(since: since, until: until)
-        let watched = try reportingErrors {
-            try TraceAnalysis(path: trace, options: .init(watch: seen), window: window)
-        }
+        let watched = try input.reading { try TraceAnalysis(path: $0, options: .init(watch: seen), window: window) }
         return pfns.map { FolioStory(pfn: $0, analysis: watched) }
-    }
-}
-
-/// Writes a report. A regular file is replaced atomically (a CI job never sees half a
-/// report); anything else (/dev/stdout, /dev/null, a FIFO) is written in place: an atomic
-/// write would rename a temporary file over the device node.
-func write(_ report: String, to path: String) throws {
-    var info = stat()
-    if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
-        guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw CocoaError(.fileWriteNoPermission)
-        }
-        defer { try? handle.close() }
-        try handle.write(contentsOf: Data(report.utf8))
-    } else {
-        try report.write(toFile: path, atomically: true, encoding: .utf8)
     }
 }
 

@@ -11,7 +11,9 @@ struct Events: ParsableCommand {
     @OptionGroup var input: TraceInput
 
     func run() throws {
-        let summary = try reportingErrors { try EventsSummary(path: input.trace) }
+        let trace = try InputTrace(input.trace)
+        var summary = try trace.reading { try EventsSummary(path: $0) }
+        summary.file = trace.given == "-" ? trace.path : trace.given
         switch input.format {
         case .text: print(summary.text, terminator: "")
         case .json: print(try summary.json())
@@ -98,7 +100,8 @@ struct EventsSummary: Encodable {
         unknown_id = inventory.unknownRecords
         first_ts = inventory.firstTimestamp
         last_ts = inventory.lastTimestamp
-        if let a = first_ts, let b = last_ts { duration_ns = b - a }
+        // Timestamps come from the file: a damaged one may put the last before the first.
+        if let a = first_ts, let b = last_ts, b >= a { duration_ns = b - a }
         lost_events = inventory.lostEvents
         lost_events_per_cpu = inventory.lostByCPU.map(\.counted)
         pages_with_uncounted_loss = inventory.lostByCPU.map(\.uncountedPages)
@@ -143,7 +146,8 @@ struct EventsSummary: Encodable {
         if !buffer.isEmpty { s += "buffer:    instance \"\(buffer)\"\n" }
         s += "cpus:      \(cpus), clock \(clock ?? "unknown")\n"
         if let a = first_ts, let b = last_ts {
-            s += "time:      \(seconds(a)) .. \(seconds(b)) (\(seconds(b - a)) s)\n"
+            let span = duration_ns.map { "\(seconds($0)) s" } ?? "out of order: the file is damaged"
+            s += "time:      \(seconds(a)) .. \(seconds(b)) (\(span))\n"
         }
         s += "records:   \(total) (\(typed) decoded as memory events"
         if malformed > 0 { s += ", \(malformed) malformed" }

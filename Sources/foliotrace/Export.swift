@@ -8,11 +8,15 @@ struct Export: ParsableCommand {
         abstract: "Write every folio generation, migration, memcg, task and finding to an SQLite database.",
         discussion: """
             The schema is in docs/export-schema.sql (it loads unchanged into PostgreSQL); \
-            docs/export.md has example queries. The file is replaced if it exists.
+            docs/export.md has example queries. The database is written under a temporary name \
+            beside FILE and renamed over it once complete, so a failure leaves the file that was \
+            there. FILE may not be the trace (or a link to it), nor a device, directory or FIFO; \
+            when another run writes FILE while this one runs, this one says so, exits 2 and \
+            leaves the other's database in place.
             """
     )
 
-    @Argument(help: "A trace.dat file (version 6 or 7).")
+    @Argument(help: ArgumentHelp(traceHelp, valueName: "trace"))
     var trace: String
 
     @Option(help: "The SQLite database to write.")
@@ -25,20 +29,17 @@ struct Export: ParsableCommand {
     var quiet = false
 
     func run() throws {
+        let output = try reportingErrors { try OutputFile(path: sqlite, inputs: [trace == "-" ? "/dev/stdin" : trace]) }
+        let input = try InputTrace(trace)
         let bar = quiet ? nil : ProgressBar(label: trace)
-        let analysis = try reportingErrors {
+        let analysis = try input.reading {
             try TraceAnalysis(
-                path: trace,
+                path: $0,
                 options: .init(keepLifecycles: true, allSteps: steps),
                 progress: bar?.update
             )
         }
         bar?.finish()
-        do {
-            try SQLiteExport.write(analysis, to: sqlite)
-        } catch {
-            FileHandle.standardError.write(Data("foliotrace: \(error)\n".utf8))
-            throw ExitCode(2)
-        }
+        try reportingErrors { try SQLiteExport.write(analysis, to: output) }
     }
 }

@@ -22,7 +22,8 @@ struct Folio: ParsableCommand {
 
     func run() throws {
         let target = pfnValue!
-        let analysis = try reportingErrors { try TraceAnalysis(path: input.trace, options: .init(watch: [target])) }
+        let trace = try InputTrace(input.trace)
+        let analysis = try trace.reading { try TraceAnalysis(path: $0, options: .init(watch: [target])) }
         let story = FolioStory(pfn: target, analysis: analysis)
         switch input.format {
         case .text: print(story.text, terminator: "")

@@ -6,14 +6,20 @@ import Foundation
 struct FolioTrace: ParsableCommand {
     /// Runs the command; usage errors exit 2 like input errors (ArgumentParser's default is
     /// 64), so CI scripts see 0 = clean, 1 = findings (later), 2 = could not analyze.
+    /// Standard output is flushed and checked before the process exits: a report that could
+    /// not be written exits 2 (see `Streams`). Usage errors are one line like the others.
     static func main() {
+        Streams.prepare()
         do {
             var command = try parseAsRoot()
             try command.run()
+            Streams.finishStandardOutput()
         } catch {
+            Streams.finishStandardOutput()
             let code = exitCode(for: error)
             if code == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                let message = message(for: error).split(whereSeparator: \.isNewline).joined(separator: "; ")
+                Streams.error(path: nil, message + " (see foliotrace help)")
                 Foundation.exit(2)
             }
             exit(withError: error)
@@ -36,7 +42,7 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 
 /// The trace a command reads and how it prints: shared by every command that reads one.
 struct TraceInput: ParsableArguments {
-    @Argument(help: "A trace.dat file (version 6 or 7) or a perf.data file.")
+    @Argument(help: ArgumentHelp(traceHelp, valueName: "trace"))
     var trace: String
 
     @Option(
@@ -46,15 +52,6 @@ struct TraceInput: ParsableArguments {
     var format: OutputFormat = .text
 }
 
-/// Runs `body`, turning a trace error into one line on stderr and exit status 2.
-func reportingErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as TraceFileError {
-        FileHandle.standardError.write(Data("foliotrace: \(error)\n".utf8))
-        throw ExitCode(2)
-    } catch let error as ReportInputError {
-        FileHandle.standardError.write(Data("foliotrace: \(error)\n".utf8))
-        throw ExitCode(2)
-    }
-}
+/// How every command describes the trace it reads.
+let traceHelp =
+    "A trace.dat (version 6 or 7) or perf.data file; - reads one from standard input (a pipe), as does a FIFO."

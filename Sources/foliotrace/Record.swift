@@ -16,7 +16,11 @@ struct Record: ParsableCommand {
             """
     )
 
-    @Option(name: .shortAndLong, help: "The trace.dat to write.")
+    @Option(
+        name: .shortAndLong,
+        help:
+            "The trace.dat to write (under a temporary name beside it, renamed once complete; not a device, directory or FIFO)."
+    )
     var output: String
 
     @Option(help: "Event set: \(Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -56,18 +60,24 @@ struct Record: ParsableCommand {
         let warn = { (s: String) in FileHandle.standardError.write(Data("foliotrace: \(s)\n".utf8)) }
         // Not root, or no tracefs: say that alone, before anything else is tried.
         do { _ = try TraceFSInstance.usableTracefs() } catch {
-            warn("\(error)")
+            Streams.error(error)
             throw ExitCode(2)
         }
+        // A target that cannot be written is known before the capture, not after it.
+        let file = try reportingErrors { try OutputFile(path: output) }
         var extra: [String] = []
         let probes = probes == .auto ? kprobes(warn) : nil
         defer { probes?.remove() }
         if let probes, !probes.defined.isEmpty { extra.append("\(probes.group):*") }
         let recorder: Recorder
         do {
-            recorder = try Recorder(output: output, events: preset.events + event + extra, bufferKiB: bufferKb)
+            recorder = try Recorder(
+                output: file.temporaryPath,
+                events: preset.events + event + extra,
+                bufferKiB: bufferKb
+            )
         } catch {
-            FileHandle.standardError.write(Data("foliotrace: \(error)\n".utf8))
+            Streams.error(error)
             throw ExitCode(2)
         }
         recorder.fileVersion = fileVersion
@@ -91,11 +101,12 @@ struct Record: ParsableCommand {
                 }
             )
         } catch {
-            warn("\(error)")
+            Streams.error(error)
             child.end()
             throw ExitCode(2)
         }
         child.end()
+        try reportingErrors { try file.commit() }
         let pages = result.pagesPerCPU.reduce(0, +)
         let lost = result.lostPerCPU.reduce(0, +)
         warn(

@@ -44,11 +44,9 @@ struct Tail: ParsableCommand {
         var memcgID: UInt64?
         if let memcg {
             guard let found = CgroupPaths.resolve(memcg) else {
-                FileHandle.standardError.write(
-                    Data(
-                        ("foliotrace: \(memcg): not a memory cgroup (give its directory, e.g. /sys/fs/cgroup/memory/A, "
-                            + "or its path in the hierarchy, e.g. /A)\n").utf8
-                    )
+                Streams.error(
+                    path: memcg,
+                    "not a memory cgroup (give its directory, e.g. /sys/fs/cgroup/memory/A, or its path in the hierarchy, e.g. /A)"
                 )
                 throw ExitCode(2)
             }
@@ -58,7 +56,7 @@ struct Tail: ParsableCommand {
         do {
             session = try LiveSession(events: preset.events + event, bufferKiB: bufferKb)
         } catch {
-            FileHandle.standardError.write(Data("foliotrace: \(error)\n".utf8))
+            Streams.error(error)
             throw ExitCode(2)
         }
         defer { session.close() }
@@ -82,13 +80,15 @@ struct Tail: ParsableCommand {
             do {
                 handled = try session.poll()
             } catch {
-                FileHandle.standardError.write(Data("foliotrace: \(error)\n".utf8))
+                Streams.error(error)
                 throw ExitCode(2)
             }
             for f in session.newFindings() { view.finding(f) }
             if Date() >= nextSummary {
                 view.summary(session, elapsed: Date().timeIntervalSince(start))
                 nextSummary = nextSummary.addingTimeInterval(interval)
+                // Nobody reads what is printed (a full disk, a closed stream): stop; main says why.
+                if Streams.standardOutputFailed { break }
             }
             // Keep reading while events flow: a pause in a burst is what overflows the buffer.
             if handled == 0 { usleep(5_000) }

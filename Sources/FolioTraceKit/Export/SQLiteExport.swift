@@ -132,20 +132,35 @@ public enum SQLiteExport {
 
         """
 
-    /// Writes `a` to a new SQLite file at `path`. `a` must have kept its lifecycles
-    /// (`LifecycleEngine.Options.keepLifecycles`); steps are written when it recorded them.
-    /// On failure the partial file is removed.
+    /// Writes `a` to a new SQLite file at `path` (see `write(_:to:)` with an `OutputFile`).
     public static func write(_ a: TraceAnalysis, to path: String) throws(ReportInputError) {
+        let output: OutputFile
+        do { output = try OutputFile(path: path, inputs: [a.path]) } catch {
+            throw ReportInputError(path: error.path, problem: error.problem)
+        }
+        try write(a, to: output)
+    }
+
+    /// Writes `a` as a new SQLite database into `output`'s temporary file and renames it into
+    /// place: a failure (a full disk, an insert refused) leaves the file that was there as it
+    /// was. `a` must have kept its lifecycles (`LifecycleEngine.Options.keepLifecycles`); steps
+    /// are written when it recorded them.
+    public static func write(_ a: TraceAnalysis, to output: OutputFile) throws(ReportInputError) {
         do {
-            let db = try SQLiteDatabase(creating: path)
-            // One transaction and no journal: a fresh file, written once, removed on failure.
+            let db = try SQLiteDatabase(creating: output.temporaryPath, path: output.path)
+            // One transaction and no journal: a fresh file, written once, thrown away on failure.
             try db.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; BEGIN;")
             try db.execute(schema)
             try fill(db, from: a)
             try db.execute("COMMIT;")
-        } catch {
-            unlink(path)
+            try db.close()
+            try output.commit()
+        } catch let error as OutputError {
+            throw ReportInputError(path: error.path, problem: error.problem)
+        } catch let error as ReportInputError {
             throw error
+        } catch {
+            throw ReportInputError(path: output.path, problem: "\(error)")
         }
     }
 
@@ -153,7 +168,7 @@ public enum SQLiteExport {
         try db.prepare("INSERT INTO trace VALUES (?, ?, ?, ?, ?, ?, ?, ?)").insert([
             .int(Int64(schemaVersion)), .text(a.path), .of(a.kernelRelease), .of(a.cpus),
             .of(a.report.summary.records), .of(a.span.first), .of(a.span.last),
-            .of(a.lost.reduce(0) { $0 &+ $1.counted }),
+            .of(LostEvents.total(a.lost)),
         ])
 
         let memcg = try db.prepare("INSERT INTO memcgs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")

@@ -45,15 +45,20 @@ public struct Baseline: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ReportInputError(path: path, problem: "cannot read the baseline report (missing or unreadable)")
         }
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let findings = object["findings"] as? [[String: Any]]
-        else {
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ReportInputError(
                 path: path,
-                problem: "not a foliotrace JSON report (no \"findings\" list): write one with --format json"
+                problem: "not a foliotrace JSON report (not a JSON object): write one with analyze --format json"
             )
         }
-        schemaVersion = object["schema_version"] as? Int
+        let version = try Self.schemaVersion(of: data, path: path)
+        guard let findings = object["findings"] as? [[String: Any]] else {
+            throw ReportInputError(
+                path: path,
+                problem: "not a foliotrace JSON report (no \"findings\" list): write one with analyze --format json"
+            )
+        }
+        schemaVersion = version
         var counts: [String: Int] = [:]
         for f in findings { if let rule = f["rule"] as? String { counts[rule, default: 0] += 1 } }
         // Reports list every finding, but the per-rule totals in "coverage" are authoritative.
@@ -61,6 +66,58 @@ public struct Baseline: Sendable {
             if let rule = c["rule"] as? String, let n = c["findings"] as? Int { counts[rule] = n }
         }
         self.counts = counts
+    }
+
+    /// The report's `schema_version`, which must be a number equal to the one this
+    /// foliotrace writes (`JSONReport.schemaVersion`): the counts of another version's report
+    /// may not mean the same.
+    static func schemaVersion(of data: Data, path: String) throws(ReportInputError) -> Int {
+        let expected = JSONReport.schemaVersion
+        let wanted =
+            "foliotrace reads reports with \"schema_version\": \(expected) (write one with analyze --format json)"
+        // JSONDecoder, not JSONSerialization: the latter gives true and 1 as the same NSNumber.
+        let found = (try? JSONDecoder().decode(VersionField.self, from: data))?.value
+        switch found {
+        case nil:
+            throw ReportInputError(
+                path: path,
+                problem: "not a foliotrace JSON report (no \"schema_version\"): \(wanted)"
+            )
+        case .number(let n) where n == expected:
+            return n
+        case .number(let n):
+            throw ReportInputError(path: path, problem: "\"schema_version\" is \(n), not \(expected); \(wanted)")
+        case .text(let t):
+            throw ReportInputError(
+                path: path,
+                problem: "\"schema_version\" is the string \"\(t.prefix(40))\", not a number; \(wanted)"
+            )
+        case .other:
+            throw ReportInputError(path: path, problem: "\"schema_version\" is not an integer; \(wanted)")
+        }
+    }
+
+    /// The `schema_version` member of a JSON object, whatever its type.
+    private struct VersionField: Decodable {
+        enum Value {
+            case number(Int)
+            case text(String)
+            case other
+        }
+        var value: Value?
+        enum Key: String, CodingKey { case schema_version }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: Key.self)
+            guard c.contains(.schema_version) else { return }
+            if let n = try? c.decode(Int.self, forKey: .schema_version) {
+                value = .number(n)
+            } else if let t = try? c.decode(String.self, forKey: .schema_version) {
+                value = .text(t)
+            } else {
+                value = .other
+            }
+        }
     }
 
     public init(path: String, counts: [String: Int]) {
@@ -74,6 +131,11 @@ public struct ReportInputError: Error, CustomStringConvertible, Sendable {
     public var path: String
     public var problem: String
     public var description: String { "\(path): \(problem)" }
+
+    public init(path: String, problem: String) {
+        self.path = path
+        self.problem = problem
+    }
 }
 
 /// What the gate decides for one rule.

@@ -39,7 +39,7 @@ public struct HTMLReport {
         h += escapeXML(verdict.headline) + "</h1>\n<p><code>\(escapeXML(a.path))</code>: kernel "
         h += escapeXML(a.kernelRelease ?? "unknown") + ", \(a.cpus) CPUs, \(s.records) events, "
         h += "\(duration(a.span.last &- a.span.first)) of trace"
-        let lost = a.lost.reduce(0) { $0 + $1.counted }
+        let lost = LostEvents.total(a.lost)
         if lost > 0 { h += ", <strong>\(lost) events lost</strong>" }
         h += "</p>"
         if let scope = a.scope { h += "<p id=\"scope\">Scope: \(escapeXML(scope.description)).</p>" }

@@ -69,7 +69,7 @@ public enum JSONReport {
                 ])
             ),
             ("charge_moves", .uint(s.chargeMoves)),
-            ("lost_events", .uint(a.lost.reduce(0) { $0 + $1.counted })),
+            ("lost_events", .uint(LostEvents.total(a.lost))),
             ("lost_events_per_cpu", .array(a.lost.map { .uint($0.counted) })),
             ("generations_crossing_lost_events", .uint(s.generationsCrossingLoss)),
         ])

@@ -27,7 +27,7 @@ public struct JUnitReport {
         x += "    <properties>\n"
         x += "      <property name=\"kernel\" value=\"\(attr(a.kernelRelease ?? "unknown"))\"/>\n"
         x += "      <property name=\"events\" value=\"\(a.report.summary.records)\"/>\n"
-        x += "      <property name=\"lost_events\" value=\"\(a.lost.reduce(0) { $0 + $1.counted })\"/>\n"
+        x += "      <property name=\"lost_events\" value=\"\(LostEvents.total(a.lost))\"/>\n"
         if let failOn = verdict.failOn { x += "      <property name=\"fail_on\" value=\"\(failOn.rawValue)\"/>\n" }
         if let b = verdict.baseline { x += "      <property name=\"baseline\" value=\"\(attr(b.path))\"/>\n" }
         for note in verdict.inputNotes.lines { x += "      <property name=\"input\" value=\"\(attr(note))\"/>\n" }

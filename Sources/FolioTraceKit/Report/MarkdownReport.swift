@@ -80,7 +80,7 @@ public struct MarkdownReport {
 
     private var summaryTable: String {
         let s = a.report.summary
-        let lost = a.lost.reduce(0) { $0 + $1.counted }
+        let lost = LostEvents.total(a.lost)
         var rows: [(String, String)] = [
             ("folios (pfns)", "\(s.folios)"),
             ("generations", "\(s.generations) (\(s.beganBeforeTrace) began before the trace)"),

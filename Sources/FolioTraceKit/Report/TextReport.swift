@@ -55,8 +55,8 @@ public struct TextReport {
         }
         t += "; \(s.migration.joined) folios joined old -> new, \(s.migration.restored) entries restored\n"
         if s.chargeMoves > 0 { t += "charge moves \(s.chargeMoves)\n" }
-        let lost = a.lost.reduce(0) { $0 + $1.counted }
-        let uncounted = a.lost.reduce(0) { $0 + $1.uncountedPages }
+        let lost = LostEvents.total(a.lost)
+        let uncounted = LostEvents.totalUncountedPages(a.lost)
         if lost > 0 || uncounted > 0 {
             t += "lost events  \(lost)" + (uncounted > 0 ? " (+\(uncounted) pages with uncounted losses)" : "")
             t += ": \(s.generationsCrossingLoss) generations were live across a loss and may miss steps\n"

@@ -106,15 +106,19 @@ import Testing
     /// A progress bar on a terminal (run under `script`, which gives it a pty), nothing in a pipe.
     @Test func progressBarOnlyOnATerminal() throws {
         let big = Fixtures.path("linux-6.18/compaction-mlock-anon.dat")
-        let piped = try CommandLineTests.run(["analyze", "-f", "text", "-o", "/dev/null", big])
+        let out = try Fixtures.scratch("progress").appendingPathComponent("r.txt").path
+        let piped = try CommandLineTests.run(["analyze", "-f", "text", "-o", out, big])
         #expect(piped.status == 0 && piped.stderr.isEmpty)
+        // A device is no report file: refused, and left a device.
+        let null = try CommandLineTests.run(["analyze", "-f", "text", "-o", "/dev/null", big])
+        #expect(null.status == 2 && null.stderr.contains("is a character device"))
         var info = stat()
         #expect(stat("/dev/null", &info) == 0 && info.st_mode & S_IFMT == S_IFCHR, "-o /dev/null left the device")
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else {
             print("skipped: no /usr/bin/script to give the binary a terminal")
             return
         }
-        let command = "\(CommandLineTests.binary) analyze -f text -o /dev/null \(big)"
+        let command = "\(CommandLineTests.binary) analyze -f text -o \(out) \(big)"
         let tty = try CommandLineTests.execute("/usr/bin/script", ["-qec", command, "/dev/null"])
         #expect(tty.status == 0)
         #expect(tty.stdout.contains("compaction-mlock-anon.dat [") && tty.stdout.contains("events"))
