@@ -44,6 +44,8 @@ public struct EventCatalog: Sendable {
     public let types: [EventType]
     /// Whether the trace's numbers are big-endian.
     public let bigEndian: Bool
+    /// `uname -m` of the traced machine ("x86_64"), nil when the file does not say.
+    public let machine: String?
     /// Format files libtraceevent could not parse, with its message.
     public let parseFailures: [(system: String, message: String)]
     private let indexByID: [Int32]
@@ -52,12 +54,14 @@ public struct EventCatalog: Sendable {
     /// - Throws: `TraceFileError` when no event format could be parsed or the common fields
     ///   are not where every kernel since 2.6.30 puts them.
     public init(file: TraceFile) throws(TraceFileError) {
-        try self.init(tracing: file.tracing, path: file.path)
+        try self.init(tracing: file.tracing, path: file.path, machine: file.options.machine)
     }
 
     /// Parses the format files of a capture's tracing data (a trace.dat's or a perf.data's).
     /// - Throws: `TraceFileError` as `init(file:)`.
-    public init(tracing file: TracingData, path: String) throws(TraceFileError) {
+    /// - Parameter machine: `uname -m` of the traced machine, when the file says: it decides
+    ///   which kernel layouts (PTEs, migration entries) apply to the fields.
+    public init(tracing file: TracingData, path: String, machine: String? = nil) throws(TraceFileError) {
         guard let tep = tep_alloc() else {
             throw TraceFileError(path: path, problem: .corrupt("libtraceevent could not allocate a handle"))
         }
@@ -133,6 +137,7 @@ public struct EventCatalog: Sendable {
         self.types = types
         self.indexByID = index
         self.bigEndian = file.bigEndian
+        self.machine = machine
         self.parseFailures = failures
     }
 

@@ -11,8 +11,8 @@ public struct EventDecoder {
     public let catalog: EventCatalog
 
     /// Events foliotrace models whose format in this trace it cannot read (another kernel's
-    /// fields, or a big-endian trace): their records are counted, not modelled, and coverage
-    /// treats them as absent.
+    /// fields, another architecture's page-table entries): their records are counted, not
+    /// modelled, and coverage treats them as absent.
     public private(set) var unmodelled: [UnmodelledEvent] = []
 
     /// Resolves the decoders of every event type foliotrace models. An event whose format
@@ -25,11 +25,19 @@ public struct EventDecoder {
         minimumLengths = Array(repeating: 0, count: catalog.idLimit)
         for type in catalog.types {
             do throws(TraceProblem) {
-                var r = FieldResolver(type)
+                var r = FieldResolver(type, bigEndian: catalog.bigEndian)
                 guard let d = try Decoder(type: type, &r, layouts) else { continue }
-                // Fields are read in the byte order of the machines foliotrace runs on.
-                guard !catalog.bigEndian else {
-                    unmodelled.append(UnmodelledEvent(event: type.fullName, reason: "big-endian trace"))
+                if d.readsMigrationEntries, catalog.machine != "x86_64" {
+                    // A migration entry is a swap PTE in the architecture's own layout
+                    // (arch/*/include/asm/pgtable*.h); only x86-64's is decoded, and a pfn
+                    // read with another layout would join folios the kernel never paired.
+                    let machine = catalog.machine.map { "this trace is \($0)" } ?? "this trace does not say"
+                    unmodelled.append(
+                        UnmodelledEvent(
+                            event: type.fullName,
+                            reason: "migration entries are decoded for x86_64 only (\(machine))"
+                        )
+                    )
                     continue
                 }
                 decoders[Int(type.id)] = d
@@ -129,6 +137,14 @@ private enum Decoder {
     var isOther: Bool {
         if case .other = self { return true }
         return false
+    }
+
+    /// Whether the event carries raw PTEs or PMDs whose layout is the architecture's.
+    var readsMigrationEntries: Bool {
+        switch self {
+        case .migrationPTE, .migrationPMD: return true
+        default: return false
+        }
     }
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
@@ -492,23 +508,27 @@ struct LRUIsolateLayout {
     }
 }
 
+/// Kernels before 5.2 count activations in one `nr_activate` (no anon/file split), and older
+/// ones lack the dirty/writeback/congested counts: only what every kernel's event has is
+/// required, the rest is absent where the kernel did not write it.
 struct ShrinkInactiveLayout {
-    let nid, scanned, reclaimed, dirty, writeback, congested, immediate, activate0, activate1, refKeep,
-        unmapFail: FieldSlot
+    let nid, scanned, reclaimed, activate: FieldSlot
+    let dirty, writeback, congested, immediate, activateFile, refKeep, unmapFail: FieldSlot?
     let priority, reclaimFlags: FieldSlot?
 
     init(_ r: inout FieldResolver) throws(TraceProblem) {
         nid = try r.required("nid")
         scanned = try r.required("nr_scanned")
         reclaimed = try r.required("nr_reclaimed")
-        dirty = try r.required("nr_dirty")
-        writeback = try r.required("nr_writeback")
-        congested = try r.required("nr_congested")
-        immediate = try r.required("nr_immediate")
-        activate0 = try r.required("nr_activate0")
-        activate1 = try r.required("nr_activate1")
-        refKeep = try r.required("nr_ref_keep")
-        unmapFail = try r.required("nr_unmap_fail")
+        dirty = r.optional("nr_dirty")
+        writeback = r.optional("nr_writeback")
+        congested = r.optional("nr_congested")
+        immediate = r.optional("nr_immediate")
+        // nr_activate0 (anon) and nr_activate1 (file) since 5.2, one nr_activate before.
+        activate = try r.required("nr_activate0", "nr_activate")
+        activateFile = r.optional("nr_activate1")
+        refKeep = r.optional("nr_ref_keep")
+        unmapFail = r.optional("nr_unmap_fail")
         priority = r.optional("priority")
         reclaimFlags = r.optional("reclaim_flags")
     }

@@ -1,17 +1,21 @@
 /// Where one field sits in an event payload, resolved once per event type.
 ///
 /// Reads go straight to the payload bytes (`loadUnaligned`), so decoding a record costs a
-/// few loads and no lookups. Traces are read in the x86-64 byte order (little-endian). Four
-/// bytes, so that a decoder with a dozen slots stays small in the per-record switch.
+/// few loads and no lookups. Four bytes, so that a decoder with a dozen slots stays small in
+/// the per-record switch. A big-endian trace's slots carry `swapBit` in their stored size:
+/// the same switch then byte-swaps, and a little-endian trace pays nothing for it.
 public struct FieldSlot: Sendable, Equatable {
     @usableFromInline let storedOffset: UInt16
+    /// The size in bytes, with `swapBit` set when the field is stored big-endian.
     @usableFromInline let storedSize: UInt8
     let isRelative: Bool
+
+    @usableFromInline static let swapBit: UInt8 = 0x80
 
     /// The field's offset in the payload.
     @inlinable public var offset: Int { Int(storedOffset) }
     /// The field's size in bytes.
-    @inlinable public var size: Int { Int(storedSize) }
+    @inlinable public var size: Int { Int(storedSize & ~FieldSlot.swapBit) }
 
     /// One past the field's last byte.
     @inlinable public var end: Int { offset + size }
@@ -19,11 +23,14 @@ public struct FieldSlot: Sendable, Equatable {
     /// The field as an unsigned number (zero-extended).
     @inlinable @inline(__always)
     public func unsigned(_ p: UnsafeRawBufferPointer) -> UInt64 {
-        switch size {
+        switch storedSize {
         case 8: return p.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
         case 4: return UInt64(p.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
         case 2: return UInt64(p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-        case 1: return UInt64(p[offset])
+        case 1, 0x81: return UInt64(p[offset])
+        case 0x88: return p.loadUnaligned(fromByteOffset: offset, as: UInt64.self).byteSwapped
+        case 0x84: return UInt64(p.loadUnaligned(fromByteOffset: offset, as: UInt32.self).byteSwapped)
+        case 0x82: return UInt64(p.loadUnaligned(fromByteOffset: offset, as: UInt16.self).byteSwapped)
         default: return 0
         }
     }
@@ -31,18 +38,22 @@ public struct FieldSlot: Sendable, Equatable {
     /// The field as a signed number (sign-extended from its size).
     @inlinable @inline(__always)
     public func signed(_ p: UnsafeRawBufferPointer) -> Int64 {
-        switch size {
+        switch storedSize {
         case 8: return p.loadUnaligned(fromByteOffset: offset, as: Int64.self)
         case 4: return Int64(p.loadUnaligned(fromByteOffset: offset, as: Int32.self))
         case 2: return Int64(p.loadUnaligned(fromByteOffset: offset, as: Int16.self))
-        case 1: return Int64(Int8(bitPattern: p[offset]))
+        case 1, 0x81: return Int64(Int8(bitPattern: p[offset]))
+        case 0x88: return p.loadUnaligned(fromByteOffset: offset, as: Int64.self).byteSwapped
+        case 0x84: return Int64(p.loadUnaligned(fromByteOffset: offset, as: Int32.self).byteSwapped)
+        case 0x82: return Int64(p.loadUnaligned(fromByteOffset: offset, as: Int16.self).byteSwapped)
         default: return 0
         }
     }
 
     /// A `__data_loc char[]` field's string (rare events only: this allocates).
     public func string(_ p: UnsafeRawBufferPointer) -> String {
-        let loc = p.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+        guard end <= p.count, size == 4 else { return "" }
+        let loc = UInt32(truncatingIfNeeded: unsigned(p))
         var start = Int(loc & 0xffff)
         if isRelative { start += end }
         var length = Int(loc >> 16)
@@ -53,10 +64,10 @@ public struct FieldSlot: Sendable, Equatable {
     }
 
     /// Nil when the field cannot be in a ring-buffer event (offset or size out of range).
-    init?(offset: Int, size: Int, isRelative: Bool = false) {
-        guard offset >= 0, offset <= Int(UInt16.max), size >= 0, size <= Int(UInt8.max) else { return nil }
+    init?(offset: Int, size: Int, isRelative: Bool = false, bigEndian: Bool = false) {
+        guard offset >= 0, offset <= Int(UInt16.max), size >= 0, size < Int(FieldSlot.swapBit) else { return nil }
         storedOffset = UInt16(offset)
-        storedSize = UInt8(size)
+        storedSize = UInt8(size) | (bigEndian && size > 1 ? FieldSlot.swapBit : 0)
         self.isRelative = isRelative
     }
 }
@@ -82,10 +93,15 @@ extension Optional where Wrapped == FieldSlot {
 /// optional one (added or removed in some kernel version) is simply absent.
 struct FieldResolver {
     let type: EventType
+    /// Whether the trace's numbers are big-endian.
+    let bigEndian: Bool
     /// The largest end of the required fields: shorter records are malformed.
     private(set) var minimumLength = 0
 
-    init(_ type: EventType) { self.type = type }
+    init(_ type: EventType, bigEndian: Bool = false) {
+        self.type = type
+        self.bigEndian = bigEndian
+    }
 
     mutating func required(_ names: String...) throws(TraceProblem) -> FieldSlot {
         for name in names {
@@ -99,7 +115,8 @@ struct FieldResolver {
 
     func optional(_ names: String...) -> FieldSlot? {
         for name in names {
-            if let f = type.field(name), let slot = FieldSlot(offset: f.offset, size: f.size, isRelative: f.isRelative)
+            if let f = type.field(name),
+                let slot = FieldSlot(offset: f.offset, size: f.size, isRelative: f.isRelative, bigEndian: bigEndian)
             {
                 return slot
             }

@@ -209,15 +209,18 @@ public struct ShrinkInactive {
     public var nid: Int32 { i32(l.nid, payload) }
     public var nrScanned: UInt64 { l.scanned.unsigned(payload) }
     public var nrReclaimed: UInt64 { l.reclaimed.unsigned(payload) }
-    public var nrDirty: UInt64 { l.dirty.unsigned(payload) }
-    public var nrWriteback: UInt64 { l.writeback.unsigned(payload) }
-    public var nrCongested: UInt64 { l.congested.unsigned(payload) }
-    public var nrImmediate: UInt64 { l.immediate.unsigned(payload) }
-    /// Folios activated: anon, file.
-    public var nrActivateAnon: UInt64 { l.activate0.unsigned(payload) }
-    public var nrActivateFile: UInt64 { l.activate1.unsigned(payload) }
-    public var nrRefKeep: UInt64 { l.refKeep.unsigned(payload) }
-    public var nrUnmapFail: UInt64 { l.unmapFail.unsigned(payload) }
+    /// The counts below are nil on kernels whose event lacks them.
+    public var nrDirty: UInt64? { l.dirty.unsigned(payload) }
+    public var nrWriteback: UInt64? { l.writeback.unsigned(payload) }
+    public var nrCongested: UInt64? { l.congested.unsigned(payload) }
+    public var nrImmediate: UInt64? { l.immediate.unsigned(payload) }
+    /// Folios activated: anon and file since 5.2 (nil before, when only the total is known).
+    public var nrActivateAnon: UInt64? { l.activateFile == nil ? nil : l.activate.unsigned(payload) }
+    public var nrActivateFile: UInt64? { l.activateFile.unsigned(payload) }
+    /// Folios activated, anon and file together (the one `nr_activate` before 5.2).
+    public var nrActivated: UInt64 { l.activate.unsigned(payload) &+ (l.activateFile.unsigned(payload) ?? 0) }
+    public var nrRefKeep: UInt64? { l.refKeep.unsigned(payload) }
+    public var nrUnmapFail: UInt64? { l.unmapFail.unsigned(payload) }
     public var priority: Int32? { l.priority.signed(payload).map { Int32(truncatingIfNeeded: $0) } }
     public var reclaimFlags: Int32? { l.reclaimFlags.signed(payload).map { Int32(truncatingIfNeeded: $0) } }
 }

@@ -20,8 +20,8 @@ extension LifecycleEngine {
         case .shrinkInactive(let s):
             summary.reclaim.shrinkInactiveScanned &+= s.nrScanned
             summary.reclaim.shrinkInactiveReclaimed &+= s.nrReclaimed
-            summary.reclaim.activated &+= s.nrActivateAnon &+ s.nrActivateFile
-            summary.reclaim.unmapFailed &+= s.nrUnmapFail
+            summary.reclaim.activated &+= s.nrActivated
+            summary.reclaim.unmapFailed &+= s.nrUnmapFail ?? 0
         case .writeFolio(let pfn, _):
             let head = folio(pfn, r)
             self[head].bits.insert(.writtenBack)

@@ -2,8 +2,7 @@
 /// characters, printable ASCII only.
 ///
 /// The last line of defence for messages that carry bytes from a file (an event name, a
-/// format's text, a kallsyms line): everything outside printable ASCII, and the backslash
-/// itself, is shown as `\xNN` (the UTF-8 bytes of a character, so a non-ASCII path reads as
+/// format's text, a kallsyms line): everything outside printable ASCII is shown as `\xNN` (the UTF-8 bytes of a character, so a non-ASCII path reads as
 /// its bytes), and a message too long is cut with `...` inside the path and at the end of
 /// the reason, so the file and the start of the reason always show.
 public enum ErrorLine {
@@ -32,20 +31,9 @@ public enum ErrorLine {
         format(path: nil, reason: message, limit: limit)
     }
 
-    /// Printable ASCII as is; every other byte, and `\`, as `\xNN`.
-    public static func escaped(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for byte in text.utf8 {
-            if byte >= 0x20, byte < 0x7f, byte != UInt8(ascii: "\\") {
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            } else {
-                let hex = String(byte, radix: 16, uppercase: false)
-                out += "\\x" + (hex.count == 1 ? "0" : "") + hex
-            }
-        }
-        return out
-    }
+    /// Printable ASCII as is; every other byte as `\xNN` (`MessageText.escaped`, which the
+    /// library's own messages already went through: escaping again changes nothing).
+    public static func escaped(_ text: String) -> String { MessageText.escaped(text) }
 
     /// `text` shortened to `count` characters by `...` at its end, never inside a `\xNN`.
     private static func endCut(_ text: String, to count: Int) -> String {

@@ -15,14 +15,21 @@ public struct RawRecord {
     public var missedEvents: Int64
     /// The event's bytes, common fields first.
     public var payload: UnsafeRawBufferPointer
+    /// Whether the payload's numbers are big-endian (a trace of s390x, or of another
+    /// big-endian machine): the common fields are swapped when read.
+    public var bigEndian = false
 
     /// The event type id (`common_type`).
     @inlinable public var eventID: UInt16 {
-        payload.count >= 2 ? payload.loadUnaligned(fromByteOffset: 0, as: UInt16.self) : 0
+        guard payload.count >= 2 else { return 0 }
+        let v = payload.loadUnaligned(fromByteOffset: 0, as: UInt16.self)
+        return bigEndian ? v.byteSwapped : v
     }
     /// The pid of the task the event fired in (`common_pid`).
     @inlinable public var pid: Int32 {
-        payload.count >= 8 ? payload.loadUnaligned(fromByteOffset: 4, as: Int32.self) : 0
+        guard payload.count >= 8 else { return 0 }
+        let v = payload.loadUnaligned(fromByteOffset: 4, as: Int32.self)
+        return bigEndian ? v.byteSwapped : v
     }
 }
 
@@ -43,9 +50,11 @@ public struct LostEvents: Sendable, Equatable {
 /// commit word holds the data size and the missed-events flags, then 4-byte event headers
 /// `{type_len:5, time_delta:27}`. type_len 1...28 is a data record of type_len*4 bytes, 0 a
 /// data record whose length is in the next word, 29 padding, 30 a time extend, 31 an
-/// absolute time stamp.
+/// absolute time stamp. A big-endian trace has the same words in its byte order, with the
+/// header's bit fields the other way round (type_len in the top 5 bits), as kbuffer reads it.
 public struct CPUStream {
     public let cpu: Int32
+    private let bigEndian: Bool
     private let path: String
     private var pages: PageSupply
     private var page = UnsafeRawBufferPointer(start: nil, count: 0)
@@ -67,6 +76,7 @@ public struct CPUStream {
 
     init(buffer: CPUBuffer, file: TraceFile) throws(TraceProblem) {
         cpu = Int32(buffer.cpu)
+        bigEndian = file.bigEndian
         path = file.path
         layout = file.pageLayout
         timestampOffset = file.options.timestampOffset
@@ -78,6 +88,7 @@ public struct CPUStream {
     /// layout (a trace.dat of the live kernel's headers and formats, without data).
     public init(live: LivePages, cpu: Int, file: TraceFile) {
         self.cpu = Int32(cpu)
+        bigEndian = file.bigEndian
         path = file.path
         layout = file.pageLayout
         timestampOffset = file.options.timestampOffset
@@ -101,9 +112,9 @@ public struct CPUStream {
                 guard try loadNextPage() else { return nil }
                 continue
             }
-            let header = page.loadUnaligned(fromByteOffset: position, as: UInt32.self)
-            let typeLen = header & 31
-            let delta = UInt64(header >> 5)
+            let header = u32(position)
+            let typeLen = bigEndian ? header >> 27 : header & 31
+            let delta = UInt64(bigEndian ? header & ((1 << 27) - 1) : header >> 5)
             switch typeLen {
             case 1...28:
                 let length = Int(typeLen) << 2
@@ -120,7 +131,7 @@ public struct CPUStream {
                     skipDamagedPage()
                     continue
                 }
-                let raw = Int(page.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self))
+                let raw = Int(u32(position + 4))
                 let length = (raw - 4 + 3) & ~3
                 let start = position + 8
                 guard length >= 0, start + length <= end else {
@@ -135,7 +146,7 @@ public struct CPUStream {
                     position = end
                     continue
                 }
-                let length = Int(page.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self))
+                let length = Int(u32(position + 4))
                 position += 4 + length
                 clock &+= delta
             case 30:  // time extend
@@ -143,7 +154,7 @@ public struct CPUStream {
                     skipDamagedPage()
                     continue
                 }
-                let extend = UInt64(page.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self))
+                let extend = UInt64(u32(position + 4))
                 clock &+= (extend << 27) &+ delta
                 position += 8
             default:  // 31: absolute time stamp; the top bits stay from the page
@@ -151,11 +162,27 @@ public struct CPUStream {
                     skipDamagedPage()
                     continue
                 }
-                let extend = UInt64(page.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self))
+                let extend = UInt64(u32(position + 4))
                 clock = ((extend << 27) &+ delta) | (clock & (0xf8 << 56))
                 position += 8
             }
         }
+    }
+
+    /// A 32-bit word of the page in the trace's byte order.
+    @inline(__always)
+    private func u32(_ offset: Int) -> UInt32 {
+        let v = page.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+        return bigEndian ? v.byteSwapped : v
+    }
+
+    /// A `long` of the page (the commit word and the missed-events count).
+    private func long(_ offset: Int) -> UInt64 {
+        if layout.commitSize == 8 {
+            let v = page.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            return bigEndian ? v.byteSwapped : v
+        }
+        return UInt64(u32(offset))
     }
 
     @inline(__always)
@@ -166,7 +193,8 @@ public struct CPUStream {
             timestamp: UInt64(bitPattern: Int64(bitPattern: clock) &+ timestampOffset),
             cpu: cpu,
             missedEvents: missed,
-            payload: UnsafeRawBufferPointer(rebasing: page[start..<(start + length)])
+            payload: UnsafeRawBufferPointer(rebasing: page[start..<(start + length)]),
+            bigEndian: bigEndian
         )
     }
 
@@ -186,20 +214,15 @@ public struct CPUStream {
             end = 0
             return true
         }
-        clock = p.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
-        let commit: UInt64 =
-            layout.commitSize == 8
-            ? p.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            : UInt64(p.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        let stamp = p.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+        clock = bigEndian ? stamp.byteSwapped : stamp
+        let commit = long(8)
         let size = Int(commit & ((1 << 27) - 1))
         position = base
         end = min(base + size, p.count)
         if commit & (1 << 31) != 0 {
             if commit & (1 << 30) != 0, end + layout.commitSize <= p.count {
-                let count: UInt64 =
-                    layout.commitSize == 8
-                    ? p.loadUnaligned(fromByteOffset: end, as: UInt64.self)
-                    : UInt64(p.loadUnaligned(fromByteOffset: end, as: UInt32.self))
+                let count = long(end)
                 lost.counted &+= count
                 pendingMissed = Int64(clamping: count)
             } else {

@@ -70,13 +70,14 @@ public final class PerfFile {
             let bytes = file.bytes
             var c = ByteCursor(bytes)
             let magic = try c.u64("perf.data magic")
-            guard magic != PerfFile.magicVersion1 else {
-                throw TraceProblem(.unsupportedPerf("version 1 header ('PERFFILE'); foliotrace reads 'PERFILE2'"))
-            }
             guard magic != PerfFile.magic.byteSwapped else {
                 throw TraceProblem(.unsupportedPerf("big-endian file"))
             }
-            guard magic == PerfFile.magic else { throw TraceProblem(.notATrace) }
+            // The version-1 header ("PERFFILE", perf before 2.6.36) has version 2's layout;
+            // perf reads its feature bits as build ids only (`check_magic_endian`), so its
+            // feature sections are not read.
+            let legacy = magic == PerfFile.magicVersion1
+            guard magic == PerfFile.magic || legacy else { throw TraceProblem(.notATrace) }
             let headerSize = try c.u64("header size")
             if headerSize == 16 {
                 isPipe = true
@@ -94,7 +95,7 @@ public final class PerfFile {
                 for i in 0..<4 { bits.append(try c.u64("feature bits \(i)")) }
                 records = data
                 try readAttrs(attrSection, attrSize: Int(clamping: attrSize))
-                try readFeatureSections(bits: bits, after: data.upperBound)
+                if !legacy { try readFeatureSections(bits: bits, after: data.upperBound) }
             }
             try PerfFile.checkSupported(features)
             layouts = PerfSampleLayouts(attrs)
@@ -225,6 +226,7 @@ public final class PerfFile {
         case .hostname: features.hostname = try c.perfString("hostname feature")
         case .osRelease: features.osRelease = try c.perfString("osrelease feature")
         case .version: features.perfVersion = try c.perfString("version feature")
+        case .arch: features.arch = try c.perfString("arch feature")
         case .commandLine:
             let n = try c.u32("cmdline feature count")
             var words: [String] = []
@@ -386,6 +388,7 @@ enum PerfFeature: Int {
     case hostname = 3
     case osRelease = 4
     case version = 5
+    case arch = 6
     case nrCPUs = 7
     case commandLine = 11
     case eventDesc = 12
@@ -399,6 +402,8 @@ enum PerfFeature: Int {
 public struct PerfFeatures: Sendable {
     public var hostname: String?
     public var osRelease: String?
+    /// `uname -m` of the traced machine ("x86_64", "aarch64").
+    public var arch: String?
     /// The perf version that wrote the file.
     public var perfVersion: String?
     /// The `perf record` command line that made the file.

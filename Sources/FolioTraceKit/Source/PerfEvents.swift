@@ -44,19 +44,33 @@ enum PerfEventNames {
         }
     }
 
-    /// `:k`, `:u`, `:h` (the contexts counted, when some are excluded) and `p` per precise
-    /// level, as perf appends them.
+    /// The modifiers perf appends (`evsel__add_modifiers`, tools/perf/util/evsel.c): `k`,
+    /// `u`, `h` for the contexts counted when some are excluded, `p` per precise level, then
+    /// `H` and `G` for host and guest when the guest setting is not the default (which is
+    /// "excluded" once a context is excluded or precise_ip is set): "cycles:HG", "cycles:u".
     private static func modifiers(_ a: PerfEventAttr) -> String {
         let excludeUser = a.flags & (1 << 4) != 0
         let excludeKernel = a.flags & (1 << 5) != 0
         let excludeHV = a.flags & (1 << 6) != 0
+        let precise = Int(a.flags >> 15 & 3)
+        let excludeHost = a.flags & (1 << 19) != 0
+        let excludeGuest = a.flags & (1 << 20) != 0
         var m = ""
+        var excludeGuestDefault = false
         if excludeUser || excludeKernel || excludeHV {
             if !excludeKernel { m += "k" }
             if !excludeUser { m += "u" }
             if !excludeHV { m += "h" }
+            excludeGuestDefault = true
         }
-        m += String(repeating: "p", count: Int(a.flags >> 15 & 3))
+        if precise > 0 {
+            m += String(repeating: "p", count: precise)
+            excludeGuestDefault = true
+        }
+        if excludeHost || excludeGuest == excludeGuestDefault {
+            if !excludeHost { m += "H" }
+            if !excludeGuest { m += "G" }
+        }
         return m.isEmpty ? "" : ":" + m
     }
 
@@ -188,22 +202,7 @@ extension String {
     /// The text fit for a one-line message: control characters and non-ASCII bytes escaped
     /// (`\xNN`), at most `limit` characters (cut with "..."), and never empty. Applying it
     /// again changes nothing but the length.
-    func boundedForMessage(_ limit: Int = 200) -> String {
-        var out = ""
-        for b in utf8 {
-            guard out.count < limit else {
-                out += "..."
-                break
-            }
-            switch b {
-            case 0x20..<0x7f: out.unicodeScalars.append(Unicode.Scalar(b))
-            default:
-                let hex = String(b, radix: 16)
-                out += "\\x" + (hex.count < 2 ? "0" : "") + hex
-            }
-        }
-        return out.isEmpty ? "(no detail)" : out
-    }
+    func boundedForMessage(_ limit: Int = 200) -> String { MessageText.oneLine(self, limit: limit) }
 }
 
 extension TraceFileError.Problem {

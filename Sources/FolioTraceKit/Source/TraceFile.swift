@@ -405,6 +405,15 @@ public struct TraceOptions: Sendable {
         return String(text[text.index(after: open)..<close])
     }
 
+    /// `uname -m` from the uname option ("x86_64", "aarch64", "s390x"): trace-cmd writes
+    /// "sysname nodename release version machine", so it is the last word.
+    public var machine: String? {
+        guard let uname, let last = uname.split(separator: " ").last, uname.split(separator: " ").count >= 4 else {
+            return nil
+        }
+        return String(last)
+    }
+
     /// The kernel release from the uname option ("6.18.44-..."), when the file says.
     public var kernelRelease: String? {
         guard let uname else { return nil }

@@ -53,34 +53,37 @@ public struct TraceFileError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Makes text that came from a file fit in a one-line message: control characters escaped as
-/// `\xNN` (a format name or a section kind read from a damaged file may be any bytes; bytes
-/// that are not UTF-8 were already decoded to U+FFFD), cut to a bounded length.
+/// Makes text that came from a file fit in a one-line message, the one escaping every message
+/// uses: printable ASCII as is, every other byte (control characters, the UTF-8 bytes of
+/// other characters, the U+FFFD that undecodable bytes became) as `\xNN`, cut to a bounded
+/// length with "...". Escaping twice changes nothing, so layers need not know what the ones
+/// below did.
 public enum MessageText {
     public static let limit = 300
 
-    public static func oneLine(_ text: String, limit: Int = limit) -> String {
-        var out = String.UnicodeScalarView()
-        var count = 0
-        for scalar in text.unicodeScalars {
-            let v = scalar.value
-            let escaped = v < 0x20 || (0x7f...0x9f).contains(v) || v == 0x5c
-            let piece: String.UnicodeScalarView =
-                escaped
-                ? (v == 0x5c ? "\\\\" : "\\x" + String(v, radix: 16).leftPadded(2)).unicodeScalars : .init([scalar])
-            if count + piece.count > limit - 3 {
-                out.append(contentsOf: "...".unicodeScalars)
-                break
+    /// Printable ASCII as is; every other byte as `\xNN`.
+    public static func escaped(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for byte in text.utf8 {
+            if byte >= 0x20, byte < 0x7f {
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                let hex = String(byte, radix: 16)
+                out += "\\x" + (hex.count == 1 ? "0" : "") + hex
             }
-            out.append(contentsOf: piece)
-            count += piece.count
         }
-        return String(out)
+        return out
     }
-}
 
-extension String {
-    fileprivate func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+    /// `escaped(text)`, at most `limit` characters (never cut inside a `\xNN`), never empty.
+    public static func oneLine(_ text: String, limit: Int = limit) -> String {
+        let e = escaped(text)
+        guard e.count > limit else { return e.isEmpty ? "(no detail)" : e }
+        var kept = String(e.prefix(max(limit - 3, 0)))
+        if let slash = kept.suffix(3).lastIndex(of: "\\") { kept = String(kept[..<slash]) }
+        return kept + "..."
+    }
 }
 
 /// A problem found by code that does not know the file's path; `TraceFile` adds the path.

@@ -70,6 +70,15 @@ public enum TraceSource {
         }
     }
 
+    /// `uname -m` of the traced machine, when the file says (trace.dat's uname option,
+    /// perf.data's ARCH feature).
+    public var machine: String? {
+        switch self {
+        case .traceDat(let f): return f.options.machine
+        case .perfData(let p): return p.features.arch
+        }
+    }
+
     /// CPUs of the capture: trace.dat's per-CPU buffers, perf.data's NRCPUS feature.
     public var cpuCount: Int {
         switch self {
@@ -122,6 +131,6 @@ public enum TraceSource {
 
     /// The event catalog of the capture's formats.
     public func catalog() throws(TraceFileError) -> EventCatalog {
-        try EventCatalog(tracing: tracing, path: path)
+        try EventCatalog(tracing: tracing, path: path, machine: machine)
     }
 }

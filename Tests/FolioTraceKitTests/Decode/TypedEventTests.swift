@@ -117,13 +117,16 @@ func fieldValues(_ event: MMEvent) -> [(String, UInt64)] {
                 ("nr_skipped", l.nrSkipped), ("nr_taken", l.nrTaken), ("lru", s(l.lru)),
             ]
         case .shrinkInactive(let x), .reclaimPages(let x):
-            return [
-                ("nid", s(x.nid)), ("nr_scanned", x.nrScanned), ("nr_reclaimed", x.nrReclaimed),
-                ("nr_dirty", x.nrDirty),
-                ("nr_writeback", x.nrWriteback), ("nr_congested", x.nrCongested), ("nr_immediate", x.nrImmediate),
-                ("nr_activate0", x.nrActivateAnon), ("nr_activate1", x.nrActivateFile), ("nr_ref_keep", x.nrRefKeep),
-                ("nr_unmap_fail", x.nrUnmapFail),
+            let optional: [(String, UInt64?)] = [
+                ("nr_dirty", x.nrDirty), ("nr_writeback", x.nrWriteback), ("nr_congested", x.nrCongested),
+                ("nr_immediate", x.nrImmediate), ("nr_ref_keep", x.nrRefKeep), ("nr_unmap_fail", x.nrUnmapFail),
             ]
+            // Before 5.2 one nr_activate; since, nr_activate0 (anon) and nr_activate1 (file).
+            let activations: [(String, UInt64)] =
+                x.nrActivateFile.map { [("nr_activate0", x.nrActivateAnon ?? 0), ("nr_activate1", $0)] }
+                ?? [("nr_activate", x.nrActivated)]
+            return [("nid", s(x.nid)), ("nr_scanned", x.nrScanned), ("nr_reclaimed", x.nrReclaimed)]
+                + optional.compactMap { name, v in v.map { (name, $0) } } + activations
         case .shrinkActive(let x):
             return [
                 ("nid", s(x.nid)), ("nr_taken", x.nrTaken), ("nr_active", x.nrActive),

@@ -70,8 +70,10 @@ import Testing
     @Test func errorLinesEscapeAndBound() {
         let raw = "bad name \u{1B}[31m\n\u{7F}\\ é \u{FFFD}"
         let line = ErrorLine.format(path: "/tmp/t.dat", reason: raw)
-        #expect(line == "foliotrace: /tmp/t.dat: bad name \\x1b[31m\\x0a\\x7f\\x5c \\xc3\\xa9 \\xef\\xbf\\xbd")
+        #expect(line == "foliotrace: /tmp/t.dat: bad name \\x1b[31m\\x0a\\x7f\\ \\xc3\\xa9 \\xef\\xbf\\xbd")
         #expect(line.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f })
+        // A message the library already escaped is not escaped again.
+        #expect(ErrorLine.format(path: nil, reason: line) == "foliotrace: " + line)
 
         let kallsyms = String(repeating: "ffffffff81000000 T _stext\n", count: 1500)
         let long = ErrorLine.format(path: "/traces/x.dat", reason: "corrupt: " + kallsyms)
