@@ -26,7 +26,7 @@ install-missing:
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "make deps: installing" $$missing; \
-		$(SUDO) apt-get update -q && \
+		{ $(SUDO) apt-get update -q || echo "make deps: apt-get update failed in part (a mirror mid-sync?); installing from the indexes it has"; } && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 

@@ -70,17 +70,18 @@ public struct EventCatalog: Sendable {
         tep_set_long_size(tep, Int32(file.longSize))
         tep_set_page_size(tep, Int32(file.pageSize))
         var failures: [(String, String)] = []
-        func parse(_ text: UnsafeRawBufferPointer, _ system: String) -> Bool {
-            let rc = tep_parse_event(
-                tep,
-                text.baseAddress?.assumingMemoryBound(to: CChar.self),
-                UInt(text.count),
-                system
-            )
+        func parse(_ format: UnsafeRawBufferPointer, _ system: String) -> Bool {
+            // Only the fields are used: the print format, whose argument parser is the part of
+            // libtraceevent that a damaged format can crash (a REC->field the format lacks),
+            // is handed over empty.
+            let text = EventCatalog.withoutPrintFormat(format)
+            let rc = text.withUnsafeBufferPointer { t in
+                tep_parse_event(tep, t.baseAddress, UInt(t.count), system)
+            }
             guard rc != TEP_ERRNO__SUCCESS else { return true }
             var message = [CChar](repeating: 0, count: 256)
             _ = tep_strerror(tep, rc, &message, message.count)
-            let name = EventCatalog.header(of: text, system: system)?.name ?? "?"
+            let name = EventCatalog.header(of: format, system: system)?.name ?? "?"
             failures.append(
                 (
                     system,
@@ -146,6 +147,23 @@ public struct EventCatalog: Sendable {
     static let modelledSystems: Set<String> = [
         "kmem", "pagemap", "filemap", "vmscan", "migrate", "thp", "memcg", "cgroup", "exceptions",
     ]
+
+    /// The format's text up to its `print fmt:` line, which becomes `print fmt: ""`.
+    static func withoutPrintFormat(_ format: UnsafeRawBufferPointer) -> [CChar] {
+        let marker = Array("\nprint fmt:".utf8)
+        var end = format.count
+        if format.count >= marker.count {
+            for i in 0...(format.count - marker.count) where format[i] == marker[0] {
+                if UnsafeRawBufferPointer(rebasing: format[i..<(i + marker.count)]).elementsEqual(marker) {
+                    end = i
+                    break
+                }
+            }
+        }
+        var out = format[..<end].map { CChar(bitPattern: $0) }
+        out += Array("\nprint fmt: \"\"\n".utf8).map { CChar(bitPattern: $0) }
+        return out
+    }
 
     /// The name and id of an unparsed format, from its first lines ("name: X\nID: N\n").
     private static func header(of format: UnsafeRawBufferPointer, system: String) -> EventType? {
