@@ -167,20 +167,7 @@ public struct EventCatalog: Sendable {
 
     /// The name and id of an unparsed format, from its first lines ("name: X\nID: N\n").
     private static func header(of format: UnsafeRawBufferPointer, system: String) -> EventType? {
-        var name: String?
-        var id: Int?
-        var lineStart = 0
-        for i in format.indices where format[i] == UInt8(ascii: "\n") {
-            let line = UnsafeRawBufferPointer(rebasing: format[lineStart..<i])
-            lineStart = i + 1
-            if line.starts(with: "name: ".utf8) {
-                name = String(decoding: line.dropFirst(6), as: UTF8.self)
-            } else if line.starts(with: "ID: ".utf8) {
-                id = Int(String(decoding: line.dropFirst(4), as: UTF8.self))
-                break
-            }
-        }
-        guard let name, let id, id >= 0, id <= Int(UInt16.max) else { return nil }
+        guard let (id, name) = TracingData.formatHeader(format), id <= UInt64(UInt16.max) else { return nil }
         return EventType(id: UInt16(id), system: system, name: name, fields: [])
     }
 

@@ -108,7 +108,7 @@ public final class PerfFile {
             // PERF_TYPE_TRACEPOINT's config is the tracepoint's id in the formats.
             var tracepointNames: [UInt64: String] = [:]
             for (system, f) in tracing.eventFormats {
-                if let (id, name) = PerfEventNames.formatHeader(f) { tracepointNames[id] = "\(system):\(name)" }
+                if let (id, name) = TracingData.formatHeader(f) { tracepointNames[id] = "\(system):\(name)" }
             }
             decodable = attrs.indices.map { i in
                 attrs[i].isTracepoint && tracepointNames[attrs[i].config] != nil && layouts.layouts[i].time >= 0

@@ -105,6 +105,23 @@ public struct TracingData {
         savedCmdlines = try c.slice(Int(clamping: try c.u64("cmdlines size")), "cmdlines").text
     }
 
+    /// The `name:` and `ID:` lines at the top of a tracepoint's format file.
+    static func formatHeader(_ format: UnsafeRawBufferPointer) -> (id: UInt64, name: String)? {
+        var name: String?
+        var lineStart = 0
+        for i in format.indices where format[i] == UInt8(ascii: "\n") {
+            let line = UnsafeRawBufferPointer(rebasing: format[lineStart..<i])
+            lineStart = i + 1
+            if line.starts(with: "name: ".utf8) {
+                name = String(decoding: line.dropFirst(6), as: UTF8.self)
+            } else if line.starts(with: "ID: ".utf8) {
+                guard let name, let id = UInt64(String(decoding: line.dropFirst(4), as: UTF8.self)) else { return nil }
+                return (id, name)
+            }
+        }
+        return nil
+    }
+
     /// The task names of `saved_cmdlines`: pid -> comm, as the kernel last saw them.
     public func savedCommands() -> [Int32: String] {
         var out: [Int32: String] = [:]
