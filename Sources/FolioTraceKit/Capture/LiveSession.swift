@@ -56,6 +56,7 @@ public final class LiveSession {
         engine = LifecycleEngine(catalog: catalog, savedCommands: metadata.savedCommands())
         engine.nameCgroups(CgroupPaths.scan())
         engine.knowEnabled(Set(enabled))
+        engine.knowUnmodelled(Set(decoder.unmodelled.map(\.event)), catalog: catalog)
         let size = pageSize
         let pageQueues = (0..<cpus).map { _ in LivePages(pageSize: size) }
         queues = pageQueues

@@ -44,7 +44,10 @@ public struct EventDecoder {
                 minimumLengths[Int(type.id)] = Int32(r.minimumLength)
             } catch {
                 let reason: String
-                if case .missingField(_, let field) = error.problem {
+                if case .missingField(_, let field) = error.problem, type.isKprobe {
+                    reason =
+                        "the probe fetches no '\(field)' argument (foliotrace record --probes auto defines it)"
+                } else if case .missingField(_, let field) = error.problem {
                     reason = "its format lacks the field '\(field)'"
                 } else {
                     reason = "\(error.problem)"
@@ -90,10 +93,17 @@ public struct UnmodelledEvent: Sendable, Equatable {
     /// Why, as a phrase: "its format lacks the field 'pfn'", "big-endian trace".
     public var reason: String
 
-    /// The analyses that lose this event (those whose requirements name it).
+    /// The analyses that lose this event (those whose requirements name it, a probe by
+    /// its function).
     public var analyses: [String] {
-        AnalysisRequirement.all.filter { r in
-            (r.needs + r.anyOf.flatMap(\.needs)).contains { $0.contains(event) }
+        var names = [event]
+        if let colon = event.firstIndex(of: ":"),
+            let f = KprobeFunction(eventName: String(event[event.index(after: colon)...]))
+        {
+            names.append("kprobe:" + f.rawValue)
+        }
+        return AnalysisRequirement.all.filter { r in
+            (r.needs + r.anyOf.flatMap(\.needs)).contains { group in names.contains(where: group.contains) }
         }.map(\.id)
     }
 }
@@ -151,7 +161,11 @@ private enum Decoder {
     init?(type: EventType, _ r: inout FieldResolver, _ layouts: LayoutStorage) throws(TraceProblem) {
         if type.isKprobe {
             guard let f = KprobeFunction(eventName: type.name) else { return nil }
-            let args = layouts.keep(KprobeArgs(r))
+            let fetched = KprobeArgs(r)
+            if let argument = fetched.missing(for: f) {
+                throw TraceProblem(.missingField(event: type.fullName, field: argument))
+            }
+            let args = layouts.keep(fetched)
             switch f {
             case .ptepClearFlushYoung, .tryToFreeMemCgroupPages, .migrateFolioMove, .migrateFolioDone:
                 self = .probe(f, args)

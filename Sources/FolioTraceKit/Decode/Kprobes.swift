@@ -102,7 +102,9 @@ struct KprobeArgs {
     let pte, young, vmaMemcgID, ownerPid: FieldSlot?
 
     init(_ r: FieldResolver) {
-        folio = r.optional("folio")
+        // migrate_folio_move(..., src, dst, ...) and migrate_folio_done(src, reason) name their
+        // folio `src`, as a user naming the arguments after the prototype does.
+        folio = r.optional("folio", "src")
         page = r.optional("page")
         nr = r.optional("nr", "nr_pages")
         vma = r.optional("vma")
@@ -129,6 +131,29 @@ struct KprobeArgs {
         young = r.optional("young")
         vmaMemcgID = r.optional("vma_cgid")
         ownerPid = r.optional("owner_pid")
+    }
+}
+
+extension KprobeArgs {
+    /// The argument a rule cannot do without for this function, when the probe did not fetch
+    /// it (its name as the kernel's prototype or `record --probes auto` names it): the probe's
+    /// records are then counted, not modelled, and the rules that read it say they cannot run.
+    func missing(for f: KprobeFunction) -> String? {
+        switch f {
+        case .ptepClearFlushYoung:
+            // The young bit, the PTE (for its pfn) and the memcg owning the VMA's mm.
+            if pte == nil { return "pte" }
+            if young == nil { return "young" }
+            if vmaMemcgID == nil { return "vma_cgid" }
+            return nil
+        case .migrateFolioMove, .migrateFolioDone:
+            return folio == nil ? "src' or 'folio" : nil
+        case .tryToFreeMemCgroupPages, .chargeMemcg, .memCgroupMigrate, .memCgroupUncharge,
+            .memCgroupUnchargeFolios, .memCgroupReplaceFolio:
+            return nil
+        default:
+            return folio == nil && page == nil ? "folio' or 'page" : nil
+        }
     }
 }
 

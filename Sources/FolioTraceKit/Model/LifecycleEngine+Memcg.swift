@@ -50,6 +50,7 @@ extension LifecycleEngine {
         let whole = f.bits.contains(.allocated) && f.bits.contains(.sawRmap) && !f.bits.contains(.crossesLoss)
         let mapped = ChargeMove.mapped(
             a,
+            order: f.bits.contains(.allocated) ? f.order : nil,
             rmapBalance: whole ? f.rmapBalance : nil
         )
         transitions.append(

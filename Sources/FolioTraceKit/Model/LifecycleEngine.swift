@@ -42,7 +42,13 @@ public struct LifecycleEngine {
     var lastMap: [UInt64: RecordMark] = [:]
     /// Whether the capture defined a kprobe on an rmap unmap function: without one, a folio's
     /// mappings cannot be seen to go and a positive balance proves nothing.
-    let seesUnmaps: Bool
+    var seesUnmaps: Bool { unmapPaths.pte || unmapPaths.pmd }
+    /// Which of the kernel's unmap paths the capture's probes see: `pte` (a PTE mapping's
+    /// removal: folio_remove_rmap_ptes, __folio_remove_rmap, page_remove_rmap), `pmd` (a
+    /// PMD-mapped THP's: folio_remove_rmap_pmd, __folio_remove_rmap, page_remove_rmap), and
+    /// `counted` (every probe of a function that removes several PTEs at once fetches how
+    /// many). A folio is judged only where every path that could have unmapped it is seen.
+    var unmapPaths = UnmapPaths()
     /// The page-cache add event's id, for evidence of a free while in the page cache.
     let pageCacheAddID: UInt16?
     /// Whether the capture shows page-cache deletes and migrate_pages() calls (seen, or known to
@@ -94,9 +100,7 @@ public struct LifecycleEngine {
         for t in catalog.types { names[Int(t.id)] = t.fullName }
         eventNames = names
         tasks = TaskTable(savedCommands: savedCommands)
-        seesUnmaps = catalog.types.contains { t in
-            t.isKprobe && KprobeFunction(eventName: t.name)?.rmapAction == .remove
-        }
+        unmapPaths = UnmapPaths(catalog.types, modelled: { _ in true })
         pageCacheAddID = catalog.types.first { $0.fullName == "filemap:mm_filemap_add_to_page_cache" }
             .map { UInt16($0.id) }
     }
@@ -344,6 +348,12 @@ public struct LifecycleEngine {
     /// Takes the events the capture says it enabled (`TraceSource.enabledEvents`): a
     /// page-cache delete or a migrate_pages() call that was on but never fired is an answer,
     /// so frees in the page cache are judged from the start.
+    /// Takes the events the decoder cannot model (`EventDecoder.unmodelled`): an unmap probe
+    /// without its folio argument sees nothing, and must not count as a path the trace sees.
+    public mutating func knowUnmodelled(_ names: Set<String>, catalog: EventCatalog) {
+        unmapPaths = UnmapPaths(catalog.types, modelled: { !names.contains($0.fullName) })
+    }
+
     public mutating func knowEnabled(_ names: Set<String>) {
         if names.contains("filemap:mm_filemap_delete_from_page_cache") { seesPageCacheExits.delete = true }
         if names.contains("migrate:mm_migrate_pages_start") { seesPageCacheExits.migration = true }
@@ -597,5 +607,44 @@ extension LRUList {
         case .inactiveFile: return .activeFile
         default: return self
         }
+    }
+}
+
+/// The rmap unmap paths a capture's probes see (`LifecycleEngine.unmapPaths`).
+struct UnmapPaths {
+    var pte = false
+    var pmd = false
+    var counted = true
+
+    init() {}
+
+    init(_ types: [EventType], modelled: (EventType) -> Bool) {
+        for t in types where t.isKprobe && modelled(t) {
+            guard let f = KprobeFunction(eventName: t.name), f.rmapAction == .remove else { continue }
+            switch f {
+            case .pageRemoveRmap:  // 6.1-6.7: one page, or a THP's PMD mapping with compound
+                pte = true
+                pmd = true
+            case .folioRemoveRmap:  // the worker both 6.8+ wrappers call, with nr_pages
+                pte = true
+                pmd = true
+                counted = counted && (t.field("nr_pages") != nil || t.field("nr") != nil)
+            case .folioRemoveRmapPtes:
+                pte = true
+                counted = counted && (t.field("nr_pages") != nil || t.field("nr") != nil)
+            case .folioRemoveRmapPmd:
+                pmd = true
+            default: break
+            }
+        }
+    }
+
+    /// Why a folio of this order cannot be judged for a mapping left at its free, or nil.
+    func blind(order: UInt8) -> String? {
+        if !pte { return "no probe on a PTE unmap (folio_remove_rmap_ptes or page_remove_rmap)" }
+        guard order > 0 else { return nil }
+        if !pmd { return "large folio, no probe on folio_remove_rmap_pmd (a PMD-mapped THP unmaps there)" }
+        if !counted { return "large folio, the PTE unmap probe fetches no nr_pages" }
+        return nil
     }
 }

@@ -69,6 +69,7 @@ public struct TraceAnalysis: Sendable {
         engine.nameCgroups(source.cgroupPaths)
         let enabled = decoder.modelledEnabled(source.enabledEvents(catalog))
         if let enabled { engine.knowEnabled(enabled) }
+        engine.knowUnmodelled(Set(decoder.unmodelled.map(\.event)), catalog: catalog)
         var pass = Pass(engine: engine, decoder: decoder, window: window, idLimit: catalog.idLimit)
         switch source {
         case .traceDat(let file):
@@ -111,11 +112,17 @@ public struct TraceAnalysis: Sendable {
         }
         findings = detectors.findings
         ruleContext = detectors.context
+        report = pass.engine.finish()
+        // What each rule could not judge, and why, beside its findings.
+        for (key, n) in report.summary.notJudged.sorted(by: { $0.key < $1.key }) {
+            let parts = key.split(separator: "\t", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            ruleContext[parts[0], default: []].append(("not judged: " + parts[1], n))
+        }
         self.path = source.path
         kernelRelease = source.kernelRelease
         cpus = source.cpuCount
         self.catalog = catalog
-        report = pass.engine.finish()
     }
 }
 

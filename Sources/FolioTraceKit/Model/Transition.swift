@@ -144,18 +144,25 @@ public struct IsolatedFree: Sendable {
 
 extension ChargeMove {
     /// Whether the page being moved was mapped, from what the probe fetched at entry of
-    /// `mem_cgroup_move_account` (6.1 `mm/memcontrol.c`, which decides what to move with
-    /// `page_mapped()` itself): `_mapcount` >= 0 means a PTE maps it; a compound page's PMD
-    /// mapping shows in `compound_mapcount` (from -1) instead; a large folio's (6.8+) in
-    /// `_large_mapcount`. Without page fields, the lifecycle's rmap balance decides (only for
-    /// a generation the trace saw from its allocation, with no lost events); without either,
-    /// nothing is claimed.
-    static func mapped(_ a: KprobeView, rmapBalance: Int32?) -> (mapped: Bool?, because: String) {
+    /// `mem_cgroup_move_account(page, compound, from, to)` (6.1-6.12 `mm/memcontrol.c`):
+    /// - `compound` true: the THP was reached through its PMD: mem_cgroup_move_charge_pte_range()
+    ///   moves a THP whole only when `pmd_trans_huge()` (get_mctgt_type_thp()), so it is
+    ///   mapped, whatever its head's `_mapcount` (-1 for a PMD-only mapping) says;
+    /// - `_mapcount` >= 0: a PTE maps the page; -1 says unmapped only for a small page
+    ///   (`compound` false, or an order-0 folio the trace saw allocated): a large folio's
+    ///   mapping may be elsewhere (`_large_mapcount`, 6.8+);
+    /// - without page fields, the lifecycle's rmap balance decides (only for a generation the
+    ///   trace saw from its allocation, with no lost events); without either, nothing is
+    ///   claimed.
+    static func mapped(_ a: KprobeView, order: UInt8?, rmapBalance: Int32?) -> (mapped: Bool?, because: String) {
+        if a.compound == true {
+            return (true, "moved whole through its PMD mapping (compound=1)")
+        }
         if let m = a.mapcount {
             if m >= 0 { return (true, "_mapcount \(m)") }
-            if a.compound == true, let c = a.compoundMapcount, c >= 0 { return (true, "compound_mapcount \(c)") }
             if let l = a.largeMapcount, l >= 0 { return (true, "_large_mapcount \(l)") }
-            return (false, a.compound == true ? "_mapcount -1, compound_mapcount -1" : "_mapcount -1")
+            if a.compound == false || order == 0 { return (false, "_mapcount -1") }
+            return (nil, "_mapcount -1, but no compound argument and an order the trace did not show")
         }
         if let b = rmapBalance { return (b > 0, "rmap balance \(b)") }
         return (nil, "no mapcount fetched and no rmap probes")
