@@ -76,7 +76,8 @@ sanitize: test-deps
 	@for s in $(SANITIZERS); do \
 		echo "== swift test --sanitize=$$s"; \
 		$(SWIFT) build --build-tests --sanitize=$$s --scratch-path .build-$$s || exit 1; \
-		FOLIOTRACE_TEST_BINARY=$(CURDIR)/.build-$$s/debug/foliotrace ASAN_OPTIONS=detect_leaks=0 \
+		FOLIOTRACE_TEST_BINARY=$(CURDIR)/.build-$$s/debug/foliotrace FOLIOTRACE_TEST_MEMORY_KB=0 \
+			ASAN_OPTIONS=detect_leaks=0 \
 			$(SWIFT) test --skip-build --sanitize=$$s --scratch-path .build-$$s --skip GuestRecordTests \
 			$(if $(SANITIZE_FILTER),--filter '$(SANITIZE_FILTER)') || exit 1; \
 	done

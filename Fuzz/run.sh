@@ -18,6 +18,9 @@ seeds="$here/corpus/seeds"
 crashers="$here/crashers"
 mkdir -p "$corpus" "$crashers"
 [ -d "$seeds/$target" ] || "$here/seeds.sh" "$seeds" || exit 2
+# A Swift trap goes straight to libFuzzer's handler (stack and input saved): the Swift runtime's
+# own backtracer reads memory in ways ASan reports instead of the trap.
+export SWIFT_BACKTRACE=enable=no
 # libtraceevent's own leaks on formats it rejects are not findings (lsan.supp).
 export LSAN_OPTIONS="suppressions=$here/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 before=$(ls "$crashers" | grep -c "^$target-" || true)
@@ -25,12 +28,20 @@ before=$(ls "$crashers" | grep -c "^$target-" || true)
 # -max_len: the seeds are at most 1.5 MB; longer inputs only slow the search. -timeout: one input
 # may take this long (seconds); -rss_limit_mb bounds memory (a 2 MB input that needs more than
 # this is a finding: memory must stay proportional to the file). Inputs are written to /dev/shm.
-"$binary" "$corpus" "$seeds/$target" \
+# The fuzzer runs in a session of its own: ASan starts llvm-symbolizer processes that can outlive
+# it, and they are killed with its process group at the end. Its output goes to
+# Fuzz/corpus/TARGET.log and, less the INFO lines, here.
+log="$here/corpus/$target.log"
+: >"$log"
+setsid "$binary" "$corpus" "$seeds/$target" \
 	-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
 	-max_total_time="$seconds" -max_len=2097152 -timeout=20 -rss_limit_mb=2560 \
-	-artifact_prefix="$crashers/$target-" -print_final_stats=1 2>&1 |
-	grep --line-buffered -v -e '^INFO: ' -e 'Cannot export local symbol'
-status=${PIPESTATUS[0]}
+	-artifact_prefix="$crashers/$target-" -print_final_stats=1 >"$log" 2>&1 </dev/null &
+pid=$!
+trap 'kill -- -$pid 2>/dev/null' EXIT INT TERM
+tail -n +1 -f --pid="$pid" "$log" | grep --line-buffered -v -e '^INFO: ' -e 'Cannot export local symbol'
+wait "$pid"
+status=$?
 after=$(ls "$crashers" | grep -c "^$target-" || true)
 if [ "$after" -gt "$before" ]; then
 	echo "fuzz-$target: $((after - before)) new crasher(s) in $crashers:"

@@ -3,8 +3,8 @@ import Testing
 
 /// Every input the fuzzers crashed on (Tests/FolioTraceKitTests/Regressions/, docs/fuzzing.md)
 /// run through `foliotrace events` and `foliotrace analyze` as a user would: each must end
-/// by itself within seconds with 0, 1 or 2, never a signal, and a refusal (2) is one short
-/// line on stderr with no raw bytes of the file in it.
+/// by itself within seconds and 2 GiB of address space with 0, 1 or 2, never a signal, and a
+/// refusal (2) is one short line on stderr with no raw bytes of the file in it.
 @Suite struct FuzzRegressionTests {
     static let directory = Fixtures.packageRoot.appendingPathComponent("Tests/FolioTraceKitTests/Regressions")
 
@@ -18,6 +18,13 @@ import Testing
     static let seconds = 10.0
     /// The longest error line accepted (the file name is part of it).
     static let maxLine = 400
+    /// The address space a run may have, in KiB (`ulimit -v`): an input of a few KiB that needs
+    /// more breaks "memory stays proportional to the file", and one that asks for 4 GiB per
+    /// CPU id would otherwise take the machine's memory before the deadline. ASan reserves
+    /// terabytes of shadow, so `make sanitize` sets `FOLIOTRACE_TEST_MEMORY_KB=0` (no limit).
+    static let memoryKB =
+        ProcessInfo.processInfo.environment["FOLIOTRACE_TEST_MEMORY_KB"].flatMap { Int($0) }
+        ?? 2 << 20
 
     @Test(arguments: inputs)
     func events(_ name: String) throws {
@@ -32,7 +39,15 @@ import Testing
     private func check(_ command: [String], _ name: String) throws {
         let path = Self.directory.appendingPathComponent(name).path
         let started = ContinuousClock.now
-        let r = try Subprocess.run(CommandLineTests.binary, command + [path], timeout: Self.seconds)
+        let arguments = command + [path]
+        let r =
+            Self.memoryKB > 0
+            ? try Subprocess.run(
+                "/bin/sh",
+                ["-c", "ulimit -v \(Self.memoryKB) && exec \"$0\" \"$@\"", CommandLineTests.binary] + arguments,
+                timeout: Self.seconds
+            )
+            : try Subprocess.run(CommandLineTests.binary, arguments, timeout: Self.seconds)
         let took = ContinuousClock.now - started
         let what = "\(command[0]) \(name)"
         #expect(!r.timedOut, "\(what): still running after \(Self.seconds) s")
