@@ -43,7 +43,7 @@ let package = Package(
         .testTarget(
             name: "FolioTraceKitTests",
             dependencies: ["FolioTraceKit", "CTraceCmd", "CTraceEvent", "CTraceFS"],
-            exclude: ["Report/Golden"]
+            exclude: ["Report/Golden", "Regressions"]
         ),
     ]
 )

@@ -3,7 +3,11 @@ import Testing
 
 /// The built `foliotrace` binary, run as a user would.
 @Suite struct CommandLineTests {
-    static let binary = Fixtures.packageRoot.appendingPathComponent(".build/debug/foliotrace").path
+    /// `.build/debug/foliotrace`, or `$FOLIOTRACE_TEST_BINARY` (`make sanitize` runs the
+    /// sanitized build's binary).
+    static let binary =
+        ProcessInfo.processInfo.environment["FOLIOTRACE_TEST_BINARY"]
+        ?? Fixtures.packageRoot.appendingPathComponent(".build/debug/foliotrace").path
 
     struct Run {
         var status: Int32
