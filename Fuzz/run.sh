@@ -33,12 +33,23 @@ before=$(ls "$crashers" | grep -c "^$target-" || true)
 # Fuzz/corpus/TARGET.log and, less the INFO lines, here.
 log="$here/corpus/$target.log"
 : >"$log"
-setsid "$binary" "$corpus" "$seeds/$target" \
-	-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
-	-max_total_time="$seconds" -max_len=2097152 -timeout=20 -rss_limit_mb=2560 \
+if [ -n "${FUZZ_RUNS:-}" ]; then
+	# Deterministic: a fixed seed, a fixed number of inputs, one process, the seeds only (a
+	# private copy of the corpus, so earlier local runs change nothing), stopping at the first
+	# crasher.
+	runcorpus=$(mktemp -d)
+	trap 'rm -rf "$runcorpus"' EXIT
+	mode=(-seed=1 -runs="$FUZZ_RUNS")
+	dirs=("$runcorpus" "$seeds/$target")
+else
+	mode=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 -max_total_time="$seconds")
+	dirs=("$corpus" "$seeds/$target")
+fi
+setsid "$binary" "${dirs[@]}" "${mode[@]}" \
+	-max_len=2097152 -timeout=20 -rss_limit_mb=2560 \
 	-artifact_prefix="$crashers/$target-" -print_final_stats=1 >"$log" 2>&1 </dev/null &
 pid=$!
-trap 'kill -- -$pid 2>/dev/null' EXIT INT TERM
+trap 'kill -- -$pid 2>/dev/null; rm -rf "${runcorpus:-}"' EXIT INT TERM
 tail -n +1 -f --pid="$pid" "$log" | grep --line-buffered -v -e '^INFO: ' -e 'Cannot export local symbol'
 wait "$pid"
 status=$?

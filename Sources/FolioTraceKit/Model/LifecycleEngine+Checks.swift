@@ -63,26 +63,33 @@ extension LifecycleEngine {
         case .migrateFolioMove:
             guard let pfn = pfn(ofPage: a.folio) else { return }
             let head = folio(pfn, r)
-            self[head].bits.insert(.migrationMoved)
+            movingSource[r.pid] = head
             step(head, r, "migrate_folio_move")
         case .migrateFolioDone:
             guard let pfn = pfn(ofPage: a.folio) else { return }
             let head = folio(pfn, r)
             step(head, r, "migrate_folio_done refcount=\(a.refcount.map(String.init) ?? "?")")
-            freedWhileIsolated(head, refcount: a.refcount, r)
+            // A moved source is done at the end of its own migrate_folio_move(), in the same
+            // task, before the next folio's move; a move that returned -EAGAIN is retried and
+            // is not followed by a done, so only the move just before counts.
+            if movingSource[r.pid] == head {
+                movingSource[r.pid] = nil
+            } else {
+                freedWhileIsolated(head, refcount: a.refcount, r)
+            }
         default:
             break
         }
     }
 
-    /// `migrate_folio_done(src)` without a `migrate_folio_move(src)` before it: the source
-    /// was freed from under the migration (6.3+ `migrate_folio_unmap()`: `folio_ref_count(src)
-    /// == 1`, only the isolation reference left) and is counted as succeeded. Claimed only
-    /// inside a migrate_pages() call the trace saw begin, so that a move cannot have been cut
-    /// off, and never across lost events.
+    /// `migrate_folio_done(src)` not at the end of the task's `migrate_folio_move(src)`: the
+    /// source was freed from under the migration (6.3+ `migrate_folio_unmap()`:
+    /// `folio_ref_count(src) == 1`, only the isolation reference left) and is counted as
+    /// succeeded. Claimed only inside a migrate_pages() call the trace saw begin, so that a
+    /// move cannot have been cut off, and never across lost events.
     mutating func freedWhileIsolated(_ head: UInt64, refcount: Int32?, _ r: RawRecord) {
         let f = self[head]
-        guard !f.bits.contains(.migrationMoved), !f.bits.contains(.crossesLoss), refcount ?? 1 == 1,
+        guard !f.bits.contains(.crossesLoss), refcount ?? 1 == 1,
             let start = migrating[r.pid], let began = migrationBegan[r.pid]
         else { return }
         transitions.append(

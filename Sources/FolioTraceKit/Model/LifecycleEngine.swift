@@ -40,6 +40,9 @@ public struct LifecycleEngine {
     /// The last rmap probe that mapped each live folio, for the evidence of a free while
     /// mapped (kept only when the capture has an unmap probe to balance it).
     var lastMap: [UInt64: RecordMark] = [:]
+    /// The source folio (head pfn) whose migrate_folio_move() each task entered last: its
+    /// migrate_folio_done() at the end of that move is the normal one.
+    var movingSource: [Int32: UInt64] = [:]
     /// Whether the capture defined a kprobe on an rmap unmap function: without one, a folio's
     /// mappings cannot be seen to go and a positive balance proves nothing.
     var seesUnmaps: Bool { unmapPaths.pte || unmapPaths.pmd }
@@ -294,9 +297,11 @@ public struct LifecycleEngine {
             migrating[r.pid] = m
             seesPageCacheExits.migration = true
             migrationBegan[r.pid] = evidence(r)
+            movingSource[r.pid] = nil
         case .migratePages(let m):
             migrating[r.pid] = nil
             migrationBegan[r.pid] = nil
+            movingSource[r.pid] = nil
             summary.migration.calls += 1
             summary.migration.succeeded &+= m.succeeded
             summary.migration.failed &+= m.failed

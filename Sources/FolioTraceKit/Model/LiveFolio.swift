@@ -54,8 +54,6 @@ struct LiveFolio {
         static let crossesLoss = Bits(rawValue: 1 << 3)
         static let sawRmap = Bits(rawValue: 1 << 4)
         static let sawLRUFlags = Bits(rawValue: 1 << 5)
-        /// `migrate_folio_move` ran for it: a later `migrate_folio_done` frees a moved source.
-        static let migrationMoved = Bits(rawValue: 1 << 6)
     }
 
     init(generation: UInt32, order: UInt8, firstSeen: UInt64) {

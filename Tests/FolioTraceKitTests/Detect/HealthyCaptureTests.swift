@@ -1,0 +1,114 @@
+import FolioTraceKit
+import Foundation
+import Testing
+
+/// Healthy kernels captured as users capture (trace-cmd record, kprobes echoed by hand and
+/// named after the kernel's prototypes, partial probe sets), booted with init_on_free=1 and no
+/// "Bad page state" in dmesg (fixtures/capture/guest.sh 6.12-healthy-*, 6.1-healthy-*): no
+/// warning and no error, and what a rule cannot judge is counted, never reported.
+@Suite struct HealthyCaptureTests {
+    static let fixtures = [
+        "linux-6.12/healthy-thp-partial-rmap.dat",
+        "linux-6.12/healthy-thp-all-rmap.dat",
+        "linux-6.1/healthy-thp-charge-move.dat",
+        "linux-6.12/healthy-migrate-src-dst.dat",
+    ]
+
+    @Test(arguments: fixtures)
+    func noWarningOrErrorOnAHealthyKernel(_ fixture: String) throws {
+        let truth = try Truth(fixture)
+        let bad = try #require(truth.line("-- dmesg | grep -c 'Bad page state': ").map(Truth.numbers)?.last)
+        #expect(bad == 0, "the kernel itself must have been healthy")
+        let a = try TraceAnalysis(path: Fixtures.path(fixture))
+        let serious = a.findings.filter { $0.severity >= .warning }
+        #expect(serious.isEmpty, "\(fixture): \(serious.prefix(3).map(\.message))")
+    }
+
+    /// 6.12 with rmap probes on folio_add_new_anon_rmap, folio_add_file_rmap_ptes and
+    /// folio_remove_rmap_ptes only: the THPs were PMD-mapped and unmapped through
+    /// folio_remove_rmap_pmd, which the capture did not probe. Each is "not judged", not an
+    /// error; with every rmap probe (the same run captured whole) they are judged, and clean.
+    @Test func pmdMappedTHPsWithoutThePMDUnmapProbeAreNotJudged() throws {
+        let fixture = "linux-6.12/healthy-thp-partial-rmap.dat"
+        let thps = try #require(Truth(fixture).memoryStat("-- /proc/vmstat delta")["thp_fault_alloc"])
+        #expect(thps > 0)
+        let partial = try TraceAnalysis(path: Fixtures.path(fixture))
+        let rule = try #require(partial.coverage.first { $0.rule.id == "charge-lifecycle-violation" })
+        #expect(rule.runnable)
+        #expect(!partial.findings.contains { $0.rule == "charge-lifecycle-violation" })
+        let notJudged = (partial.ruleContext["charge-lifecycle-violation"] ?? [])
+            .filter { $0.0.hasPrefix("not judged: large folio, no probe on folio_remove_rmap_pmd") }
+            .map(\.1).reduce(0, +)
+        #expect(notJudged == thps)
+
+        let whole = try TraceAnalysis(path: Fixtures.path("linux-6.12/healthy-thp-all-rmap.dat"))
+        #expect(!whole.findings.contains { $0.rule == "charge-lifecycle-violation" })
+        #expect(!(whole.ruleContext["charge-lifecycle-violation"] ?? []).contains { $0.0.hasPrefix("not judged") })
+    }
+
+    /// 6.1 cgroup-v1 move of a task with THPs: the two THP moves come with compound=1 and
+    /// a head _mapcount of -1; mem_cgroup_move_charge_pte_range() takes that path only for a
+    /// PMD-mapped THP, so both were mapped. Every move the kernel made is seen, none flagged.
+    @Test func thpChargeMovesThroughThePMDAreMapped() throws {
+        let fixture = "linux-6.1/healthy-thp-charge-move.dat"
+        let hits = try #require(
+            Truth(fixture).line("mem_cgroup_move_account      hits").flatMap { Truth.number(after: "hits", in: $0) }
+        )
+        let a = try TraceAnalysis(path: Fixtures.path(fixture))
+        #expect(a.report.summary.chargeMoves == hits)
+        #expect(a.coverage.first { $0.rule.id == "charge-move-unmapped" }?.runnable == true)
+        #expect(!a.findings.contains { $0.rule == "charge-move-unmapped" })
+    }
+
+    /// 6.12, migrations racing the owner's munmap, probes named as the prototypes name them
+    /// (`migrate_folio_done src=%di`, `migrate_folio_move ... src=%dx dst=%cx`): the rule
+    /// reads `src` and finds the sources freed while isolated. The kernel's count is the
+    /// migrate_folio_done calls from migrate_pages_batch (its stack hist); a move that returned
+    /// -EAGAIN and whose source is then found freed before any other move looks like a moved
+    /// one, so the rule may miss such sources (never more than the -EAGAIN returns), and
+    /// never finds more than the kernel freed.
+    @Test func sourcesFreedWhileIsolatedFoundWithPrototypeNames() throws {
+        let fixture = "linux-6.12/healthy-migrate-src-dst.dat"
+        let truth = try Truth(fixture)
+        let freed = try #require(
+            truth.line("-- sources freed while isolated = ").map(Truth.numbers)?.last
+        )
+        let eagain = try #require(
+            truth.line("{ ret: 18446744073709551605 }").map(Truth.numbers)?.last
+        )
+        let a = try TraceAnalysis(path: Fixtures.path(fixture))
+        #expect(a.unmodelled.isEmpty)
+        let found = UInt64(a.findings.filter { $0.rule == "freed-while-isolated" }.count)
+        #expect(found <= freed)
+        #expect(found + eagain >= freed)
+        #expect(found > freed * 99 / 100)
+    }
+
+    /// A probe without the argument a rule reads makes the rule say so, not "none".
+    @Test func aProbeWithoutItsFolioArgumentIsNamed() throws {
+        // trace-cmd rewrites the capture uncompressed, so that the format's text can be edited.
+        let dir = try Fixtures.scratch("noarg")
+        let plain = dir.appendingPathComponent("plain.dat").path
+        let convert = try Subprocess.run(
+            "/usr/bin/trace-cmd",
+            [
+                "convert", "-i", Fixtures.path("linux-6.12/healthy-migrate-src-dst.dat"), "-o", plain,
+                "--file-version", "6", "--compression", "none",
+            ],
+            timeout: 120
+        )
+        #expect(convert.status == 0, "\(convert.stderr)")
+        var data = try Data(contentsOf: URL(fileURLWithPath: plain))
+        let format = try #require(data.range(of: Data("name: migrate_folio_done\n".utf8)))
+        let field = try #require(data.range(of: Data(" src;".utf8), in: format.upperBound..<data.count))
+        data[field.upperBound - 2] = UInt8(ascii: "X")
+        let path = dir.appendingPathComponent("nosrc.dat").path
+        try data.write(to: URL(fileURLWithPath: path))
+        let a = try TraceAnalysis(path: path)
+        let u = try #require(a.unmodelled.first { $0.event.hasSuffix(":migrate_folio_done") })
+        #expect(u.reason.contains("fetches no 'src' or 'folio' argument"))
+        #expect(u.analyses.contains("freed-while-isolated"))
+        #expect(a.coverage.first { $0.rule.id == "freed-while-isolated" }?.runnable == false)
+        #expect(!a.findings.contains { $0.rule == "freed-while-isolated" })
+    }
+}
