@@ -23,7 +23,8 @@ mkdir -p "$corpus" "$crashers"
 export SWIFT_BACKTRACE=enable=no
 # libtraceevent's own leaks on formats it rejects are not findings (lsan.supp).
 export LSAN_OPTIONS="suppressions=$here/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-before=$(ls "$crashers" | grep -c "^$target-" || true)
+new() { ls "$crashers" | grep -E "^$target-(crash|oom|timeout|leak)-"; }
+before=$(new | wc -l)
 
 # -max_len: the seeds are at most 1.5 MB; longer inputs only slow the search. -timeout: one input
 # may take this long (seconds); -rss_limit_mb bounds memory (a 2 MB input that needs more than
@@ -33,30 +34,19 @@ before=$(ls "$crashers" | grep -c "^$target-" || true)
 # Fuzz/corpus/TARGET.log and, less the INFO lines, here.
 log="$here/corpus/$target.log"
 : >"$log"
-if [ -n "${FUZZ_RUNS:-}" ]; then
-	# Deterministic: a fixed seed, a fixed number of inputs, one process, the seeds only (a
-	# private copy of the corpus, so earlier local runs change nothing), stopping at the first
-	# crasher.
-	runcorpus=$(mktemp -d)
-	trap 'rm -rf "$runcorpus"' EXIT
-	mode=(-seed=1 -runs="$FUZZ_RUNS")
-	dirs=("$runcorpus" "$seeds/$target")
-else
-	mode=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 -max_total_time="$seconds")
-	dirs=("$corpus" "$seeds/$target")
-fi
-setsid "$binary" "${dirs[@]}" "${mode[@]}" \
-	-max_len=2097152 -timeout=20 -rss_limit_mb=2560 \
+setsid "$binary" "$corpus" "$seeds/$target" \
+	-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
+	-max_total_time="$seconds" -max_len=2097152 -timeout=20 -rss_limit_mb=2560 \
 	-artifact_prefix="$crashers/$target-" -print_final_stats=1 >"$log" 2>&1 </dev/null &
 pid=$!
-trap 'kill -- -$pid 2>/dev/null; rm -rf "${runcorpus:-}"' EXIT INT TERM
+trap 'kill -- -$pid 2>/dev/null' EXIT INT TERM
 tail -n +1 -f --pid="$pid" "$log" | grep --line-buffered -v -e '^INFO: ' -e 'Cannot export local symbol'
 wait "$pid"
 status=$?
-after=$(ls "$crashers" | grep -c "^$target-" || true)
+after=$(new | wc -l)
 if [ "$after" -gt "$before" ]; then
 	echo "fuzz-$target: $((after - before)) new crasher(s) in $crashers:"
-	ls -t "$crashers" | grep "^$target-" | head -n $((after - before)) | sed 's/^/  /'
+	ls -t "$crashers" | grep -E "^$target-(crash|oom|timeout|leak)-" | head -n $((after - before)) | sed 's/^/  /'
 	exit 1
 fi
 exit "$status"

@@ -74,6 +74,13 @@ public struct EventCatalog: Sendable {
             // Only the fields are used: the print format, whose argument parser is the part of
             // libtraceevent that a damaged format can crash (a REC->field the format lacks),
             // is handed over empty.
+            if let damage = EventCatalog.malformedLine(format) {
+                // libtraceevent reads a damaged field line past its end (a NULL strcmp):
+                // such a format is only named and counted, never handed to it.
+                let name = EventCatalog.header(of: format, system: system)?.name ?? "?"
+                failures.append((system, "\(name): malformed format line '\(damage)'"))
+                return false
+            }
             let text = EventCatalog.withoutPrintFormat(format)
             let rc = text.withUnsafeBufferPointer { t in
                 tep_parse_event(tep, t.baseAddress, UInt(t.count), system)
@@ -147,6 +154,42 @@ public struct EventCatalog: Sendable {
     static let modelledSystems: Set<String> = [
         "kmem", "pagemap", "filemap", "vmscan", "migrate", "thp", "memcg", "cgroup", "exceptions",
     ]
+
+    /// The first line of a format (before its print format) that is not one of the lines a
+    /// kernel writes: `name:`, `ID:`, `format:`, blank, and `field:` (`field special:` in
+    /// 2.6 kernels) with a declaration whose brackets close, then `offset:N;` and `size:N;`.
+    static func malformedLine(_ format: UnsafeRawBufferPointer) -> String? {
+        let text = String(decoding: format, as: UTF8.self)
+        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = raw.drop { $0 == " " || $0 == "\t" }
+            if line.isEmpty || line.hasPrefix("name:") || line.hasPrefix("ID:") || line.hasPrefix("format:") {
+                continue
+            }
+            if line.hasPrefix("print fmt:") { return nil }
+            guard line.hasPrefix("field:") || line.hasPrefix("field special:"),
+                let colon = line.firstIndex(of: ":"), let semi = line.firstIndex(of: ";")
+            else { return String(line.prefix(60)) }
+            let declaration = line[line.index(after: colon)..<semi]
+            var depth = 0
+            for c in declaration {
+                if c == "[" { depth += 1 }
+                if c == "]" { depth -= 1 }
+                if depth < 0 || depth > 1 { return String(line.prefix(60)) }
+            }
+            let rest = line[semi...]
+            guard depth == 0, declaration.contains(where: { $0 != " " }),
+                Self.number(after: "offset:", in: rest) != nil, Self.number(after: "size:", in: rest) != nil
+            else { return String(line.prefix(60)) }
+        }
+        return nil
+    }
+
+    private static func number(after key: String, in line: Substring) -> Int? {
+        guard let r = line.range(of: key) else { return nil }
+        let digits = line[r.upperBound...].prefix { $0.isNumber }
+        guard !digits.isEmpty, line[r.upperBound...].dropFirst(digits.count).first == ";" else { return nil }
+        return Int(digits)
+    }
 
     /// The format's text up to its `print fmt:` line, which becomes `print fmt: ""`.
     static func withoutPrintFormat(_ format: UnsafeRawBufferPointer) -> [CChar] {

@@ -234,8 +234,12 @@ import Testing
 extension RecordLiveTests {
     /// Runs `tail --duration 4 --interval 0.5 EXTRA` around `workload` (a shell command, run
     /// once tracing is on) and returns tail's JSON lines; checks the clean exit and teardown.
+    /// Runs `tail` around `workload` and stops it as a user does (SIGTERM) once the workload
+    /// is done and at least 2.5 s have passed (five summaries at --interval 0.5). A fixed
+    /// --duration raced the workload: when dd's fsync was slow, tail ended before the workload
+    /// read its file back and the memcg test saw an empty memcg (issue 15's flaky test).
     static func tail(_ extra: [String], around workload: String) throws -> [[String: Any]] {
-        let p = try Subprocess(CommandLineTests.binary, ["tail", "--duration", "4", "--interval", "0.5"] + extra)
+        let p = try Subprocess(CommandLineTests.binary, ["tail", "--duration", "120", "--interval", "0.5"] + extra)
         // Tracing is on once the instance's tracing_on says so.
         let on = Self.tracing + "/instances/foliotrace-\(p.pid)/tracing_on"
         var waited = 0
@@ -243,8 +247,12 @@ extension RecordLiveTests {
             usleep(50_000)
             waited += 1
         }
+        let started = Date()
         let w = try CommandLineTests.execute("/bin/sh", ["-c", workload])
         #expect(w.status == 0, "\(w.stderr)")
+        let elapsed = Date().timeIntervalSince(started)
+        if elapsed < 2.5 { usleep(useconds_t((2.5 - elapsed) * 1_000_000)) }
+        kill(p.pid, SIGTERM)
         let r = p.wait(timeout: 60)
         #expect(!r.timedOut && r.status == 0, "\(r.stderr)")
         #expect(Self.leftovers.isEmpty, "instances left: \(Self.leftovers)")

@@ -73,7 +73,7 @@ import Testing
 private func kprobeValues(_ a: KprobeView) -> [(String, UInt64)] {
     func s(_ v: Int32?) -> UInt64? { v.map { UInt64(bitPattern: Int64($0)) } }
     let all: [(String, UInt64?)] = [
-        ("folio", a.folio), ("page", a.page), ("nr|nr_pages", a.nr.map { UInt64(bitPattern: $0) }), ("vma", a.vma),
+        ("folio|src", a.folio), ("page", a.page), ("nr|nr_pages", a.nr.map { UInt64(bitPattern: $0) }), ("vma", a.vma),
         ("address|addr", a.address), ("flags", a.flags), ("compound", a.compound.map { $0 ? 1 : 0 }),
         ("from", a.from), ("to", a.to), ("memcg", a.memcg), ("from_cgid", a.fromMemcgID), ("to_cgid", a.toMemcgID),
         ("mapcount", s(a.mapcount)), ("refcount", s(a.refcount)), ("pflags", a.pageFlags), ("mapping", a.mapping),
