@@ -23,8 +23,7 @@ public final class LiveSession {
     private var findingsSeen = 0
     private let queues: [LivePages]
     private var streams: [CPUStream]
-    private var readers: [OpaquePointer?]
-    private let page: UnsafeMutableRawPointer
+    private var reader: LiveReader?
     private let pageSize: Int
     private let scratch: URL
 
@@ -63,39 +62,35 @@ public final class LiveSession {
         let file = metadata
         streams = (0..<cpus).map { CPUStream(live: pageQueues[$0], cpu: $0, file: file) }
         let traced = instance
-        readers = (0..<cpus).map { tracefs_cpu_open(traced.pointer, Int32($0), true) }
-        page = UnsafeMutableRawPointer.allocate(byteCount: pageSize, alignment: pageSize)
+        let live = LiveReader(
+            readers: (0..<cpus).map { tracefs_cpu_open(traced.pointer, Int32($0), true) },
+            queues: pageQueues,
+            pageSize: size
+        )
+        reader = live
         instance.write("trace", "")
         instance.write("tracing_on", "1")
+        live.start()
     }
 
-    deinit {
-        close()
-        page.deallocate()
-    }
+    deinit { close() }
 
-    /// Stops tracing, handles what is left and removes the instance (idempotent).
+    /// Stops tracing, reads and handles what is left, and removes the instance (idempotent).
     public func close() {
-        guard !readers.isEmpty else { return }
+        guard let live = reader else { return }
         instance.write("tracing_on", "0")
+        live.stop()
+        live.drain()
         _ = try? poll()
-        for r in readers { tracefs_cpu_close(r) }
-        readers = []
+        live.closeReaders()
+        reader = nil
         instance.destroy()
         try? FileManager.default.removeItem(at: scratch)
     }
 
-    /// Reads what the kernel has and feeds it to the engine; returns the records handled.
+    /// Feeds the pages the reader thread has queued to the engine; returns the records handled.
     @discardableResult
     public func poll() throws -> Int {
-        for (cpu, reader) in readers.enumerated() {
-            guard let reader else { continue }
-            while true {
-                let n = tracefs_cpu_read(reader, page, true)
-                guard n > 0 else { break }
-                queues[cpu].push(page, bytes: Int(n))
-            }
-        }
         var heads: [RawRecord?] = []
         heads.reserveCapacity(streams.count)
         for i in streams.indices { heads.append(try streams[i].next()) }
@@ -130,4 +125,74 @@ public final class LiveSession {
 
     /// cgroup paths the engine has learned (from cgroup events).
     public var cgroupPaths: [UInt64: String] { engine.tasks.cgroupPaths }
+}
+
+/// The thread that drains the kernel's per-CPU ring buffers into `LivePages` queues as fast as
+/// they fill, so that the analysis, however far behind, never makes the kernel overwrite
+/// events: back-pressure goes to the queues in memory, never to the ring buffer.
+private final class LiveReader: @unchecked Sendable {
+    private let readers: [OpaquePointer?]
+    private let queues: [LivePages]
+    private let page: UnsafeMutableRawPointer
+    private let lock = NSLock()
+    private var stopping = false
+    private let finished = DispatchSemaphore(value: 0)
+    private var running = false
+
+    init(readers: [OpaquePointer?], queues: [LivePages], pageSize: Int) {
+        self.readers = readers
+        self.queues = queues
+        page = UnsafeMutableRawPointer.allocate(byteCount: pageSize, alignment: pageSize)
+    }
+
+    deinit { page.deallocate() }
+
+    func start() {
+        running = true
+        let thread = Thread { [self] in
+            while !shouldStop() {
+                // Sleep only when every CPU was empty: a burst is read back to back.
+                if drain() == 0 { usleep(1_000) }
+            }
+            finished.signal()
+        }
+        thread.name = "foliotrace-reader"
+        thread.start()
+    }
+
+    private func shouldStop() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stopping
+    }
+
+    /// Asks the thread to stop and waits for it.
+    func stop() {
+        guard running else { return }
+        lock.lock()
+        stopping = true
+        lock.unlock()
+        finished.wait()
+        running = false
+    }
+
+    /// Reads every page each CPU has now (partial pages too); returns the pages read.
+    @discardableResult
+    func drain() -> Int {
+        var pages = 0
+        for (cpu, reader) in readers.enumerated() {
+            guard let reader else { continue }
+            while true {
+                let n = tracefs_cpu_read(reader, page, true)
+                guard n > 0 else { break }
+                queues[cpu].push(page, bytes: Int(n))
+                pages += 1
+            }
+        }
+        return pages
+    }
+
+    func closeReaders() {
+        for r in readers { tracefs_cpu_close(r) }
+    }
 }

@@ -338,8 +338,13 @@ struct PageSupply {
 
 /// One CPU's pages as a live capture reads them, queued for its `CPUStream`. Buffers are
 /// recycled: a popped page stays valid until the next pop, as a mapped file's would.
-public final class LivePages {
+///
+/// A reader thread pushes while the analysis pops (`LiveSession`): the queue is the spool
+/// between them, so reading never waits for the analysis. One lock guards it; it is taken
+/// once a page (4 KiB of events), not once a record.
+public final class LivePages: @unchecked Sendable {
     public let pageSize: Int
+    private let lock = NSLock()
     private var queue: [UnsafeMutableRawBufferPointer] = []
     private var head = 0
     private var spare: [UnsafeMutableRawBufferPointer] = []
@@ -354,18 +359,29 @@ public final class LivePages {
     }
 
     /// Pages waiting.
-    public var count: Int { queue.count - head }
+    public var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return queue.count - head
+    }
 
     /// Copies one page (`bytes` of it were read; the rest is zeroed) onto the queue.
     public func push(_ page: UnsafeRawPointer, bytes: Int) {
-        let buffer = spare.popLast() ?? UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 8)
+        lock.lock()
+        let recycled = spare.popLast()
+        lock.unlock()
+        let buffer = recycled ?? UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 8)
         let n = min(bytes, pageSize)
         buffer.baseAddress!.copyMemory(from: page, byteCount: n)
         if n < pageSize { memset(buffer.baseAddress! + n, 0, pageSize - n) }
+        lock.lock()
         queue.append(buffer)
+        lock.unlock()
     }
 
     func pop() -> UnsafeRawBufferPointer? {
+        lock.lock()
+        defer { lock.unlock() }
         if let last = lastPopped { spare.append(last) }
         lastPopped = nil
         guard head < queue.count else {
@@ -375,6 +391,11 @@ public final class LivePages {
         }
         let page = queue[head]
         head += 1
+        // Keep the array from growing without end while the reader stays ahead.
+        if head >= 1024, head * 2 >= queue.count {
+            queue.removeFirst(head)
+            head = 0
+        }
         lastPopped = page
         return UnsafeRawBufferPointer(page)
     }

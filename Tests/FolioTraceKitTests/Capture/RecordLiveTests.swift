@@ -240,13 +240,22 @@ extension RecordLiveTests {
     /// read its file back and the memcg test saw an empty memcg (issue 15's flaky test).
     static func tail(_ extra: [String], around workload: String) throws -> [[String: Any]] {
         let p = try Subprocess(CommandLineTests.binary, ["tail", "--duration", "120", "--interval", "0.5"] + extra)
-        // Tracing is on once the instance's tracing_on says so.
-        let on = Self.tracing + "/instances/foliotrace-\(p.pid)/tracing_on"
+        // Tracing is on once the instance has its events and tracing_on says 1. tracing_on
+        // alone is not enough: a new instance starts with it at 1, before tail turns it off to
+        // set the events up, and a workload started then went unseen (the flaky empty memcg of
+        // issue 15: it ran while the other live test slowed tail's setup).
+        let instance = Self.tracing + "/instances/foliotrace-\(p.pid)"
+        func ready() -> Bool {
+            let events = (try? String(contentsOfFile: instance + "/set_event", encoding: .utf8)) ?? ""
+            let on = (try? String(contentsOfFile: instance + "/tracing_on", encoding: .utf8)) ?? ""
+            return !events.isEmpty && on.hasPrefix("1")
+        }
         var waited = 0
-        while (try? String(contentsOfFile: on, encoding: .utf8))?.hasPrefix("1") != true, waited < 200 {
-            usleep(50_000)
+        while !ready(), waited < 400 {
+            usleep(25_000)
             waited += 1
         }
+        #expect(ready(), "tail's instance never turned tracing on")
         let started = Date()
         let w = try CommandLineTests.execute("/bin/sh", ["-c", workload])
         #expect(w.status == 0, "\(w.stderr)")
@@ -322,7 +331,7 @@ extension RecordLiveTests {
         let charged = try #require(Int(cacheLine.dropFirst("cache ".count))) / 4096
         #expect(charged > 3 * 4096 / 4, "most of the file was read back into the memcg: \(charged) pages")
         let final = try #require(summaries.last)
-        let last = try #require((final["memcgs"] as? [[String: Any]])?.first)
+        let last = try #require((final["memcgs"] as? [[String: Any]])?.first, "final summary: \(final)")
         #expect(last["path"] as? String == "/" + name)
         let seen = last["page_cache_pages"] as? Int ?? 0
         #expect(abs(seen - charged) <= max(32, charged / 50), "tail's page cache of the memcg vs memory.stat: \(last)")
