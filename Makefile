@@ -54,13 +54,15 @@ bench: deps
 	bash Benchmarks/live-storm.sh
 
 # libFuzzer targets for the trace.dat and perf.data readers (Fuzz/, docs/fuzzing.md), each run
-# FUZZ_SECONDS; crashers are saved under Fuzz/crashers/ and make the run fail. As for bench,
+# FUZZ_SECONDS; crashers are saved under Fuzz/crashers/ and make the run fail. Without
+# --disable-dead-strip the release link drops the coverage counters (__sancov_cntrs) and
+# libFuzzer searches blind ("cov: 0"). As for bench,
 # touching the manifest makes SwiftPM re-plan when the main package's files change.
 FUZZ_SECONDS ?= 300
 FUZZ_TARGETS ?= tracedat perfdata
 fuzz-build: deps
 	touch Fuzz/Package.swift
-	$(SWIFT) build -c release --package-path Fuzz --sanitize=fuzzer --sanitize=address
+	$(SWIFT) build -c release --package-path Fuzz --sanitize=fuzzer --sanitize=address --disable-dead-strip
 fuzz: fuzz-build
 	@status=0; for t in $(FUZZ_TARGETS); do \
 		echo "== fuzz-$$t for $(FUZZ_SECONDS) s"; Fuzz/run.sh $$t $(FUZZ_SECONDS) || status=1; done; \
