@@ -12,6 +12,9 @@ public struct TraceAnalysis: Sendable {
     public let damage: [String]
     /// Why the file's completeness cannot be checked, when it cannot (pipe-mode perf.data).
     public let unverifiable: String?
+    /// Why a perf.data has no tracepoint sample to decode, when it has none
+    /// (`PerfFile.tracepointGap`).
+    public let memoryGap: String?
     /// Memory events of the trace that foliotrace cannot decode (`EventDecoder.unmodelled`)
     /// and that occur in it.
     public let unmodelled: [UnmodelledEvent]
@@ -76,11 +79,13 @@ public struct TraceAnalysis: Sendable {
             var records = try file.mergedRecords()
             lost = try pass.run(&records, progress: progress)
             damage = file.damage + records.damageNotes
+            memoryGap = nil
             unverifiable = nil
         case .perfData(let file):
             var records = file.orderedRecords()
             lost = try pass.run(&records, progress: progress)
             damage = records.damageNotes
+            memoryGap = file.tracepointGap
             unverifiable =
                 file.completenessVerifiable
                 ? nil

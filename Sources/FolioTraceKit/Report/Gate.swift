@@ -203,6 +203,7 @@ public struct Verdict: Sendable {
         inputNotes = InputNotes(
             damage: a.damage,
             unverifiable: a.unverifiable,
+            memoryGap: a.memoryGap,
             unmodelled: a.unmodelled,
             memoryEvents: a.memoryEvents
         )
@@ -259,6 +260,7 @@ public struct Verdict: Sendable {
             line = "FAIL: \(rules.joined(separator: ", "))"
         } else if inputNotes.memoryEvents == 0 {
             return "PASS: no memory events in this trace, nothing to judge; "
+                + (inputNotes.memoryGap.map { $0 + "; " } ?? "")
                 + "record kmem, pagemap, filemap, vmscan and migrate events (foliotrace record --preset all)"
                 + (inputNotes.damage.isEmpty ? "" : "; the file is damaged")
         } else if total == 0 {
@@ -286,6 +288,8 @@ public struct InputNotes: Sendable {
     public var damage: [String]
     /// `TraceAnalysis.unverifiable`.
     public var unverifiable: String?
+    /// `TraceAnalysis.memoryGap`.
+    public var memoryGap: String?
     /// `TraceAnalysis.unmodelled`.
     public var unmodelled: [UnmodelledEvent]
     /// `TraceAnalysis.memoryEvents`.

@@ -111,6 +111,7 @@ public enum JSONReport {
                     ("memory_events", .uint(notes.memoryEvents)),
                     ("damage", .array(notes.damage.map(JSON.string))),
                     ("unverifiable", .optional(notes.unverifiable)),
+                    ("memory_gap", .optional(notes.memoryGap)),
                     (
                         "unmodelled",
                         .array(
