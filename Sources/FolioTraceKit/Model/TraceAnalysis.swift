@@ -15,6 +15,9 @@ public struct TraceAnalysis: Sendable {
     /// Why a perf.data has no tracepoint sample to decode, when it has none
     /// (`PerfFile.tracepointGap`).
     public let memoryGap: String?
+    /// perf.data samples of events that are not tracepoints foliotrace decodes (cycles,
+    /// cpu-clock, uprobes): counted by `events`, not in `report.summary.records`.
+    public let otherSamples: UInt64
     /// Memory events of the trace that foliotrace cannot decode (`EventDecoder.unmodelled`)
     /// and that occur in it.
     public let unmodelled: [UnmodelledEvent]
@@ -80,12 +83,14 @@ public struct TraceAnalysis: Sendable {
             lost = try pass.run(&records, progress: progress)
             damage = file.damage + records.damageNotes
             memoryGap = nil
+            otherSamples = 0
             unverifiable = nil
         case .perfData(let file):
             var records = file.orderedRecords()
             lost = try pass.run(&records, progress: progress)
             damage = records.damageNotes
             memoryGap = file.tracepointGap
+            otherSamples = records.otherSamples
             unverifiable =
                 file.completenessVerifiable
                 ? nil

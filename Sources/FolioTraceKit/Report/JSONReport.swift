@@ -104,27 +104,26 @@ public enum JSONReport {
             )
         }
         let notes = verdict.inputNotes
-        report += [
+        var input: [(String, JSON)] = [
+            ("memory_events", .uint(notes.memoryEvents)),
+            ("damage", .array(notes.damage.map(JSON.string))),
+            ("unverifiable", .optional(notes.unverifiable)),
+            ("memory_gap", .optional(notes.memoryGap)),
             (
-                "input",
-                .object([
-                    ("memory_events", .uint(notes.memoryEvents)),
-                    ("damage", .array(notes.damage.map(JSON.string))),
-                    ("unverifiable", .optional(notes.unverifiable)),
-                    ("memory_gap", .optional(notes.memoryGap)),
-                    (
-                        "unmodelled",
-                        .array(
-                            notes.unmodelled.map { u in
-                                .object([
-                                    ("event", .string(u.event)), ("reason", .string(u.reason)),
-                                    ("analyses", .array(u.analyses.map(JSON.string))),
-                                ])
-                            }
-                        )
-                    ),
-                ])
+                "unmodelled",
+                .array(
+                    notes.unmodelled.map { u in
+                        .object([
+                            ("event", .string(u.event)), ("reason", .string(u.reason)),
+                            ("analyses", .array(u.analyses.map(JSON.string))),
+                        ])
+                    }
+                )
             ),
+        ]
+        if a.otherSamples > 0 { input.append(("other_samples", .uint(a.otherSamples))) }
+        report += [
+            ("input", .object(input)),
             ("verdict", verdictJSON(verdict)),
             ("summary", summary), ("memcgs", memcgs), ("findings", .array(a.findings.map(findingJSON))),
             (

@@ -10,7 +10,9 @@ public struct TextReport {
 
     public var rendered: String {
         let s = a.report.summary
-        var t = "\(a.path): kernel \(a.kernelRelease ?? "unknown"), \(a.cpus) CPUs, \(s.records) events\n"
+        var t = "\(a.path): kernel \(a.kernelRelease ?? "unknown"), \(a.cpus) CPUs, \(s.records) events"
+        if a.otherSamples > 0 { t += " (and \(a.otherSamples) samples of other events, not modelled)" }
+        t += "\n"
         t += verdict.headline + "\n"
         if let scope = a.scope { t += "scope: " + scope.description + "\n" }
         for line in verdict.inputNotes.lines { t += line + "\n" }
