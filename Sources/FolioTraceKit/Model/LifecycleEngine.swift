@@ -416,10 +416,17 @@ public struct LifecycleEngine {
 
     // MARK: generations
 
+    /// The pfns a folio of `order` at `pfn` covers (orders above 15 are damage, and a pfn
+    /// near the top of the number range from a damaged record ends the span there).
+    static func span(_ pfn: UInt64, _ order: UInt8) -> Range<UInt64> {
+        let end = pfn.addingReportingOverflow(UInt64(1) << UInt64(min(order, 15)))
+        return pfn..<(end.overflow ? UInt64.max : end.partialValue)
+    }
+
     /// Starts a generation at `pfn`, ending whatever the trace still had there.
     mutating func begin(pfn: UInt64, order: UInt8, _ r: RawRecord, allocated: Bool, gfp: UInt64? = nil) {
         // A live folio that covers this pfn was freed (or split) where the trace did not see.
-        for p in pfn..<(pfn + (1 << UInt64(min(order, 15)))) {
+        for p in Self.span(pfn, order) {
             if let head = head(of: p) { retire(head, freedAt: nil, freedBy: nil, context: nil) }
             if order == 0 { break }
         }
@@ -495,7 +502,7 @@ public struct LifecycleEngine {
         // A free larger than what the trace knew covers generations seen only in part (each
         // began before the trace with the order its first event showed): they end here too.
         if order > 0 {
-            for p in (pfn + 1)..<(pfn + (1 << UInt64(min(order, 15)))) {
+            for p in Self.span(pfn, order).dropFirst() {
                 if let other = head(of: p) { retire(other, freedAt: r.timestamp, freedBy: r.pid, context: context) }
             }
         }
@@ -588,7 +595,7 @@ public struct LifecycleEngine {
     }
 
     func isWatched(_ head: UInt64, _ f: LiveFolio) -> Bool {
-        options.allSteps || (!options.watch.isEmpty && options.watch.contains { $0 >= head && $0 < head + f.pages })
+        options.allSteps || (!options.watch.isEmpty && options.watch.contains { $0 >= head && $0 - head < f.pages })
     }
 
     mutating func step(_ pfn: UInt64, _ r: RawRecord, _ detail: @autoclosure () -> String) {

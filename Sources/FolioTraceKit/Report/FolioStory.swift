@@ -8,7 +8,7 @@ public struct FolioStory: Sendable {
         self.pfn = pfn
         tasks = analysis.report.tasks
         generations = analysis.report.generations
-            .filter { pfn >= $0.pfn && pfn < $0.pfn + $0.pages }
+            .filter { pfn >= $0.pfn && pfn - $0.pfn < $0.pages }
             .map { g in (g, analysis.report.steps[FolioStepKey(pfn: g.pfn, generation: g.generation)] ?? []) }
     }
 

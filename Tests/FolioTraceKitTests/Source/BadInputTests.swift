@@ -121,3 +121,35 @@ import Testing
         #expect(lifecycle.missing.contains("kmem:mm_page_free"))
     }
 }
+
+/// Numbers in records that no kernel writes, found by fuzzing: they must not trap.
+@Suite struct DamagedRecordTests {
+    /// An mm_page_alloc whose pfn is near the top of the number range (a damaged record: real
+    /// pfns stay below 2^40) and whose order is 3: the folio's span would overflow (fuzz crasher
+    /// tracedat-crash-81459fde, LifecycleEngine.begin).
+    @Test func pfnAtTheTopOfTheRange() throws {
+        let fixture = try #require(CorruptCopies.version6Fixture)
+        let path = Fixtures.path(fixture)
+        let file = try TraceFile(path: path)
+        let catalog = try EventCatalog(file: file)
+        let alloc = try #require(catalog.type(named: "kmem:mm_page_alloc"))
+        let pfnField = try #require(alloc.field("pfn"))
+        let orderField = try #require(alloc.field("order"))
+        var records = try file.mergedRecords()
+        var payload: Data?
+        while payload == nil, let r = try records.next() {
+            if r.eventID == alloc.id { payload = Data(r.payload) }
+        }
+        let original = try #require(payload)
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let at = try #require(data.range(of: original)).lowerBound
+        withUnsafeBytes(of: (UInt64.max - 2).littleEndian) {
+            data.replaceSubrange((at + pfnField.offset)..<(at + pfnField.offset + 8), with: $0)
+        }
+        data[at + orderField.offset] = 3
+        let copy = try Fixtures.scratch("toppfn").appendingPathComponent("top-pfn.dat").path
+        try data.write(to: URL(fileURLWithPath: copy))
+        let r = try CommandLineTests.run(["analyze", "--quiet", copy])
+        #expect(r.status == 0 || r.status == 1, "\(r.stderr.prefix(300))")
+    }
+}
