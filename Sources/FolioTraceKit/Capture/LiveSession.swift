@@ -21,10 +21,8 @@ public final class LiveSession {
     public private(set) var engine: LifecycleEngine
     private var detectors = DetectorSet()
     private var findingsSeen = 0
-    private let queues: [LivePages]
     private var streams: [CPUStream]
     private var reader: LiveReader?
-    private let pageSize: Int
     private let scratch: URL
 
     public init(events: [String], bufferKiB: Int?) throws {
@@ -39,7 +37,7 @@ public final class LiveSession {
         enabled = on.map { "\($0.system):\($0.event)" }
         missing = off
         let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_CONF)))
-        pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let size = Int(sysconf(Int32(_SC_PAGESIZE)))
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("foliotrace-tail-\(getpid())")
         scratch = dir
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -56,9 +54,7 @@ public final class LiveSession {
         engine.nameCgroups(CgroupPaths.scan())
         engine.knowEnabled(Set(enabled))
         engine.knowUnmodelled(Set(decoder.unmodelled.map(\.event)), catalog: catalog)
-        let size = pageSize
         let pageQueues = (0..<cpus).map { _ in LivePages(pageSize: size) }
-        queues = pageQueues
         let file = metadata
         streams = (0..<cpus).map { CPUStream(live: pageQueues[$0], cpu: $0, file: file) }
         let traced = instance
