@@ -83,6 +83,11 @@ struct Analyze: ParsableCommand {
     @Flag(help: "No progress bar, even on a terminal.")
     var quiet = false
 
+    @Option(help: "Also write a Perfetto trace of the analysis to this file (docs/perfetto.md).")
+    var perfetto: String?
+
+    @OptionGroup var perfettoOptions: PerfettoOptions
+
     /// Where each report goes (a file, or standard output for nil), in command-line order:
     /// an -o FILE takes the --format given since the previous -o, or else the one its name
     /// implies (nil when none does); a --format that no -o follows goes to standard output.
@@ -166,6 +171,9 @@ struct Analyze: ParsableCommand {
             }
             outputs[file] = output
         }
+        let perfettoOutput = try reportingErrors {
+            try perfetto.map { (p) throws(OutputError) in try OutputFile(path: p, inputs: inputs) }
+        }
         let base = try reportingErrors { try baseline.map { (p) throws(ReportInputError) in try Baseline(path: p) } }
         let input = try InputTrace(trace)
         let bar = quiet ? nil : ProgressBar(label: trace)
@@ -202,6 +210,10 @@ struct Analyze: ParsableCommand {
                 continue
             }
             try reportingErrors { try output.write(report) }
+        }
+        if let perfettoOutput {
+            let window = AnalysisScope(since: since, until: until)
+            try perfettoOptions.write(analysis, input: input, window: window, to: perfettoOutput)
         }
         if verdict.failed {
             for outcome in verdict.outcomes where outcome.failed {

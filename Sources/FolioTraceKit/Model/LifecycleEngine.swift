@@ -139,7 +139,10 @@ public struct LifecycleEngine {
             let f = folios[Int(slot)]
             let onLRU = f.lru != LRUList.unknown.rawValue
             guard onLRU || f.inPageCache else { continue }
-            if onLRU { c[f.memcg, default: PageCensus()].lruPages &+= f.pages }
+            if onLRU {
+                c[f.memcg, default: PageCensus()].lruPages &+= f.pages
+                c[f.memcg, default: PageCensus()].lruListPages[f.lru] &+= f.pages
+            }
             if f.inPageCache { c[f.memcg, default: PageCensus()].pageCachePages &+= f.pages }
         }
         return c
@@ -163,7 +166,10 @@ public struct LifecycleEngine {
             tallies.append((f.memcg, PageCensus()))
         }
         let pages = sign > 0 ? f.pages : 0 &- f.pages
-        if onLRU { tallies[i].census.lruPages &+= pages }
+        if onLRU {
+            tallies[i].census.lruPages &+= pages
+            tallies[i].census.lruListPages[f.lru] &+= pages
+        }
         if cached { tallies[i].census.pageCachePages &+= pages }
     }
 
@@ -227,7 +233,11 @@ public struct LifecycleEngine {
             learnVmemmap(folio: a.folio, pfn: a.pfn)
             let head = folio(a.pfn, r)
             self[head].activations &+= 1
-            if let l = LRUList(rawValue: self[head].lru) { self[head].lru = l.activated.rawValue }
+            if let l = LRUList(rawValue: self[head].lru) {
+                tally(out: head)  // the list changes: the per-list tallies follow
+                self[head].lru = l.activated.rawValue
+                tally(in: head)
+            }
             summary.activations += 1
             step(head, r, "activate")
         case .pageCacheAdd(let p):

@@ -4,6 +4,43 @@ public struct PageCensus: Sendable, Equatable {
     /// when the trace began are not counted until an event shows them).
     public var lruPages: UInt64 = 0
     public var pageCachePages: UInt64 = 0
+    /// `lruPages` by list, indexed by `LRUList` raw value (0-4).
+    public var lruListPages = LRUListPages()
+}
+
+/// Pages on each LRU list (`PageCensus.lruListPages`).
+public struct LRUListPages: Sendable, Equatable {
+    public var inactiveAnon: UInt64 = 0
+    public var activeAnon: UInt64 = 0
+    public var inactiveFile: UInt64 = 0
+    public var activeFile: UInt64 = 0
+    public var unevictable: UInt64 = 0
+
+    public init() {}
+
+    /// The pages of the list with raw value `lru` (0 for a value that names no list).
+    public subscript(_ lru: UInt8) -> UInt64 {
+        get {
+            switch lru {
+            case 0: return inactiveAnon
+            case 1: return activeAnon
+            case 2: return inactiveFile
+            case 3: return activeFile
+            case 4: return unevictable
+            default: return 0
+            }
+        }
+        set {
+            switch lru {
+            case 0: inactiveAnon = newValue
+            case 1: activeAnon = newValue
+            case 2: inactiveFile = newValue
+            case 3: activeFile = newValue
+            case 4: unevictable = newValue
+            default: break
+            }
+        }
+    }
 }
 
 /// The trace sampled over time, for plots: per-memcg page counts and cumulative migrations.
