@@ -9,9 +9,13 @@ PACKAGES := pkg-config libtraceevent-dev libtracefs-dev libtracecmd-dev libzstd-
 # sqlite3 shell, pahole (a second BTF reader), qemu with busybox for the 6.1 guest test, and perf
 # (perf script is the reference reader of the perf.data fixtures).
 TEST_PACKAGES := python3-jsonschema chromium fonts-liberation sqlite3 dwarves \
-	qemu-system-x86 busybox-static cpio gcc xz-utils linux-perf
+	qemu-system-x86 busybox-static cpio gcc xz-utils linux-perf python3-venv
+# Perfetto's official protos for the --perfetto tests (docs/perfetto.md), from PyPI, in a
+# virtual environment inside the build directory.
+PERFETTO_PY ?= 0.59.1
+PERFETTO_VENV := .build/venv-perfetto
 
-.PHONY: all deps test-deps install-missing build test demo bench fuzz fuzz-build sanitize lint clean
+.PHONY: all deps test-deps install-missing build test demo bench fuzz fuzz-build sanitize lint clean perfetto-venv
 
 all: build
 
@@ -36,8 +40,15 @@ build: deps
 demo: build
 	.build/release/foliotrace analyze $(FIXTURE)
 
+perfetto-venv: $(PERFETTO_VENV)/.perfetto-$(PERFETTO_PY)
+$(PERFETTO_VENV)/.perfetto-$(PERFETTO_PY):
+	rm -rf $(PERFETTO_VENV)
+	python3 -m venv $(PERFETTO_VENV)
+	$(PERFETTO_VENV)/bin/pip install -q perfetto==$(PERFETTO_PY)
+	touch $@
+
 # The tests run the debug `foliotrace` binary, so build everything before testing.
-test: test-deps
+test: test-deps perfetto-venv
 	$(SWIFT) build --build-tests -Xswiftc -warnings-as-errors
 	$(SWIFT) test --skip-build
 

@@ -471,7 +471,12 @@ private struct PerfettoPass {
         let ts = r.timestamp
         let target = engine.head(of: m.new &- (m.old &- m.oldHead)) ?? (m.new &- (m.old &- m.oldHead))
         let source = tracked[m.oldHead]
-        guard source != nil || options.allFolios, let slot = engine.live[target] else { return }
+        // A tracked folio's migration gets a flow, and its new folio a track (even past the
+        // limit: the flow needs its other end); so does, with --all-folios and below the limit,
+        // a migration whose old folio the trace never showed alive (the flow starts on the
+        // migrating task's track). An untracked old folio was left out by the limit.
+        let unseen = engine.live[m.oldHead] == nil && options.allFolios && folioTracks < options.folioLimit
+        guard source != nil || unseen, let slot = engine.live[target] else { return }
         // The new folio gets a track: the flow needs its other end.
         let key = FolioKey(pfn: target, generation: engine.folios[Int(slot)].generation)
         wanted.insert(key)
