@@ -31,7 +31,10 @@ import Testing
 
     /// Runs the checker; returns its counts.
     static func check(_ trace: String, report: String, _ extra: [String] = []) throws -> [String: Any] {
-        let r = try CommandLineTests.execute(python, [checker, trace, report] + extra)
+        // A trace_processor_shell (the perfetto package downloads one at run time, from a host
+        // not every machine reaches) also loads the file and is queried, when given.
+        let shell = ProcessInfo.processInfo.environment["FOLIOTRACE_TRACE_PROCESSOR"].map { ["--trace-processor", $0] }
+        let r = try CommandLineTests.execute(python, [checker, trace, report] + extra + (shell ?? []))
         #expect(r.status == 0, "\(trace): \(r.stderr)")
         return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
     }
@@ -48,7 +51,8 @@ import Testing
         ])
         #expect(r.status == 0, "\(fixture): \(r.stderr)")
         let counts = try Self.check(trace, report: report)
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any]
         let findings = (json?["findings"] as? [Any])?.count ?? -1
         #expect(counts["findings"] as? Int == findings, "\(fixture): \(counts)")
         // Every trace of memory events fills Perfetto's own ftrace tables too.
@@ -64,7 +68,9 @@ import Testing
         let fixture = Fixtures.path("linux-6.12/migrated-whole.dat")
         let report = dir.appendingPathComponent("r.json").path
         let trace = dir.appendingPathComponent("t.pftrace").path
-        #expect(try CommandLineTests.run(["analyze", "--quiet", "--format", "json", "-o", report, fixture]).status == 0)
+        #expect(
+            try CommandLineTests.run(["analyze", "--quiet", "--format", "json", "-o", report, fixture]).status == 0
+        )
         let r = try CommandLineTests.run([
             "export", "--quiet", fixture, "--perfetto", trace, "--all-folios", "--folio-limit", "1000000",
         ])

@@ -182,6 +182,7 @@ private struct PerfettoPass {
 
     // tasks
     var threads = Set<Int32>()
+    var kernelGroup = false
     /// Each task's open slices, innermost last: what they are, to end the right one.
     var openSlices: [Int32: [String]] = [:]
 
@@ -337,12 +338,13 @@ private struct PerfettoPass {
     mutating func thread(_ pid: Int32) -> UInt64 {
         let uuid = PerfettoTrack.thread(pid)
         if threads.insert(pid).inserted {
-            if threads.count == 1 {
-                writer.descriptor(uuid: PerfettoTrack.tasksGroup, name: "tasks", rank: 4)
-            }
             if pid <= 0 {
                 // pid 0 is every CPU's idle task (and interrupts taken in it): no thread of its own.
-                writer.descriptor(uuid: uuid, parent: PerfettoTrack.tasksGroup, name: "pid 0 (idle, interrupts)")
+                if !kernelGroup {
+                    kernelGroup = true
+                    writer.descriptor(uuid: PerfettoTrack.tasksGroup, name: "kernel", rank: 4)
+                }
+                writer.descriptor(uuid: uuid, parent: PerfettoTrack.tasksGroup, name: "pid \(pid) (idle, interrupts)")
             } else {
                 let comm = analysis.report.tasks.comms[pid] ?? engine.tasks.comms[pid] ?? "pid \(pid)"
                 writer.descriptor(uuid: uuid, name: comm, thread: (pid, comm))
