@@ -48,6 +48,10 @@ struct Export: ParsableCommand {
         let perfettoOutput = try reportingErrors {
             try perfetto.map { (p) throws(OutputError) in try OutputFile(path: p, inputs: inputs) }
         }
+        if let output, let perfettoOutput, output.isSameTarget(as: perfettoOutput) {
+            Streams.error(path: perfettoOutput.path, "is given as both --sqlite and --perfetto: one output a file")
+            throw ExitCode(2)
+        }
         let input = try InputTrace(trace)
         let bar = quiet ? nil : ProgressBar(label: trace)
         let analysis = try input.reading {
