@@ -177,7 +177,34 @@ def main(argv):
     if migration_flows > joined:
         fail(f"{migration_flows} migration flows, more than the {joined} joined migrations")
 
+    # Reclaim passes and migrate_pages() calls as the report counts them.
+    summary = report["summary"]
+    begins = defaultdict(int)
+    migrate_ends = 0
+    for ts, e, name, args in events:
+        if e.type == TYPE_BEGIN:
+            begins[name] += 1
+        elif e.type == TYPE_END and "succeeded" in args and "mode" in args:
+            migrate_ends += 1
+    reclaim = begins["memcg reclaim"] + begins["memcg soft-limit reclaim"] + begins["direct reclaim"]
+    passes = summary["reclaim"]["memcg_reclaim_passes"] + summary["reclaim"]["direct_reclaim_passes"]
+    if reclaim != passes:
+        fail(f"{reclaim} reclaim slices, {passes} memcg and direct reclaim passes in the report")
+    if begins["kswapd reclaim"] != summary["reclaim"]["kswapd_wakes"]:
+        fail(f"{begins['kswapd reclaim']} kswapd slices, {summary['reclaim']['kswapd_wakes']} wakes in the report")
+    calls = migrate_ends + sum(len(xs) for name, xs in instants.items() if name and name.startswith("migrate_pages ("))
+    if calls != summary["migrations"]["calls"]:
+        fail(f"{calls} migrate_pages() slices and instants, {summary['migrations']['calls']} calls in the report")
+    # Each finding's folio has its track.
+    names = {d.name for d in tracks.values()}
+    for f in findings:
+        prefix = "pfn 0x%x gen %d " % (f["pfn"], f["generation"])
+        if not any(n.startswith(prefix) for n in names):
+            fail(f"no folio track for the finding of {f['rule']} at pfn 0x{f['pfn']:x} gen {f['generation']}")
+
     counts = {
+        "reclaim_slices": reclaim,
+        "migrate_calls": calls,
         "packets": len(trace.packet),
         "tracks": len(tracks),
         "counter_tracks": len(counter_tracks),
