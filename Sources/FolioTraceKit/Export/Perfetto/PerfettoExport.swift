@@ -189,8 +189,9 @@ private struct PerfettoPass {
     // findings
     var items: [(ts: UInt64, finding: Int, evidence: Int)] = []
     var nextItem = 0
-    /// Flow id of each (finding, evidence) pair.
-    var evidenceFlowBase: UInt64 = 1 << 32
+    /// The flow id of each finding's first evidence event (the others follow it); above the
+    /// migration flows' ids, which count from 1.
+    var evidenceFlows: [UInt64] = []
 
     // folios
     var wanted = Set<FolioKey>()
@@ -225,7 +226,10 @@ private struct PerfettoPass {
             wanted.insert(FolioKey(pfn: f.folio.pfn, generation: f.folio.generation))
             wantedPfns.insert(f.folio.pfn)
         }
+        var flow: UInt64 = 1 << 40
         for (i, f) in a.findings.enumerated() {
+            evidenceFlows.append(flow)
+            flow += UInt64(f.evidence.count)
             items.append((f.timestamp, i, -1))
             for (j, e) in f.evidence.enumerated() { items.append((e.timestamp, i, j)) }
         }
@@ -682,7 +686,7 @@ private struct PerfettoPass {
             let item = items[nextItem]
             nextItem += 1
             let f = analysis.findings[item.finding]
-            let base = evidenceFlowBase + UInt64(item.finding) << 8
+            let base = evidenceFlows[item.finding]
             if item.evidence >= 0 {
                 let e = f.evidence[item.evidence]
                 let id = base + UInt64(item.evidence)
