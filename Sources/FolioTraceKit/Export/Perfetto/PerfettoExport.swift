@@ -161,6 +161,8 @@ private struct PerfettoPass {
 
     var engine: LifecycleEngine
     let decoder: EventDecoder
+    /// The raw events written by field name (compaction, mm_shrink_slab_*).
+    let named: PerfettoNamedEvents
     let analysis: TraceAnalysis
     let writer: PerfettoWriter
     let options: PerfettoExport.Options
@@ -208,6 +210,11 @@ private struct PerfettoPass {
     ) throws(TraceFileError) {
         let catalog = try source.catalog()
         decoder = try EventDecoder(catalog: catalog, path: source.path)
+        switch source {
+        case .traceDat(let file): named = PerfettoNamedEvents(formats: file.eventFormats, bigEndian: catalog.bigEndian)
+        case .perfData(let file):
+            named = PerfettoNamedEvents(formats: file.tracing.eventFormats, bigEndian: catalog.bigEndian)
+        }
         var engine = LifecycleEngine(catalog: catalog, savedCommands: source.savedCommands, options: .init())
         engine.nameCgroups(source.cgroupPaths)
         if let enabled = decoder.modelledEnabled(source.enabledEvents(catalog)) { engine.knowEnabled(enabled) }
@@ -736,6 +743,11 @@ private struct PerfettoPass {
         let flags = r.payload.count > 2 ? r.payload[2] : 0
         func put(_ body: (inout ProtoWriter) -> Void) {
             writer.ftrace(cpu: r.cpu, timestamp: r.timestamp, pid: r.pid, flags: flags, body)
+        }
+        if let e = named.events[r.eventID] {
+            guard r.payload.count >= e.length else { return }
+            put { w in PerfettoNamedEvents.write(e, r.payload, into: &w) }
+            return
         }
         switch event {
         case .pageAlloc(let a):
