@@ -40,11 +40,19 @@ build: deps
 demo: build
 	.build/release/foliotrace analyze $(FIXTURE)
 
+# FOLIOTRACE_SKIP_PERFETTO=1 (a machine without PyPI) skips it, and the tests that need it.
+ifeq ($(FOLIOTRACE_SKIP_PERFETTO),1)
+perfetto-venv:
+	@echo "make perfetto-venv: skipped (FOLIOTRACE_SKIP_PERFETTO=1)"
+else
 perfetto-venv: $(PERFETTO_VENV)/.perfetto-$(PERFETTO_PY)
+endif
 $(PERFETTO_VENV)/.perfetto-$(PERFETTO_PY):
 	rm -rf $(PERFETTO_VENV)
 	python3 -m venv $(PERFETTO_VENV)
-	$(PERFETTO_VENV)/bin/pip install -q perfetto==$(PERFETTO_PY)
+	$(PERFETTO_VENV)/bin/pip install -q perfetto==$(PERFETTO_PY) || { \
+		echo "make perfetto-venv: cannot install perfetto==$(PERFETTO_PY) from PyPI (docs/perfetto.md;" \
+			"FOLIOTRACE_SKIP_PERFETTO=1 skips the Perfetto tests)"; rm -rf $(PERFETTO_VENV); exit 1; }
 	touch $@
 
 # The tests run the debug `foliotrace` binary, so build everything before testing.
@@ -85,7 +93,7 @@ fuzz: fuzz-build
 # (swift test --filter); the qemu guest test is skipped (its initrd has no ASan runtime).
 SANITIZERS      ?= address
 SANITIZE_FILTER ?=
-sanitize: test-deps
+sanitize: test-deps perfetto-venv
 	@for s in $(SANITIZERS); do \
 		echo "== swift test --sanitize=$$s"; \
 		$(SWIFT) build --build-tests --sanitize=$$s --scratch-path .build-$$s || exit 1; \
