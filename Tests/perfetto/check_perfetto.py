@@ -166,6 +166,20 @@ def main(argv):
     if memcg_ids != report_memcgs:
         fail(f"memcg counter groups {sorted(memcg_ids)} != report memcgs {sorted(report_memcgs)}")
     counter_tracks = [u for u, d in tracks.items() if d.HasField("counter")]
+    # Each memcg's counters end where the report's totals are.
+    last_value = {}
+    for ts, e, name, args in events:
+        if e.type == TYPE_COUNTER:
+            last_value[tracks[e.track_uuid].name] = e.counter_value
+    for m in report["memcgs"]:
+        label = next((d.name for d in tracks.values() if d.name.endswith(f"(id {m['id']})")), None)
+        if label is None:
+            continue
+        for counter, key in (("page cache", "page_cache_pages_at_end"), ("refaulted", "pages_refaulted"),
+                             ("reclaimed", "pages_reclaimed")):
+            got = last_value.get(f"{label}: {counter}")
+            if got != m[key]:
+                fail(f"{label}: {counter} ends at {got}, the report's {key} is {m[key]}")
     for u in counter_tracks:
         if counters_per_track[u] == 0:
             fail(f"counter track {tracks[u].name} has no value")

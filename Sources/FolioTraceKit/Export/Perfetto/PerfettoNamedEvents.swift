@@ -81,8 +81,11 @@ struct PerfettoNamedEvents {
         var length: Int
     }
 
-    /// By event id.
-    private(set) var events: [UInt16: Event] = [:]
+    /// By event id (an array: looked up for every record).
+    private var events: [Event?] = []
+
+    /// The event with id `id`, when it is one of `table`'s.
+    subscript(_ id: UInt16) -> Event? { Int(id) < events.count ? events[Int(id)] : nil }
 
     /// Reads the formats of the events in `table` from the trace's format files.
     init(formats: [(system: String, format: UnsafeRawBufferPointer)], bigEndian: Bool) {
@@ -110,7 +113,8 @@ struct PerfettoNamedEvents {
                 event.fields.append(Field(slot: slot, signed: f.signed, number: number, kind: kind))
                 event.length = max(event.length, slot.end)
             }
-            events[id] = event
+            if Int(id) >= events.count { events += [Event?](repeating: nil, count: Int(id) + 1 - events.count) }
+            events[Int(id)] = event
         }
     }
 

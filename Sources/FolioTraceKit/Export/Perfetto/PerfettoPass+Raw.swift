@@ -7,7 +7,7 @@ extension PerfettoPass {
         func put(_ body: (inout ProtoWriter) -> Void) {
             writer.ftrace(cpu: r.cpu, timestamp: r.timestamp, pid: r.pid, flags: flags, body)
         }
-        if let e = named.events[r.eventID] {
+        if let e = named[r.eventID] {
             guard r.payload.count >= e.length else { return }
             put { w in PerfettoNamedEvents.write(e, r.payload, into: &w) }
             return
