@@ -174,6 +174,10 @@ struct Analyze: ParsableCommand {
         let perfettoOutput = try reportingErrors {
             try perfetto.map { (p) throws(OutputError) in try OutputFile(path: p, inputs: inputs) }
         }
+        if let p = perfettoOutput, let other = outputs.values.first(where: { $0.isSameTarget(as: p) }) {
+            Streams.error(path: p.path, "is given as both --perfetto and -o (\(other.path)): one output a file")
+            throw ExitCode(2)
+        }
         let base = try reportingErrors { try baseline.map { (p) throws(ReportInputError) in try Baseline(path: p) } }
         let input = try InputTrace(trace)
         let bar = quiet ? nil : ProgressBar(label: trace)
