@@ -75,9 +75,10 @@ import Testing
         let histogram = KprobeTests.kernelHistogram(read("hist.txt"))
         let unmapped = try #require(histogram["-1/0"], "hist: \(read("hist.txt"))")
         let analysis = try TraceAnalysis(path: out.appendingPathComponent("record.dat").path)
-        #expect(analysis.findings.filter { $0.rule == "charge-move-unmapped" }.count == unmapped)
+        #expect(analysis.findings.filter { $0.rule == RuleID.chargeMoveUnmapped }.count == unmapped)
         // The rules that need a kprobe 6.1 has got it from the catalog.
-        for c in analysis.coverage where ["mlock-restored-by-reclaim", "foreign-reference-rescue"].contains(c.rule.id) {
+        for c in analysis.coverage
+        where [RuleID.mlockRestoredByReclaim, RuleID.foreignReferenceRescue].contains(c.rule.id) {
             #expect(!c.missing.contains { $0.hasPrefix("kprobe:") }, "\(c.rule.id): \(c.missing)")
         }
         try Self.youngChecksNameTheirOwner(out, scenario: read("scenario.txt"), profile: profile)

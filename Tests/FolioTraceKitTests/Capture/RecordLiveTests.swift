@@ -21,9 +21,19 @@ import Testing
     }
 
     /// Our instances left in tracefs.
-    static var leftovers: [String] {
+    /// Every foliotrace instance in tracefs, live or not.
+    static var instances: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: tracing + "/instances")) ?? [])
             .filter { $0.hasPrefix("foliotrace-") }
+    }
+
+    /// Instances whose process has exited: what a run must not leave. An instance of a live
+    /// process is another run's (a second checkout's tests on the same machine), not a leftover.
+    static var leftovers: [String] {
+        instances.filter { name in
+            guard let pid = Int32(name.dropFirst("foliotrace-".count)) else { return true }
+            return kill(pid, 0) != 0 && errno == ESRCH
+        }
     }
 
     /// Page-cache churn on a disk-backed file system in a memcg with a low limit (32 MiB
@@ -117,7 +127,7 @@ import Testing
         )
         // So the page-cache part of charge-lifecycle-violation runs whether or not a
         // migration happened.
-        let part = try #require(analysis.coverage.first { $0.rule.id == "charge-lifecycle-violation" })
+        let part = try #require(analysis.coverage.first { $0.rule.id == RuleID.chargeLifecycleViolation })
         #expect(part.runnable && !part.missing.contains("migrate:mm_migrate_pages_start"), "\(part.missing)")
 
         // The file names the memcg this test runs in (from its cgroup directory's inode),
@@ -149,7 +159,7 @@ import Testing
         let out = dir.appendingPathComponent("int.dat").path
         let p = try Subprocess(CommandLineTests.binary, ["record", "-o", out, "--duration", "60"])
         var waited = 0
-        while !Self.leftovers.contains("foliotrace-\(p.pid)"), waited < 100 {
+        while !Self.instances.contains("foliotrace-\(p.pid)"), waited < 100 {
             usleep(50_000)
             waited += 1
         }
