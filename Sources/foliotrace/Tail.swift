@@ -137,11 +137,14 @@ struct TailView {
             clear()
             var lines = [
                 String(
-                    format: "foliotrace tail  %.0f s  %llu events (%.0f/s)  %llu lost%@",
+                    format: "foliotrace tail  %.0f s  %llu events (%.0f/s)  %llu lost%@%@",
                     elapsed,
                     now.records,
                     rate(now.records, last.records),
                     lost,
+                    s.backlogPages > 0
+                        ? (final ? "  \(s.backlogPages) pages never analyzed" : "  \(s.backlogPages) pages behind")
+                        : "",
                     final ? "  (stopped)" : ""
                 ),
                 String(
@@ -169,6 +172,7 @@ struct TailView {
             let line: JSON = .object([
                 ("type", .string("summary")), ("elapsed_s", .string(String(format: "%.3f", elapsed))),
                 ("events", .uint(now.records)), ("lost_events", .uint(lost)),
+                ("unanalyzed_pages", .int(Int64(s.backlogPages))),
                 ("live_folios", .int(Int64(s.engine.liveFolioCount))),
                 ("page_cache_adds", .uint(now.pageCacheAdds)), ("page_cache_deletes", .uint(now.pageCacheDeletes)),
                 ("lru_insertions", .uint(now.lruInsertions.reduce(0, +))), ("activations", .uint(now.activations)),

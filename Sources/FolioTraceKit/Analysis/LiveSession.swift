@@ -72,13 +72,21 @@ public final class LiveSession {
 
     deinit { close() }
 
-    /// Stops tracing, reads and handles what is left, and removes the instance (idempotent).
-    public func close() {
+    /// Pages read from the kernel that the analysis has not reached yet (the spools' length):
+    /// how far behind the analysis runs, and after `close` what it never analyzed.
+    public private(set) var backlogPages = 0
+
+    /// Stops tracing, handles what is left for at most `catchUp` seconds, and removes the
+    /// instance (idempotent). What the analysis did not reach by then stays counted in
+    /// `backlogPages`: a stop is prompt however far behind the analysis ran, and says so.
+    public func close(catchUp: Double = 20) {
         guard let live = reader else { return }
         instance.write("tracing_on", "0")
         live.stop()
         live.drain()
-        while (try? poll()) ?? 0 > 0 {}
+        let deadline = Date().addingTimeInterval(catchUp)
+        while Date() < deadline, (try? poll()) ?? 0 > 0 {}
+        backlogPages = live.queuedPages
         live.closeReaders()
         reader = nil
         instance.destroy()
@@ -99,6 +107,7 @@ public final class LiveSession {
             handled += 1
             heads[best] = try streams[best].next()
         }
+        backlogPages = reader?.queuedPages ?? backlogPages
         return handled
     }
 
@@ -186,6 +195,9 @@ private final class LiveReader: @unchecked Sendable {
         }
         return pages
     }
+
+    /// Pages waiting in the queues.
+    var queuedPages: Int { queues.reduce(0) { $0 + $1.count } }
 
     func closeReaders() {
         for r in readers { tracefs_cpu_close(r) }

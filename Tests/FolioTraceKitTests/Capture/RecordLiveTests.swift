@@ -2,25 +2,25 @@ import FolioTraceKit
 import Foundation
 import Testing
 
-/// `foliotrace record` on this machine's kernel, around a real workload. Needs root and a
-/// tracefs with instances; elsewhere each test says why it skipped.
-@Suite(.serialized) struct RecordLiveTests {
+/// Why live tracing cannot run on this machine, or nil when it can.
+enum LiveTracing {
     static let tracing = "/sys/kernel/tracing"
 
-    /// Why live tracing cannot run here, or nil when it can.
     static var unavailable: String? {
-        if geteuid() != 0 { return "not root" }
-        if !FileManager.default.fileExists(atPath: tracing + "/instances") { return "no tracefs at \(tracing)" }
+        if geteuid() != 0 { return "live tracing needs root" }
+        if !FileManager.default.fileExists(atPath: tracing + "/instances") {
+            return "live tracing needs a tracefs with instances at \(tracing)"
+        }
         return nil
     }
+}
 
-    static func skip(_ test: String) -> Bool {
-        guard let why = unavailable else { return false }
-        print("skipped \(test): live tracing needs root and tracefs (\(why))")
-        return true
-    }
+/// `foliotrace record` on this machine's kernel, around a real workload. Needs root and a
+/// tracefs with instances; elsewhere the tests are skipped with that reason.
+@Suite(.serialized, Prerequisite.condition(LiveTracing.unavailable))
+struct RecordLiveTests {
+    static let tracing = LiveTracing.tracing
 
-    /// Our instances left in tracefs.
     /// Every foliotrace instance in tracefs, live or not.
     static var instances: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: tracing + "/instances")) ?? [])
@@ -41,7 +41,6 @@ import Testing
     /// reclaims), then a compaction.
     @Test(arguments: [6, 7])
     func recordsAWorkloadThatTraceCmdReads(_ version: Int) throws {
-        if Self.skip("recordsAWorkloadThatTraceCmdReads") { return }
         let dir = try Fixtures.scratch("record")
         defer { try? FileManager.default.removeItem(at: dir) }
         let data = URL(fileURLWithPath: "/var/tmp/foliotrace-record-test-\(getpid())-v\(version)")
@@ -145,7 +144,6 @@ import Testing
     /// Ctrl-C (SIGINT) ends a capture with a readable file and no instance left; an
     /// instance left by a run that was killed is removed by the next run.
     @Test func interruptAndStaleInstancesLeaveNothingBehind() throws {
-        if Self.skip("interruptAndStaleInstancesLeaveNothingBehind") { return }
         let dir = try Fixtures.scratch("record-int")
         defer { try? FileManager.default.removeItem(at: dir) }
         // A pid that is certainly gone: a child that has exited.
@@ -174,12 +172,8 @@ import Testing
 
     /// The memcg stat item names travel in the file, as the kernel's BTF numbers them (pahole
     /// reads the same enums independently).
-    @Test func statItemNamesTravelInTheFile() throws {
-        if Self.skip("statItemNamesTravelInTheFile") { return }
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/pahole") else {
-            print("skipped statItemNamesTravelInTheFile: no pahole (apt-get install dwarves)")
-            return
-        }
+    @Test(Prerequisite.executable("/usr/bin/pahole", package: "dwarves"))
+    func statItemNamesTravelInTheFile() throws {
         let dir = try Fixtures.scratch("record-items")
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("items.dat").path
@@ -200,7 +194,6 @@ import Testing
 
     /// Not root: one line saying so, exit 2, nothing created.
     @Test func notRootSaysSo() throws {
-        if Self.skip("notRootSaysSo") { return }
         let r = try CommandLineTests.execute(
             "/usr/bin/setpriv",
             [
@@ -217,7 +210,6 @@ import Testing
     /// where libtracefs cannot mount it either): one line that says so and how to mount it,
     /// from `record` and `tail` alike, exit 2.
     @Test func noTracefsSaysHowToMountIt() throws {
-        if Self.skip("noTracefsSaysHowToMountIt") { return }
         for command in ["record -o /tmp/foliotrace-no-tracefs.dat --duration 1", "tail --duration 1"] {
             let r = try CommandLineTests.execute(
                 "/usr/bin/unshare",
@@ -283,7 +275,6 @@ extension RecordLiveTests {
     /// `tail --duration` around page-cache churn: JSON lines (stdout is a pipe), summaries
     /// that count the workload's kinds of transitions, a final summary, no instance left.
     @Test func tailReportsTheWorkloadLive() throws {
-        if Self.skip("tailReportsTheWorkloadLive") { return }
         let data = "/var/tmp/foliotrace-tail-test-\(getpid())"
         defer { unlink(data) }
         let lines = try Self.tail(
@@ -299,6 +290,8 @@ extension RecordLiveTests {
             #expect((last[key] as? Int ?? 0) > 0, "\(key) in \(last)")
         }
         #expect(last["lost_events"] is Int, "losses are always reported")
+        // What the analysis did not reach by the stop is said, not dropped silently.
+        #expect(last["unanalyzed_pages"] is Int, "\(last)")
     }
 
     /// `tail --memcg /NAME` (the path as reports print it) follows that memcg alone: every
@@ -309,13 +302,14 @@ extension RecordLiveTests {
     /// cached). The kernel's count also holds a few pages (16 of 4108 in one run) whose adds
     /// tail did not put in this memcg: on a live machine the exact match is not the kernel's
     /// promise, the order of magnitude of every page the task read is.
-    @Test func tailFollowsOneMemcg() throws {
-        if Self.skip("tailFollowsOneMemcg") { return }
+    @Test(
+        Prerequisite.condition(
+            FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.stat")
+                ? nil : "no cgroup v1 memory hierarchy at /sys/fs/cgroup/memory"
+        )
+    )
+    func tailFollowsOneMemcg() throws {
         let v1 = "/sys/fs/cgroup/memory"
-        guard FileManager.default.fileExists(atPath: v1 + "/memory.stat") else {
-            print("skipped tailFollowsOneMemcg: no cgroup v1 memory hierarchy at \(v1)")
-            return
-        }
         let name = "foliotrace-tail-memcg-\(getpid())"
         let memcg = v1 + "/" + name
         try FileManager.default.createDirectory(atPath: memcg, withIntermediateDirectories: false)
