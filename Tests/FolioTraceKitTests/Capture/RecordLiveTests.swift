@@ -267,9 +267,28 @@ extension RecordLiveTests {
         let r = p.wait(timeout: 60)
         #expect(!r.timedOut && r.status == 0, "\(r.stderr)")
         #expect(Self.leftovers.isEmpty, "instances left: \(Self.leftovers)")
+        try Self.validateLines(r.stdout)
         return r.stdout.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
+    }
+
+    /// Every line of tail's output against docs/tail.schema.json (python3-jsonschema).
+    static func validateLines(_ output: String) throws {
+        let file = try Fixtures.scratch("tail-lines").appendingPathComponent("tail.jsonl")
+        defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
+        try Data(output.utf8).write(to: file)
+        let schema = Fixtures.packageRoot.appendingPathComponent("docs/tail.schema.json").path
+        let check = """
+            import json, sys, jsonschema
+            v = jsonschema.Draft202012Validator(json.load(open(sys.argv[1])))
+            lines = [l for l in open(sys.argv[2]) if l.strip()]
+            bad = [str(i) + ": " + e.message[:200] for i, l in enumerate(lines) for e in v.iter_errors(json.loads(l))]
+            print("\\n".join(bad))
+            sys.exit(1 if bad or not lines else 0)
+            """
+        let r = try CommandLineTests.execute("/usr/bin/env", ["python3", "-c", check, schema, file.path])
+        #expect(r.status == 0, "tail's lines against docs/tail.schema.json: \(r.stdout)\(r.stderr)")
     }
 
     /// `tail --duration` around page-cache churn: JSON lines (stdout is a pipe), summaries
