@@ -207,7 +207,7 @@ public struct Verdict: Sendable {
             unmodelled: a.unmodelled,
             memoryEvents: a.memoryEvents
         )
-        var counts: [String: Int] = [:]
+        var counts: [RuleID: Int] = [:]
         for f in a.findings { counts[f.rule, default: 0] += 1 }
         let threshold = failOn ?? (baseline == nil ? nil : .info)
         outcomes = a.coverage.map { c in
@@ -223,7 +223,7 @@ public struct Verdict: Sendable {
                 failed: false
             )
             if let baseline {
-                let base = baseline.counts[c.rule.id] ?? 0
+                let base = baseline.counts[c.rule.id.rawValue] ?? 0
                 o.baseline = base
                 o.change =
                     n == base ? .same : base == 0 ? .new : n == 0 ? .gone : n > base ? .grew : .shrank
@@ -242,7 +242,7 @@ public struct Verdict: Sendable {
             if requireRules, !c.runnable {
                 o.failed = true
                 o.reason =
-                    "not checked (--require-rules): the trace lacks \(c.rule.requirement?.lacking(c.missing) ?? "its events")"
+                    "not checked (--require-rules): the trace lacks \(c.rule.lacking(c.missing))"
             }
             return o
         }
@@ -255,7 +255,7 @@ public struct Verdict: Sendable {
         var line: String
         if failed {
             let rules =
-                outcomes.filter(\.failed).map(\.rule.id)
+                outcomes.filter(\.failed).map(\.rule.id.rawValue)
                 + (damageFailed ? ["input may be incomplete (--fail-on-damage)"] : [])
             line = "FAIL: \(rules.joined(separator: ", "))"
         } else if inputNotes.memoryEvents == 0 {

@@ -57,7 +57,7 @@ public struct MarkdownReport {
     private func ruleSection(_ o: RuleOutcome) -> String {
         let top = RuleBreakdown(a, rule: o.rule.id)
         var m = "### `\(o.rule.id)`: \(escape(o.rule.title))\n\n"
-        m += wrap(escape(o.rule.explanation), indent: "")
+        m += wrap(escape(o.rule.explainedWithThread), indent: "")
         m += "\n"
         let context = (a.ruleContext[o.rule.id] ?? []).filter { $0.1 > 0 }
         if !context.isEmpty {

@@ -114,10 +114,8 @@ import Testing
         #expect(null.status == 2 && null.stderr.contains("is a character device"))
         var info = stat()
         #expect(stat("/dev/null", &info) == 0 && info.st_mode & S_IFMT == S_IFCHR, "-o /dev/null left the device")
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else {
-            print("skipped: no /usr/bin/script to give the binary a terminal")
-            return
-        }
+        // util-linux's `script` gives the binary a terminal (Essential on Debian).
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "no /usr/bin/script")
         let command = "\(CommandLineTests.binary) analyze -f text -o \(out) \(big)"
         let tty = try CommandLineTests.execute("/usr/bin/script", ["-qec", command, "/dev/null"])
         #expect(tty.status == 0)

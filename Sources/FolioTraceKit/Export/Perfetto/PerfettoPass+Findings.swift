@@ -17,7 +17,7 @@ extension PerfettoPass {
                     type: E.typeInstant,
                     track: thread(e.pid),
                     name: e.event,
-                    annotations: [("cpu", .int(Int64(e.cpu))), ("evidence_of", .string(f.rule))],
+                    annotations: [("cpu", .int(Int64(e.cpu))), ("evidence_of", .string(f.rule.rawValue))],
                     flows: early ? [id] : [],
                     terminatingFlows: early ? [] : [id]
                 )
@@ -41,7 +41,7 @@ extension PerfettoPass {
                 item.ts,
                 type: E.typeInstant,
                 track: PerfettoTrack.rule(ruleIndex),
-                name: f.rule,
+                name: f.rule.rawValue,
                 annotations: args,
                 flows: ids.filter { f.evidence[$0.0].timestamp > f.timestamp }.map(\.1),
                 terminatingFlows: ids.filter { f.evidence[$0.0].timestamp <= f.timestamp }.map(\.1)
