@@ -227,7 +227,14 @@ func wholeProcess(foliotrace: String, counter: String, records: Int, instances: 
     }
     func best(_ args: (String) -> (String, [String])) throws -> Double {
         var times: [Double] = []
-        for _ in 0..<3 { times.append(try files.reduce(0) { t, f in let (b, a) = args(f); return t + (try run(b, a)) }) }
+        for _ in 0..<3 {
+            times.append(
+                try files.reduce(0) { t, f in
+                    let (b, a) = args(f)
+                    return t + (try run(b, a))
+                }
+            )
+        }
         return times.min()!
     }
     let c = try best { f in (counter, instances[f]! ? [f, "instance"] : [f]) }
@@ -237,7 +244,9 @@ func wholeProcess(foliotrace: String, counter: String, records: Int, instances: 
     print("whole process (exec to exit), \(files.count) file(s), \(records) records, best of 3:")
     print(String(format: "  C counter over libtracecmd   %7.2f M/s", r / c / 1e6))
     print(String(format: "  foliotrace events            %7.2f M/s  %.2fx (goal >= 4x)", r / events / 1e6, c / events))
-    print(String(format: "  foliotrace analyze           %7.2f M/s  %.2fx (goal >= 2x)", r / analyze / 1e6, c / analyze))
+    print(
+        String(format: "  foliotrace analyze           %7.2f M/s  %.2fx (goal >= 2x)", r / analyze / 1e6, c / analyze)
+    )
     if c / events < 4 { goalsMissed.append(String(format: "events %.2fx the C loop, goal 4x", c / events)) }
     if c / analyze < 2 { goalsMissed.append(String(format: "analyze %.2fx the C loop, goal 2x", c / analyze)) }
 }
