@@ -99,11 +99,16 @@ struct PerfettoPass {
         case .perfData(let file):
             named = PerfettoNamedEvents(formats: file.tracing.eventFormats, bigEndian: catalog.bigEndian)
         }
-        var engine = LifecycleEngine(catalog: catalog, savedCommands: source.savedCommands, options: .init())
-        engine.nameCgroups(source.cgroupPaths)
-        if let enabled = decoder.modelledEnabled(source.enabledEvents(catalog)) { engine.knowEnabled(enabled) }
-        engine.knowUnmodelled(Set(decoder.unmodelled.map(\.event)), catalog: catalog)
-        self.engine = engine
+        // The engine wired as analyze wires it (its detectors are not needed: the findings
+        // are the analysis's).
+        engine =
+            AnalysisPass(
+                decoder: decoder,
+                savedCommands: source.savedCommands,
+                cgroupPaths: source.cgroupPaths,
+                enabled: source.enabledEvents(catalog)
+            )
+            .engine
         analysis = a
         self.writer = writer
         self.options = options
