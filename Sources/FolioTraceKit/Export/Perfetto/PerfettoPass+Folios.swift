@@ -45,7 +45,10 @@ extension PerfettoPass {
                     .pageCache,
                     ts,
                     "page cache",
-                    [("dev", .uint(UInt64(f.dev))), ("inode", .uint(f.inode)), ("index", .uint(f.index))]
+                    [
+                        ("dev", .string("\(f.dev >> 20):\(f.dev & 0xfffff)")), ("inode", .uint(f.inode)),
+                        ("index", .uint(f.index)),
+                    ]
                 )
             } else {
                 end(&t, .pageCache, ts)
