@@ -114,7 +114,9 @@ struct Analyze: ParsableCommand {
         }
         return try pairs.map { format, file in
             guard let format else {
-                throw ValidationError("\(file ?? "-"): cannot tell the report format from the name: give --format for it")
+                throw ValidationError(
+                    "\(file ?? "-"): cannot tell the report format from the name: give --format for it"
+                )
             }
             return ReportRequest(format: format, file: file)
         }
