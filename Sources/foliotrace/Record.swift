@@ -66,7 +66,7 @@ struct Record: ParsableCommand {
         // A target that cannot be written is known before the capture, not after it.
         let file = try reportingErrors { try OutputFile(path: output) }
         var extra: [String] = []
-        let probes = probes == .auto ? kprobes(warn) : nil
+        let probes = probes == .auto && geteuid() == 0 ? CaptureKprobes.forRunningKernel(notes: warn) : nil
         defer { probes?.remove() }
         if let probes, !probes.defined.isEmpty { extra.append("\(probes.group):*") }
         let recorder: Recorder
@@ -118,31 +118,6 @@ struct Record: ParsableCommand {
 }
 
 extension Preset: ExpressibleByArgument {}
-
-extension Record {
-    /// Defines the catalog's kprobes this kernel has (nil when it has no kprobe events
-    /// or no BTF, which is said on stderr with what it disables).
-    func kprobes(_ warn: (String) -> Void) -> CaptureKprobes? {
-        guard geteuid() == 0 else { return nil }
-        guard CaptureKprobes.available(tracing: "/sys/kernel/tracing") else {
-            warn("this kernel has no kprobe events: recording without kprobes")
-            return nil
-        }
-        let btf: BTF
-        do {
-            btf = try BTF()
-        } catch {
-            warn("\(error): recording without kprobes")
-            return nil
-        }
-        let kallsyms = String(decoding: readWhole("/proc/kallsyms"), as: UTF8.self)
-        let catalog = KprobeCatalog(btf: btf, kallsyms: kallsyms)
-        let probes = CaptureKprobes(catalog: catalog)
-        warn("kprobes in group \(probes.group): \(probes.defined.joined(separator: ", "))")
-        if !probes.failed.isEmpty { warn("kprobes the kernel refused: \(probes.failed.joined(separator: ", "))") }
-        return probes
-    }
-}
 
 /// The traced command, spawned with posix_spawnp and reaped with waitpid: no run loop and no
 /// helper threads (Foundation's Process needs a socket pair and a run loop for its exit

@@ -210,3 +210,30 @@ public final class CaptureKprobes {
         }
     }
 }
+
+extension CaptureKprobes {
+    /// Defines the catalog's kprobes this kernel has, from its BTF and kallsyms; nil when it
+    /// has no kprobe events or no BTF. What was defined, refused or why none were is said
+    /// through `notes`, one line each, with what it means for the capture.
+    public static func forRunningKernel(
+        tracing: String = "/sys/kernel/tracing",
+        notes: (String) -> Void
+    ) -> CaptureKprobes? {
+        guard available(tracing: tracing) else {
+            notes("this kernel has no kprobe events: recording without kprobes")
+            return nil
+        }
+        let btf: BTF
+        do {
+            btf = try BTF()
+        } catch {
+            notes("\(error): recording without kprobes")
+            return nil
+        }
+        let kallsyms = String(decoding: readWhole("/proc/kallsyms"), as: UTF8.self)
+        let probes = CaptureKprobes(catalog: KprobeCatalog(btf: btf, kallsyms: kallsyms))
+        notes("kprobes in group \(probes.group): \(probes.defined.joined(separator: ", "))")
+        if !probes.failed.isEmpty { notes("kprobes the kernel refused: \(probes.failed.joined(separator: ", "))") }
+        return probes
+    }
+}
