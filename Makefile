@@ -11,9 +11,9 @@ PACKAGES := pkg-config libtraceevent-dev libtracefs-dev libtracecmd-dev libzstd-
 TEST_PACKAGES := python3-jsonschema chromium fonts-liberation sqlite3 dwarves \
 	qemu-system-x86 busybox-static cpio gcc xz-utils linux-perf
 # What `make deb` builds with (dpkg-shlibdeps) and `make dist-check` checks with: lintian, man,
-# and the three shells whose completion scripts are loaded.
+# the three shells whose completion scripts are loaded, and debootstrap for a clean Debian.
 DIST_PACKAGES := dpkg-dev binutils
-DIST_CHECK_PACKAGES := lintian man-db bash-completion zsh fish
+DIST_CHECK_PACKAGES := lintian man-db bash-completion zsh fish debootstrap
 
 .PHONY: all deps test-deps install-missing build test demo bench fuzz fuzz-build sanitize lint clean \
 	dist deb install uninstall dist-check

@@ -38,8 +38,6 @@ version=$(dpkg-deb -f "$deb" Version)
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "$deb: version $version, $(stat -c %s "$deb") bytes"
 echo "Depends: $depends"
-check "dist/foliotrace --version names the package's version" \
-	sh -c "dist/foliotrace --version | grep -F -- '$version' | grep -q commit"
 check "Depends (dpkg-shlibdeps) has Debian's tracing libraries and libc" \
 	sh -c "echo '$depends' | grep -q 'libtraceevent1' && echo '$depends' | grep -q 'libtracefs1' && echo '$depends' | grep -q 'libc6'"
 check "Depends names no Swift package" sh -c "! echo '$depends' | grep -i swift"
@@ -60,6 +58,8 @@ check "lintian reports no error" sh -c "! grep -q '^E:' '$tmp/lintian'"
 # --- The binary from the package, with the toolchain out of reach.
 dpkg-deb -x "$deb" "$tmp/root"
 bin=$tmp/root/usr/bin/foliotrace
+check "foliotrace --version names the package's version and commit" \
+	sh -c "'$bin' --version | grep -F -- '$version' | grep -q commit"
 check "ldd resolves every library, none from a Swift toolchain" \
 	sh -c "ldd '$bin' >'$tmp/ldd' && ! grep -E 'not found|swift|Foundation|/opt/' '$tmp/ldd'"
 check "analyze runs with an empty environment" \
@@ -69,7 +69,7 @@ toolchain=$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")
 if unshare --mount true 2>/dev/null; then
 	check "analyze runs with the toolchain ($toolchain) hidden" \
 		unshare --mount sh -c "mount -t tmpfs none '$toolchain' && [ -z \"\$(ls '$toolchain')\" ] &&
-			env -i '$bin' analyze '$fixture' >'$tmp/report' && grep -q 'finding' '$tmp/report'"
+			env -i '$bin' analyze '$fixture' >'$tmp/report' && grep -q '^$fixture: kernel 6.18' '$tmp/report'"
 else
 	echo "skip analyze with the toolchain hidden: unshare --mount is not allowed here"
 fi
@@ -128,10 +128,43 @@ else
 	check "apt accepts the package's Depends" apt-get install -s -q "./$deb"
 	if check "dpkg -i installs the package" dpkg -i "$deb"; then
 		check "the installed foliotrace analyzes the fixture" \
-			sh -c "env -i /usr/bin/foliotrace analyze '$fixture' | grep -q finding"
+			sh -c "env -i /usr/bin/foliotrace analyze '$fixture' | grep -q '^$fixture: kernel 6.18'"
 		check "man foliotrace finds the installed page" sh -c "man -w foliotrace | grep -q /usr/share/man/man1/foliotrace.1.gz"
 		check "dpkg -r removes it" dpkg -r foliotrace
 		check "nothing of it is left" sh -c "[ ! -e /usr/bin/foliotrace ] && [ ! -e /usr/share/man/man1/foliotrace.1.gz ]"
+	fi
+fi
+
+# --- A clean Debian: a minimal bookworm (debootstrap, kept in /var/cache/foliotrace-dist),
+# copied afresh, where apt installs the package and its Depends from Debian's mirror and the
+# installed foliotrace analyzes a bundled trace. DIST_CHECK_CHROOT=0 skips it.
+if [ "${DIST_CHECK_CHROOT:-1}" = 1 ]; then
+	cache=/var/cache/foliotrace-dist/bookworm
+	mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+	if [ ! -x "$cache/usr/bin/apt-get" ]; then
+		rm -rf "$cache.new" && mkdir -p "$(dirname "$cache")" &&
+			debootstrap --variant=minbase bookworm "$cache.new" "$mirror" >"$tmp/debootstrap.log" 2>&1 &&
+			mv "$cache.new" "$cache" || { tail -5 "$tmp/debootstrap.log"; fail "debootstrap a bookworm chroot"; }
+	fi
+	if [ -x "$cache/usr/bin/apt-get" ]; then
+		croot=$tmp/chroot
+		cp -a "$cache" "$croot"
+		cp /etc/resolv.conf "$croot/etc/resolv.conf"
+		cp "$deb" "$fixture" "$croot/tmp/"
+		# With its own /proc, as on any machine: without one the Swift runtime finds no
+		# arguments (it reads /proc/self/cmdline) and every command prints the root help.
+		in_chroot() {
+			unshare --mount --pid --fork --mount-proc="$croot/proc" chroot "$croot" \
+				/usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"
+		}
+		check "the chroot has no Swift toolchain" sh -c "[ ! -e '$croot/opt/swift' ] && ! ls '$croot'/usr/lib/*/libswiftCore.so 2>/dev/null"
+		check "apt installs the package and its Depends in a clean bookworm chroot" \
+			in_chroot sh -c "apt-get update -q && apt-get install -y -q --no-install-recommends /tmp/$(basename "$deb")"
+		check "foliotrace --version runs there" in_chroot sh -c "foliotrace --version | grep -qF -- '$version'"
+		check "foliotrace analyze runs there on a bundled trace" \
+			in_chroot sh -c "foliotrace analyze /tmp/$(basename "$fixture") | grep -q '^/tmp/.*: kernel 6.18'"
+		check "foliotrace events --format json runs there" \
+			in_chroot sh -c "foliotrace events --format json /tmp/$(basename "$fixture") | grep -q '\"total\"'"
 	fi
 fi
 
