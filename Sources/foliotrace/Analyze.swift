@@ -1,6 +1,15 @@
 import ArgumentParser
 import FolioTraceKit
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// `foliotrace analyze TRACE`: the main job. Rebuilds every folio's life, runs the
 /// detectors, writes one or more reports; `--fail-on` and `--baseline` make it a CI gate.

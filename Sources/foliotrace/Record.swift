@@ -1,6 +1,15 @@
 import ArgumentParser
 import FolioTraceKit
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// `foliotrace record -o FILE [--preset ...] (-- CMD | --duration T)`: a capture that needs no
 /// function tracing (where `trace-cmd record` aborts), in its own tracefs instance.
@@ -57,7 +66,7 @@ struct Record: ParsableCommand {
     }
 
     func run() throws {
-        let warn = { (s: String) in FileHandle.standardError.write(Data("foliotrace: \(s)\n".utf8)) }
+        let warn = { (s: String) in Streams.writeStandardError("foliotrace: \(s)\n") }
         // Not root, or no tracefs: say that alone, before anything else is tried.
         do { _ = try TraceFSInstance.usableTracefs() } catch {
             Streams.error(error)

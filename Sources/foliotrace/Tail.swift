@@ -1,6 +1,15 @@
 import ArgumentParser
 import FolioTraceKit
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// `foliotrace tail`: live analysis of this machine, on the same engine and detectors.
 struct Tail: ParsableCommand {
@@ -66,7 +75,7 @@ struct Tail: ParsableCommand {
             if !disabled.isEmpty {
                 text += "foliotrace: without them these analyses cannot run: \(disabled.joined(separator: ", "))\n"
             }
-            FileHandle.standardError.write(Data(text.utf8))
+            Streams.writeStandardError(text)
         }
         StopSignals.install()
         defer { StopSignals.restore() }

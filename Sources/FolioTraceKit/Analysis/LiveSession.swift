@@ -1,5 +1,15 @@
 import CTraceFS
+import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Live analysis: our tracefs instance read as it fills, fed to the same decoder, lifecycle
 /// engine and detectors as a trace.dat.
@@ -138,7 +148,7 @@ private final class LiveReader: @unchecked Sendable {
     private let readers: [OpaquePointer?]
     private let queues: [LivePages]
     private let page: UnsafeMutableRawPointer
-    private let lock = NSLock()
+    private let lock = Lock()
     private var stopping = false
     private let finished = DispatchSemaphore(value: 0)
     private var running = false
@@ -153,15 +163,13 @@ private final class LiveReader: @unchecked Sendable {
 
     func start() {
         running = true
-        let thread = Thread { [self] in
+        startThread(name: "foliotrace-reader") { [self] in
             while !shouldStop() {
                 // Sleep only when every CPU was empty: a burst is read back to back.
                 if drain() == 0 { usleep(1_000) }
             }
             finished.signal()
         }
-        thread.name = "foliotrace-reader"
-        thread.start()
     }
 
     private func shouldStop() -> Bool {

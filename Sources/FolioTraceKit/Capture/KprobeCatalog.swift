@@ -1,5 +1,14 @@
 import CTraceFS
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// The kprobes for the running kernel (rmap, memcg charge, mlock, reclaim's young-bit check,
 /// migration: every `KprobeFunction`), named after their functions as the decoder expects
@@ -173,7 +182,7 @@ public final class CaptureKprobes {
                     guard !trigger.isEmpty, let fd = Optional(open(file, O_WRONLY | O_APPEND)), fd >= 0 else {
                         continue
                     }
-                    _ = ("!" + trigger).withCString { Foundation.write(fd, $0, strlen($0)) }
+                    _ = ("!" + trigger).withCString { Glibc.write(fd, $0, strlen($0)) }
                     close(fd)
                 }
             }

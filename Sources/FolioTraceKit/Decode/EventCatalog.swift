@@ -185,7 +185,7 @@ public struct EventCatalog: Sendable {
     }
 
     private static func number(after key: String, in line: Substring) -> Int? {
-        guard let r = line.range(of: key) else { return nil }
+        guard let r = line.firstRange(of: key) else { return nil }
         let digits = line[r.upperBound...].prefix { $0.isNumber }
         guard !digits.isEmpty, line[r.upperBound...].dropFirst(digits.count).first == ";" else { return nil }
         return Int(digits)

@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// `foliotrace export --sqlite`: the analysis as SQL tables, for questions the reports do not
 /// answer. The schema (`schema`, also in docs/export-schema.sql) uses only types and syntax

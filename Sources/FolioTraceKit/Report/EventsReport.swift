@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// What `foliotrace events` prints: the facts of one file, gathered from one pass over it,
 /// and which analyses it can feed. Its JSON is documented by docs/events.schema.json.

@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// The HTML report: one self-contained file (inline CSS, SVG and a few lines of script; no
 /// fetches), for a desk or a CI artifact. Everything in it is aggregated (sampled series,

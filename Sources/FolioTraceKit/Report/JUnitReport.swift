@@ -80,6 +80,6 @@ public struct JUnitReport {
 
     /// XML attribute value (quoted with ").
     private func attr(_ s: String) -> String {
-        text(s).replacingOccurrences(of: "\n", with: "&#10;")
+        text(s).replacing("\n", with: "&#10;")
     }
 }

@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// What `tail` prints: a block redrawn in place on a terminal, JSON lines otherwise
 /// (documented by docs/tail.schema.json). Each call returns the text to write.
@@ -40,19 +49,19 @@ public struct LiveView {
         if terminal {
             out += clear()
             var lines = [
-                String(
-                    format: "foliotrace tail  %.0f s  %llu events (%.0f/s)  %llu lost%@%@",
+                cFormat(
+                    "foliotrace tail  %.0f s  %llu events (%.0f/s)  %llu lost",
                     elapsed,
                     now.records,
                     rate(now.records, last.records),
-                    lost,
-                    s.backlogPages > 0
+                    lost
+                )
+                    + (s.backlogPages > 0
                         ? (final ? "  \(s.backlogPages) pages never analyzed" : "  \(s.backlogPages) pages behind")
-                        : "",
-                    final ? "  (stopped)" : ""
-                ),
-                String(
-                    format: "folios live %d  page cache +%.0f/s -%.0f/s  refaults %.0f/s  reclaimed %.0f/s  "
+                        : "")
+                    + (final ? "  (stopped)" : ""),
+                cFormat(
+                    "folios live %ld  page cache +%.0f/s -%.0f/s  refaults %.0f/s  reclaimed %.0f/s  "
                         + "migrated %.0f/s  activations %.0f/s",
                     s.engine.liveFolioCount,
                     rate(now.pageCacheAdds, last.pageCacheAdds),
@@ -66,7 +75,7 @@ public struct LiveView {
             ]
             for (id, c) in memcgs {
                 lines.append(
-                    String(format: "%-20llu %10llu %11llu  ", id, c.lruPages, c.pageCachePages)
+                    cFormat("%-20llu %10llu %11llu  ", id, c.lruPages, c.pageCachePages)
                         + (s.cgroupPaths[id] ?? (id == 0 ? "(not attributed)" : ""))
                 )
             }
@@ -74,7 +83,7 @@ public struct LiveView {
             drawnLines = final ? 0 : lines.count
         } else {
             let line: JSON = .object([
-                ("type", .string("summary")), ("elapsed_s", .string(String(format: "%.3f", elapsed))),
+                ("type", .string("summary")), ("elapsed_s", .string(cFormat("%.3f", elapsed))),
                 ("events", .uint(now.records)), ("lost_events", .uint(lost)),
                 ("unanalyzed_pages", .int(Int64(s.backlogPages))),
                 ("live_folios", .int(Int64(s.engine.liveFolioCount))),

@@ -66,7 +66,7 @@ public struct MarkdownReport {
             m += "\n"
         }
         m += "| memcg → other memcg | findings |\n|---|--:|\n"
-        for p in top.memcgPairs { m += "| \(p.label.replacingOccurrences(of: "->", with: "→")) | \(p.count) |\n" }
+        for p in top.memcgPairs { m += "| \(p.label.replacing("->", with: "→")) | \(p.count) |\n" }
         if !top.inodes.isEmpty {
             m += "\n| inode | findings |\n|---|--:|\n"
             for i in top.inodes { m += "| \(i.inode) | \(i.count) |\n" }
