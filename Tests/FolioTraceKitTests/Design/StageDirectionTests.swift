@@ -21,14 +21,15 @@ import Testing
 
     static let library = Fixtures.packageRoot.appendingPathComponent("Sources/FolioTraceKit")
 
-    /// Each stage folder's Swift files, with comments removed.
+    /// Each stage folder's Swift files (its subfolders' too), with comments removed.
     static func sources(of stage: String) throws -> [(file: String, text: String)] {
         let dir = library.appendingPathComponent(stage)
-        return try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".swift") }.sorted()
-            .map { name in
-                let text = try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
-                return (name, text.replacing(/\/\/[^\n]*/, with: ""))
-            }
+        let files = (FileManager.default.enumerator(atPath: dir.path)?.allObjects as? [String] ?? [])
+            .filter { $0.hasSuffix(".swift") }.sorted()
+        return try files.map { name in
+            let text = try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
+            return (name, text.replacing(/\/\/[^\n]*/, with: ""))
+        }
     }
 
     @Test func everyStageNamesOnlyEarlierStagesTypes() throws {
@@ -45,6 +46,7 @@ import Testing
             }
         }
         #expect(owner["TraceFile"] == "Source" && owner["Rule"] == "Detect" && owner["TraceAnalysis"] == "Analysis")
+        #expect(owner["ProtoWriter"] == "Export", "subfolders are read too")
         var violations: [String] = []
         for (stage, allowed) in Self.allowed {
             for (file, text) in try Self.sources(of: stage) {
