@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 
+from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (ArrayType, BooleanType, LongType, StringType, StructField, StructType)
@@ -82,7 +83,9 @@ def row(schema, obj):
 
 def list_traces(spark, paths):
     """The traces under `paths` through Hadoop's FileSystem, in the order `foliotrace fleet`
-    takes them; and how many files under the directories are not traces."""
+    takes them, each as (name, qualified URI): the name as given (a directory's files: the
+    directory as given plus their relative paths), the URI as Hadoop spells it (what
+    binaryFiles reports); and how many files under the directories are not traces."""
     jvm = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     traces, seen, skipped = [], set(), 0
@@ -109,32 +112,29 @@ def list_traces(spark, paths):
         if not fs.exists(p) or not fs.getFileStatus(p).isDirectory():
             if given not in seen:
                 seen.add(given)
-                traces.append(given)
+                # None: not there (a row saying so, without asking binaryFiles for it).
+                traces.append((given, fs.makeQualified(p).toString() if fs.exists(p) else None))
             continue
         found = []
         it = fs.listFiles(p, True)
         while it.hasNext():
-            found.append(it.next().getPath())
-        # Paths relative to the directory, sorted as foliotrace fleet sorts them; given names kept.
+            found.append(it.next().getPath().toString())
         base = fs.getFileStatus(p).getPath().toString().rstrip("/")
         prefix = given.rstrip("/")
-        for status_path in sorted(found, key=lambda q: q.toString()):
-            name = prefix + status_path.toString()[len(base):]
-            if not magic(fs, status_path):
+        for qualified in sorted(found):
+            name = prefix + qualified[len(base):]
+            if not magic(fs, jvm.org.apache.hadoop.fs.Path(qualified)):
                 skipped += 1
                 continue
             if name not in seen:
                 seen.add(name)
-                traces.append(name)
+                traces.append((name, qualified))
     return traces, skipped
 
 
 def is_local(uri):
-    return "://" not in uri or uri.startswith("file:")
-
-
-def local_path(uri):
-    return uri[len("file://"):] if uri.startswith("file://") else uri[len("file:"):] if uri.startswith("file:") else uri
+    """A plain path, run on directly; any URI (file:, hdfs:, s3a:) is read through Hadoop."""
+    return "://" not in uri and not uri.startswith("file:")
 
 
 def analyze(binary, trace_id, uri, path, keep, timeout):
@@ -178,8 +178,12 @@ def analyze(binary, trace_id, uri, path, keep, timeout):
 def run_partition(binary, keep, timeout):
     def run(items):
         for trace_id, uri, data in items:
+            if data is None and not is_local(uri):
+                yield "trace", {"type": "trace", "trace_id": trace_id, "file": uri, "status": "unreadable",
+                                "error": "cannot open: No such file or directory", "damage": [], "rules": []}
+                continue
             if data is None:
-                yield from analyze(binary, trace_id, uri, local_path(uri), keep, timeout)
+                yield from analyze(binary, trace_id, uri, uri, keep, timeout)
                 continue
             # A remote trace's bytes (binaryFiles) in a local temporary file for the binary.
             with tempfile.NamedTemporaryFile(prefix="foliotrace-", suffix=".trace") as f:
@@ -228,6 +232,24 @@ def summary(spark, traces, findings, skipped):
     return out
 
 
+def share(r):
+    return r["traces_with_findings"] / r["runnable_traces"] if r and r["runnable_traces"] else 0.0
+
+
+def compare(s, old, path, tolerance):
+    """Each rule's share of traces with findings (and findings per trace) now against an
+    earlier run's summary.json; true when one grew by more than `tolerance` points."""
+    before = {r["rule"]: r for r in old.get("rules", [])}
+    s["baseline"] = path
+    s["against_baseline"] = []
+    for r in s["rules"]:
+        b = before.get(r["rule"])
+        grown = (share(r) - share(b)) * 100
+        s["against_baseline"].append({"rule": r["rule"], "share": share(r), "baseline_share": share(b) if b else None,
+                                      "failed": r["runnable_traces"] > 0 and grown > tolerance})
+    return any(c["failed"] for c in s["against_baseline"])
+
+
 def text(s, output):
     t = (f"foliotrace fleet (Spark): {s['traces']} traces ({s['analyzed']} analyzed, {s['damaged']} damaged, "
          f"{s['unreadable']} unreadable), {s['events']} events, {len(s['traces_with_findings'])} with findings"
@@ -251,6 +273,11 @@ def text(s, output):
         t += "\nunreadable files\n"
         for e in s["unreadable_files"]:
             t += f"  {e['file']}: {e['error']}\n"
+    if s.get("baseline"):
+        t += f"\nagainst {s['baseline']} (share of the traces that could run the rule with findings)\n"
+        for c in s["against_baseline"]:
+            was = "-" if c["baseline_share"] is None else f"{c['baseline_share'] * 100:.1f}%"
+            t += f"  {c['rule']}: {c['share'] * 100:.1f}% (was {was})" + ("  FAILED: grew\n" if c["failed"] else "\n")
     return t
 
 
@@ -263,6 +290,9 @@ def main(argv=None):
     parser.add_argument("--format", choices=["text", "json"], default="text", help="summary format")
     parser.add_argument("--partitions", type=int, default=0, help="tasks (default: one per trace, at most 10000)")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds one trace may take")
+    parser.add_argument("--baseline", help="an earlier run's DIR: compare each rule's share of traces with findings")
+    parser.add_argument("--tolerance", type=float, default=0.0,
+                        help="with --baseline: percentage points a rule's share may grow (exit status 1 beyond)")
     parser.add_argument("paths", nargs="+")
     args = parser.parse_args(argv)
 
@@ -270,21 +300,18 @@ def main(argv=None):
     sc = spark.sparkContext
     traces, skipped = list_traces(spark, args.paths)
     binary = args.foliotrace
-    if not os.path.isabs(binary) and "/" not in binary:
-        # Shipped with --files: each executor finds it in its working directory (SparkFiles).
-        from pyspark import SparkFiles
-        binary = os.path.join(".", binary) if os.path.exists(binary) else binary
-        shipped = os.path.basename(binary)
-    else:
-        shipped = None
-    local = [(i + 1, uri, None) for i, uri in enumerate(traces) if is_local(uri)]
-    remote = {uri: i + 1 for i, uri in enumerate(traces) if not is_local(uri)}
+    # A bare name: a file shipped with --files, found in each executor's SparkFiles directory.
+    shipped = binary if "/" not in binary else None
+    local = [(i + 1, name, None) for i, (name, qualified) in enumerate(traces)
+             if is_local(name) or qualified is None]
+    remote = {qualified: (i + 1, name) for i, (name, qualified) in enumerate(traces)
+              if not is_local(name) and qualified is not None}
     parts = args.partitions or max(1, min(len(traces), 10000))
     items = sc.parallelize(local, max(1, min(parts, len(local) or 1)))
     if remote:
         ids = sc.broadcast(remote)
         blobs = sc.binaryFiles(",".join(remote), minPartitions=max(1, min(parts, len(remote))))
-        items = items.union(blobs.map(lambda kv: (ids.value.get(kv[0], 0), kv[0], kv[1])))
+        items = items.union(blobs.map(lambda kv: ids.value.get(kv[0], (0, kv[0])) + (kv[1],)))
 
     def resolve(it):
         path = binary
@@ -293,10 +320,13 @@ def main(argv=None):
             candidate = SparkFiles.get(shipped)
             if os.path.exists(candidate):
                 path = candidate
-                os.chmod(path, 0o755)
+                try:
+                    os.chmod(path, 0o755)
+                except OSError:
+                    pass  # already executable, or the job says it cannot run it
         return run_partition(path, args.keep_lifecycles, args.timeout)(it)
 
-    lines = items.mapPartitions(resolve).persist()
+    lines = items.mapPartitions(resolve).persist(StorageLevel.MEMORY_AND_DISK)
     out = args.output.rstrip("/")
     wanted = ["trace", "finding", "memcg"] + (["generation"] if args.keep_lifecycles else [])
     frames = {}
@@ -309,6 +339,10 @@ def main(argv=None):
     traces_df = spark.read.parquet(f"{out}/traces")
     s = summary(spark, traces_df, frames["finding"], skipped)
     s["output"] = out
+    failed = False
+    if args.baseline:
+        old = json.loads(spark.read.text(args.baseline.rstrip("/") + "/summary.json", wholetext=True).collect()[0][0])
+        failed = compare(s, old, args.baseline, args.tolerance)
     jvm = sc._jvm
     target = jvm.org.apache.hadoop.fs.Path(f"{out}/summary.json")
     stream = target.getFileSystem(sc._jsc.hadoopConfiguration()).create(target, True)
@@ -317,6 +351,11 @@ def main(argv=None):
     sys.stdout.write(json.dumps(s, indent=2) + "\n" if args.format == "json" else text(s, out))
     lines.unpersist()
     spark.stop()
+    if failed:
+        for c in s["against_baseline"]:
+            if c["failed"]:
+                sys.stderr.write(f"foliotrace: {c['rule']}: more traces with findings than in {args.baseline}\n")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ struct Fleet: ParsableCommand {
             has the tables of `export` (docs/export-schema.sql) with a trace_id on every row, \
             and a `traces` table with one row a file, an unreadable one with its error \
             (docs/fleet.md). A file that cannot be read is listed, never fatal: the exit status \
-            is 0 once the database is written, 2 when it cannot be.
+            is 0 once the database is written, 2 when it cannot be (or the baseline cannot be \
+            read), and 1 when with --baseline a rule's share of traces with findings grew by \
+            more than --tolerance percentage points.
             """
     )
 
@@ -39,15 +41,27 @@ struct Fleet: ParsableCommand {
     @Flag(help: "No progress bar, even on a terminal.")
     var quiet = false
 
+    @Option(
+        help: "An earlier fleet database: compare each rule's share of traces with findings and its findings per trace."
+    )
+    var baseline: String?
+
+    @Option(help: "With --baseline: how many percentage points a rule's share of traces with findings may grow.")
+    var tolerance: Double = 0
+
     func validate() throws {
         if jobs < 1 { throw ValidationError("--jobs \(jobs): give at least 1") }
+        if tolerance < 0 { throw ValidationError("--tolerance \(tolerance): give 0 or more percentage points") }
     }
 
     func run() throws {
         let (traces, skipped) = FleetRun.findTraces(paths)
-        let out = try reportingErrors { try OutputFile(path: output, inputs: traces) }
+        let out = try reportingErrors { try OutputFile(path: output, inputs: traces + (baseline.map { [$0] } ?? [])) }
+        let old = try reportingErrors {
+            try baseline.map { (p) throws(ReportInputError) in try FleetBaseline(path: p) }
+        }
         let bar = quiet ? nil : FleetProgressBar()
-        let summary = try reportingErrors {
+        var summary = try reportingErrors {
             try FleetRun.run(
                 traces: traces,
                 skipped: skipped,
@@ -58,7 +72,14 @@ struct Fleet: ParsableCommand {
             )
         }
         bar?.finish()
+        let failed = old.map { summary.compare(with: $0, tolerancePoints: tolerance) } ?? false
         print(summary.render(format, database: output), terminator: "")
+        if failed {
+            for c in summary.comparisons where c.failed {
+                Streams.error(path: nil, "\(c.rule): more traces with findings than in \(baseline ?? "the baseline")")
+            }
+            throw ExitCode(1)
+        }
     }
 }
 

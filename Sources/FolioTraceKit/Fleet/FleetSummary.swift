@@ -29,6 +29,17 @@ public struct FleetSummary: Sendable {
     public var rules: [String: RuleTally] = [:]
     public var withFindings: [TraceEntry] = []
     public var unreadable: [TraceEntry] = []
+    /// An earlier run's database and each rule against it (`--baseline`), when given.
+    public var baselinePath: String?
+    public var comparisons: [FleetBaseline.Comparison] = []
+
+    /// Compares the rule rates with `baseline`'s; true when a rule's share of traces with
+    /// findings grew by more than `tolerancePoints` percentage points.
+    public mutating func compare(with baseline: FleetBaseline, tolerancePoints: Double) -> Bool {
+        baselinePath = baseline.path
+        comparisons = baseline.compare(self, tolerancePoints: tolerancePoints)
+        return comparisons.contains { $0.failed }
+    }
 
     public init(skipped: Int = 0) {
         self.skipped = skipped
@@ -128,7 +139,25 @@ extension FleetSummary {
             t += "\nunreadable files\n"
             for e in unreadable { t += "  \(e.path): \(e.error ?? "")\n" }
         }
+        if let baselinePath {
+            t +=
+                "\nagainst \(baselinePath) (share of the traces that could run the rule with findings; findings per trace)\n"
+            for c in comparisons {
+                t +=
+                    "  \(c.rule): \(Self.percent(c.now.share)) (was \(c.before.map { Self.percent($0.share) } ?? "-")), "
+                t += "\(Self.decimal(c.now.perTrace)) (was \(c.before.map { Self.decimal($0.perTrace) } ?? "-"))"
+                t += c.failed ? "  FAILED: grew\n" : "\n"
+            }
+        }
         return t
+    }
+
+    static func percent(_ v: Double) -> String { decimal(v * 100) + "%" }
+
+    /// One decimal, without Foundation.
+    static func decimal(_ v: Double) -> String {
+        let tenths = Int((v * 10).rounded())
+        return "\(tenths / 10).\(abs(tenths % 10))"
     }
 
     func json(database: String) -> JSON {
@@ -162,6 +191,25 @@ extension FleetSummary {
             ),
             ("traces_with_findings", .array(withFindings.map(entry))),
             ("unreadable_files", .array(unreadable.map(entry))),
+            ("baseline", .optional(baselinePath)),
+            (
+                "against_baseline",
+                .array(
+                    comparisons.map { c in
+                        let rates = { (r: FleetBaseline.Rates) -> JSON in
+                            .object([
+                                ("runnable_traces", .int(Int64(r.runnable))),
+                                ("traces_with_findings", .int(Int64(r.withFindings))),
+                                ("findings", .int(Int64(r.findings))),
+                            ])
+                        }
+                        return .object([
+                            ("rule", .string(c.rule)), ("now", rates(c.now)),
+                            ("baseline", c.before.map(rates) ?? .null), ("failed", .bool(c.failed)),
+                        ])
+                    }
+                )
+            ),
         ])
     }
 
@@ -182,6 +230,17 @@ extension FleetSummary {
         if !unreadable.isEmpty {
             t += "\n### Unreadable files\n\n"
             for e in unreadable { t += "- `\(e.path)`: \(e.error ?? "")\n" }
+        }
+        if let baselinePath {
+            t +=
+                "\n### Against `\(baselinePath)`\n\n| rule | traces with findings | before | findings per trace | before | |\n"
+            t += "|---|---:|---:|---:|---:|---|\n"
+            for c in comparisons {
+                t +=
+                    "| `\(c.rule)` | \(Self.percent(c.now.share)) | \(c.before.map { Self.percent($0.share) } ?? "-") | "
+                t += "\(Self.decimal(c.now.perTrace)) | \(c.before.map { Self.decimal($0.perTrace) } ?? "-") | "
+                t += (c.failed ? "❌ grew" : "✅") + " |\n"
+            }
         }
         return t
     }

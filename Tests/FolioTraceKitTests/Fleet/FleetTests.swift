@@ -71,20 +71,30 @@ import Testing
             #expect(try query("SELECT COUNT(DISTINCT trace_id) FROM rules") == [["\(traces.count - 1)"]])
         }
 
-        // The Spark job, local[2], its Parquet read back with pyarrow.
+        // The Spark job, local[2], its Parquet read back with pyarrow. The first directory is
+        // given as a file: URI, so that its traces go through Hadoop (binaryFiles) as remote
+        // ones do; an empty earlier summary is its baseline (every rule "grew": within 100 points).
         guard let spark = try SparkSetup.find() else { return }
         let out = dir.appendingPathComponent("spark").path
+        let old = dir.appendingPathComponent("old")
+        try FileManager.default.createDirectory(at: old, withIntermediateDirectories: true)
+        try Data(#"{"rules": []}"#.utf8).write(to: old.appendingPathComponent("summary.json"))
+        let sparkPaths = ["file://" + paths[0]] + paths.dropFirst()
         let job = try Subprocess.run(
             spark.submit,
             [
                 "--master", "local[2]", "--driver-memory", "512m", "--conf", "spark.ui.enabled=false",
                 Fixtures.packageRoot.appendingPathComponent("spark/foliotrace_fleet.py").path,
                 "--foliotrace", CommandLineTests.binary, "--output", out, "--format", "json",
-            ] + paths,
+                "--baseline", old.path, "--tolerance", "100",
+            ] + sparkPaths,
             environment: spark.environment,
             timeout: 900
         )
         #expect(job.status == 0, "\(job.stderr.suffix(3000))")
+        let sparkSummary = try JSONSerialization.jsonObject(with: Data(job.stdout.utf8)) as? [String: Any]
+        #expect(sparkSummary?["unreadable"] as? Int == 1 && sparkSummary?["traces"] as? Int == traces.count)
+        #expect((sparkSummary?["against_baseline"] as? [Any])?.count == 6)
         let reader = """
             import json, sys
             import pyarrow.dataset as ds
@@ -92,6 +102,8 @@ import Testing
             traces = ds.dataset(out + "/traces", format="parquet", partitioning="hive").to_table().to_pylist()
             findings = ds.dataset(out + "/findings", format="parquet", partitioning="hive").to_table(
                 columns=["trace_id", "rule"]).to_pylist()
+            for t in traces:
+                t["file"] = t["file"][len("file://"):] if t["file"].startswith("file://") else t["file"]
             paths = {t["trace_id"]: t["file"] for t in traces}
             counts = {t["file"]: {} for t in traces if t["status"] != "unreadable"}
             for f in findings:
@@ -106,6 +118,37 @@ import Testing
         #expect(parquet["counts"] as? [String: [String: Int]] == expected)
         #expect(parquet["unreadable"] as? [String] == [cut])
         #expect(parquet["ids"] as? [Int] == Array(1...traces.count))
+    }
+}
+
+extension FleetTests {
+    /// --baseline: a run with more traces with foreign refaults than the 6.1 run it is
+    /// compared with fails (exit 1, naming the rule) unless within --tolerance.
+    @Test func baselineComparesRuleRates() throws {
+        let dir = try Fixtures.scratch("fleet-baseline")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let old = dir.appendingPathComponent("old.sqlite").path
+        let first = try CommandLineTests.run(["fleet", "--jobs", "2", "-o", old, Fixtures.path("linux-6.1")])
+        #expect(first.status == 0, "\(first.stderr)")
+        let paths = [Fixtures.path("linux-6.1"), Fixtures.path("linux-6.18/perf")]
+        let now = dir.appendingPathComponent("now.sqlite").path
+        let grown = try CommandLineTests.run(["fleet", "--jobs", "2", "-o", now, "--baseline", old] + paths)
+        #expect(grown.status == 1)
+        #expect(
+            grown.stderr.contains("foreign-refault-after-memcg-reclaim: more traces with findings than in \(old)"),
+            "\(grown.stderr)"
+        )
+        #expect(grown.stdout.contains("against \(old)"))
+        let within = try CommandLineTests.run(
+            ["fleet", "--jobs", "2", "-o", now, "--baseline", old, "--tolerance", "100"] + paths
+        )
+        #expect(within.status == 0, "\(within.stderr)")
+        let same = try CommandLineTests.run(["fleet", "-o", now, "--baseline", old, Fixtures.path("linux-6.1")])
+        #expect(same.status == 0, "\(same.stderr)")
+        let bad = try CommandLineTests.run([
+            "fleet", "-o", now, "--baseline", Fixtures.path("linux-6.1/charge-move.dat"), Fixtures.path("linux-6.1"),
+        ])
+        #expect(bad.status == 2 && bad.stderr.contains("not a foliotrace fleet database"), "\(bad.stderr)")
     }
 }
 
