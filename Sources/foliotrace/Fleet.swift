@@ -56,6 +56,13 @@ struct Fleet: ParsableCommand {
 
     func run() throws {
         let (traces, skipped) = FleetRun.findTraces(paths)
+        if traces.isEmpty {
+            Streams.error(
+                path: nil,
+                "no trace.dat or perf.data under \(paths.joined(separator: " ")) (\(skipped) other files)"
+            )
+            throw ExitCode(2)
+        }
         let out = try reportingErrors { try OutputFile(path: output, inputs: traces + (baseline.map { [$0] } ?? [])) }
         let old = try reportingErrors {
             try baseline.map { (p) throws(ReportInputError) in try FleetBaseline(path: p) }

@@ -149,6 +149,9 @@ extension FleetTests {
             "fleet", "-o", now, "--baseline", Fixtures.path("linux-6.1/charge-move.dat"), Fixtures.path("linux-6.1"),
         ])
         #expect(bad.status == 2 && bad.stderr.contains("not a foliotrace fleet database"), "\(bad.stderr)")
+        // A directory without traces is an error, not an empty database.
+        let empty = try CommandLineTests.run(["fleet", "-o", now, dir.path])
+        #expect(empty.status == 2 && empty.stderr.hasPrefix("foliotrace: no trace.dat or perf.data under"))
     }
 }
 
