@@ -293,7 +293,8 @@ public enum SQLiteExport {
         let evidence = try db.prepare("INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?, ?)")
         for (id, f) in a.findings.enumerated() {
             try finding.insert([
-                t, .of(id), .text(f.rule.rawValue), .text(f.severity.rawValue), .of(f.folio.pfn), .of(Int(f.folio.generation)),
+                t, .of(id), .text(f.rule.rawValue), .text(f.severity.rawValue), .of(f.folio.pfn),
+                .of(Int(f.folio.generation)),
                 .of(Int(f.folio.order)), .of(f.folio.filePage?.inode), .of(f.folio.filePage?.index), .of(f.memcg),
                 .of(f.otherMemcg), .of(f.timestamp), .text(f.message),
             ])

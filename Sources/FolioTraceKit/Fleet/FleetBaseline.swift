@@ -70,12 +70,12 @@ public struct FleetBaseline: Sendable {
     /// Every rule of the registry, now (`summary`) against this baseline.
     public func compare(_ summary: FleetSummary, tolerancePoints: Double) -> [Comparison] {
         Rule.all.map { rule in
-            let t = summary.rules[rule.id] ?? FleetSummary.RuleTally()
+            let t = summary.rules[rule.id.rawValue] ?? FleetSummary.RuleTally()
             let now = Rates(runnable: t.runnable, withFindings: t.withFindings, findings: t.findings)
-            let before = rules[rule.id]
+            let before = rules[rule.id.rawValue]
             let grown = (now.share - (before?.share ?? 0)) * 100
             return Comparison(
-                rule: rule.id,
+                rule: rule.id.rawValue,
                 now: now,
                 before: before,
                 failed: now.runnable > 0 && grown > tolerancePoints

@@ -43,7 +43,7 @@ public struct FleetSummary: Sendable {
 
     public init(skipped: Int = 0) {
         self.skipped = skipped
-        for r in Rule.all { rules[r.id] = RuleTally() }
+        for r in Rule.all { rules[r.id.rawValue] = RuleTally() }
     }
 
     static func name(_ s: String?) -> String { s ?? "(unknown)" }
@@ -53,11 +53,11 @@ public struct FleetSummary: Sendable {
         if !a.damage.isEmpty { damaged += 1 }
         events += a.report.summary.records
         var perRule: [String: Int] = [:]
-        for f in a.findings { perRule[f.rule, default: 0] += 1 }
+        for f in a.findings { perRule[f.rule.rawValue, default: 0] += 1 }
         let kernel = a.kernelRelease ?? origin.kernel
         for c in a.coverage {
-            var t = rules[c.rule.id] ?? RuleTally()
-            let n = perRule[c.rule.id] ?? 0
+            var t = rules[c.rule.id.rawValue] ?? RuleTally()
+            let n = perRule[c.rule.id.rawValue] ?? 0
             if c.runnable {
                 t.runnable += 1
                 if n > 0 { t.withFindings += 1 }
@@ -67,7 +67,7 @@ public struct FleetSummary: Sendable {
             } else {
                 t.notRunnable[c.rule.lacking(c.missing), default: 0] += 1
             }
-            rules[c.rule.id] = t
+            rules[c.rule.id.rawValue] = t
         }
         if !a.findings.isEmpty {
             withFindings.append(
@@ -84,7 +84,7 @@ public struct FleetSummary: Sendable {
     }
 
     /// Rules in the registry's order.
-    var orderedRules: [(Rule, RuleTally)] { Rule.all.map { ($0, rules[$0.id] ?? RuleTally()) } }
+    var orderedRules: [(Rule, RuleTally)] { Rule.all.map { ($0, rules[$0.id.rawValue] ?? RuleTally()) } }
 }
 
 /// The summary's renderers: text for a terminal, JSON, Markdown for a CI job summary, HTML.
@@ -116,7 +116,8 @@ extension FleetSummary {
     func text(database: String) -> String {
         var t = "foliotrace fleet: \(headline)\ndatabase: \(database)\n\nfindings per rule\n"
         for (rule, tally) in orderedRules {
-            t += "  \(rule.id) (\(rule.severity.rawValue)): \(tally.findings) findings in \(tally.withFindings)"
+            t += "  \(rule.id.rawValue) (\(rule.severity.rawValue)): "
+            t += "\(tally.findings) findings in \(tally.withFindings)"
             t += " of \(tally.runnable) traces that could run it\n"
             let kernels = Self.breakdown(tally.byKernel)
             if !kernels.isEmpty { t += "    by kernel: \(kernels)\n" }
@@ -180,7 +181,7 @@ extension FleetSummary {
                 .array(
                     orderedRules.map { rule, t in
                         .object([
-                            ("rule", .string(rule.id)), ("severity", .string(rule.severity.rawValue)),
+                            ("rule", .string(rule.id.rawValue)), ("severity", .string(rule.severity.rawValue)),
                             ("findings", .int(Int64(t.findings))), ("runnable_traces", .int(Int64(t.runnable))),
                             ("traces_with_findings", .int(Int64(t.withFindings))),
                             ("by_kernel", counts(t.byKernel)), ("by_host", counts(t.byHost)),
@@ -218,12 +219,12 @@ extension FleetSummary {
         t += "| rule | severity | findings | traces with findings | could run | by kernel | by host |\n"
         t += "|---|---|---:|---:|---:|---|---|\n"
         for (rule, tally) in orderedRules {
-            t += "| `\(rule.id)` | \(rule.severity.rawValue) | \(tally.findings) | \(tally.withFindings) | "
+            t += "| `\(rule.id.rawValue)` | \(rule.severity.rawValue) | \(tally.findings) | \(tally.withFindings) | "
             t += "\(tally.runnable) | \(Self.breakdown(tally.byKernel)) | \(Self.breakdown(tally.byHost)) |\n"
         }
         let missing = orderedRules.flatMap { rule, tally in
             tally.notRunnable.sorted { $0.key < $1.key }.map {
-                "- `\(rule.id)` could not run on \($0.value) traces: lacks \($0.key)\n"
+                "- `\(rule.id.rawValue)` could not run on \($0.value) traces: lacks \($0.key)\n"
             }
         }
         if !missing.isEmpty { t += "\n" + missing.joined() }
@@ -255,7 +256,8 @@ extension FleetSummary {
             "<th>traces with findings</th><th>could run</th><th>by kernel</th><th>by host</th><th>could not run</th></tr>\n"
         for (rule, tally) in orderedRules {
             let why = tally.notRunnable.sorted { $0.key < $1.key }.map { "\($0.value): lacks \($0.key)" }
-            t += "<tr><td><code>\(e(rule.id))</code></td><td>\(rule.severity.rawValue)</td><td>\(tally.findings)</td>"
+            t += "<tr><td><code>\(e(rule.id.rawValue))</code></td><td>\(rule.severity.rawValue)</td>"
+            t += "<td>\(tally.findings)</td>"
             t += "<td>\(tally.withFindings)</td><td>\(tally.runnable)</td><td>\(e(Self.breakdown(tally.byKernel)))</td>"
             t += "<td>\(e(Self.breakdown(tally.byHost)))</td><td>\(e(why.joined(separator: "; ")))</td></tr>\n"
         }

@@ -71,13 +71,13 @@ public enum JSONLinesReport {
     /// rule whether it could run (what it lacks) and its findings.
     public static func traceLine(_ a: TraceAnalysis, traceID: Int64, origin: TraceOrigin) -> JSON {
         var perRule: [String: Int] = [:]
-        for f in a.findings { perRule[f.rule, default: 0] += 1 }
+        for f in a.findings { perRule[f.rule.rawValue, default: 0] += 1 }
         let rules: [JSON] = a.coverage.map { c in
             .object([
-                ("rule", .string(c.rule.id)), ("severity", .string(c.rule.severity.rawValue)),
+                ("rule", .string(c.rule.id.rawValue)), ("severity", .string(c.rule.severity.rawValue)),
                 ("runnable", .bool(c.runnable)), ("missing", .array(c.missing.map(JSON.string))),
                 ("lacking", c.missing.isEmpty ? .null : .string(c.rule.lacking(c.missing))),
-                ("findings", .int(Int64(perRule[c.rule.id] ?? 0))),
+                ("findings", .int(Int64(perRule[c.rule.id.rawValue] ?? 0))),
             ])
         }
         let status: Status = a.damage.isEmpty ? .ok : .damaged

@@ -37,17 +37,32 @@ import Testing
         return out
     }
 
-    @Test func localAndSparkRunsAgreeWithPerTraceAnalysis() throws {
-        let (dir, cut) = try Self.brokenCopy()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let paths = Self.directories + [cut]
-        let traces = FleetRun.findTraces(paths).traces
-        #expect(traces.count > 30 && traces.last == cut)
-        let expected = try Self.expected(traces)
-        #expect(expected.count == traces.count - 1, "only the cut copy is unreadable")
-        #expect(expected.values.contains { !$0.isEmpty })
+    /// The fixture directories and a cut copy, the traces found under them, and per trace
+    /// the findings per rule of `analyze` alone.
+    struct Setup {
+        var dir: URL
+        var cut: String
+        var paths: [String]
+        var traces: [String]
+        var expected: [String: [String: Int]]
 
-        // foliotrace fleet, queried with sqlite3.
+        init() throws {
+            (dir, cut) = try FleetTests.brokenCopy()
+            paths = FleetTests.directories + [cut]
+            traces = FleetRun.findTraces(paths).traces
+            #expect(traces.count > 30 && traces.last == cut)
+            expected = try FleetTests.expected(traces)
+            #expect(expected.count == traces.count - 1, "only the cut copy is unreadable")
+            #expect(expected.values.contains { !$0.isEmpty })
+        }
+    }
+
+    /// foliotrace fleet, its database queried with sqlite3.
+    @Test(Prerequisite.executable(SQLiteExportTests.sqlite3, package: "sqlite3"))
+    func localRunAgreesWithPerTraceAnalysis() throws {
+        let setup = try Setup()
+        let (dir, cut, paths, traces, expected) = (setup.dir, setup.cut, setup.paths, setup.traces, setup.expected)
+        defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("fleet.sqlite").path
         let r = try CommandLineTests.run(["fleet", "--jobs", "2", "--format", "json", "-o", db] + paths)
         #expect(r.status == 0, "\(r.stderr)")
@@ -58,23 +73,34 @@ import Testing
             #expect(q.status == 0, "\(sql): \(q.stderr)")
             return q.stdout.split(separator: "\n").map { $0.split(separator: "|").map(String.init) }
         }
-        if FileManager.default.isExecutableFile(atPath: SQLiteExportTests.sqlite3) {
-            var local: [String: [String: Int]] = [:]
-            for row in try query("SELECT path FROM traces WHERE status != 'unreadable'") { local[row[0]] = [:] }
-            for row in try query(
-                "SELECT t.path, f.rule, COUNT(*) FROM findings f JOIN traces t USING (trace_id) GROUP BY t.path, f.rule"
-            ) {
-                local[row[0], default: [:]][row[1]] = Int(row[2])
-            }
-            #expect(local == expected)
-            #expect(try query("SELECT path, status FROM traces WHERE status = 'unreadable'") == [[cut, "unreadable"]])
-            #expect(try query("SELECT COUNT(DISTINCT trace_id) FROM rules") == [["\(traces.count - 1)"]])
+        var local: [String: [String: Int]] = [:]
+        for row in try query("SELECT path FROM traces WHERE status != 'unreadable'") { local[row[0]] = [:] }
+        for row in try query(
+            "SELECT t.path, f.rule, COUNT(*) FROM findings f JOIN traces t USING (trace_id) GROUP BY t.path, f.rule"
+        ) {
+            local[row[0], default: [:]][row[1]] = Int(row[2])
         }
+        #expect(local == expected)
+        #expect(try query("SELECT path, status FROM traces WHERE status = 'unreadable'") == [[cut, "unreadable"]])
+        #expect(try query("SELECT COUNT(DISTINCT trace_id) FROM rules") == [["\(traces.count - 1)"]])
+        #expect(try query("SELECT MIN(trace_id), MAX(trace_id) FROM traces") == [["1", "\(traces.count)"]])
+    }
 
-        // The Spark job, local[2], its Parquet read back with pyarrow. The first directory is
-        // given as a file: URI, so that its traces go through Hadoop (binaryFiles) as remote
-        // ones do; an empty earlier summary is its baseline (every rule "grew": within 100 points).
-        guard let spark = try SparkSetup.find() else { return }
+    /// The Spark job, local[2], its Parquet read back with pyarrow (PySpark and pyarrow from
+    /// `make spark-deps`). The first directory is given as a file: URI, so that its traces go
+    /// through Hadoop (binaryFiles) as remote ones do; an empty earlier summary is its baseline
+    /// (every rule "grew": within 100 points).
+    @Test(
+        Prerequisite.condition(
+            ProcessInfo.processInfo.environment["FOLIOTRACE_SKIP_SPARK"] == "1"
+                ? "the Spark run is skipped (FOLIOTRACE_SKIP_SPARK=1)" : nil
+        )
+    )
+    func sparkRunAgreesWithPerTraceAnalysis() throws {
+        let setup = try Setup()
+        let (dir, cut, paths, traces, expected) = (setup.dir, setup.cut, setup.paths, setup.traces, setup.expected)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let spark = try SparkSetup.find()
         let out = dir.appendingPathComponent("spark").path
         let old = dir.appendingPathComponent("old")
         try FileManager.default.createDirectory(at: old, withIntermediateDirectories: true)
@@ -156,7 +182,7 @@ extension FleetTests {
 }
 
 /// Where `make spark-deps` put PySpark (.build/venv-spark) and Java. Missing: the test fails,
-/// unless FOLIOTRACE_SKIP_SPARK=1 says to skip the Spark run (docs/fleet.md).
+/// in CI or not, unless FOLIOTRACE_SKIP_SPARK=1 skips the Spark run (docs/fleet.md).
 enum SparkSetup {
     struct Found {
         var submit: String
@@ -164,12 +190,8 @@ enum SparkSetup {
         var environment: [String: String]
     }
 
-    static func find() throws -> Found? {
+    static func find() throws -> Found {
         let env = ProcessInfo.processInfo.environment
-        if env["FOLIOTRACE_SKIP_SPARK"] == "1" {
-            print("skipped: the Spark run (FOLIOTRACE_SKIP_SPARK=1)")
-            return nil
-        }
         let venv =
             ProcessInfo.processInfo.environment["FOLIOTRACE_SPARK_VENV"]
             ?? Fixtures.packageRoot.appendingPathComponent(".build/venv-spark").path
