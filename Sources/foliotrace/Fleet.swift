@@ -1,6 +1,16 @@
 import ArgumentParser
 import FolioTraceKit
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// `foliotrace fleet PATH...`: every trace under the paths analyzed in parallel into one
 /// SQLite database, and a summary of the fleet.
@@ -114,11 +124,11 @@ final class FleetProgressBar {
         let elapsed = now.timeIntervalSince(start)
         line += ", \(p.events) events"
         if p.fraction > 0.01 { line += ", \(Int((elapsed / p.fraction - elapsed).rounded())) s left" }
-        FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
+        Streams.writeStandardError(line + "\u{1B}[K")
         drawn = true
     }
 
     func finish() {
-        if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if drawn { Streams.writeStandardError("\r\u{1B}[K") }
     }
 }

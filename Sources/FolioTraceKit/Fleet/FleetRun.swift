@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// `foliotrace fleet`: many traces analyzed on one machine into one SQLite database.
 ///
@@ -34,19 +38,14 @@ public enum FleetRun {
         var traces: [String] = []
         var seen = Set<String>()
         var skipped = 0
-        let fm = FileManager.default
         for path in paths {
-            var isDirectory: ObjCBool = false
-            guard fm.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            guard isDirectory(path) else {
                 if seen.insert(path).inserted { traces.append(path) }
                 continue
             }
             let base = path.hasSuffix("/") ? String(path.dropLast()) : path
-            let files = (fm.enumerator(atPath: path)?.compactMap { $0 as? String } ?? []).sorted()
-            for relative in files {
+            for relative in files(under: base).sorted() {
                 let file = base + "/" + relative
-                var dir: ObjCBool = false
-                guard fm.fileExists(atPath: file, isDirectory: &dir), !dir.boolValue else { continue }
                 guard TraceMagic.kind(ofFileAt: file) != nil else {
                     skipped += 1
                     continue
@@ -55,6 +54,40 @@ public enum FleetRun {
             }
         }
         return (traces, skipped)
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var s = stat()
+        return stat(path, &s) == 0 && s.st_mode & S_IFMT == S_IFDIR
+    }
+
+    /// The regular files under `dir` (links to files included, linked directories not
+    /// followed), as paths relative to it.
+    static func files(under dir: String, prefix: String = "") -> [String] {
+        guard let d = opendir(dir) else { return [] }
+        defer { closedir(d) }
+        var out: [String] = []
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            let full = dir + "/" + name
+            var l = stat()
+            guard lstat(full, &l) == 0 else { continue }
+            if l.st_mode & S_IFMT == S_IFDIR {
+                out += files(under: full, prefix: prefix + name + "/")
+                continue
+            }
+            var s = stat()
+            if stat(full, &s) == 0, s.st_mode & S_IFMT == S_IFREG { out.append(prefix + name) }
+        }
+        return out
+    }
+
+    static func size(_ path: String) -> Double {
+        var s = stat()
+        return stat(path, &s) == 0 ? Double(s.st_size) : 0
     }
 
     /// Analyzes `traces` with `jobs` workers and writes every result into a new SQLite
@@ -73,9 +106,7 @@ public enum FleetRun {
     ) throws(ReportInputError) -> FleetSummary {
         let pool = Pool(traces: traces, capacity: max(1, jobs))
         for _ in 0..<max(1, min(jobs, traces.count)) {
-            let thread = Thread { pool.work(keepLifecycles: keepLifecycles) }
-            thread.stackSize = 8 << 20
-            thread.start()
+            startThread(name: "foliotrace-fleet") { pool.work(keepLifecycles: keepLifecycles) }
         }
         var summary = FleetSummary(skipped: skipped)
         do {
@@ -147,7 +178,7 @@ public enum FleetRun {
     /// The work list, the results waiting for the writer, and the running traces' progress,
     /// under one lock.
     final class Pool: @unchecked Sendable {
-        private let condition = NSCondition()
+        private let condition = Condition()
         private let traces: [String]
         private let sizes: [Double]
         private let totalSize: Double
@@ -161,9 +192,7 @@ public enum FleetRun {
         init(traces: [String], capacity: Int) {
             self.traces = traces
             self.capacity = capacity
-            sizes = traces.map { p in
-                ((try? FileManager.default.attributesOfItem(atPath: p)[.size]) as? NSNumber)?.doubleValue ?? 0
-            }
+            sizes = traces.map(FleetRun.size)
             totalSize = max(sizes.reduce(0, +), 1)
         }
 
@@ -198,7 +227,7 @@ public enum FleetRun {
         func next(timeout: Double) -> (Int, Outcome)? {
             condition.lock()
             defer { condition.unlock() }
-            let deadline = Date(timeIntervalSinceNow: timeout)
+            let deadline = Condition.deadline(after: timeout)
             while results.isEmpty {
                 if !condition.wait(until: deadline) { return nil }
             }
@@ -228,5 +257,42 @@ public enum FleetRun {
             condition.broadcast()
             condition.unlock()
         }
+    }
+}
+
+/// A mutex with a condition variable (pthread), for the pool's hand-off: what Foundation's
+/// `NSCondition` gives, without Foundation (the core links none, see `Lock`).
+final class Condition: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(cond)
+        pthread_mutex_destroy(mutex)
+        cond.deallocate()
+        mutex.deallocate()
+    }
+
+    func lock() { pthread_mutex_lock(mutex) }
+    func unlock() { pthread_mutex_unlock(mutex) }
+    func wait() { pthread_cond_wait(cond, mutex) }
+    func broadcast() { pthread_cond_broadcast(cond) }
+
+    /// Waits until signalled or `deadline` (CLOCK_REALTIME); false when the deadline passed.
+    func wait(until deadline: timespec) -> Bool {
+        var d = deadline
+        return pthread_cond_timedwait(cond, mutex, &d) != ETIMEDOUT
+    }
+
+    static func deadline(after seconds: Double) -> timespec {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let ns = Int(now.tv_nsec) + Int(seconds * 1e9)
+        return timespec(tv_sec: now.tv_sec + ns / 1_000_000_000, tv_nsec: ns % 1_000_000_000)
     }
 }
