@@ -9,18 +9,21 @@ PACKAGES := pkg-config libtraceevent-dev libtracefs-dev libtracecmd-dev libzstd-
 # sqlite3 shell, pahole (a second BTF reader), qemu with busybox for the 6.1 guest test, and perf
 # (perf script is the reference reader of the perf.data fixtures).
 TEST_PACKAGES := python3-jsonschema chromium fonts-liberation sqlite3 dwarves \
-	qemu-system-x86 busybox-static cpio gcc xz-utils linux-perf python3-venv
+	qemu-system-x86 busybox-static cpio gcc xz-utils linux-perf python3-venv default-jre-headless
 # Perfetto's official protos for the --perfetto tests (docs/perfetto.md), from PyPI, in a
 # virtual environment inside the build directory.
 PERFETTO_PY ?= 0.59.1
 PERFETTO_VENV := .build/venv-perfetto
+# The Spark fleet test's PySpark (4.x, about 300 MB) and pyarrow, from PyPI into a virtual
+# environment in the build directory (docs/fleet.md), with Java from Debian (default-jre-headless).
+SPARK_VENV := .build/venv-spark
 # What `make deb` builds with (dpkg-shlibdeps) and `make dist-check` checks with: lintian, man,
 # the three shells whose completion scripts are loaded, and debootstrap for a clean Debian.
 DIST_PACKAGES := dpkg-dev binutils
 DIST_CHECK_PACKAGES := lintian man-db bash-completion zsh fish debootstrap
 
 .PHONY: all deps test-deps install-missing build test demo bench fuzz fuzz-build sanitize lint clean \
-	dist deb install uninstall dist-check perfetto-venv
+	dist deb install uninstall dist-check perfetto-venv spark-deps
 
 all: build
 
@@ -60,8 +63,23 @@ $(PERFETTO_VENV)/.perfetto-$(PERFETTO_PY):
 			"FOLIOTRACE_SKIP_PERFETTO=1 skips the Perfetto tests)"; rm -rf $(PERFETTO_VENV); exit 1; }
 	touch $@
 
+# FOLIOTRACE_SKIP_SPARK=1 (a machine without PyPI or Java) skips it, and the Spark fleet test.
+ifeq ($(FOLIOTRACE_SKIP_SPARK),1)
+spark-deps:
+	@echo "make spark-deps: skipped (FOLIOTRACE_SKIP_SPARK=1)"
+else
+spark-deps: $(SPARK_VENV)/.installed
+endif
+$(SPARK_VENV)/.installed:
+	rm -rf $(SPARK_VENV)
+	python3 -m venv $(SPARK_VENV)
+	$(SPARK_VENV)/bin/pip install -q --disable-pip-version-check pyspark pyarrow || { \
+		echo "make spark-deps: cannot install pyspark and pyarrow from PyPI (docs/fleet.md;" \
+			"FOLIOTRACE_SKIP_SPARK=1 skips the Spark fleet test)"; rm -rf $(SPARK_VENV); exit 1; }
+	touch $@
+
 # The tests run the debug `foliotrace` binary, so build everything before testing.
-test: test-deps perfetto-venv
+test: test-deps perfetto-venv spark-deps
 	$(SWIFT) build --build-tests -Xswiftc -warnings-as-errors
 	$(SWIFT) test --skip-build
 

@@ -107,6 +107,9 @@ struct Analyze: ParsableCommand {
     )
     var report: [ReportRequest] = []
 
+    @Option(help: "With --format jsonl: the trace id of every line (default: a hash of the trace's path).")
+    var traceId: Int64?
+
     /// The reports to write, in command-line order: the --report values, or else the
     /// --format/-o pairs (`ReportRequest.pairing`).
     func requests() throws -> [ReportRequest] {
@@ -196,7 +199,13 @@ struct Analyze: ParsableCommand {
         )
         let stories = wanted.contains { $0.0 == .html } ? try findingStories(analysis, input: input) : []
         for (format, file) in wanted {
-            let report = format.render(analysis, verdict: verdict, lifecycles: keepLifecycles, stories: stories)
+            let report = format.render(
+                analysis,
+                verdict: verdict,
+                lifecycles: keepLifecycles,
+                stories: stories,
+                traceID: traceId
+            )
             guard let file, let output = outputs[file] else {
                 print(report, terminator: "")
                 continue

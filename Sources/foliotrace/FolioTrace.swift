@@ -41,7 +41,7 @@ struct FolioTrace: ParsableCommand {
         discussion:
             "Reads trace-cmd trace.dat files (versions 6 and 7, compressed or not) and perf.data files of perf record -e TRACEPOINT (plain, -z or pipe mode).",
         version: BuildInfo.current.line,
-        subcommands: [Analyze.self, Folio.self, Events.self, Export.self, Record.self, Tail.self]
+        subcommands: [Analyze.self, Folio.self, Events.self, Export.self, Fleet.self, Record.self, Tail.self]
     )
 }
 

@@ -1,6 +1,6 @@
 /// The report formats of `analyze`, one model (`TraceAnalysis` + `Verdict`) each.
 public enum ReportFormat: String, CaseIterable, Sendable {
-    case text, json, markdown, html, junit
+    case text, json, markdown, html, junit, jsonl
 
     /// The format a file name implies (`report.md` -> markdown), nil when none does.
     public init?(fileName: String) {
@@ -8,6 +8,7 @@ public enum ReportFormat: String, CaseIterable, Sendable {
         switch fileName[fileName.index(after: dot)...].lowercased() {
         case "txt", "text": self = .text
         case "json": self = .json
+        case "jsonl", "ndjson": self = .jsonl
         case "md", "markdown": self = .markdown
         case "html", "htm": self = .html
         case "xml", "junit": self = .junit
@@ -19,11 +20,13 @@ public enum ReportFormat: String, CaseIterable, Sendable {
     /// - Parameters:
     ///   - lifecycles: list every kept generation (JSON, `--keep-lifecycles`).
     ///   - stories: the steps of the findings' folios, shown inline (HTML).
+    ///   - traceID: the trace id of every JSON line (`TraceID.of(path:)` when nil).
     public func render(
         _ a: TraceAnalysis,
         verdict: Verdict,
         lifecycles: Bool = false,
-        stories: [FolioStory] = []
+        stories: [FolioStory] = [],
+        traceID: Int64? = nil
     ) -> String {
         switch self {
         case .text: return TextReport(a, verdict: verdict).rendered
@@ -31,6 +34,13 @@ public enum ReportFormat: String, CaseIterable, Sendable {
         case .markdown: return MarkdownReport(a, verdict: verdict).rendered
         case .html: return HTMLReport(a, verdict: verdict, stories: stories).rendered
         case .junit: return JUnitReport(a, verdict: verdict).rendered
+        case .jsonl:
+            return JSONLinesReport.render(
+                a,
+                traceID: traceID ?? TraceID.of(path: a.path),
+                origin: TraceOrigin(path: a.path) ?? TraceOrigin(),
+                lifecycles: lifecycles
+            )
         }
     }
 }

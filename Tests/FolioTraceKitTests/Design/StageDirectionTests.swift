@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The pipeline's direction, checked on the sources: a stage names only the types of the
-/// stages before it (Source -> Decode -> Model -> Detect -> Analysis -> Report -> Export, with
+/// stages before it (Source -> Decode -> Model -> Detect -> Analysis -> Report -> Export -> Fleet, with
 /// Capture beside Model for live input). FolioTraceKit is one SwiftPM target so that the hot
 /// path (CPUStream.next -> EventDecoder.decode -> LifecycleEngine.handle) inlines across
 /// stages without `@inlinable` on their internals; this test is what a target per stage
@@ -17,6 +17,7 @@ import Testing
         "Analysis": ["Source", "Decode", "Model", "Detect", "Capture", "Analysis"],
         "Report": ["Source", "Decode", "Model", "Detect", "Analysis", "Report"],
         "Export": ["Source", "Decode", "Model", "Detect", "Analysis", "Report", "Export"],
+        "Fleet": ["Source", "Decode", "Model", "Detect", "Analysis", "Report", "Export", "Fleet"],
     ]
 
     static let library = Fixtures.packageRoot.appendingPathComponent("Sources/FolioTraceKit")
