@@ -163,13 +163,13 @@ struct Analyze: ParsableCommand {
             outputs[file] = output
         }
         let perfettoOutput = try reportingErrors {
-            try perfetto.map { (p) throws(OutputError) in try OutputFile(path: p, inputs: inputs) }
+            try perfetto.map { (p) throws(FileError) in try OutputFile(path: p, inputs: inputs) }
         }
         if let p = perfettoOutput, let other = outputs.values.first(where: { $0.isSameTarget(as: p) }) {
             Streams.error(path: p.path, "is given as both --perfetto and -o (\(other.path)): one output a file")
             throw ExitCode(2)
         }
-        let base = try reportingErrors { try baseline.map { (p) throws(ReportInputError) in try Baseline(path: p) } }
+        let base = try reportingErrors { try baseline.map { (p) throws(FileError) in try Baseline(path: p) } }
         let input = try InputTrace(trace)
         let bar = quiet ? nil : ProgressBar(label: trace)
         let scope = AnalysisScope(since: since, until: until, memcg: memcg, pid: pid)

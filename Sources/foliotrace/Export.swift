@@ -52,10 +52,10 @@ struct Export: ParsableCommand {
     func run() throws {
         let inputs = [trace == "-" ? "/dev/stdin" : trace]
         let output = try reportingErrors {
-            try sqlite.map { (p) throws(OutputError) in try OutputFile(path: p, inputs: inputs) }
+            try sqlite.map { (p) throws(FileError) in try OutputFile(path: p, inputs: inputs) }
         }
         let perfettoOutput = try reportingErrors {
-            try perfetto.map { (p) throws(OutputError) in try OutputFile(path: p, inputs: inputs) }
+            try perfetto.map { (p) throws(FileError) in try OutputFile(path: p, inputs: inputs) }
         }
         if let output, let perfettoOutput, output.isSameTarget(as: perfettoOutput) {
             Streams.error(path: perfettoOutput.path, "is given as both --sqlite and --perfetto: one output a file")

@@ -75,7 +75,7 @@ struct Fleet: ParsableCommand {
         }
         let out = try reportingErrors { try OutputFile(path: output, inputs: traces + (baseline.map { [$0] } ?? [])) }
         let old = try reportingErrors {
-            try baseline.map { (p) throws(ReportInputError) in try FleetBaseline(path: p) }
+            try baseline.map { (p) throws(FileError) in try FleetBaseline(path: p) }
         }
         let bar = quiet ? nil : FleetProgressBar()
         var summary = try reportingErrors {

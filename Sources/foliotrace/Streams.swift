@@ -63,18 +63,17 @@ enum Streams {
     }
 
     /// Prints an error whose description already names its file (`TraceFileError`,
-    /// `ReportInputError`, `OutputError`, a capture error) as one line.
+    /// `FileError`, a capture error) as one line.
     static func error(_ error: any Error) {
         switch error {
         case let e as TraceFileError: Self.error(path: e.path, e.problem.description)
-        case let e as ReportInputError: Self.error(path: e.path, e.problem)
-        case let e as OutputError: Self.error(path: e.path, e.problem)
+        case let e as FileError: Self.error(path: e.path, e.problem)
         default: Self.error(path: nil, "\(error)")
         }
     }
 }
 
-/// Runs `body`, turning a trace, report input or output error into one line on stderr and
+/// Runs `body`, turning a trace error or a `FileError` (a baseline, an output) into one line on stderr and
 /// exit status 2.
 func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     do {
@@ -82,10 +81,7 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     } catch let error as TraceFileError {
         Streams.error(error)
         throw ExitCode(2)
-    } catch let error as ReportInputError {
-        Streams.error(error)
-        throw ExitCode(2)
-    } catch let error as OutputError {
+    } catch let error as FileError {
         Streams.error(error)
         throw ExitCode(2)
     }

@@ -17,41 +17,41 @@ final class SQLiteDatabase {
 
     /// Opens the empty file at `file` (an `OutputFile`'s temporary file) as a new database;
     /// messages name `path`, the file the user asked for.
-    init(creating file: String, path: String) throws(ReportInputError) {
+    init(creating file: String, path: String) throws(FileError) {
         self.path = path
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
         guard sqlite3_open_v2(file, &handle, flags, nil) == SQLITE_OK else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             sqlite3_close(handle)
             handle = nil
-            throw ReportInputError(path: path, problem: "cannot create the database: \(message)")
+            throw FileError(path: path, problem: "cannot create the database: \(message)")
         }
     }
 
     /// Closes the database, saying when SQLite could not (statements still open).
-    func close() throws(ReportInputError) {
+    func close() throws(FileError) {
         guard sqlite3_close(handle) == SQLITE_OK else {
-            throw ReportInputError(path: path, problem: "cannot close the database: \(lastError(errno))")
+            throw FileError(path: path, problem: "cannot close the database: \(lastError(errno))")
         }
         handle = nil
     }
 
     deinit { sqlite3_close(handle) }
 
-    func execute(_ sql: String) throws(ReportInputError) {
+    func execute(_ sql: String) throws(FileError) {
         var error: UnsafeMutablePointer<CChar>?
         guard sqlite3_exec(handle, sql, nil, nil, &error) == SQLITE_OK else {
             let reason = systemError(errno)
             let message = (error.map { String(cString: $0) } ?? "unknown error") + reason
             sqlite3_free(error)
-            throw ReportInputError(path: path, problem: "SQL failed: \(message)")
+            throw FileError(path: path, problem: "SQL failed: \(message)")
         }
     }
 
-    func prepare(_ sql: String) throws(ReportInputError) -> Statement {
+    func prepare(_ sql: String) throws(FileError) -> Statement {
         var statement: OpaquePointer?
         guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK, let statement else {
-            throw ReportInputError(path: path, problem: "SQL failed: \(lastError(errno))")
+            throw FileError(path: path, problem: "SQL failed: \(lastError(errno))")
         }
         return Statement(statement, database: self)
     }
@@ -98,7 +98,7 @@ final class SQLiteDatabase {
             static func of(_ v: Bool) -> Value { .int(v ? 1 : 0) }
         }
 
-        func insert(_ values: [Value]) throws(ReportInputError) {
+        func insert(_ values: [Value]) throws(FileError) {
             for (i, v) in values.enumerated() {
                 let column = Int32(i + 1)
                 switch v {
@@ -112,7 +112,7 @@ final class SQLiteDatabase {
             defer { sqlite3_reset(statement) }
             guard sqlite3_step(statement) == SQLITE_DONE else {
                 let errnoAfterCall = errno
-                throw ReportInputError(
+                throw FileError(
                     path: database.path,
                     problem: "insert failed: \(database.lastError(errnoAfterCall))"
                 )

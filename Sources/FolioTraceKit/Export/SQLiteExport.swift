@@ -171,10 +171,10 @@ public enum SQLiteExport {
         """
 
     /// Writes `a` to a new SQLite file at `path` (see `write(_:to:)` with an `OutputFile`).
-    public static func write(_ a: TraceAnalysis, to path: String) throws(ReportInputError) {
+    public static func write(_ a: TraceAnalysis, to path: String) throws(FileError) {
         let output: OutputFile
         do { output = try OutputFile(path: path, inputs: [a.path]) } catch {
-            throw ReportInputError(path: error.path, problem: error.problem)
+            throw FileError(path: error.path, problem: error.problem)
         }
         try write(a, to: output)
     }
@@ -183,7 +183,7 @@ public enum SQLiteExport {
     /// place: a failure (a full disk, an insert refused) leaves the file that was there as it
     /// was. `a` must have kept its lifecycles (`LifecycleEngine.Options.keepLifecycles`); steps
     /// are written when it recorded them.
-    public static func write(_ a: TraceAnalysis, to output: OutputFile) throws(ReportInputError) {
+    public static func write(_ a: TraceAnalysis, to output: OutputFile) throws(FileError) {
         do {
             let db = try SQLiteDatabase(creating: output.temporaryPath, path: output.path)
             // One transaction and no journal: a fresh file, written once, thrown away on failure.
@@ -195,18 +195,12 @@ public enum SQLiteExport {
             try db.execute("COMMIT;")
             try db.close()
             try output.commit()
-        } catch let error as OutputError {
-            throw ReportInputError(path: error.path, problem: error.problem)
-        } catch let error as ReportInputError {
-            throw error
-        } catch {
-            throw ReportInputError(path: output.path, problem: "\(error)")
         }
     }
 
     /// The `traces` row of a trace from its JSON line (`JSONLinesReport.traceLine` or
     /// `unreadableLine`): what the fleet runners and the export share.
-    static func insertTrace(_ db: SQLiteDatabase, _ line: JSON) throws(ReportInputError) {
+    static func insertTrace(_ db: SQLiteDatabase, _ line: JSON) throws(FileError) {
         guard case .object(let fields) = line else { return }
         let get = { (key: String) -> SQLiteDatabase.Statement.Value in
             switch fields.first(where: { $0.0 == key })?.1 {
@@ -224,7 +218,7 @@ public enum SQLiteExport {
     }
 
     /// Inserts the rows of one trace, each with `traceID`, into the tables of `schema`.
-    static func fill(_ db: SQLiteDatabase, from a: TraceAnalysis, traceID: Int64) throws(ReportInputError) {
+    static func fill(_ db: SQLiteDatabase, from a: TraceAnalysis, traceID: Int64) throws(FileError) {
         let t = SQLiteDatabase.Statement.Value.int(traceID)
         try db.prepare("INSERT INTO trace VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").insert([
             t, .int(Int64(schemaVersion)), .text(a.path), .of(a.kernelRelease), .of(a.cpus),

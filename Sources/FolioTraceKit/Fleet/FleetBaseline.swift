@@ -19,14 +19,14 @@ public struct FleetBaseline: Sendable {
     public let rules: [String: Rates]
 
     /// Reads the `rules` table of a fleet (or export) database.
-    /// - Throws: `ReportInputError` when the file is not such a database.
-    public init(path: String) throws(ReportInputError) {
+    /// - Throws: `FileError` when the file is not such a database.
+    public init(path: String) throws(FileError) {
         self.path = path
         var handle: OpaquePointer?
         defer { sqlite3_close(handle) }
         guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READONLY, nil) == SQLITE_OK else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
-            throw ReportInputError(path: path, problem: "cannot open the database: \(message)")
+            throw FileError(path: path, problem: "cannot open the database: \(message)")
         }
         let sql = """
             SELECT rule, COUNT(*), SUM(CASE WHEN findings > 0 THEN 1 ELSE 0 END), SUM(findings)
@@ -36,14 +36,14 @@ public struct FleetBaseline: Sendable {
         defer { sqlite3_finalize(statement) }
         guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else {
             let message = String(cString: sqlite3_errmsg(handle))
-            throw ReportInputError(path: path, problem: "not a foliotrace fleet database: \(message)")
+            throw FileError(path: path, problem: "not a foliotrace fleet database: \(message)")
         }
         var rules: [String: Rates] = [:]
         while true {
             let step = sqlite3_step(statement)
             if step == SQLITE_DONE { break }
             guard step == SQLITE_ROW, let name = sqlite3_column_text(statement, 0) else {
-                throw ReportInputError(
+                throw FileError(
                     path: path,
                     problem: "cannot read the database: \(String(cString: sqlite3_errmsg(handle)))"
                 )

@@ -94,7 +94,7 @@ public enum FleetRun {
     /// database at `output` (the export's schema, `SQLiteExport.schema`, trace ids 1...N in
     /// the order of `traces`), renamed into place at the end.
     /// - Parameter progress: called on this thread as traces finish, and a few times a second.
-    /// - Throws: `ReportInputError` when the database cannot be written; an unreadable trace
+    /// - Throws: `FileError` when the database cannot be written; an unreadable trace
     ///   is a row, not an error.
     public static func run(
         traces: [String],
@@ -103,7 +103,7 @@ public enum FleetRun {
         jobs: Int,
         keepLifecycles: Bool = false,
         progress: ((Progress) -> Void)? = nil
-    ) throws(ReportInputError) -> FleetSummary {
+    ) throws(FileError) -> FleetSummary {
         let pool = Pool(traces: traces, capacity: max(1, jobs))
         for _ in 0..<max(1, min(jobs, traces.count)) {
             startThread(name: "foliotrace-fleet") { pool.work(keepLifecycles: keepLifecycles) }
@@ -146,15 +146,9 @@ public enum FleetRun {
             }
             try db.close()
             try output.commit()
-        } catch let error as OutputError {
-            pool.cancel()
-            throw ReportInputError(path: error.path, problem: error.problem)
-        } catch let error as ReportInputError {
-            pool.cancel()
-            throw error
         } catch {
             pool.cancel()
-            throw ReportInputError(path: output.path, problem: "\(error)")
+            throw error
         }
         return summary
     }

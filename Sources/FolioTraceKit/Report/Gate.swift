@@ -52,21 +52,21 @@ public struct Baseline: Sendable {
     public var schemaVersion: Int?
 
     /// Reads the JSON report at `path`.
-    /// - Throws: `ReportInputError` naming the file when it is missing or not such a report.
-    public init(path: String) throws(ReportInputError) {
+    /// - Throws: `FileError` naming the file when it is missing or not such a report.
+    public init(path: String) throws(FileError) {
         self.path = path
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ReportInputError(path: path, problem: "cannot read the baseline report (missing or unreadable)")
+            throw FileError(path: path, problem: "cannot read the baseline report (missing or unreadable)")
         }
         guard let object = try? JSONDecoder().decode(CountedReport.self, from: data) else {
-            throw ReportInputError(
+            throw FileError(
                 path: path,
                 problem: "not a foliotrace JSON report (not a JSON object): write one with analyze --format json"
             )
         }
         let version = try Self.schemaVersion(of: data, path: path)
         guard let findings = object.findings else {
-            throw ReportInputError(
+            throw FileError(
                 path: path,
                 problem: "not a foliotrace JSON report (no \"findings\" list): write one with analyze --format json"
             )
@@ -108,7 +108,7 @@ public struct Baseline: Sendable {
     /// The report's `schema_version`, which must be a number equal to the one this
     /// foliotrace writes (`JSONReport.schemaVersion`): the counts of another version's report
     /// may not mean the same.
-    static func schemaVersion(of data: Data, path: String) throws(ReportInputError) -> Int {
+    static func schemaVersion(of data: Data, path: String) throws(FileError) -> Int {
         let expected = JSONReport.schemaVersion
         let wanted =
             "foliotrace reads reports with \"schema_version\": \(expected) (write one with analyze --format json)"
@@ -116,21 +116,21 @@ public struct Baseline: Sendable {
         let found = (try? JSONDecoder().decode(VersionField.self, from: data))?.value
         switch found {
         case nil:
-            throw ReportInputError(
+            throw FileError(
                 path: path,
                 problem: "not a foliotrace JSON report (no \"schema_version\"): \(wanted)"
             )
         case .number(let n) where n == expected:
             return n
         case .number(let n):
-            throw ReportInputError(path: path, problem: "\"schema_version\" is \(n), not \(expected); \(wanted)")
+            throw FileError(path: path, problem: "\"schema_version\" is \(n), not \(expected); \(wanted)")
         case .text(let t):
-            throw ReportInputError(
+            throw FileError(
                 path: path,
                 problem: "\"schema_version\" is the string \"\(t.prefix(40))\", not a number; \(wanted)"
             )
         case .other:
-            throw ReportInputError(path: path, problem: "\"schema_version\" is not an integer; \(wanted)")
+            throw FileError(path: path, problem: "\"schema_version\" is not an integer; \(wanted)")
         }
     }
 
@@ -160,18 +160,6 @@ public struct Baseline: Sendable {
     public init(path: String, counts: [String: Int]) {
         self.path = path
         self.counts = counts
-    }
-}
-
-/// A report-side input (a baseline) that cannot be used: one line naming the file.
-public struct ReportInputError: Error, CustomStringConvertible, Sendable {
-    public var path: String
-    public var problem: String
-    public var description: String { "\(path): \(problem)" }
-
-    public init(path: String, problem: String) {
-        self.path = path
-        self.problem = problem
     }
 }
 

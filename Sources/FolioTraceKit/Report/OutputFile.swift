@@ -72,16 +72,16 @@ public final class OutputFile {
     /// - Parameters:
     ///   - path: the file to write.
     ///   - inputs: the files the command reads; the output may be none of them.
-    /// - Throws: `OutputError` when the target is an input, exists and is not a regular file,
+    /// - Throws: `FileError` when the target is an input, exists and is not a regular file,
     ///   is a dangling symlink, or its directory cannot take a new file.
-    public init(path: String, inputs: [String] = []) throws(OutputError) {
+    public init(path: String, inputs: [String] = []) throws(FileError) {
         self.path = path
         self.inputs = inputs.compactMap(Identity.of)
         var link = stat()
         var resolved = path
         if lstat(path, &link) == 0, link.st_mode & S_IFMT == S_IFLNK {
             guard let real = realpath(path, nil) else {
-                throw OutputError(path: path, problem: "a symlink to nothing (\(lastError())): not written")
+                throw FileError(path: path, problem: "a symlink to nothing (\(lastError())): not written")
             }
             resolved = String(cString: real)
             free(real)
@@ -104,7 +104,7 @@ public final class OutputFile {
         )
         fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else {
-            throw OutputError(path: path, problem: "cannot create a file in \(directory): \(lastError())")
+            throw FileError(path: path, problem: "cannot create a file in \(directory): \(lastError())")
         }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
@@ -123,16 +123,16 @@ public final class OutputFile {
     }
 
     /// Refuses a target that is an input or not a regular file.
-    private static func check(_ existing: Identity, path: String, inputs: [Identity]) throws(OutputError) {
+    private static func check(_ existing: Identity, path: String, inputs: [Identity]) throws(FileError) {
         if inputs.contains(where: { $0.sameFile(existing) }) {
-            throw OutputError(
+            throw FileError(
                 path: path,
                 problem: "is an input of this command: not overwritten (choose another output)"
             )
         }
         let kind = existing.mode & S_IFMT
         guard kind == S_IFREG else {
-            throw OutputError(
+            throw FileError(
                 path: path,
                 problem: "exists and is \(Self.describe(kind)), not a regular file: left as it is, nothing written"
             )
@@ -151,15 +151,15 @@ public final class OutputFile {
     }
 
     /// Writes `text` to the temporary file and renames it into place.
-    /// - Throws: `OutputError` with the system's reason; the target is then left as it was.
-    public func write(_ text: String) throws(OutputError) {
+    /// - Throws: `FileError` with the system's reason; the target is then left as it was.
+    public func write(_ text: String) throws(FileError) {
         var text = text
-        let result: Result<Void, OutputError> = text.withUTF8 { bytes in
+        let result: Result<Void, FileError> = text.withUTF8 { bytes in
             var done = 0
             while done < bytes.count {
                 let n = writeSome(fd, bytes.baseAddress! + done, bytes.count - done)
                 if n < 0, errno == EINTR { continue }
-                guard n > 0 else { return .failure(OutputError(path: path, problem: "cannot write: \(lastError())")) }
+                guard n > 0 else { return .failure(FileError(path: path, problem: "cannot write: \(lastError())")) }
                 done += n
             }
             return .success(())
@@ -170,23 +170,23 @@ public final class OutputFile {
 
     /// Renames the temporary file, which something else (SQLite) has written, into place:
     /// fsync, then, under the directory's lock, the checks again and the rename.
-    /// - Throws: `OutputError` when the data cannot be flushed, the target has become an input
+    /// - Throws: `FileError` when the data cannot be flushed, the target has become an input
     ///   or a special file, or another process wrote it since this one started.
-    public func commit() throws(OutputError) {
+    public func commit() throws(FileError) {
         let closed = close(fd)
         fd = -1
-        guard closed == 0 else { throw OutputError(path: path, problem: "cannot write: \(lastError())") }
+        guard closed == 0 else { throw FileError(path: path, problem: "cannot write: \(lastError())") }
         // Opened again by name: a writer may have replaced the file (Foundation's atomic writes).
         let written = open(temporaryPath, O_RDONLY | O_CLOEXEC)
         guard written >= 0, fsync(written) == 0 else {
             let reason = lastError()
             if written >= 0 { close(written) }
-            throw OutputError(path: path, problem: "cannot write: \(reason)")
+            throw FileError(path: path, problem: "cannot write: \(reason)")
         }
         fchmod(written, before.map { $0.mode & 0o777 } ?? 0o666 & ~Self.umaskValue)
         close(written)
         let dir = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dir >= 0 else { throw OutputError(path: path, problem: "cannot open \(directory): \(lastError())") }
+        guard dir >= 0 else { throw FileError(path: path, problem: "cannot open \(directory): \(lastError())") }
         defer { close(dir) }
         // Other foliotrace runs wait here; the check and the rename are one step for them.
         while flock(dir, LOCK_EX) != 0, errno == EINTR {}
@@ -194,7 +194,7 @@ public final class OutputFile {
         let now = Identity.of(target)
         if let now { try Self.check(now, path: path, inputs: inputs) }
         if now != before {
-            throw OutputError(
+            throw FileError(
                 path: path,
                 problem: before == nil
                     ? "was created by another process while this run wrote its output: left as it is, this run's output not written"
@@ -202,7 +202,7 @@ public final class OutputFile {
             )
         }
         guard rename(temporaryPath, target) == 0 else {
-            throw OutputError(path: path, problem: "cannot replace it: \(lastError())")
+            throw FileError(path: path, problem: "cannot replace it: \(lastError())")
         }
         committed = true
         fsync(dir)
@@ -215,8 +215,9 @@ public final class OutputFile {
     }()
 }
 
-/// An output that cannot be written: one line naming the file.
-public struct OutputError: Error, CustomStringConvertible, Sendable {
+/// A file foliotrace cannot use, besides the trace itself (`TraceFileError`): a report or
+/// database it cannot write, a baseline it cannot read. One line naming the file.
+public struct FileError: Error, CustomStringConvertible, Sendable {
     public var path: String
     public var problem: String
     public var description: String { "\(path): \(problem)" }

@@ -17,7 +17,7 @@ import Testing
         let second = try OutputFile(path: path)
         try first.write("first\n")
         #expect(Self.read(path) == "first\n")
-        #expect(throws: OutputError.self) { try second.write("second\n") }
+        #expect(throws: FileError.self) { try second.write("second\n") }
         #expect(Self.read(path) == "first\n")
         // And when the file existed before both: the same.
         let a = try OutputFile(path: path)
@@ -55,13 +55,13 @@ import Testing
         let link = dir.appendingPathComponent("link").path
         #expect(link.withCString { l in input.withCString { symlink($0, l) } } == 0)
         for target in [input, link] {
-            #expect(throws: OutputError.self) { try OutputFile(path: target, inputs: [input]) }
+            #expect(throws: FileError.self) { try OutputFile(path: target, inputs: [input]) }
         }
-        #expect(throws: OutputError.self) { try OutputFile(path: dir.path) }
-        #expect(throws: OutputError.self) { try OutputFile(path: dir.appendingPathComponent("none/x").path) }
+        #expect(throws: FileError.self) { try OutputFile(path: dir.path) }
+        #expect(throws: FileError.self) { try OutputFile(path: dir.appendingPathComponent("none/x").path) }
         let dangling = dir.appendingPathComponent("dangling").path
         #expect(dangling.withCString { symlink("nowhere", $0) } == 0)
-        #expect(throws: OutputError.self) { try OutputFile(path: dangling) }
+        #expect(throws: FileError.self) { try OutputFile(path: dangling) }
         #expect(Self.read(input) == "trace")
     }
 

@@ -52,17 +52,17 @@ public enum PerfettoExport {
     /// into place.
     /// - Parameters:
     ///   - trace: the trace file the analysis read (read again here).
-    /// - Throws: `ReportInputError` when the trace cannot be read again or the file written.
+    /// - Throws: `FileError` when the trace cannot be read again or the file written.
     @discardableResult
     public static func write(
         _ analysis: TraceAnalysis,
         trace: String,
         options: Options = .init(),
         to output: OutputFile
-    ) throws(ReportInputError) -> Result {
+    ) throws(FileError) -> Result {
         let fd = open(output.temporaryPath, O_WRONLY | O_TRUNC | O_CLOEXEC)
         guard fd >= 0 else {
-            throw ReportInputError(path: output.path, problem: "cannot write: \(String(cString: strerror(errno)))")
+            throw FileError(path: output.path, problem: "cannot write: \(String(cString: strerror(errno)))")
         }
         let writer = PerfettoWriter(fd: fd, path: output.path)
         var result: Result
@@ -83,16 +83,16 @@ public enum PerfettoExport {
             result.ftraceEvents = writer.ftraceEvents
         } catch let error as TraceFileError {
             close(fd)
-            throw ReportInputError(path: trace, problem: "\(error)")
-        } catch let error as OutputError {
+            throw FileError(path: trace, problem: "\(error)")
+        } catch let error as FileError {
             close(fd)
-            throw ReportInputError(path: error.path, problem: error.problem)
+            throw FileError(path: error.path, problem: error.problem)
         } catch {
             close(fd)
-            throw ReportInputError(path: output.path, problem: "\(error)")
+            throw FileError(path: output.path, problem: "\(error)")
         }
         close(fd)
-        do { try output.commit() } catch { throw ReportInputError(path: error.path, problem: error.problem) }
+        do { try output.commit() } catch { throw FileError(path: error.path, problem: error.problem) }
         return result
     }
 }

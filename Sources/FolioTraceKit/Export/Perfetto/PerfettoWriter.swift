@@ -35,7 +35,7 @@ final class PerfettoWriter {
     private var w = ProtoWriter()
     private let fd: Int32
     private let path: String
-    private(set) var failure: OutputError?
+    private(set) var failure: FileError?
     private var eventSequenceStarted = false
     private var descriptorSequenceStarted = false
     private var eventNames: [String: UInt64] = [:]
@@ -240,7 +240,7 @@ final class PerfettoWriter {
                 let n = write(fd, buffer.baseAddress! + done, buffer.count - done)
                 if n < 0, errno == EINTR { continue }
                 guard n > 0 else {
-                    failure = OutputError(path: path, problem: "cannot write: \(String(cString: strerror(errno)))")
+                    failure = FileError(path: path, problem: "cannot write: \(String(cString: strerror(errno)))")
                     return
                 }
                 done += n
@@ -250,8 +250,8 @@ final class PerfettoWriter {
     }
 
     /// Writes the remaining bundles and bytes.
-    /// - Throws: `OutputError` when a write failed.
-    func finish() throws(OutputError) {
+    /// - Throws: `FileError` when a write failed.
+    func finish() throws(FileError) {
         for c in bundles.indices { flushBundle(c) }
         flush()
         if let failure { throw failure }
