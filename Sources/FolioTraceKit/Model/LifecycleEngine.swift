@@ -54,6 +54,9 @@ public struct LifecycleEngine {
     var unmapPaths = UnmapPaths()
     /// The page-cache add event's id, for evidence of a free while in the page cache.
     let pageCacheAddID: UInt16?
+    /// The traced kernel's page-table layout, nil when foliotrace does not know it (PTEs that
+    /// probes fetch are then not read).
+    let pteLayout: PTELayout?
     /// Whether the capture shows page-cache deletes and migrate_pages() calls (seen, or known to
     /// be enabled): then it shows how page-cache folios leave (deleted, or replaced by
     /// migration), and a free without either means the page cache lost a folio it still held.
@@ -106,6 +109,7 @@ public struct LifecycleEngine {
         unmapPaths = UnmapPaths(catalog.types, modelled: { _ in true })
         pageCacheAddID = catalog.types.first { $0.fullName == "filemap:mm_filemap_add_to_page_cache" }
             .map { UInt16($0.id) }
+        pteLayout = try? catalog.pteLayout.get()
     }
 
     /// Adds task names learned while reading (perf's COMM records): a name the trace gave

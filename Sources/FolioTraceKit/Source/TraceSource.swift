@@ -131,6 +131,6 @@ public enum TraceSource {
 
     /// The event catalog of the capture's formats.
     public func catalog() throws(TraceFileError) -> EventCatalog {
-        try EventCatalog(tracing: tracing, path: path, machine: machine)
+        try EventCatalog(tracing: tracing, path: path, machine: machine, kernelRelease: kernelRelease)
     }
 }
