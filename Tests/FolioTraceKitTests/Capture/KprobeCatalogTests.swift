@@ -86,3 +86,70 @@ import Testing
         }
     }
 }
+
+/// The catalog for Debian's arm64 kernels, built on this x86-64 host from what those kernels
+/// carry: the BTF inside the arm64 `Image` of the package that guest-compat.sh arm64 / arm64-6.12
+/// boots (the .BTF data /sys/kernel/btf/vmlinux serves in the guest) and the kallsyms that
+/// trace-cmd wrote into the arm64 fixtures (memory-management symbols of the booted kernel).
+@Suite struct Arm64KprobeCatalogTests {
+    static let cache = ProcessInfo.processInfo.environment["FOLIOTRACE_CACHE"] ?? "/var/cache/foliotrace-capture"
+
+    /// The BTF blob of a raw arm64 Image: `struct btf_header` (magic 0xeB9F, version 1, flags
+    /// 0, hdr_len 24, then type_off, type_len, str_off, str_len) and the data it describes.
+    static func btf(inImage path: String) -> Data? {
+        guard let image = FileManager.default.contents(atPath: path) else { return nil }
+        let magic = Data([0x9f, 0xeb, 0x01, 0x00, 0x18, 0x00, 0x00, 0x00])
+        guard let r = image.range(of: magic) else { return nil }
+        let u32 = { (at: Int) in
+            image[r.lowerBound + at..<r.lowerBound + at + 4].reversed().reduce(0) { $0 << 8 | Int($1) }
+        }
+        let end = 24 + max(u32(8) + u32(12), u32(16) + u32(20))
+        return image[r.lowerBound..<r.lowerBound + end]
+    }
+
+    @Test(arguments: [
+        ("6.1.0-57-arm64", "linux-6.1-arm64/pagecache-memcg-compaction.dat"),
+        ("6.12.117+deb12-arm64", "linux-6.12-arm64/pagecache-memcg-compaction.dat"),
+    ])
+    func catalogForDebiansArm64Kernel(_ release: String, _ fixture: String) throws {
+        let images = (try? FileManager.default.contentsOfDirectory(atPath: Self.cache + "/extract")) ?? []
+        guard let dir = images.first(where: { $0.hasPrefix("linux-image-\(release)-unsigned_") }),
+            let blob = Self.btf(inImage: "\(Self.cache)/extract/\(dir)/boot/vmlinuz-\(release)"),
+            FileManager.default.isExecutableFile(atPath: "/usr/bin/pahole")
+        else {
+            print("skipped: needs pahole and \(release)'s package unpacked in \(Self.cache) (guest-compat.sh arm64)")
+            return
+        }
+        let path = try Fixtures.scratch("arm64-btf").appendingPathComponent("vmlinux.btf")
+        defer { try? FileManager.default.removeItem(at: path.deletingLastPathComponent()) }
+        try blob.write(to: path)
+        let btf = try BTF(path: path.path)
+        let file = try TraceFile(path: Fixtures.path(fixture))
+        let kallsyms = String(decoding: file.kallsyms, as: UTF8.self)
+        let catalog = KprobeCatalog(btf: btf, kallsyms: kallsyms, machine: "aarch64")
+        #expect(catalog.probes.count + catalog.skipped.count == KprobeFunction.allCases.count)
+        #expect(!catalog.probes.isEmpty, "\(catalog.skipped)")
+        let pahole = try CommandLineTests.execute("/usr/bin/pahole", ["-F", "btf", "-C", "folio", path.path]).stdout
+        let mapcount = try #require(pahole.firstMatch(of: /_mapcount;\s*\/\*\s*([0-9]+)/)?.1)
+        for p in catalog.probes {
+            // Arguments in AAPCS64's registers, in the BTF prototype's order; never x86's.
+            let params = try #require(btf.parameters(of: p.function))
+            let first = params[0] == "src" ? "folio" : params[0]
+            #expect(p.arguments.hasPrefix("\(first)=%x0:"), "\(p.function): \(p.arguments)")
+            #expect(!p.arguments.contains("%di") && !p.arguments.contains("%si"), "\(p.arguments)")
+            if p.arguments.hasPrefix("folio=") {
+                #expect(p.arguments.contains("mapcount=+\(mapcount)(%x0):s32"), "\(p.function): \(p.arguments)")
+            }
+        }
+        // 6.1 has the page-based rmap functions, 6.12 the folio ones.
+        let names = Set(catalog.probes.map(\.function))
+        #expect(names.contains(release.hasPrefix("6.1.") ? "page_remove_rmap" : "folio_remove_rmap_ptes"), "\(names)")
+    }
+
+    /// A machine without known argument registers gets no probe, each one named with why.
+    @Test func unknownMachineGetsNoProbes() throws {
+        #expect(KprobeCatalog.registers(machine: "riscv64") == nil)
+        #expect(KprobeCatalog.registers(machine: "aarch64") == (0..<8).map { "%x\($0)" })
+        #expect(KprobeCatalog.registers(machine: "x86_64")?.first == "%di")
+    }
+}
