@@ -12,6 +12,13 @@ import Testing
         "linux-6.1-arm64/pagecache-memcg-compaction.dat",
         "linux-6.12-arm64/pagecache-memcg-compaction.dat",
     ].filter { FileManager.default.fileExists(atPath: Fixtures.path($0)) }
+    /// The same captures recorded by perf (its ARCH and OSRELEASE features name the machine).
+    static let perfFixtures = ["linux-6.1-arm64/perf/compaction-system-wide-z.perf.data"]
+        .filter { FileManager.default.fileExists(atPath: Fixtures.path($0)) }
+
+    static func truth(_ fixture: String) throws -> Truth {
+        try fixture.hasSuffix(".perf.data") ? PerfFixtures.truth(fixture) : Truth(fixture)
+    }
 
     /// What the kernel's probes and tracepoints say, read from the raw records (no decoder,
     /// no engine): pfn = (struct page pointer - vmemmap) / sizeof(struct page), both learned
@@ -29,8 +36,8 @@ import Testing
         var pageStruct: UInt64 = 0
 
         init(_ fixture: String) throws {
-            let file = try TraceFile(path: Fixtures.path(fixture))
-            let catalog = try EventCatalog(file: file)
+            let source = try TraceSource(path: Fixtures.path(fixture))
+            let catalog = try source.catalog()
             func offset(_ event: String, _ field: String) throws -> Int {
                 let t = try #require(catalog.type(named: event), "\(event)")
                 return try #require(t.field(field)?.offset, "\(event).\(field)")
@@ -56,37 +63,50 @@ import Testing
             var pending: [Int32: (dst: UInt64, src: UInt64)] = [:]
             var mapped: [Int32: Set<UInt64>] = [:]
             var moves: [(dst: UInt64, src: UInt64)] = []
-            var merged = try file.mergedRecords()
-            while let r = try merged.next() {
-                let p = r.payload
-                switch r.eventID {
-                case insertion:
-                    let folio = p.loadUnaligned(fromByteOffset: iFolio, as: UInt64.self)
-                    let pfn = p.loadUnaligned(fromByteOffset: iPFN, as: UInt64.self)
-                    if let k = known, k.pfn != pfn, pageStruct == 0 {
-                        pageStruct = (folio &- k.folio) / (pfn &- k.pfn)
-                        vmemmap = folio &- pfn &* pageStruct
+            var pageStruct: UInt64 = 0
+            var vmemmap: UInt64 = 0
+            var moved = 0
+            func scan<S: RecordStream>(_ stream: inout S) throws {
+                while let r = try stream.next() {
+                    let p = r.payload
+                    switch r.eventID {
+                    case insertion:
+                        let folio = p.loadUnaligned(fromByteOffset: iFolio, as: UInt64.self)
+                        let pfn = p.loadUnaligned(fromByteOffset: iPFN, as: UInt64.self)
+                        if let k = known, k.pfn != pfn, pageStruct == 0 {
+                            pageStruct = (folio &- k.folio) / (pfn &- k.pfn)
+                            vmemmap = folio &- pfn &* pageStruct
+                        }
+                        if known == nil { known = (folio, pfn) }
+                        if pageStruct != 0 {
+                            #expect(folio == vmemmap &+ pfn &* pageStruct, "one vmemmap for every insertion")
+                        }
+                    case unmap:
+                        mapped[r.pid, default: []].insert(p.loadUnaligned(fromByteOffset: unmapAt, as: UInt64.self))
+                    case move:
+                        pending[r.pid] = (
+                            p.loadUnaligned(fromByteOffset: dstAt, as: UInt64.self),
+                            p.loadUnaligned(fromByteOffset: srcAt, as: UInt64.self)
+                        )
+                    case moveReturn:
+                        guard let m = pending.removeValue(forKey: r.pid) else { continue }
+                        let wasMapped = mapped[r.pid]?.remove(m.src) != nil
+                        guard p.loadUnaligned(fromByteOffset: retAt, as: Int32.self) == 0 else { continue }
+                        moved += 1
+                        if wasMapped { moves.append(m) }
+                    default: break
                     }
-                    if known == nil { known = (folio, pfn) }
-                    if pageStruct != 0 {
-                        #expect(folio == vmemmap &+ pfn &* pageStruct, "one vmemmap for every insertion")
-                    }
-                case unmap:
-                    mapped[r.pid, default: []].insert(p.loadUnaligned(fromByteOffset: unmapAt, as: UInt64.self))
-                case move:
-                    pending[r.pid] = (
-                        p.loadUnaligned(fromByteOffset: dstAt, as: UInt64.self),
-                        p.loadUnaligned(fromByteOffset: srcAt, as: UInt64.self)
-                    )
-                case moveReturn:
-                    guard let m = pending.removeValue(forKey: r.pid) else { continue }
-                    let wasMapped = mapped[r.pid]?.remove(m.src) != nil
-                    guard p.loadUnaligned(fromByteOffset: retAt, as: Int32.self) == 0 else { continue }
-                    moved += 1
-                    if wasMapped { moves.append(m) }
-                default: break
                 }
             }
+            switch source {
+            case .traceDat(let f):
+                var s = try f.mergedRecords()
+                try scan(&s)
+            case .perfData(let p):
+                var s = p.orderedRecords()
+                try scan(&s)
+            }
+            (self.pageStruct, self.vmemmap, self.moved) = (pageStruct, vmemmap, moved)
             #expect(pageStruct == 64, "sizeof(struct page)")
             for m in moves {
                 let old = (m.src &- vmemmap) / pageStruct
@@ -101,7 +121,7 @@ import Testing
     /// Every migration of a mapped folio the kernel made is joined, to the right old and new
     /// pfns, and nothing else is: the engine's joins come from the arm64 migration entries of
     /// set/remove_migration_pte, the kernel's pairs from its move_to_new_folio calls.
-    @Test(arguments: fixtures)
+    @Test(arguments: fixtures + perfFixtures)
     func migrationsJoinTheKernelsPairs(_ fixture: String) throws {
         let kernel = try Kernel(fixture)
         #expect(kernel.pairs.count > 100)
@@ -114,7 +134,7 @@ import Testing
         #expect(analysis.report.summary.migration.joined == UInt64(kernel.pairs.count))
         #expect(analysis.unmodelled.isEmpty, "\(analysis.unmodelled)")
         // The kernel's count of successful moves is vmstat's during compact_memory.
-        let compaction = try Truth(fixture).memoryStat("-- /proc/vmstat delta, phase 3b")
+        let compaction = try Self.truth(fixture).memoryStat("-- /proc/vmstat delta, phase 3b")
         #expect(UInt64(kernel.moved) == compaction["pgmigrate_success"])
     }
 
@@ -147,9 +167,9 @@ import Testing
     }
 
     /// The file names its machine and kernel: arm64, 4K pages, the swap layout of its release.
-    @Test(arguments: fixtures)
+    @Test(arguments: fixtures + perfFixtures)
     func layoutFollowsTheFile(_ fixture: String) throws {
-        let catalog = try EventCatalog(file: try TraceFile(path: Fixtures.path(fixture)))
+        let catalog = try TraceSource(path: Fixtures.path(fixture)).catalog()
         #expect(catalog.machine == "aarch64")
         guard case .success(.arm64(let layout)) = catalog.pteLayout else {
             Issue.record("\(catalog.pteLayout)")
