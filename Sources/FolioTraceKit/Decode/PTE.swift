@@ -187,6 +187,15 @@ public enum PTELayout: Equatable, Sendable {
         }
     }
 
+    /// The order of a PMD-mapped folio: a page table holds PAGE_SIZE / 8 entries, so a PMD
+    /// maps 2^(PAGE_SHIFT - 3) pages (9 with 4K pages, 11 with 16K, 13 with 64K).
+    public var pmdOrder: Int32 {
+        switch self {
+        case .x86_64: return 9
+        case .arm64(let a): return Int32(a.pageShift) - 3
+        }
+    }
+
     /// The pfn an entry refers to (see `X86PTE.pfn(_:)`, `Arm64PTE.pfn(_:)`).
     public func pfn(_ pte: UInt64) -> UInt64? {
         switch self {
