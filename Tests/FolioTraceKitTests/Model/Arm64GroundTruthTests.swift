@@ -2,15 +2,17 @@ import FolioTraceKit
 import Foundation
 import Testing
 
-/// arm64 captures (fixtures/capture/guest-compat.sh arm64 / arm64-6.12): Debian's arm64
-/// kernels under qemu-system-aarch64, compacting a workload's mapped anonymous, tmpfs and
-/// ext4 pages. The kernel's own (old, new) pairs are in the trace as kprobes on its migration
-/// path: `move_to_new_folio(dst, src, mode)` and its return value (0 = MIGRATEPAGE_SUCCESS),
-/// and `try_to_migrate(folio, flags)`, which mm/migrate.c calls only for a mapped source.
+/// arm64 captures (fixtures/capture/guest-compat.sh arm64 / arm64-6.12 / arm64-16k /
+/// arm64-perf): Debian's arm64 kernels (4K and 16K pages) under qemu-system-aarch64,
+/// compacting a workload's mapped anonymous, tmpfs and ext4 pages. The kernel's own (old, new)
+/// pairs are in the trace as kprobes on its migration path: `move_to_new_folio(dst, src, mode)`
+/// and its return value (0 = MIGRATEPAGE_SUCCESS), and `try_to_migrate(folio, flags)`, which
+/// mm/migrate.c calls only for a mapped source.
 @Suite struct Arm64GroundTruthTests {
     static let fixtures = [
         "linux-6.1-arm64/pagecache-memcg-compaction.dat",
         "linux-6.12-arm64/pagecache-memcg-compaction.dat",
+        "linux-6.12-arm64-16k/pagecache-memcg-compaction.dat",
     ].filter { FileManager.default.fileExists(atPath: Fixtures.path($0)) }
     /// The same captures recorded by perf (its ARCH and OSRELEASE features name the machine).
     static let perfFixtures = ["linux-6.1-arm64/perf/compaction-system-wide-z.perf.data"]
@@ -130,7 +132,10 @@ import Testing
         for g in analysis.report.generations + analysis.report.live {
             if let to = g.migratedTo { joined.insert([g.pfn, to]) }
         }
-        #expect(joined == kernel.pairs)
+        #expect(
+            joined == kernel.pairs,
+            "not joined: \(kernel.pairs.subtracting(joined)), joined but not the kernel's: \(joined.subtracting(kernel.pairs))"
+        )
         #expect(analysis.report.summary.migration.joined == UInt64(kernel.pairs.count))
         #expect(analysis.unmodelled.isEmpty, "\(analysis.unmodelled)")
         // The kernel's count of successful moves is vmstat's during compact_memory.
@@ -166,7 +171,8 @@ import Testing
         #expect(set > 0 && set == removed)
     }
 
-    /// The file names its machine and kernel: arm64, 4K pages, the swap layout of its release.
+    /// The file names its machine and kernel: arm64, its page size (4K, or 16K for Debian's
+    /// arm64-16k kernel), the swap layout of its release.
     @Test(arguments: fixtures + perfFixtures)
     func layoutFollowsTheFile(_ fixture: String) throws {
         let catalog = try TraceSource(path: Fixtures.path(fixture)).catalog()
@@ -175,7 +181,7 @@ import Testing
             Issue.record("\(catalog.pteLayout)")
             return
         }
-        #expect(layout.pageShift == 12)
+        #expect(layout.pageShift == (fixture.contains("-16k/") ? 14 : 12))
         let since610 = fixture.hasPrefix("linux-6.12")
         #expect(layout.swapOffsetShift == (since610 ? 12 : 8))
         #expect(layout.presentInvalidBit == (since610 ? 11 : 58))
