@@ -15,6 +15,7 @@ let package = Package(
             providers: [.apt(["libtracecmd-dev"])]
         ),
         .target(name: "TraceCmdLoop", dependencies: ["CTraceCmdBench"]),
+        .executableTarget(name: "tracecmd-count", dependencies: ["TraceCmdLoop"]),
         .executableTarget(
             name: "decode-bench",
             dependencies: [.product(name: "FolioTraceKit", package: "foliotrace"), "TraceCmdLoop"],

@@ -1,6 +1,15 @@
 import ArgumentParser
 import FolioTraceKit
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// `foliotrace analyze TRACE`: the main job. Rebuilds every folio's life, runs the
 /// detectors, writes one or more reports; `--fail-on` and `--baseline` make it a CI gate.
@@ -9,7 +18,9 @@ struct Analyze: ParsableCommand {
         abstract:
             "Rebuild every folio's life, summarize it and report the linux-mm patterns found.",
         discussion: """
-            Several reports from one pass: pair each --format with an -o FILE in order \
+            Several reports from one pass: --report FORMAT=FILE for each (`--report \
+            json=r.json --report markdown=r.md`; FORMAT alone or FORMAT=- for standard output). \
+            Or pair each --format with an -o FILE in order \
             (`--format json -o r.json --format markdown -o r.md`); an -o FILE without its own \
             --format takes the format from its extension (.txt .json .md .html .xml); one \
             --format without a file, or with -o -, goes to standard output.
@@ -83,68 +94,45 @@ struct Analyze: ParsableCommand {
     @Flag(help: "No progress bar, even on a terminal.")
     var quiet = false
 
-    /// Where each report goes (a file, or standard output for nil), in command-line order:
-    /// an -o FILE takes the --format given since the previous -o, or else the one its name
-    /// implies (nil when none does); a --format that no -o follows goes to standard output.
-    /// ArgumentParser keeps the two options' values apart, so their interleaving is read
-    /// from the raw arguments.
-    static func destinations(_ arguments: [String]) throws -> [(ReportFormat?, String?)] {
-        var pairs: [(ReportFormat?, String?)] = []
-        var pending: ReportFormat?
-        var toStdout = false
-        func claimStdout() throws {
-            if toStdout {
-                throw ValidationError(
-                    "only one report can go to standard output: give an -o FILE for each other --format"
-                )
-            }
-            toStdout = true
-        }
-        func flush() throws {
-            guard let f = pending else { return }
-            try claimStdout()
-            pairs.append((f, nil))
-            pending = nil
-        }
-        var i = 0
-        while i < arguments.count {
-            let arg = arguments[i]
-            var value: String?
-            if let eq = arg.firstIndex(of: "="), arg.hasPrefix("--") {
-                value = String(arg[arg.index(after: eq)...])
-            } else if i + 1 < arguments.count {
-                value = arguments[i + 1]
-            }
-            let name = arg.split(separator: "=", maxSplits: 1).first.map(String.init) ?? arg
-            if arg == "--" { break }
-            switch name {
-            case "-f", "--format":
-                try flush()
-                pending = value.flatMap(ReportFormat.init(rawValue:))
-            case "-o" where value == "-", "--output" where value == "-":
-                try claimStdout()
-                pairs.append((pending ?? .text, value))
-                pending = nil
-            case "-o", "--output":
-                pairs.append((pending ?? value.flatMap { ReportFormat(fileName: $0) }, value))
-                pending = nil
-            default: break
-            }
-            i += arg.contains("=") || !(["-f", "--format", "-o", "--output"].contains(name)) ? 1 : 2
-        }
-        try flush()
-        if pairs.isEmpty { pairs.append((.text, nil)) }
-        return pairs
-    }
+    @Option(
+        help: ArgumentHelp(
+            "A report as FORMAT or FORMAT=FILE (json=r.json, markdown=-), repeatable; instead of --format/-o.",
+            valueName: "format[=file]"
+        )
+    )
+    var report: [ReportRequest] = []
 
-    func validate() throws {
-        let pairs = try Self.destinations(Array(CommandLine.arguments.dropFirst()))
+    /// The reports to write, in command-line order: the --report values, or else the
+    /// --format/-o pairs (`ReportRequest.pairing`).
+    func requests() throws -> [ReportRequest] {
+        if !report.isEmpty {
+            if !format.isEmpty || !output.isEmpty {
+                throw ValidationError("give the reports as --report FORMAT[=FILE] or as --format/-o, not both")
+            }
+            if let conflict = ReportRequest.conflict(report) { throw ValidationError(conflict) }
+            return report
+        }
+        let pairs: [(ReportFormat?, String?)]
+        do {
+            pairs = try ReportRequest.pairing(Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            throw ValidationError(error.description)
+        }
         if pairs.filter({ $0.1 != nil }).count != output.count {
             throw ValidationError("write each -o FILE and --format NAME as two words (-o report.md, not -oreport.md)")
         }
-        for (format, file) in pairs where format == nil {
-            throw ValidationError("\(file ?? "-"): cannot tell the report format from the name: give --format for it")
+        return try pairs.map { format, file in
+            guard let format else {
+                throw ValidationError(
+                    "\(file ?? "-"): cannot tell the report format from the name: give --format for it"
+                )
+            }
+            return ReportRequest(format: format, file: file)
         }
+    }
+
+    func validate() throws {
+        _ = try requests()
         if let since, let until, since.fromStart == until.fromStart, since.nanoseconds > until.nanoseconds {
             throw ValidationError("--since comes after --until: the window is empty")
         }
@@ -154,11 +142,11 @@ struct Analyze: ParsableCommand {
     }
 
     func run() throws {
-        let wanted = try Self.destinations(Array(CommandLine.arguments.dropFirst())).map { ($0 ?? .text, $1) }
+        let wanted = try requests().map { ($0.format, $0.file) }
         // Every report file is checked (and its temporary file made) before the long pass.
         let inputs = [trace == "-" ? "/dev/stdin" : trace] + (baseline.map { [$0] } ?? [])
         var outputs: [String: OutputFile] = [:]
-        for case (_, let file?) in wanted where file != "-" {
+        for case (_, let file?) in wanted {
             let output = try reportingErrors { try OutputFile(path: file, inputs: inputs) }
             if let other = outputs.values.first(where: { $0.isSameTarget(as: output) }) {
                 Streams.error(path: file, "is given twice as -o (also as \(other.path)): one report a file")
@@ -235,3 +223,4 @@ extension TraceTime: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
 }
 extension ReportFormat: ExpressibleByArgument {}
+extension ReportRequest: ExpressibleByArgument {}

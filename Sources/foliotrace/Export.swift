@@ -1,6 +1,15 @@
 import ArgumentParser
 import FolioTraceKit
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// `foliotrace export TRACE --sqlite FILE`: the whole analysis as SQL tables.
 struct Export: ParsableCommand {

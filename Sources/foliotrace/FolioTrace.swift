@@ -1,6 +1,15 @@
 import ArgumentParser
 import FolioTraceKit
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 @main
 struct FolioTrace: ParsableCommand {
@@ -20,7 +29,7 @@ struct FolioTrace: ParsableCommand {
             if code == .validationFailure {
                 let message = message(for: error).split(whereSeparator: \.isNewline).joined(separator: "; ")
                 Streams.error(path: nil, message + " (see foliotrace help)")
-                Foundation.exit(2)
+                Glibc.exit(2)
             }
             exit(withError: error)
         }
@@ -31,6 +40,7 @@ struct FolioTrace: ParsableCommand {
         abstract: "Folio lifecycles and linux-mm patterns from real kernel traces.",
         discussion:
             "Reads trace-cmd trace.dat files (versions 6 and 7, compressed or not) and perf.data files of perf record -e TRACEPOINT (plain, -z or pipe mode).",
+        version: BuildInfo.current.line,
         subcommands: [Analyze.self, Folio.self, Events.self, Export.self, Record.self, Tail.self]
     )
 }

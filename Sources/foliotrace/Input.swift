@@ -1,6 +1,15 @@
 import ArgumentParser
 import FolioTraceKit
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// The trace a command reads, made readable more than once: the readers map the file and
 /// open it again by path (to tell perf.data from trace.dat, for a second pass), which a

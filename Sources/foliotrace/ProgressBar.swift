@@ -1,5 +1,14 @@
 import FolioTraceKit
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// A one-line progress bar on standard error, redrawn in place at most five times a second,
 /// and only when standard error is a terminal: CI logs and pipes get nothing.
@@ -12,7 +21,7 @@ final class ProgressBar {
     /// nil when standard error is not a terminal.
     init?(label: String) {
         guard isatty(STDERR_FILENO) == 1 else { return nil }
-        self.label = (label as NSString).lastPathComponent
+        self.label = label.split(separator: "/").last.map(String.init) ?? label
     }
 
     func update(_ p: TraceAnalysis.Progress) {
@@ -27,16 +36,17 @@ final class ProgressBar {
         line += String(repeating: " ", count: width - filled) + "] \(Int(fraction * 100))%"
         line += "  \(Self.count(Double(p.records))) events, \(Self.count(Double(p.records) / max(elapsed, 1e-3)))/s"
         if fraction > 0.01 { line += ", \(Int((elapsed / fraction - elapsed).rounded())) s left" }
-        FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
+        Streams.writeStandardError(line + "\u{1B}[K")
         drawn = true
     }
 
     /// Clears the bar so the report starts on a clean line.
     func finish() {
-        if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if drawn { Streams.writeStandardError("\r\u{1B}[K") }
     }
 
     private static func count(_ v: Double) -> String {
-        v >= 1e6 ? String(format: "%.1fM", v / 1e6) : v >= 1e3 ? String(format: "%.0fk", v / 1e3) : String(Int(v))
+        if v >= 1e6 { return cFormat("%.1fM", v / 1e6) }
+        return v >= 1e3 ? cFormat("%.0fk", v / 1e3) : String(Int(v))
     }
 }

@@ -1,6 +1,15 @@
 import ArgumentParser
 import FolioTraceKit
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// `foliotrace record -o FILE [--preset ...] (-- CMD | --duration T)`: a capture that needs no
 /// function tracing (where `trace-cmd record` aborts), in its own tracefs instance.
@@ -57,7 +66,7 @@ struct Record: ParsableCommand {
     }
 
     func run() throws {
-        let warn = { (s: String) in FileHandle.standardError.write(Data("foliotrace: \(s)\n".utf8)) }
+        let warn = { (s: String) in Streams.writeStandardError("foliotrace: \(s)\n") }
         // Not root, or no tracefs: say that alone, before anything else is tried.
         do { _ = try TraceFSInstance.usableTracefs() } catch {
             Streams.error(error)
@@ -66,7 +75,7 @@ struct Record: ParsableCommand {
         // A target that cannot be written is known before the capture, not after it.
         let file = try reportingErrors { try OutputFile(path: output) }
         var extra: [String] = []
-        let probes = probes == .auto ? kprobes(warn) : nil
+        let probes = probes == .auto && geteuid() == 0 ? CaptureKprobes.forRunningKernel(notes: warn) : nil
         defer { probes?.remove() }
         if let probes, !probes.defined.isEmpty { extra.append("\(probes.group):*") }
         let recorder: Recorder
@@ -118,31 +127,6 @@ struct Record: ParsableCommand {
 }
 
 extension Preset: ExpressibleByArgument {}
-
-extension Record {
-    /// Defines the catalog's kprobes this kernel has (nil when it has no kprobe events
-    /// or no BTF, which is said on stderr with what it disables).
-    func kprobes(_ warn: (String) -> Void) -> CaptureKprobes? {
-        guard geteuid() == 0 else { return nil }
-        guard CaptureKprobes.available(tracing: "/sys/kernel/tracing") else {
-            warn("this kernel has no kprobe events: recording without kprobes")
-            return nil
-        }
-        let btf: BTF
-        do {
-            btf = try BTF()
-        } catch {
-            warn("\(error): recording without kprobes")
-            return nil
-        }
-        let kallsyms = String(decoding: readWhole("/proc/kallsyms"), as: UTF8.self)
-        let catalog = KprobeCatalog(btf: btf, kallsyms: kallsyms)
-        let probes = CaptureKprobes(catalog: catalog)
-        warn("kprobes in group \(probes.group): \(probes.defined.joined(separator: ", "))")
-        if !probes.failed.isEmpty { warn("kprobes the kernel refused: \(probes.failed.joined(separator: ", "))") }
-        return probes
-    }
-}
 
 /// The traced command, spawned with posix_spawnp and reaped with waitpid: no run loop and no
 /// helper threads (Foundation's Process needs a socket pair and a run loop for its exit

@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Set by SIGINT/SIGTERM; capture loops check it and tear down.
 nonisolated(unsafe) private var stopSignal: sig_atomic_t = 0

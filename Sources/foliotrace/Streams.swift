@@ -1,6 +1,15 @@
 import ArgumentParser
 import FolioTraceKit
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Standard output and standard error as the commands use them: errors as one bounded,
 /// escaped line; a failed write to standard output as exit status 2, not silence.
@@ -28,7 +37,7 @@ enum Streams {
         let reason = flushed ? "a write failed" : String(cString: strerror(errno))
         if !flushed || standardOutputHasFailed() {
             error(path: "standard output", "cannot write: \(reason)")
-            Foundation.exit(2)
+            Glibc.exit(2)
         }
     }
 
@@ -38,7 +47,19 @@ enum Streams {
     /// Prints `foliotrace: PATH: REASON` on stderr as one line (see `ErrorLine`).
     static func error(path: String?, _ reason: String) {
         let line = ErrorLine.format(path: path, reason: reason) + "\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        writeStandardError(line)
+    }
+
+    /// Writes `text` to standard error as it is, in as many writes as it takes (a failure is
+    /// ignored: there is nowhere left to report it).
+    static func writeStandardError(_ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { return }
+            bytes = bytes.dropFirst(n)
+        }
     }
 
     /// Prints an error whose description already names its file (`TraceFileError`,

@@ -14,7 +14,12 @@ import TraceCmdLoop
 let minimumRecords = 2_000_000
 let onlyFoliotrace = CommandLine.arguments.contains("--only-foliotrace")  // for profilers
 let engineMemory = CommandLine.arguments.firstIndex(of: "--engine-memory").map { Int(CommandLine.arguments[$0 + 1])! }
-let arguments = CommandLine.arguments.dropFirst().filter { !$0.hasPrefix("--") && Int($0) == nil }
+/// The release `foliotrace` binary and the C counter, for the whole-process ratios.
+let foliotraceBinary = CommandLine.arguments.firstIndex(of: "--foliotrace").map { CommandLine.arguments[$0 + 1] }
+let counterBinary = CommandLine.arguments.firstIndex(of: "--tracecmd-count").map { CommandLine.arguments[$0 + 1] }
+let arguments = CommandLine.arguments.dropFirst().filter { a in
+    !a.hasPrefix("--") && Int(a) == nil && a != foliotraceBinary && a != counterBinary
+}
 /// trace.dat files, measured against libtracecmd and trace-cmd report.
 let files = arguments.filter { !$0.hasSuffix(".perf.data") }
 /// perf.data files, measured against `perf script`.
@@ -200,6 +205,60 @@ func measure(over list: [String] = files, passes: Int, _ pass: (String) throws -
     return best!
 }
 
+/// Whole-process rates, exec to exit, each program run once per file and the best of three
+/// rounds kept: `foliotrace events` and `foliotrace analyze` (JSON to /dev/null) against the C
+/// counter over libtracecmd. The issue-19 goals are checked here: a ratio below its goal is
+/// printed as missed and makes the run exit 1, so a regression shows.
+func wholeProcess(foliotrace: String, counter: String, records: Int, instances: [String: Bool]) throws {
+    func run(_ binary: String, _ args: [String]) throws -> Double {
+        let clock = ContinuousClock()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        let start = clock.now
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 || (p.terminationStatus == 1 && args.first == "analyze") else {
+            throw BenchError("\(binary) \(args.joined(separator: " ")) exited \(p.terminationStatus)")
+        }
+        return seconds(clock.now - start)
+    }
+    func best(_ args: (String) -> (String, [String])) throws -> Double {
+        var times: [Double] = []
+        for _ in 0..<3 {
+            times.append(
+                try files.reduce(0) { t, f in
+                    let (b, a) = args(f)
+                    return t + (try run(b, a))
+                }
+            )
+        }
+        return times.min()!
+    }
+    let c = try best { f in (counter, instances[f]! ? [f, "instance"] : [f]) }
+    let events = try best { f in (foliotrace, ["events", f]) }
+    let analyze = try best { f in (foliotrace, ["analyze", "--format", "json", f]) }
+    let r = Double(records)
+    print("whole process (exec to exit), \(files.count) file(s), \(records) records, best of 3:")
+    print(String(format: "  C counter over libtracecmd   %7.2f M/s", r / c / 1e6))
+    print(String(format: "  foliotrace events            %7.2f M/s  %.2fx (goal >= 4x)", r / events / 1e6, c / events))
+    print(
+        String(format: "  foliotrace analyze           %7.2f M/s  %.2fx (goal >= 2x)", r / analyze / 1e6, c / analyze)
+    )
+    if c / events < 4 { goalsMissed.append(String(format: "events %.2fx the C loop, goal 4x", c / events)) }
+    if c / analyze < 2 { goalsMissed.append(String(format: "analyze %.2fx the C loop, goal 2x", c / analyze)) }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// Goals the run missed; printed at the end, and the exit status.
+nonisolated(unsafe) var goalsMissed: [String] = []
+
 if files.isEmpty {
     do {
         try benchPerf()
@@ -268,6 +327,10 @@ do {
     )
     print("DESIGN.md goal for analyze: >= 10 M events/s on one core")
 
+    if let foliotraceBinary, let counterBinary {
+        try wholeProcess(foliotrace: foliotraceBinary, counter: counterBinary, records: perPass, instances: instances)
+    }
+
     // Engine memory over the largest capture replayed 1x, 4x, 16x, each in its own process.
     func size(_ f: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: f)[.size] as? Int) ?? 0 }
     let largest = files.max { size($0) < size($1) }!
@@ -284,6 +347,8 @@ do {
         print("")
         try benchPerf()
     }
+    for g in goalsMissed { print("goal missed: \(g)") }
+    exit(goalsMissed.isEmpty ? 0 : 1)
 } catch {
     print("decode-bench: \(error)")
     exit(1)

@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// The kernel's own type information (`/sys/kernel/btf/vmlinux`): struct member offsets and
 /// function prototypes, so kprobes fetch the right fields on whatever build is running.

@@ -1,5 +1,14 @@
 import CTraceFS
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// The kprobes for the running kernel (rmap, memcg charge, mlock, reclaim's young-bit check,
 /// migration: every `KprobeFunction`), named after their functions as the decoder expects
@@ -213,7 +222,7 @@ public final class CaptureKprobes {
                     guard !trigger.isEmpty, let fd = Optional(open(file, O_WRONLY | O_APPEND)), fd >= 0 else {
                         continue
                     }
-                    _ = ("!" + trigger).withCString { Foundation.write(fd, $0, strlen($0)) }
+                    _ = ("!" + trigger).withCString { Glibc.write(fd, $0, strlen($0)) }
                     close(fd)
                 }
             }
@@ -248,5 +257,32 @@ public final class CaptureKprobes {
             }
             tracefs_dynevent_list_free(list)
         }
+    }
+}
+
+extension CaptureKprobes {
+    /// Defines the catalog's kprobes this kernel has, from its BTF and kallsyms; nil when it
+    /// has no kprobe events or no BTF. What was defined, refused or why none were is said
+    /// through `notes`, one line each, with what it means for the capture.
+    public static func forRunningKernel(
+        tracing: String = "/sys/kernel/tracing",
+        notes: (String) -> Void
+    ) -> CaptureKprobes? {
+        guard available(tracing: tracing) else {
+            notes("this kernel has no kprobe events: recording without kprobes")
+            return nil
+        }
+        let btf: BTF
+        do {
+            btf = try BTF()
+        } catch {
+            notes("\(error): recording without kprobes")
+            return nil
+        }
+        let kallsyms = String(decoding: readWhole("/proc/kallsyms"), as: UTF8.self)
+        let probes = CaptureKprobes(catalog: KprobeCatalog(btf: btf, kallsyms: kallsyms))
+        notes("kprobes in group \(probes.group): \(probes.defined.joined(separator: ", "))")
+        if !probes.failed.isEmpty { notes("kprobes the kernel refused: \(probes.failed.joined(separator: ", "))") }
+        return probes
     }
 }

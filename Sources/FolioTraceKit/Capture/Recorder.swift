@@ -1,5 +1,14 @@
 import CTraceFS
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// The event sets `record` and `tail` enable.
 public enum Preset: String, CaseIterable, Sendable {
@@ -102,7 +111,7 @@ public final class Recorder {
             guard n > 0 else { return false }
             // Keep every page whole: the file's CPU data is a sequence of pages.
             if Int(n) < pageSize { memset(page + Int(n), 0, pageSize - Int(n)) }
-            guard Foundation.write(fds[cpu], page, pageSize) == pageSize else {
+            guard Glibc.write(fds[cpu], page, pageSize) == pageSize else {
                 throw CaptureError(
                     "cannot write the spool file \(files[cpu].path): \(String(cString: strerror(errno)))"
                 )
@@ -196,7 +205,7 @@ public func readWhole(_ path: String) -> Data {
     var out = Data()
     var buffer = [UInt8](repeating: 0, count: 64 << 10)
     while true {
-        let n = buffer.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
         if n <= 0 { break }
         out.append(contentsOf: buffer[0..<n])
     }

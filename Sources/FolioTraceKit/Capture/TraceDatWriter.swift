@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Writes a trace.dat in file format version 6, the one every trace-cmd, KernelShark and
 /// libtracecmd reads: the tracefs metadata (header page, event formats, kallsyms, printk
@@ -107,8 +116,14 @@ public struct TraceDatWriter {
         head.append(contentsOf: Array("flyrecord\0".utf8))
 
         // Each CPU's pages start on a page boundary, after the table of (offset, size).
+        // stat, not FileManager's attributes: FoundationEssentials gives .size as UInt64, which
+        // `as? Int` would silently read as a missing size.
         let sizes = try cpuData.map { url -> UInt64 in
-            UInt64(try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int ?? 0)
+            var info = stat()
+            guard stat(url.path, &info) == 0 else {
+                throw CaptureError("\(url.path): cannot read the spool file: \(String(cString: strerror(errno)))")
+            }
+            return UInt64(info.st_size)
         }
         var offset = UInt64(head.count + 16 * cpuData.count)
         for size in sizes {
@@ -118,20 +133,34 @@ public struct TraceDatWriter {
             offset += size
         }
 
-        guard FileManager.default.createFile(atPath: path, contents: nil),
-            let out = FileHandle(forWritingAtPath: path)
-        else {
+        let out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
+        guard out >= 0 else {
             throw CaptureError("\(path): cannot create the output file: \(String(cString: strerror(errno)))")
         }
-        defer { try? out.close() }
-        try out.write(contentsOf: head)
+        defer { close(out) }
+        try head.withUnsafeBytes { try writeAll(out, $0, path: path) }
         var written = UInt64(head.count)
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
         for (url, size) in zip(cpuData, sizes) where size > 0 {
             let start = align(written)
-            if start > written { try out.write(contentsOf: Data(count: Int(start - written))) }
-            let input = try FileHandle(forReadingFrom: url)
-            defer { try? input.close() }
-            while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { try out.write(contentsOf: chunk) }
+            if start > written {
+                let zeros = [UInt8](repeating: 0, count: Int(start - written))
+                try zeros.withUnsafeBytes { try writeAll(out, $0, path: path) }
+            }
+            let input = open(url.path, O_RDONLY | O_CLOEXEC)
+            guard input >= 0 else {
+                throw CaptureError("\(url.path): cannot read the spool file: \(String(cString: strerror(errno)))")
+            }
+            defer { close(input) }
+            while true {
+                let n = chunk.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+                if n < 0, errno == EINTR { continue }
+                guard n >= 0 else {
+                    throw CaptureError("\(url.path): cannot read the spool file: \(String(cString: strerror(errno)))")
+                }
+                if n == 0 { break }
+                try chunk.withUnsafeBytes { try writeAll(out, UnsafeRawBufferPointer(rebasing: $0[..<n]), path: path) }
+            }
             written = start + size
         }
     }
@@ -287,6 +316,20 @@ public struct TraceDatWriter {
 }
 
 /// A C string option value.
+/// Writes all of `bytes` to `fd`, again after a short write or EINTR.
+/// - Throws: `CaptureError` naming `path` with the system's reason.
+private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+    var done = 0
+    while done < bytes.count {
+        let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+        if n < 0, errno == EINTR { continue }
+        guard n > 0 else {
+            throw CaptureError("\(path): cannot write the output file: \(String(cString: strerror(errno)))")
+        }
+        done += n
+    }
+}
+
 func cString(_ s: String) -> Data { Data(Array(s.utf8) + [0]) }
 func le16(_ v: UInt16) -> Data { withUnsafeBytes(of: v.littleEndian) { Data($0) } }
 func le32(_ v: UInt32) -> Data { withUnsafeBytes(of: v.littleEndian) { Data($0) } }

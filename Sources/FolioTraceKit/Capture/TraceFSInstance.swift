@@ -1,5 +1,14 @@
 import CTraceFS
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// A tracefs instance of our own (instances/foliotrace-PID): a ring buffer and event
 /// switches apart from the top-level buffer, which a capture never touches. Instances left

@@ -1,6 +1,7 @@
 /// The events each analysis needs, so a report can say what a trace lacks instead of guessing.
 ///
-/// A requirement is a list of groups; every group must be satisfied by at least one of its
+/// Decode knows the stages' requirements only; `AnalysisRequirement.all` (Analysis/) adds
+/// the rules'. A requirement is a list of groups; every group must be satisfied by at least one of its
 /// events occurring in the trace. Kprobe events are named `kprobe:FUNCTION` here, whatever
 /// group they were defined in.
 public struct AnalysisRequirement: Sendable {
@@ -56,14 +57,6 @@ public struct AnalysisRequirement: Sendable {
         return sentences.joined(separator: "; ")
     }
 
-    /// The analyses a capture cannot run for lack of `missing` events (given as
-    /// "system:event"): those with a group whose every event is missing.
-    public static func disabled(byMissing missing: Set<String>) -> [String] {
-        func blocked(_ needs: [[String]]) -> Bool { needs.contains { group in group.allSatisfy(missing.contains) } }
-        return all.filter { r in blocked(r.needs) || (!r.anyOf.isEmpty && r.anyOf.allSatisfy { blocked($0.needs) }) }
-            .map(\.id)
-    }
-
     /// The rmap kprobe events by what they do, as requirement groups name them.
     public static let rmapProbes = KprobeFunction.allCases.filter(\.isRmap).map { "kprobe:" + $0.rawValue }
     public static let rmapMapProbes = KprobeFunction.allCases.filter { $0.isRmap && $0.rmapAction != .remove }
@@ -71,7 +64,8 @@ public struct AnalysisRequirement: Sendable {
     public static let rmapUnmapProbes = KprobeFunction.allCases.filter { $0.rmapAction == .remove }
         .map { "kprobe:" + $0.rawValue }
 
-    public static let all: [AnalysisRequirement] = [
+    /// The lifecycle stages' requirements (the rules' are theirs: `Rule.requirement`).
+    public static let stages: [AnalysisRequirement] = [
         .init(
             id: "lifecycle",
             summary: "folio generations from allocation to free",
@@ -115,74 +109,6 @@ public struct AnalysisRequirement: Sendable {
             id: "rmap",
             summary: "mapping state from rmap kprobes",
             needs: [rmapProbes]
-        ),
-        .init(
-            id: "charge-move-unmapped",
-            summary: "memcg charge moves of unmapped pages (seed 000)",
-            needs: [["kprobe:mem_cgroup_move_account"]]
-        ),
-        .init(
-            id: "foreign-reference-rescue",
-            summary: "foreign-memcg references rescuing folios from memcg reclaim (seed 003, < 5.11)",
-            needs: [
-                ["vmscan:mm_vmscan_memcg_reclaim_begin"], ["kprobe:ptep_clear_flush_young"],
-                // cgroup paths decide whether the VMA's memcg is under the reclaim target
-                ["cgroup:cgroup_mkdir"],
-            ]
-        ),
-        .init(
-            id: "foreign-refault-after-memcg-reclaim",
-            summary: "folios used by another memcg reclaimed by their memcg, then refaulted (seed 003, >= 5.11)",
-            needs: [
-                ["vmscan:mm_vmscan_memcg_reclaim_begin"], ["vmscan:mm_vmscan_memcg_reclaim_end"],
-                ["filemap:mm_filemap_add_to_page_cache"], ["filemap:mm_filemap_delete_from_page_cache"],
-                ["cgroup:cgroup_attach_task", "cgroup:cgroup_mkdir"],
-            ]
-        ),
-        .init(
-            id: "freed-while-isolated",
-            summary: "source folios freed while isolated for migration (seed 004)",
-            needs: [
-                ["migrate:mm_migrate_pages_start"], ["kprobe:migrate_folio_done"], ["kprobe:migrate_folio_move"],
-                // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events
-                ["pagemap:mm_lru_insertion", "pagemap:mm_lru_activate"],
-            ]
-        ),
-        .init(
-            id: "charge-lifecycle-violation",
-            summary: "folios freed while mapped (seed 001) or while in the page cache",
-            needs: [["kmem:mm_page_free"]],
-            anyOf: [
-                (
-                    "frees while mapped",
-                    [
-                        ["kmem:mm_page_alloc"], rmapMapProbes, rmapUnmapProbes,
-                        // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events
-                        ["pagemap:mm_lru_insertion", "pagemap:mm_lru_activate"],
-                    ]
-                ),
-                (
-                    "frees in the page cache",
-                    [
-                        ["filemap:mm_filemap_add_to_page_cache"], ["filemap:mm_filemap_delete_from_page_cache"],
-                        // migration replaces page-cache folios without the filemap events
-                        ["migrate:mm_migrate_pages_start"],
-                    ]
-                ),
-            ]
-        ),
-        .init(
-            id: "mlock-restored-by-reclaim",
-            summary: "reclaim restoring missed mlocks (seed 002)",
-            needs: [
-                ["kprobe:mlock_folio"],
-                // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events
-                ["pagemap:mm_lru_insertion", "pagemap:mm_lru_activate"],
-                [
-                    "vmscan:mm_vmscan_memcg_reclaim_begin", "vmscan:mm_vmscan_direct_reclaim_begin",
-                    "vmscan:mm_vmscan_kswapd_wake",
-                ],
-            ]
         ),
     ]
 }

@@ -205,7 +205,7 @@ public struct EventCatalog: Sendable {
     }
 
     private static func number(after key: String, in line: Substring) -> Int? {
-        guard let r = line.range(of: key) else { return nil }
+        guard let r = line.firstRange(of: key) else { return nil }
         let digits = line[r.upperBound...].prefix { $0.isNumber }
         guard !digits.isEmpty, line[r.upperBound...].dropFirst(digits.count).first == ";" else { return nil }
         return Int(digits)
@@ -298,4 +298,28 @@ public struct EventCatalog: Sendable {
 
     /// One past the largest event id, for tables indexed by id.
     public var idLimit: Int { indexByID.count }
+}
+
+/// The formats of an opened trace, and what they name: the Decode stage's view of a source.
+extension TraceSource {
+    /// The event catalog of the capture's formats.
+    public func catalog() throws(TraceFileError) -> EventCatalog {
+        try EventCatalog(tracing: tracing, path: path, machine: machine, kernelRelease: kernelRelease)
+    }
+
+    /// The "system:event" names the capture had enabled, when the file says: `foliotrace
+    /// record`'s option in a trace.dat, the tracepoint events perf.data lists (each was on,
+    /// sampled or not); nil otherwise.
+    public func enabledEvents(_ catalog: EventCatalog) -> Set<String>? {
+        switch self {
+        case .traceDat(let f): return f.options.enabledEvents
+        case .perfData(let p):
+            // PERF_TYPE_TRACEPOINT's config is the tracepoint's id in the formats.
+            return Set(
+                p.attrs.filter { $0.type == 2 }.compactMap { a in
+                    UInt16(exactly: a.config).flatMap(catalog.type(id:))?.fullName
+                }
+            )
+        }
+    }
 }

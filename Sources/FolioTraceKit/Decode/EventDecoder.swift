@@ -88,20 +88,6 @@ public struct UnmodelledEvent: Sendable, Equatable {
     public var event: String
     /// Why, as a phrase: "its format lacks the field 'pfn'", "big-endian trace".
     public var reason: String
-
-    /// The analyses that lose this event (those whose requirements name it, a probe by
-    /// its function).
-    public var analyses: [String] {
-        var names = [event]
-        if let colon = event.firstIndex(of: ":"),
-            let f = KprobeFunction(eventName: String(event[event.index(after: colon)...]))
-        {
-            names.append("kprobe:" + f.rawValue)
-        }
-        return AnalysisRequirement.all.filter { r in
-            (r.needs + r.anyOf.flatMap(\.needs)).contains { group in names.contains(where: group.contains) }
-        }.map(\.id)
-    }
 }
 
 /// The resolved layout of one modelled event type.

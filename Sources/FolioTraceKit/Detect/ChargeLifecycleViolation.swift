@@ -1,5 +1,5 @@
 /// `charge-lifecycle-violation`: a folio freed, and so uncharged, while the trace shows it
-/// still in use: mapped (seed 001), or in the page cache.
+/// still in use: mapped, or in the page cache.
 ///
 /// Watches `Transition.freedWhileMapped` and `Transition.freedInPageCache`. Since the uncharge
 /// rewrite (3.17) a folio is uncharged at its final put, which the reference of a mapping or
@@ -14,6 +14,8 @@ struct ChargeLifecycleViolationDetector {
     private var mappedFrees: UInt64 = 0
     private var pageCacheFrees: UInt64 = 0
     private var pages: UInt64 = 0
+    /// Frees the trace could not judge, by reason (`Transition.freeNotJudged`).
+    private var notJudged: [String: UInt64] = [:]
 
     mutating func observe(_ free: MappedFree) {
         mappedFrees += 1
@@ -25,6 +27,10 @@ struct ChargeLifecycleViolationDetector {
                 "folio (\(whose), order \(free.folio.order)) freed and uncharged by pid \(free.freedBy) while mapped \(free.mappings) time(s), last by pid \(free.mappedBy)",
             evidence: free.evidence
         )
+    }
+
+    mutating func observe(_ free: UnjudgedFree) {
+        notJudged[free.reason, default: 0] &+= 1
     }
 
     mutating func observe(_ free: PageCacheFree) {
@@ -54,10 +60,64 @@ struct ChargeLifecycleViolationDetector {
         )
     }
 
-    var context: [(String, UInt64)] {
+    var context: [(label: String, count: UInt64)] {
         [
             ("folios freed while mapped", mappedFrees), ("folios freed while in the page cache", pageCacheFrees),
             ("pages", pages),
-        ]
+        ] + notJudged.sorted { $0.key < $1.key }.map { ("not judged: " + $0.key, $0.value) }
     }
+}
+
+extension Rule {
+    public static let chargeLifecycleViolation = Rule(
+        .chargeLifecycleViolation,
+        severity: .error,
+        title: "folio freed (and uncharged) while still mapped or in the page cache",
+        thread: MailingListThread(
+            subject: "mm: memcontrol: rewrite uncharge API",
+            authors: "Johannes Weiner, Michal Hocko and Andrew Morton",
+            date: "August 2014"
+        ),
+        explanation: """
+            Since the uncharge rewrite (3.17) a folio is uncharged after its final put: \
+            __folio_put() -> mem_cgroup_uncharge() -> the free (6.1-6.12), "when we know for \
+            sure that nobody is looking at the page anymore". Every PTE mapping holds a \
+            reference, so a free while mapped means someone dropped a reference they never took \
+            (a driver's extra put_page()): the memcg loses the charge of memory still in use, \
+            and the stale PTE reaches a page the allocator may hand out again. The kernel itself \
+            reports it only when page checks are on (free_pages_prepare() -> \
+            free_page_is_bad(): "Bad page state ... nonzero mapcount"; always with \
+            CONFIG_DEBUG_VM, since 6.4 also with init_on_free or page poisoning). The page cache \
+            holds a reference too, dropped only after __filemap_remove_folio() or \
+            delete_from_page_cache_batch() traced the delete; a free without one is the same bug \
+            on a page-cache folio ("non-NULL mapping"). Each finding is a kmem:mm_page_free, \
+            with no lost events since the folio's first event, of a folio allocated in the trace \
+            whose rmap kprobes (page_* up to 6.7, folio_* since) added more mappings than they \
+            removed (error), or of one whose filemap:mm_filemap_add_to_page_cache the trace shows \
+            with no delete since (warning: migration and khugepaged, which replace page-cache \
+            folios without the filemap events, are told apart by their task; MADV_COLLAPSE and \
+            FUSE's replace_page_cache_folio() are not). Not covered: a migrated folio charged to \
+            another memcg than its source, and charges after the final free (no trace event \
+            names the charge's folio on kernels before 6.13).
+            """,
+        needs: [["kmem:mm_page_free"]],
+        anyOf: [
+            (
+                "frees while mapped",
+                [
+                    ["kmem:mm_page_alloc"], AnalysisRequirement.rmapMapProbes, AnalysisRequirement.rmapUnmapProbes,
+                    // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events
+                    ["pagemap:mm_lru_insertion", "pagemap:mm_lru_activate"],
+                ]
+            ),
+            (
+                "frees in the page cache",
+                [
+                    ["filemap:mm_filemap_add_to_page_cache"], ["filemap:mm_filemap_delete_from_page_cache"],
+                    // migration replaces page-cache folios without the filemap events
+                    ["migrate:mm_migrate_pages_start"],
+                ]
+            ),
+        ]
+    )
 }

@@ -1,4 +1,4 @@
-/// `charge-move-unmapped`: charge moves of pages that no page table maps (seed 000).
+/// `charge-move-unmapped`: charge moves of pages that no page table maps.
 ///
 /// Watches `Transition.chargeMoved`; a move whose page was unmapped is a finding, mapped
 /// ones are counted so the report shows the proportion, and moves whose mapping the trace
@@ -31,4 +31,28 @@ struct ChargeMoveUnmappedDetector {
             )
         }
     }
+}
+
+extension Rule {
+    public static let chargeMoveUnmapped = Rule(
+        .chargeMoveUnmapped,
+        severity: .warning,
+        title: "memcg charge moved for a page no page table maps",
+        thread: MailingListThread(
+            subject: "[PATCH] mm: remove lock_page_memcg() from rmap",
+            authors: "Johannes Weiner and Hugh Dickins",
+            date: "November 2022"
+        ),
+        explanation: """
+            cgroup-v1 charge moving (memory.move_charge_at_immigrate, mem_cgroup_move_account) \
+            was believed to move only pages mapped into the migrating task, so that the PTE lock \
+            serialized it against rmap. But get_mctgt_type() also returns pages it finds through \
+            the swap cache and the page cache for non-present PTEs: those can be unmapped, and \
+            their NR_FILE_MAPPED/NR_ANON_MAPPED accounting must not move. Each finding is a move \
+            whose page had no PTE mapping at the move (the probe's _mapcount -1, and for a THP no \
+            PMD mapping). Charge moving exists up to 6.12 (deprecated in 6.3, removed in 6.13); \
+            the kprobe is on mem_cgroup_move_account.
+            """,
+        needs: [["kprobe:mem_cgroup_move_account"]]
+    )
 }

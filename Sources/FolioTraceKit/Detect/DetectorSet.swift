@@ -9,6 +9,8 @@ public struct DetectorSet {
     private var foreignReferences = ForeignReferenceRescueDetector()
     private var isolatedFrees = FreedWhileIsolatedDetector()
     private var chargeLifecycle = ChargeLifecycleViolationDetector()
+    /// How many of each detector's findings `drainNew()` has handed out, in `lists` order.
+    private var drained: [Int] = []
 
     public init() {}
 
@@ -21,34 +23,50 @@ public struct DetectorSet {
         case .freedWhileIsolated(let f): isolatedFrees.observe(f)
         case .freedWhileMapped(let f): chargeLifecycle.observe(f)
         case .freedInPageCache(let f): chargeLifecycle.observe(f)
+        case .freeNotJudged(let f): chargeLifecycle.observe(f)
         }
     }
 
-    /// The findings of every rule, in time order.
-    public var findings: [Finding] {
-        (chargeMoves.findings + foreignRefaults.findings + mlockRestores.findings + foreignReferences.findings
-            + isolatedFrees.findings + chargeLifecycle.findings)
-            .sorted {
-                $0.timestamp < $1.timestamp
-            }
+    /// Each detector's findings, in `Rule.all` order. A detector only appends to its list.
+    private var lists: [[Finding]] {
+        [
+            chargeMoves.findings, foreignRefaults.findings, mlockRestores.findings, foreignReferences.findings,
+            isolatedFrees.findings, chargeLifecycle.findings,
+        ]
     }
 
-    /// Counts that put findings in proportion, by rule id.
-    public var context: [String: [(String, UInt64)]] {
+    /// The findings of every rule, in time order (a tie in rule order).
+    public var findings: [Finding] { lists.joined().sorted { $0.timestamp < $1.timestamp } }
+
+    /// The findings made since the last call, in time order: each detector's list only grows,
+    /// so what is new is its tail, whatever the timestamps of records handled late (live
+    /// input).
+    public mutating func drainNew() -> [Finding] {
+        var new: [Finding] = []
+        if drained.isEmpty { drained = [Int](repeating: 0, count: lists.count) }
+        for (i, list) in lists.enumerated() where list.count > drained[i] {
+            new += list[drained[i]...]
+            drained[i] = list.count
+        }
+        return new.sorted { $0.timestamp < $1.timestamp }
+    }
+
+    /// Counts that put findings in proportion, by rule.
+    public var context: [RuleID: [(label: String, count: UInt64)]] {
         [
-            Rule.chargeMoveUnmapped.id: [
+            .chargeMoveUnmapped: [
                 ("unmapped moves", UInt64(chargeMoves.findings.count)),
                 ("mapped moves", chargeMoves.mappedMoves),
                 ("moves whose mapping the trace does not show", chargeMoves.undecidedMoves),
             ],
-            Rule.foreignRefault.id: foreignRefaults.totals.sorted {
+            .foreignRefault: foreignRefaults.totals.sorted {
                 ($0.key.evictedFrom, $0.key.inode) < ($1.key.evictedFrom, $1.key.inode)
             }
             .map { k, v in ("memcg \(k.evictedFrom) -> \(k.refaultedInto) ino \(k.inode): pages", v.pages) },
-            Rule.mlockRestoredByReclaim.id: mlockRestores.context,
-            Rule.foreignReferenceRescue.id: foreignReferences.context,
-            Rule.freedWhileIsolated.id: isolatedFrees.context,
-            Rule.chargeLifecycleViolation.id: chargeLifecycle.context,
+            .mlockRestoredByReclaim: mlockRestores.context,
+            .foreignReferenceRescue: foreignReferences.context,
+            .freedWhileIsolated: isolatedFrees.context,
+            .chargeLifecycleViolation: chargeLifecycle.context,
         ]
     }
 }

@@ -1,5 +1,5 @@
 /// `foreign-reference-rescue`: memcg A's reclaim kept a folio because a task of another memcg
-/// had referenced it (seed 003, kernels before 5.11).
+/// had referenced it (kernels before 5.11).
 ///
 /// Watches `Transition.foreignReference`: a young PTE in a foreign VMA, met by memcg
 /// reclaim, is a finding (the unmap failed and the folio was activated); old ones are counted
@@ -32,10 +32,37 @@ struct ForeignReferenceRescueDetector {
         )
     }
 
-    var context: [(String, UInt64)] {
+    var context: [(label: String, count: UInt64)] {
         [
             ("folios kept by a foreign young PTE", UInt64(findings.count)),
             ("foreign PTEs found old (unmapped)", oldForeignPTEs),
         ]
     }
+}
+
+extension Rule {
+    public static let foreignReferenceRescue = Rule(
+        .foreignReferenceRescue,
+        severity: .info,
+        title: "memcg reclaim kept a folio because another memcg's task referenced it",
+        thread: .alwaysIgnoreAccess,
+        explanation: """
+            Before 5.11, memcg reclaim's page_referenced() counted only VMAs of tasks in the \
+            target memcg (invalid_page_referenced_vma(), mm_match_cgroup()), but \
+            try_to_unmap_one() without TTU_IGNORE_ACCESS called ptep_clear_flush_young_notify() \
+            in every VMA: a young PTE in a VMA of a task of another memcg failed the unmap, and \
+            shrink_page_list() activated the folio (nr_unmap_fail, activate_locked). A recent \
+            foreign reference rescued memcg A's folio from A's own reclaim ("since the dawn of \
+            memcg reclaim", Hugh Dickins in the thread). "mm/rmap: always do \
+            TTU_IGNORE_ACCESS" (013339df116c, 5.11; stable 5.10.4) removed the check. Each \
+            finding is a ptep_clear_flush_young() call (kprobe, with the PTE, its young bit and \
+            the memcg of the VMA's mm owner) inside memcg reclaim on a young PTE of a VMA whose \
+            owner is outside the target memcg's subtree.
+            """,
+        needs: [
+            ["vmscan:mm_vmscan_memcg_reclaim_begin"], ["kprobe:ptep_clear_flush_young"],
+            // cgroup paths decide whether the VMA's memcg is under the reclaim target
+            ["cgroup:cgroup_mkdir"],
+        ]
+    )
 }

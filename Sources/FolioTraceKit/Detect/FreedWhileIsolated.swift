@@ -1,5 +1,5 @@
 /// `freed-while-isolated`: a migration source freed while isolated, counted as a successful
-/// migration (seed 004).
+/// migration.
 ///
 /// Watches `Transition.freedWhileIsolated`. Every such free is a finding: the folio's owner
 /// unmapped and released it after migrate_pages() isolated it, so the migration only freed
@@ -30,7 +30,38 @@ struct FreedWhileIsolatedDetector {
         )
     }
 
-    var context: [(String, UInt64)] {
+    var context: [(label: String, count: UInt64)] {
         byReason.sorted { $0.key < $1.key }.map { ("pages freed while isolated, reason \($0.key)", $0.value) }
     }
+}
+
+extension Rule {
+    public static let freedWhileIsolated = Rule(
+        .freedWhileIsolated,
+        severity: .info,
+        title: "migration source freed while isolated, counted as migrated",
+        thread: MailingListThread(
+            subject: "[PATCH v2 2/4] mm/migration: remove unneeded lock page and PageMovable check",
+            authors: "Miaohe Lin and David Hildenbrand",
+            date: "May-June 2022"
+        ),
+        explanation: """
+            migrate_pages() isolates its sources first and migrates them later; when the owner \
+            unmaps and releases a source in between, only the isolation reference is left. \
+            migrate_folio_unmap() (6.3+; unmap_and_move() before) then sees \
+            folio_ref_count(src) == 1 ("Folio was freed from under us"), clears PG_active and \
+            PG_unevictable by hand (the folio is off the LRU, so the release would not), frees \
+            it through migrate_folio_done() in the migrating task and returns \
+            MIGRATEPAGE_SUCCESS: mm_migrate_pages and pgmigrate_success count it as migrated \
+            although nothing moved (the thread asks whether the block is needed; a 2025 patch \
+            removes it, release not checked here). Each finding is a migrate_folio_done() call \
+            (kprobe) on a source with no migrate_folio_move() before it, inside a \
+            migrate_pages() call the trace saw begin.
+            """,
+        needs: [
+            ["migrate:mm_migrate_pages_start"], ["kprobe:migrate_folio_done"], ["kprobe:migrate_folio_move"],
+            // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events
+            ["pagemap:mm_lru_insertion", "pagemap:mm_lru_activate"],
+        ]
+    )
 }

@@ -1,5 +1,5 @@
 /// `mlock-restored-by-reclaim`: reclaim met a folio in a VM_LOCKED VMA that was not mlocked,
-/// and mlocked it (seed 002).
+/// and mlocked it.
 ///
 /// Watches `Transition.mlockRestored`. Every restore is a finding: the folio sat on an
 /// evictable LRU although a VMA locks it, so reclaim spent a scan on it. Large folios are
@@ -41,7 +41,7 @@ struct MlockRestoredByReclaimDetector {
         )
     }
 
-    var context: [(String, UInt64)] {
+    var context: [(label: String, count: UInt64)] {
         [
             ("folios mlocked by reclaim", UInt64(findings.count)),
             ("pages", pages),
@@ -49,4 +49,44 @@ struct MlockRestoredByReclaimDetector {
             ("calls on folios already mlocked", alreadyMlocked),
         ]
     }
+}
+
+extension Rule {
+    public static let mlockRestoredByReclaim = Rule(
+        .mlockRestoredByReclaim,
+        severity: .info,
+        title: "reclaim mlocked a folio of a VM_LOCKED VMA that was on an evictable LRU",
+        thread: MailingListThread(
+            subject: "[PATCH v6 2/3] mm/rmap: integrate PMD-mapped folio splitting into pagewalk loop",
+            authors: "Lance Yang and David Hildenbrand",
+            date: "June 2024"
+        ),
+        explanation: """
+            A folio mapped by a VM_LOCKED VMA should be PG_mlocked and on the unevictable list. \
+            When the mlock got missed, reclaim finds the folio on an evictable LRU and its rmap \
+            walk meets the VM_LOCKED VMA: try_to_unmap_one() (for years) and, since the 5.18 \
+            mlock rework, folio_referenced_one() call mlock_vma_folio() to "restore the mlock \
+            which got missed", and the putback moves the folio to the unevictable list \
+            (mm/rmap.c, mm/vmscan.c). 6.1 undercounts mlock_count on purpose (lru_add_fn(): \
+            "underestimate, let page reclaim fix it"), so a munlock of one mapping can leave a \
+            folio that another mapping still locks evictable. Large folios are the thread's \
+            subject (PMD-mapped THPs in try_to_unmap_one()): 6.1's mlock_vma_folio() mlocks a \
+            large folio only when PMD-mapped ("compound || !folio_test_large"), so a PTE-mapped \
+            one is never restored and keeps failing the unmap; Yin Fengwei's 2023 series made it \
+            folio_within_vma(). A THP also misses its mlock when mlock() races its migration: \
+            the destination is mapped while the VMA has VM_IO set for mlock's walk, and \
+            mlock_vma_folio() ignores it (seen on 6.12). Each finding is an mlock_folio() call \
+            (kprobe) inside a reclaim pass or kswapd on a folio whose PG_mlocked was clear; \
+            large folios are warnings.
+            """,
+        needs: [
+            ["kprobe:mlock_folio"],
+            // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events
+            ["pagemap:mm_lru_insertion", "pagemap:mm_lru_activate"],
+            [
+                "vmscan:mm_vmscan_memcg_reclaim_begin", "vmscan:mm_vmscan_direct_reclaim_begin",
+                "vmscan:mm_vmscan_kswapd_wake",
+            ],
+        ]
+    )
 }

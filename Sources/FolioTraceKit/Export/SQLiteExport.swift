@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// `foliotrace export --sqlite`: the analysis as SQL tables, for questions the reports do not
 /// answer. The schema (`schema`, also in docs/export-schema.sql) uses only types and syntax
@@ -224,7 +233,7 @@ public enum SQLiteExport {
         for c in a.coverage {
             let n = a.findings.lazy.filter { $0.rule == c.rule.id }.count
             try rule.insert([
-                .text(c.rule.id), .text(c.rule.severity.rawValue), .text(c.rule.title), .of(c.runnable),
+                .text(c.rule.id.rawValue), .text(c.rule.severity.rawValue), .text(c.rule.title), .of(c.runnable),
                 .text(c.missing.joined(separator: " ")), .of(n),
             ])
         }
@@ -232,7 +241,8 @@ public enum SQLiteExport {
         let evidence = try db.prepare("INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?)")
         for (id, f) in a.findings.enumerated() {
             try finding.insert([
-                .of(id), .text(f.rule), .text(f.severity.rawValue), .of(f.folio.pfn), .of(Int(f.folio.generation)),
+                .of(id), .text(f.rule.rawValue), .text(f.severity.rawValue), .of(f.folio.pfn),
+                .of(Int(f.folio.generation)),
                 .of(Int(f.folio.order)), .of(f.folio.filePage?.inode), .of(f.folio.filePage?.index), .of(f.memcg),
                 .of(f.otherMemcg), .of(f.timestamp), .text(f.message),
             ])

@@ -121,7 +121,7 @@ extension LifecycleEngine {
         // A mapping may have gone by a path the capture does not probe (a PMD-mapped THP
         // through folio_remove_rmap_pmd): then the balance proves nothing for this folio.
         if let blind = unmapPaths.blind(order: f.order) {
-            summary.notJudged["\(Rule.chargeLifecycleViolation.id)\t\(blind)", default: 0] &+= 1
+            transitions.append(.freeNotJudged(UnjudgedFree(folio: ref(head), reason: blind)))
             return false
         }
         transitions.append(

@@ -27,9 +27,6 @@ public struct LifecycleSummary: Sendable {
     public var reclaim = ReclaimCounts()
     public var migration = MigrationCounts()
     public var chargeMoves: UInt64 = 0
-    /// Folios a rule could not judge, by "rule-id\treason" (the trace lacked a path that
-    /// could prove the verdict wrong): reports show them beside the rule's findings.
-    public var notJudged: [String: UInt64] = [:]
     /// Free contexts of the freed generations.
     public var freesByContext: [String: UInt64] = [:]
     /// Lost events per CPU (counted) and pages with uncounted losses.

@@ -18,6 +18,17 @@ public enum Transition: Sendable {
     case freedWhileMapped(MappedFree)
     /// A folio freed while the trace shows it in the page cache (added, never deleted).
     case freedInPageCache(PageCacheFree)
+    /// A free that `freedWhileMapped` could not judge: a mapping may have gone by a path the
+    /// capture does not probe (a PMD-mapped THP unmapped through folio_remove_rmap_pmd).
+    case freeNotJudged(UnjudgedFree)
+}
+
+/// A free of a folio whose rmap balance says mapped, but whose unmap the trace may not show.
+public struct UnjudgedFree: Sendable {
+    public var folio: FolioRef
+    /// Why the balance proves nothing, as a phrase ("large folio, no probe on
+    /// folio_remove_rmap_pmd").
+    public var reason: String
 }
 
 /// One generation of one folio, as findings name it.

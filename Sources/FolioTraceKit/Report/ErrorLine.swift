@@ -36,13 +36,7 @@ public enum ErrorLine {
     public static func escaped(_ text: String) -> String { MessageText.escaped(text) }
 
     /// `text` shortened to `count` characters by `...` at its end, never inside a `\xNN`.
-    private static func endCut(_ text: String, to count: Int) -> String {
-        guard count > 3 else { return String(repeating: ".", count: max(count, 0)) }
-        var kept = String(text.prefix(count - 3))
-        // A \xNN cut in two would read as other bytes: drop its start.
-        if let slash = kept.suffix(3).lastIndex(of: "\\") { kept = String(kept[..<slash]) }
-        return kept + "..."
-    }
+    private static func endCut(_ text: String, to count: Int) -> String { MessageText.endCut(text, to: count) }
 
     /// `text` shortened to `count` characters by `...` in its middle (a path's directories).
     private static func middleCut(_ text: String, to count: Int) -> String {

@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// How much a rule's finding count may grow over the baseline before the gate fails:
 /// `--tolerance 5` (findings) or `--tolerance 10%` (of the baseline's count).
@@ -27,7 +36,11 @@ public struct Tolerance: Sendable, Equatable, CustomStringConvertible {
         base + max(findings, Int((Double(base) * percent / 100).rounded(.up)))
     }
 
-    public var description: String { percent > 0 ? "\(percent.formatted())%" : "\(findings)" }
+    public var description: String {
+        guard percent > 0 else { return "\(findings)" }
+        // 10 -> "10%", 12.5 -> "12.5%" (no trailing ".0").
+        return percent == percent.rounded() && percent < 1e15 ? "\(Int64(percent))%" : "\(percent)%"
+    }
 }
 
 /// The per-rule finding counts of an earlier report (`analyze --format json`), for
@@ -45,14 +58,14 @@ public struct Baseline: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ReportInputError(path: path, problem: "cannot read the baseline report (missing or unreadable)")
         }
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        guard let object = try? JSONDecoder().decode(CountedReport.self, from: data) else {
             throw ReportInputError(
                 path: path,
                 problem: "not a foliotrace JSON report (not a JSON object): write one with analyze --format json"
             )
         }
         let version = try Self.schemaVersion(of: data, path: path)
-        guard let findings = object["findings"] as? [[String: Any]] else {
+        guard let findings = object.findings else {
             throw ReportInputError(
                 path: path,
                 problem: "not a foliotrace JSON report (no \"findings\" list): write one with analyze --format json"
@@ -60,12 +73,36 @@ public struct Baseline: Sendable {
         }
         schemaVersion = version
         var counts: [String: Int] = [:]
-        for f in findings { if let rule = f["rule"] as? String { counts[rule, default: 0] += 1 } }
+        for f in findings { if let rule = f.rule { counts[rule, default: 0] += 1 } }
         // Reports list every finding, but the per-rule totals in "coverage" are authoritative.
-        for c in object["coverage"] as? [[String: Any]] ?? [] {
-            if let rule = c["rule"] as? String, let n = c["findings"] as? Int { counts[rule] = n }
+        for c in object.coverage ?? [] {
+            if let rule = c.rule, let n = c.findings { counts[rule] = n }
         }
         self.counts = counts
+    }
+
+    /// The members of a JSON report that `--baseline` counts, each read only when it has the
+    /// expected type (a list of objects; a string rule; an integer count), as a loose reader
+    /// of an earlier report must. Decoding fails only when the top level is not an object.
+    private struct CountedReport: Decodable {
+        struct Entry: Decodable {
+            var rule: String?
+            var findings: Int?
+            enum Key: String, CodingKey { case rule, findings }
+            init(from decoder: any Decoder) throws {
+                let c = try decoder.container(keyedBy: Key.self)
+                rule = try? c.decode(String.self, forKey: .rule)
+                findings = try? c.decode(Int.self, forKey: .findings)
+            }
+        }
+        var findings: [Entry]?
+        var coverage: [Entry]?
+        enum Key: String, CodingKey { case findings, coverage }
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: Key.self)
+            findings = try? c.decode([Entry].self, forKey: .findings)
+            coverage = try? c.decode([Entry].self, forKey: .coverage)
+        }
     }
 
     /// The report's `schema_version`, which must be a number equal to the one this
@@ -207,7 +244,7 @@ public struct Verdict: Sendable {
             unmodelled: a.unmodelled,
             memoryEvents: a.memoryEvents
         )
-        var counts: [String: Int] = [:]
+        var counts: [RuleID: Int] = [:]
         for f in a.findings { counts[f.rule, default: 0] += 1 }
         let threshold = failOn ?? (baseline == nil ? nil : .info)
         outcomes = a.coverage.map { c in
@@ -223,7 +260,7 @@ public struct Verdict: Sendable {
                 failed: false
             )
             if let baseline {
-                let base = baseline.counts[c.rule.id] ?? 0
+                let base = baseline.counts[c.rule.id.rawValue] ?? 0
                 o.baseline = base
                 o.change =
                     n == base ? .same : base == 0 ? .new : n == 0 ? .gone : n > base ? .grew : .shrank
@@ -242,7 +279,7 @@ public struct Verdict: Sendable {
             if requireRules, !c.runnable {
                 o.failed = true
                 o.reason =
-                    "not checked (--require-rules): the trace lacks \(c.rule.requirement?.lacking(c.missing) ?? "its events")"
+                    "not checked (--require-rules): the trace lacks \(c.rule.lacking(c.missing))"
             }
             return o
         }
@@ -255,7 +292,7 @@ public struct Verdict: Sendable {
         var line: String
         if failed {
             let rules =
-                outcomes.filter(\.failed).map(\.rule.id)
+                outcomes.filter(\.failed).map(\.rule.id.rawValue)
                 + (damageFailed ? ["input may be incomplete (--fail-on-damage)"] : [])
             line = "FAIL: \(rules.joined(separator: ", "))"
         } else if inputNotes.memoryEvents == 0 {

@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// The HTML report: one self-contained file (inline CSS, SVG and a few lines of script; no
 /// fetches), for a desk or a CI artifact. Everything in it is aggregated (sampled series,
@@ -53,7 +62,7 @@ public struct HTMLReport {
         if verdict.baseline != nil { h += "<th>baseline</th><th>change</th>" }
         h += "<th>gate</th></tr></thead><tbody>\n"
         for o in verdict.outcomes {
-            let link = o.findings > 0 ? "<a href=\"#rule-\(o.rule.id)\">\(o.rule.id)</a>" : o.rule.id
+            let link = o.findings > 0 ? "<a href=\"#rule-\(o.rule.id)\">\(o.rule.id)</a>" : o.rule.id.rawValue
             h += "<tr><td><code>\(link)</code><br><small>\(escapeXML(o.rule.title))</small></td>"
             h += "<td>\(o.rule.severity.rawValue)</td><td class=\"n\">\(o.runnable ? "\(o.findings)" : "")</td>"
             if verdict.baseline != nil {
@@ -96,7 +105,7 @@ public struct HTMLReport {
             id: "plot-findings",
             title: "Findings on the trace's timeline",
             rows: verdict.outcomes.filter { $0.findings > 0 }.map { o in
-                (o.rule.id, a.findings.lazy.filter { $0.rule == o.rule.id }.map { self.x($0.timestamp) })
+                (o.rule.id.rawValue, a.findings.lazy.filter { $0.rule == o.rule.id }.map { self.x($0.timestamp) })
             },
             span: (0, x(a.span.last))
         )
@@ -164,7 +173,7 @@ public struct HTMLReport {
         for o in found {
             let top = RuleBreakdown(a, rule: o.rule.id)
             h += "<article id=\"rule-\(o.rule.id)\"><h3><code>\(o.rule.id)</code> [\(o.rule.severity.rawValue)]: "
-            h += "\(o.findings) — \(escapeXML(o.rule.title))</h3>\n<p>\(escapeXML(o.rule.explanation))</p>\n"
+            h += "\(o.findings) — \(escapeXML(o.rule.title))</h3>\n<p>\(escapeXML(o.rule.explainedWithThread))</p>\n"
             let context = (a.ruleContext[o.rule.id] ?? []).filter { $0.1 > 0 }
             if !context.isEmpty {
                 h += "<ul>" + context.map { "<li>\(escapeXML($0.0)): \($0.1)</li>" }.joined() + "</ul>\n"

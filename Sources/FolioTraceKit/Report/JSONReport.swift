@@ -131,7 +131,7 @@ public enum JSONReport {
                 .array(
                     verdict.outcomes.map { o in
                         .object([
-                            ("rule", .string(o.rule.id)), ("severity", .string(o.rule.severity.rawValue)),
+                            ("rule", .string(o.rule.id.rawValue)), ("severity", .string(o.rule.severity.rawValue)),
                             ("title", .string(o.rule.title)),
                             ("runnable", .bool(o.runnable)), ("missing", .array(o.missing.map(JSON.string))),
                             ("findings", .int(Int64(o.findings))),
@@ -163,7 +163,7 @@ public enum JSONReport {
                 .array(
                     v.outcomes.map { o in
                         .object([
-                            ("rule", .string(o.rule.id)), ("findings", .int(Int64(o.findings))),
+                            ("rule", .string(o.rule.id.rawValue)), ("findings", .int(Int64(o.findings))),
                             ("baseline_findings", o.baseline.map { .int(Int64($0)) } ?? .null),
                             ("change", .string(o.change.rawValue)), ("failed", .bool(o.failed)),
                             ("reason", .optional(o.reason)),
@@ -177,7 +177,7 @@ public enum JSONReport {
     /// A finding in the JSON shape the detectors issue fixes.
     public static func findingJSON(_ f: Finding) -> JSON {
         .object([
-            ("rule", .string(f.rule)), ("severity", .string(f.severity.rawValue)),
+            ("rule", .string(f.rule.rawValue)), ("severity", .string(f.severity.rawValue)),
             ("pfn", .uint(f.folio.pfn)), ("generation", .uint(UInt64(f.folio.generation))),
             ("order", .uint(UInt64(f.folio.order))),
             ("inode", .optional(f.folio.filePage?.inode)), ("index", .optional(f.folio.filePage?.index)),

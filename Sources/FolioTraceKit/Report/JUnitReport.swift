@@ -57,7 +57,7 @@ public struct JUnitReport {
 
     private func failureText(_ o: RuleOutcome) -> String {
         let top = RuleBreakdown(a, rule: o.rule.id)
-        var t = "\(o.rule.title)\n\(o.rule.explanation)\n\n"
+        var t = "\(o.rule.title)\n\(o.rule.explainedWithThread)\n\n"
         t += "by memcg: " + top.memcgPairs.map { "\($0.label): \($0.count)" }.joined(separator: ", ") + "\n"
         for f in top.findings.prefix(Self.listed) {
             t += "pfn 0x\(hex(f.folio.pfn)) gen \(f.folio.generation) at \(seconds(f.timestamp)): \(f.message)\n"
@@ -80,6 +80,6 @@ public struct JUnitReport {
 
     /// XML attribute value (quoted with ").
     private func attr(_ s: String) -> String {
-        text(s).replacingOccurrences(of: "\n", with: "&#10;")
+        text(s).replacing("\n", with: "&#10;")
     }
 }

@@ -57,7 +57,7 @@ public struct MarkdownReport {
     private func ruleSection(_ o: RuleOutcome) -> String {
         let top = RuleBreakdown(a, rule: o.rule.id)
         var m = "### `\(o.rule.id)`: \(escape(o.rule.title))\n\n"
-        m += wrap(escape(o.rule.explanation), indent: "")
+        m += wrap(escape(o.rule.explainedWithThread), indent: "")
         m += "\n"
         let context = (a.ruleContext[o.rule.id] ?? []).filter { $0.1 > 0 }
         if !context.isEmpty {
@@ -66,7 +66,7 @@ public struct MarkdownReport {
             m += "\n"
         }
         m += "| memcg → other memcg | findings |\n|---|--:|\n"
-        for p in top.memcgPairs { m += "| \(p.label.replacingOccurrences(of: "->", with: "→")) | \(p.count) |\n" }
+        for p in top.memcgPairs { m += "| \(p.label.replacing("->", with: "→")) | \(p.count) |\n" }
         if !top.inodes.isEmpty {
             m += "\n| inode | findings |\n|---|--:|\n"
             for i in top.inodes { m += "| \(i.inode) | \(i.count) |\n" }

@@ -7,7 +7,7 @@ struct RuleBreakdown {
     let memcgPairs: [(label: String, count: Int)]
     let inodes: [(inode: UInt64, count: Int)]
 
-    init(_ a: TraceAnalysis, rule: String, top: Int = 5) {
+    init(_ a: TraceAnalysis, rule: RuleID, top: Int = 5) {
         findings = a.findings.filter { $0.rule == rule }
         var pairs: [String: Int] = [:]
         var inodes: [UInt64: Int] = [:]

@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Inline SVG plots for the HTML report: drawn here, so the page needs no script library and
 /// no network. Plots take already-aggregated data (a few hundred points a series at most),
@@ -171,7 +180,7 @@ enum SVGPlot {
 
     static func label(_ v: Double) -> String {
         if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
-        return String(format: "%.3g", v)
+        return cFormat("%.3g", v)
     }
 
     /// Coordinates with one decimal: enough for a 760-pixel plot, and half the bytes.

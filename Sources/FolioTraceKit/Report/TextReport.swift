@@ -100,7 +100,7 @@ func findingsText(_ a: TraceAnalysis, _ verdict: Verdict) -> String {
         if !c.missing.isEmpty { t += "    checked in part: the trace lacks \(rule.lacking(c.missing))\n" }
         for (label, n) in a.ruleContext[rule.id] ?? [] where n > 0 { t += "    \(label): \(n)\n" }
         guard !found.isEmpty else { continue }
-        t += wrap(rule.explanation, indent: "    ")
+        t += wrap(rule.explainedWithThread, indent: "    ")
         t += "    by memcg: " + top.memcgPairs.map { "\($0.label): \($0.count)" }.joined(separator: ", ") + "\n"
         if !top.inodes.isEmpty {
             t += "    by inode: " + top.inodes.map { "\($0.inode): \($0.count)" }.joined(separator: ", ") + "\n"

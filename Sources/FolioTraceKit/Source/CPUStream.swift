@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// One raw event record: where and when it happened and its payload bytes.
 ///
@@ -344,7 +353,7 @@ struct PageSupply {
 /// once a page (4 KiB of events), not once a record.
 public final class LivePages: @unchecked Sendable {
     public let pageSize: Int
-    private let lock = NSLock()
+    private let lock = Lock()
     private var queue: [UnsafeMutableRawBufferPointer] = []
     private var head = 0
     private var spare: [UnsafeMutableRawBufferPointer] = []

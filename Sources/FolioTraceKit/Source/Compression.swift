@@ -1,6 +1,15 @@
 import CZlib
 import CZstd
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// The compression a version-7 trace.dat names in its header ("none", "zstd" or "zlib").
 ///

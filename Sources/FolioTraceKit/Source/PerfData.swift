@@ -420,6 +420,40 @@ public struct PerfFeatures: Sendable {
     public var present: Set<Int> = []
 }
 
+/// `enum perf_event_sample_format` (include/uapi/linux/perf_event.h): which fields a sample
+/// carries, in the order of `PERF_RECORD_SAMPLE`'s layout (identifier first, then ip, tid,
+/// time, addr, id, stream_id, cpu, period, read, callchain, raw).
+public struct PerfSampleType: OptionSet, Sendable, Equatable {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    public static let ip = Self(rawValue: 1 << 0)
+    public static let tid = Self(rawValue: 1 << 1)
+    public static let time = Self(rawValue: 1 << 2)
+    public static let addr = Self(rawValue: 1 << 3)
+    public static let read = Self(rawValue: 1 << 4)
+    public static let callchain = Self(rawValue: 1 << 5)
+    public static let id = Self(rawValue: 1 << 6)
+    public static let cpu = Self(rawValue: 1 << 7)
+    public static let period = Self(rawValue: 1 << 8)
+    public static let streamID = Self(rawValue: 1 << 9)
+    public static let raw = Self(rawValue: 1 << 10)
+    public static let identifier = Self(rawValue: 1 << 16)
+}
+
+/// `enum perf_event_read_format`: what PERF_SAMPLE_READ's values hold.
+public struct PerfReadFormat: OptionSet, Sendable, Equatable {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    public static let totalTimeEnabled = Self(rawValue: 1 << 0)
+    public static let totalTimeRunning = Self(rawValue: 1 << 1)
+    public static let id = Self(rawValue: 1 << 2)
+    /// One value per group member instead of one.
+    public static let group = Self(rawValue: 1 << 3)
+    public static let lost = Self(rawValue: 1 << 4)
+}
+
 /// The part of `struct perf_event_attr` (include/uapi/linux/perf_event.h) a reader needs.
 public struct PerfEventAttr: Sendable {
     /// PERF_TYPE_TRACEPOINT is 2; `config` is then the tracepoint's event id.
@@ -427,8 +461,8 @@ public struct PerfEventAttr: Sendable {
     /// The attribute's size as the writer's kernel headers knew it.
     public var size: Int
     public var config: UInt64
-    public var sampleType: UInt64
-    public var readFormat: UInt64
+    public var sampleType: PerfSampleType
+    public var readFormat: PerfReadFormat
     /// The attribute's flag bits (disabled, inherit, ..., sample_id_all at bit 18).
     public var flags: UInt64
     /// The sample ids perf gave this event's counters (one per CPU or thread).
@@ -448,8 +482,8 @@ public struct PerfEventAttr: Sendable {
         guard size >= 64, size <= b.count else { throw TraceProblem(.corrupt("perf_event_attr size \(size)")) }
         config = try c.u64("attr config")
         _ = try c.u64("attr sample_period")
-        sampleType = try c.u64("attr sample_type")
-        readFormat = try c.u64("attr read_format")
+        sampleType = PerfSampleType(rawValue: try c.u64("attr sample_type"))
+        readFormat = PerfReadFormat(rawValue: try c.u64("attr read_format"))
         flags = try c.u64("attr flags")
         c.offset = 56
         breakpointAddress = try c.u64("attr bp_addr")

@@ -13,20 +13,20 @@ struct SampleIDBlock: Equatable {
 
     init(_ a: PerfEventAttr) {
         guard a.sampleIDAll else { return }
-        func has(_ bit: UInt64) -> Bool { a.sampleType & (1 << bit) != 0 }
+        let t = a.sampleType
         var s = 0
-        if has(1) { s += 8 }
-        if has(2) {
+        if t.contains(.tid) { s += 8 }
+        if t.contains(.time) {
             time = s
             s += 8
         }
-        if has(6) { s += 8 }
-        if has(9) { s += 8 }
-        if has(7) {
+        if t.contains(.id) { s += 8 }
+        if t.contains(.streamID) { s += 8 }
+        if t.contains(.cpu) {
             cpu = s
             s += 8
         }
-        if has(16) { s += 8 }
+        if t.contains(.identifier) { s += 8 }
         size = s
     }
 }
@@ -47,7 +47,7 @@ struct PerfSampleLayout: Equatable {
     /// The bytes a sample needs for every fixed field (through PERIOD).
     var fixedEnd = 8
     /// PERF_SAMPLE_READ's read_format, when READ is set.
-    var readFormat: UInt64?
+    var readFormat: PerfReadFormat?
     var hasCallchain = false
     var hasRaw = false
     /// The raw size word when nothing of variable length precedes it, else -1.
@@ -55,38 +55,38 @@ struct PerfSampleLayout: Equatable {
 
     init() {}
 
-    init(sampleType t: UInt64, readFormat f: UInt64) {
-        func has(_ bit: UInt64) -> Bool { t & (1 << bit) != 0 }
+    init(sampleType t: PerfSampleType, readFormat f: PerfReadFormat) {
         var o = 8
-        if has(16) {  // IDENTIFIER: the id, first so that any event's samples can be told apart
+        if t.contains(.identifier) {  // the id, first so that any event's samples can be told apart
             id = o
             o += 8
         }
-        if has(0) { o += 8 }  // IP
-        if has(1) { o += 8 }  // TID
-        if has(2) {
+        if t.contains(.ip) { o += 8 }
+        if t.contains(.tid) { o += 8 }
+        if t.contains(.time) {
             time = o
             o += 8
         }
-        if has(3) { o += 8 }  // ADDR
-        if has(6) {
+        if t.contains(.addr) { o += 8 }
+        if t.contains(.id) {
             if id < 0 { id = o }
             o += 8
         }
-        if has(9) { o += 8 }  // STREAM_ID
-        if has(7) {
+        if t.contains(.streamID) { o += 8 }
+        if t.contains(.cpu) {
             cpu = o
             o += 8
         }
-        if has(8) { o += 8 }  // PERIOD
+        if t.contains(.period) { o += 8 }
         fixedEnd = o
-        if has(4) { readFormat = f }
-        hasCallchain = has(5)
-        hasRaw = has(10)
+        if t.contains(.read) { readFormat = f }
+        hasCallchain = t.contains(.callchain)
+        hasRaw = t.contains(.raw)
         if hasRaw, !hasCallchain {
             if let f = readFormat {
-                guard f & (1 << 3) == 0 else { return }  // GROUP: as many values as members
-                o += 8 * (1 + [0, 1, 2, 4].filter { f & (1 << UInt64($0)) != 0 }.count)
+                guard !f.contains(.group) else { return }  // as many values as members
+                let words = f.intersection([.totalTimeEnabled, .totalTimeRunning, .id, .lost])
+                o += 8 * (1 + words.rawValue.nonzeroBitCount)
             }
             rawFixed = o
         }
@@ -101,15 +101,16 @@ struct PerfSampleLayout: Equatable {
             guard hasRaw, fixedEnd <= r.count else { return nil }
             o = fixedEnd
             if let f = readFormat {
-                let optional = [0, 1].filter { f & (1 << UInt64($0)) != 0 }.count  // enabled, running
-                if f & (1 << 3) != 0 {  // GROUP: nr, [enabled], [running], nr x {value, [id], [lost]}
+                let optional = f.intersection([.totalTimeEnabled, .totalTimeRunning]).rawValue.nonzeroBitCount
+                let perValue = f.intersection([.id, .lost]).rawValue.nonzeroBitCount
+                if f.contains(.group) {  // nr, [enabled], [running], nr x {value, [id], [lost]}
                     guard o + 8 <= r.count else { return nil }
                     let nr = r.loadUnaligned(fromByteOffset: o, as: UInt64.self)
-                    let entry = 8 * (1 + [2, 4].filter { f & (1 << UInt64($0)) != 0 }.count)
+                    let entry = 8 * (1 + perValue)
                     guard nr <= UInt64(r.count / entry) else { return nil }
                     o += 8 + 8 * optional + Int(nr) * entry
                 } else {
-                    o += 8 * (1 + optional + [2, 4].filter { f & (1 << UInt64($0)) != 0 }.count)
+                    o += 8 * (1 + optional + perValue)
                 }
             }
             if hasCallchain {
@@ -157,8 +158,7 @@ struct PerfSampleLayouts {
         guard attrs.count > 1 else { return }
         // perf lets events sample differently only with PERF_SAMPLE_IDENTIFIER, which is then
         // first in every sample; with one sample_type the id is wherever that type puts it.
-        let identifier: UInt64 = 1 << 16
-        if attrs.allSatisfy({ $0.sampleType & identifier != 0 }) {
+        if attrs.allSatisfy({ $0.sampleType.contains(.identifier) }) {
             idOffset = 8
         } else if attrs.allSatisfy({ $0.sampleType == attrs[0].sampleType }) {
             idOffset = layouts[0].id
@@ -307,11 +307,15 @@ public struct PerfRecordStream: RecordStream {
             if readyIndex < ready.count {
                 let q = ready[readyIndex]
                 readyIndex += 1
-                if q.source == QueuedRecord.lostSource {
+                let base: UnsafeRawPointer?
+                switch q.source {
+                case .loss:
                     noteLoss(q)
                     continue
+                case .map: base = map.baseAddress
+                case .arena0: base = arenaBases.0
+                case .arena1: base = arenaBases.1
                 }
-                let base = q.source == 0 ? map.baseAddress : q.source == 1 ? arenaBases.0 : arenaBases.1
                 // Queued CPUs are in 0..<cpuLimit (queueSample checks).
                 let cpu = Int(q.cpu)
                 var m: Int64 = 0
@@ -343,8 +347,8 @@ public struct PerfRecordStream: RecordStream {
             lost += Array(repeating: LostEvents(), count: cpu + 1 - lost.count)
             missed += Array(repeating: 0, count: cpu + 1 - missed.count)
         }
-        lost[cpu].counted &+= UInt64(q.offset)
-        missed[cpu] &+= Int64(q.offset)
+        lost[cpu].counted &+= q.lostCount
+        missed[cpu] &+= Int64(clamping: q.lostCount)
     }
 
     // MARK: reading
@@ -444,7 +448,7 @@ public struct PerfRecordStream: RecordStream {
                 try handle(
                     type: type,
                     UnsafeRawBufferPointer(rebasing: map[start..<(start + size)]),
-                    source: 0,
+                    source: .map,
                     offset: start
                 )
             }
@@ -453,12 +457,12 @@ public struct PerfRecordStream: RecordStream {
         return false
     }
 
-    /// One record from the file or from decompressed bytes (`source` 0: the map, 1/2: arena).
+    /// One record from the file or from decompressed bytes.
     @inline(__always)
     private mutating func handle(
         type: UInt32,
         _ r: UnsafeRawBufferPointer,
-        source: UInt8,
+        source: QueuedRecord.Source,
         offset: Int
     ) throws(TraceProblem) {
         if type == PerfRecordType.sample.rawValue {
@@ -483,7 +487,7 @@ public struct PerfRecordStream: RecordStream {
     /// layout (shorter than its fields, a CPU outside 0..<cpuLimit) is left out and counted
     /// as damage: perf would print whatever its bytes say.
     @inline(__always)
-    private mutating func queueSample(_ r: UnsafeRawBufferPointer, source: UInt8, offset: Int) {
+    private mutating func queueSample(_ r: UnsafeRawBufferPointer, source: QueuedRecord.Source, offset: Int) {
         let index = layouts.attrIndex(of: r)
         guard index >= 0, index < decodable.count else {
             damage.unknownIDSamples &+= 1
@@ -515,11 +519,11 @@ public struct PerfRecordStream: RecordStream {
         enqueue(
             QueuedRecord(
                 timestamp: ts,
-                offset: offset + raw.lowerBound,
-                length: UInt32(raw.count),
                 cpu: max(cpu, 0),
                 sequence: sequence,
-                source: source
+                source: source,
+                offset: offset + raw.lowerBound,
+                length: UInt32(raw.count)
             )
         )
     }
@@ -552,16 +556,7 @@ public struct PerfRecordStream: RecordStream {
             damage.malformedLossRecords &+= 1
             return
         }
-        enqueue(
-            QueuedRecord(
-                timestamp: ts,
-                offset: Int(clamping: count),
-                length: 0,
-                cpu: cpu,
-                sequence: sequence,
-                source: QueuedRecord.lostSource
-            )
-        )
+        enqueue(QueuedRecord(timestamp: ts, cpu: cpu, sequence: sequence, lost: count))
     }
 
     @inline(__always)
@@ -603,7 +598,7 @@ public struct PerfRecordStream: RecordStream {
         cacheBases()
         guard let base = UnsafeRawPointer(arena.base) else { return }
         let bytes = UnsafeRawBufferPointer(start: base, count: arena.count)
-        let source = UInt8(current + 1)
+        let source: QueuedRecord.Source = current == 0 ? .arena0 : .arena1
         while arena.count - parsed >= 8 {
             let (type, size) = PerfRecordType.header(bytes, at: parsed)
             guard size >= 8 else {
@@ -625,17 +620,49 @@ public struct PerfRecordStream: RecordStream {
 
 /// A record waiting in the round queue: where its raw payload is, or a loss to count.
 struct QueuedRecord {
+    /// Where a queued sample's payload lives.
+    enum Source: UInt8 {
+        /// The file's memory map.
+        case map
+        /// One of the two arenas decompressed records are written to.
+        case arena0, arena1
+        /// Not a sample: a PERF_RECORD_LOST, counted when its turn comes.
+        case loss
+    }
+
     var timestamp: UInt64
-    /// The payload's offset in the map or arena; for a loss, the number of samples lost.
-    var offset: Int
-    var length: UInt32
     var cpu: Int32
     /// File order, for ties.
     var sequence: UInt32
-    /// 0: the memory map, 1 and 2: the arenas, `lostSource`: a loss.
-    var source: UInt8
+    var source: Source
+    /// The payload's offset in `source`'s bytes, or for `.loss` the samples lost: one word
+    /// with two meanings, told apart by `source`, which keeps an entry at 32 bytes (the round
+    /// queue is sorted and copied per round). Read it through `offset` or `lostCount`.
+    private var word: Int
+    var length: UInt32
 
-    static let lostSource: UInt8 = 3
+    init(timestamp: UInt64, cpu: Int32, sequence: UInt32, source: Source, offset: Int, length: UInt32) {
+        self.timestamp = timestamp
+        self.cpu = cpu
+        self.sequence = sequence
+        self.source = source
+        word = offset
+        self.length = length
+    }
+
+    init(timestamp: UInt64, cpu: Int32, sequence: UInt32, lost: UInt64) {
+        self.init(
+            timestamp: timestamp,
+            cpu: cpu,
+            sequence: sequence,
+            source: .loss,
+            offset: Int(clamping: lost),
+            length: 0
+        )
+    }
+
+    var offset: Int { word }
+    var lostCount: UInt64 { source == .loss ? UInt64(clamping: word) : 0 }
 }
 
 /// A growable heap buffer addressed by offset (so growing it moves nothing that matters).

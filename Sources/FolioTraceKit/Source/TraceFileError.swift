@@ -80,7 +80,14 @@ public enum MessageText {
     public static func oneLine(_ text: String, limit: Int = limit) -> String {
         let e = escaped(text)
         guard e.count > limit else { return e.isEmpty ? "(no detail)" : e }
-        var kept = String(e.prefix(max(limit - 3, 0)))
+        return endCut(e, to: limit)
+    }
+
+    /// Escaped `text` cut to `count` characters with `...` at its end; a `\xNN` cut in two
+    /// would read as other bytes, so its start goes too.
+    static func endCut(_ text: String, to count: Int) -> String {
+        guard count > 3 else { return String(repeating: ".", count: max(count, 0)) }
+        var kept = String(text.prefix(count - 3))
         if let slash = kept.suffix(3).lastIndex(of: "\\") { kept = String(kept[..<slash]) }
         return kept + "..."
     }

@@ -105,32 +105,11 @@ public enum TraceSource {
         }
     }
 
-    /// The "system:event" names the capture had enabled, when the file says: `foliotrace
-    /// record`'s option in a trace.dat, the tracepoint events perf.data lists (each was on,
-    /// sampled or not); nil otherwise.
-    public func enabledEvents(_ catalog: EventCatalog) -> Set<String>? {
-        switch self {
-        case .traceDat(let f): return f.options.enabledEvents
-        case .perfData(let p):
-            // PERF_TYPE_TRACEPOINT's config is the tracepoint's id in the formats.
-            return Set(
-                p.attrs.filter { $0.type == 2 }.compactMap { a in
-                    UInt16(exactly: a.config).flatMap(catalog.type(id:))?.fullName
-                }
-            )
-        }
-    }
-
     /// What is damaged in the file's metadata (its records' damage is the stream's).
     public var damage: [String] {
         switch self {
         case .traceDat(let f): return f.damage
         case .perfData: return []
         }
-    }
-
-    /// The event catalog of the capture's formats.
-    public func catalog() throws(TraceFileError) -> EventCatalog {
-        try EventCatalog(tracing: tracing, path: path, machine: machine, kernelRelease: kernelRelease)
     }
 }

@@ -20,11 +20,16 @@ import Testing
         return out
     }
 
-    @Test func btfOffsetsMatchPahole() throws {
-        guard FileManager.default.fileExists(atPath: Self.vmlinux) else {
-            print("skipped: this kernel has no BTF at \(Self.vmlinux)")
-            return
-        }
+    /// Why this kernel's BTF cannot be read, or nil.
+    static var noBTF: String? {
+        FileManager.default.fileExists(atPath: vmlinux) ? nil : "this kernel has no BTF at \(vmlinux)"
+    }
+
+    @Test(
+        Prerequisite.condition(noBTF),
+        Prerequisite.executable("/usr/bin/pahole", package: "dwarves")
+    )
+    func btfOffsetsMatchPahole() throws {
         let btf = try BTF()
         let wanted: [String: [String]] = [
             "folio": ["flags", "mapping", "index", "_mapcount", "_refcount", "_flags_1", "_large_mapcount"],
@@ -32,11 +37,7 @@ import Testing
             "mem_cgroup": ["css"], "cgroup_subsys_state": ["cgroup"], "cgroup": ["kn"], "kernfs_node": ["id"],
         ]
         for (name, members) in wanted {
-            guard let theirs = try Self.pahole(name) else {
-                try #require(ProcessInfo.processInfo.environment["CI"] == nil, "CI must have pahole (dwarves)")
-                print("skipped: pahole is not installed (apt-get install dwarves)")
-                return
-            }
+            let theirs = try #require(try Self.pahole(name), "pahole printed nothing for \(name)")
             for member in members where theirs[member] != nil {
                 #expect(btf.offset(of: member, in: name) == theirs[member], "\(name).\(member)")
             }
@@ -47,11 +48,12 @@ import Testing
     /// Every function of the catalog that this kernel has out of line gets a probe whose
     /// arguments are its BTF parameters in register order, plus the folio fields at pahole's
     /// offsets; the others are listed as skipped with the reason.
-    @Test func catalogForTheRunningKernel() throws {
-        guard FileManager.default.fileExists(atPath: Self.vmlinux), let folio = try Self.pahole("folio") else {
-            print("skipped: needs BTF and pahole")
-            return
-        }
+    @Test(
+        Prerequisite.condition(noBTF),
+        Prerequisite.executable("/usr/bin/pahole", package: "dwarves")
+    )
+    func catalogForTheRunningKernel() throws {
+        let folio = try #require(try Self.pahole("folio"), "pahole printed nothing for folio")
         let kallsyms = String(decoding: readWhole("/proc/kallsyms"), as: UTF8.self)
         let catalog = KprobeCatalog(btf: try BTF(), kallsyms: kallsyms)
         #expect(catalog.probes.count + catalog.skipped.count == KprobeFunction.allCases.count)

@@ -2,28 +2,38 @@ import FolioTraceKit
 import Foundation
 import Testing
 
-/// `foliotrace record` on this machine's kernel, around a real workload. Needs root and a
-/// tracefs with instances; elsewhere each test says why it skipped.
-@Suite(.serialized) struct RecordLiveTests {
+/// Why live tracing cannot run on this machine, or nil when it can.
+enum LiveTracing {
     static let tracing = "/sys/kernel/tracing"
 
-    /// Why live tracing cannot run here, or nil when it can.
     static var unavailable: String? {
-        if geteuid() != 0 { return "not root" }
-        if !FileManager.default.fileExists(atPath: tracing + "/instances") { return "no tracefs at \(tracing)" }
+        if geteuid() != 0 { return "live tracing needs root" }
+        if !FileManager.default.fileExists(atPath: tracing + "/instances") {
+            return "live tracing needs a tracefs with instances at \(tracing)"
+        }
         return nil
     }
+}
 
-    static func skip(_ test: String) -> Bool {
-        guard let why = unavailable else { return false }
-        print("skipped \(test): live tracing needs root and tracefs (\(why))")
-        return true
-    }
+/// `foliotrace record` on this machine's kernel, around a real workload. Needs root and a
+/// tracefs with instances; elsewhere the tests are skipped with that reason.
+@Suite(.serialized, Prerequisite.condition(LiveTracing.unavailable))
+struct RecordLiveTests {
+    static let tracing = LiveTracing.tracing
 
-    /// Our instances left in tracefs.
-    static var leftovers: [String] {
+    /// Every foliotrace instance in tracefs, live or not.
+    static var instances: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: tracing + "/instances")) ?? [])
             .filter { $0.hasPrefix("foliotrace-") }
+    }
+
+    /// Instances whose process has exited: what a run must not leave. An instance of a live
+    /// process is another run's (a second checkout's tests on the same machine), not a leftover.
+    static var leftovers: [String] {
+        instances.filter { name in
+            guard let pid = Int32(name.dropFirst("foliotrace-".count)) else { return true }
+            return kill(pid, 0) != 0 && errno == ESRCH
+        }
     }
 
     /// Page-cache churn on a disk-backed file system in a memcg with a low limit (32 MiB
@@ -31,7 +41,6 @@ import Testing
     /// reclaims), then a compaction.
     @Test(arguments: [6, 7])
     func recordsAWorkloadThatTraceCmdReads(_ version: Int) throws {
-        if Self.skip("recordsAWorkloadThatTraceCmdReads") { return }
         let dir = try Fixtures.scratch("record")
         defer { try? FileManager.default.removeItem(at: dir) }
         let data = URL(fileURLWithPath: "/var/tmp/foliotrace-record-test-\(getpid())-v\(version)")
@@ -117,7 +126,7 @@ import Testing
         )
         // So the page-cache part of charge-lifecycle-violation runs whether or not a
         // migration happened.
-        let part = try #require(analysis.coverage.first { $0.rule.id == "charge-lifecycle-violation" })
+        let part = try #require(analysis.coverage.first { $0.rule.id == RuleID.chargeLifecycleViolation })
         #expect(part.runnable && !part.missing.contains("migrate:mm_migrate_pages_start"), "\(part.missing)")
 
         // The file names the memcg this test runs in (from its cgroup directory's inode),
@@ -135,7 +144,6 @@ import Testing
     /// Ctrl-C (SIGINT) ends a capture with a readable file and no instance left; an
     /// instance left by a run that was killed is removed by the next run.
     @Test func interruptAndStaleInstancesLeaveNothingBehind() throws {
-        if Self.skip("interruptAndStaleInstancesLeaveNothingBehind") { return }
         let dir = try Fixtures.scratch("record-int")
         defer { try? FileManager.default.removeItem(at: dir) }
         // A pid that is certainly gone: a child that has exited.
@@ -149,7 +157,7 @@ import Testing
         let out = dir.appendingPathComponent("int.dat").path
         let p = try Subprocess(CommandLineTests.binary, ["record", "-o", out, "--duration", "60"])
         var waited = 0
-        while !Self.leftovers.contains("foliotrace-\(p.pid)"), waited < 100 {
+        while !Self.instances.contains("foliotrace-\(p.pid)"), waited < 100 {
             usleep(50_000)
             waited += 1
         }
@@ -164,12 +172,8 @@ import Testing
 
     /// The memcg stat item names travel in the file, as the kernel's BTF numbers them (pahole
     /// reads the same enums independently).
-    @Test func statItemNamesTravelInTheFile() throws {
-        if Self.skip("statItemNamesTravelInTheFile") { return }
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/pahole") else {
-            print("skipped statItemNamesTravelInTheFile: no pahole (apt-get install dwarves)")
-            return
-        }
+    @Test(Prerequisite.executable("/usr/bin/pahole", package: "dwarves"))
+    func statItemNamesTravelInTheFile() throws {
         let dir = try Fixtures.scratch("record-items")
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("items.dat").path
@@ -190,7 +194,6 @@ import Testing
 
     /// Not root: one line saying so, exit 2, nothing created.
     @Test func notRootSaysSo() throws {
-        if Self.skip("notRootSaysSo") { return }
         let r = try CommandLineTests.execute(
             "/usr/bin/setpriv",
             [
@@ -207,7 +210,6 @@ import Testing
     /// where libtracefs cannot mount it either): one line that says so and how to mount it,
     /// from `record` and `tail` alike, exit 2.
     @Test func noTracefsSaysHowToMountIt() throws {
-        if Self.skip("noTracefsSaysHowToMountIt") { return }
         for command in ["record -o /tmp/foliotrace-no-tracefs.dat --duration 1", "tail --duration 1"] {
             let r = try CommandLineTests.execute(
                 "/usr/bin/unshare",
@@ -265,15 +267,33 @@ extension RecordLiveTests {
         let r = p.wait(timeout: 60)
         #expect(!r.timedOut && r.status == 0, "\(r.stderr)")
         #expect(Self.leftovers.isEmpty, "instances left: \(Self.leftovers)")
+        try Self.validateLines(r.stdout)
         return r.stdout.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
     }
 
+    /// Every line of tail's output against docs/tail.schema.json (python3-jsonschema).
+    static func validateLines(_ output: String) throws {
+        let file = try Fixtures.scratch("tail-lines").appendingPathComponent("tail.jsonl")
+        defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
+        try Data(output.utf8).write(to: file)
+        let schema = Fixtures.packageRoot.appendingPathComponent("docs/tail.schema.json").path
+        let check = """
+            import json, sys, jsonschema
+            v = jsonschema.Draft202012Validator(json.load(open(sys.argv[1])))
+            lines = [l for l in open(sys.argv[2]) if l.strip()]
+            bad = [str(i) + ": " + e.message[:200] for i, l in enumerate(lines) for e in v.iter_errors(json.loads(l))]
+            print("\\n".join(bad))
+            sys.exit(1 if bad or not lines else 0)
+            """
+        let r = try CommandLineTests.execute("/usr/bin/env", ["python3", "-c", check, schema, file.path])
+        #expect(r.status == 0, "tail's lines against docs/tail.schema.json: \(r.stdout)\(r.stderr)")
+    }
+
     /// `tail --duration` around page-cache churn: JSON lines (stdout is a pipe), summaries
     /// that count the workload's kinds of transitions, a final summary, no instance left.
     @Test func tailReportsTheWorkloadLive() throws {
-        if Self.skip("tailReportsTheWorkloadLive") { return }
         let data = "/var/tmp/foliotrace-tail-test-\(getpid())"
         defer { unlink(data) }
         let lines = try Self.tail(
@@ -289,6 +309,8 @@ extension RecordLiveTests {
             #expect((last[key] as? Int ?? 0) > 0, "\(key) in \(last)")
         }
         #expect(last["lost_events"] is Int, "losses are always reported")
+        // What the analysis did not reach by the stop is said, not dropped silently.
+        #expect(last["unanalyzed_pages"] is Int, "\(last)")
     }
 
     /// `tail --memcg /NAME` (the path as reports print it) follows that memcg alone: every
@@ -299,13 +321,14 @@ extension RecordLiveTests {
     /// cached). The kernel's count also holds a few pages (16 of 4108 in one run) whose adds
     /// tail did not put in this memcg: on a live machine the exact match is not the kernel's
     /// promise, the order of magnitude of every page the task read is.
-    @Test func tailFollowsOneMemcg() throws {
-        if Self.skip("tailFollowsOneMemcg") { return }
+    @Test(
+        Prerequisite.condition(
+            FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.stat")
+                ? nil : "no cgroup v1 memory hierarchy at /sys/fs/cgroup/memory"
+        )
+    )
+    func tailFollowsOneMemcg() throws {
         let v1 = "/sys/fs/cgroup/memory"
-        guard FileManager.default.fileExists(atPath: v1 + "/memory.stat") else {
-            print("skipped tailFollowsOneMemcg: no cgroup v1 memory hierarchy at \(v1)")
-            return
-        }
         let name = "foliotrace-tail-memcg-\(getpid())"
         let memcg = v1 + "/" + name
         try FileManager.default.createDirectory(atPath: memcg, withIntermediateDirectories: false)

@@ -91,13 +91,8 @@ import Testing
 @Suite struct PerfExportTests {
     /// Every sample is an event of the export, and the page cache each memcg holds at the end
     /// is what its memory.stat said at the end of the workload.
-    @Test(arguments: PerfFixtures.memcgReclaim)
+    @Test(Prerequisite.executable(SQLiteExportTests.sqlite3, package: "sqlite3"), arguments: PerfFixtures.memcgReclaim)
     func exportMatchesTheKernel(_ fixture: String) throws {
-        guard FileManager.default.isExecutableFile(atPath: SQLiteExportTests.sqlite3) else {
-            try #require(ProcessInfo.processInfo.environment["CI"] == nil, "CI must have sqlite3")
-            print("skipped: no sqlite3 shell (apt-get install sqlite3)")
-            return
-        }
         let truth = try PerfFixtures.truth(fixture)
         let (dir, query) = try SQLiteExportTests.export(fixture)
         defer { try? FileManager.default.removeItem(at: dir) }

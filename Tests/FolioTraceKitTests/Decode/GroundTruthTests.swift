@@ -40,9 +40,10 @@ import Testing
         let success = try #require(truth.line("pgmigrate_success").map(Truth.numbers)?.first)
         let fail = try #require(truth.line("pgmigrate_fail").map(Truth.numbers)?.first)
         var byList: [UInt64: UInt64] = [:]
-        for line in truth.lines where line.hasSuffix(line.split(separator: " ").last ?? "") && line.contains(" lru=") {
-            let n = Truth.numbers(line)
-            if n.count == 2 { byList[n[1]] = n[0] }
+        // The truth file's `trace-cmd report | ... | uniq -c` lines: "  19746 lru=0".
+        for line in truth.lines {
+            guard let m = line.wholeMatch(of: /\s*([0-9]+) lru=([0-9]+)/) else { continue }
+            byList[UInt64(m.2)!] = UInt64(m.1)!
         }
         #expect(byList.count >= 3)
 

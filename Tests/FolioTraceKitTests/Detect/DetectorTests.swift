@@ -18,13 +18,13 @@ import Testing
         #expect(summary.contains("compound=1: 1 (      1 cmapcount=0 )"), "the one THP was PMD-mapped")
 
         let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
-        let findings = analysis.findings.filter { $0.rule == "charge-move-unmapped" }
+        let findings = analysis.findings.filter { $0.rule == RuleID.chargeMoveUnmapped }
         #expect(findings.count == unmapped)
         #expect(findings.allSatisfy { $0.memcg == ids[0] && $0.otherMemcg == ids[1] && $0.severity == .warning })
         #expect(findings.allSatisfy { $0.evidence.first?.event.hasSuffix(":mem_cgroup_move_account") == true })
-        let mapped = analysis.ruleContext["charge-move-unmapped"]?.first { $0.0 == "mapped moves" }?.1
+        let mapped = analysis.ruleContext[RuleID.chargeMoveUnmapped]?.first { $0.0 == "mapped moves" }?.1
         #expect(mapped.map(Int.init) == total - unmapped)
-        #expect(analysis.coverage.first { $0.rule.id == "charge-move-unmapped" }?.runnable == true)
+        #expect(analysis.coverage.first { $0.rule.id == RuleID.chargeMoveUnmapped }?.runnable == true)
     }
 
     /// Host 6.18: A's memcg reclaim evicted the shared file that B maps; B refaulted it. The
@@ -39,7 +39,7 @@ import Testing
         let refaults = try #require(truth.memoryStat("-- B memory.stat after")["workingset_refault_file"])
 
         let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
-        let findings = analysis.findings.filter { $0.rule == "foreign-refault-after-memcg-reclaim" }
+        let findings = analysis.findings.filter { $0.rule == RuleID.foreignRefault }
         #expect(findings.reduce(UInt64(0)) { $0 + (1 << UInt64($1.folio.order)) } == refaults)
         #expect(findings.allSatisfy { $0.memcg == a && $0.otherMemcg == b && $0.folio.filePage?.inode == inode })
         #expect(
@@ -50,9 +50,9 @@ import Testing
             }
         )
         // The charge-move rule cannot run here, and says why instead of finding nothing silently.
-        let coverage = try #require(analysis.coverage.first { $0.rule.id == "charge-move-unmapped" })
+        let coverage = try #require(analysis.coverage.first { $0.rule.id == RuleID.chargeMoveUnmapped })
         #expect(!coverage.runnable && coverage.missing == ["kprobe:mem_cgroup_move_account"])
-        #expect(!analysis.findings.contains { $0.rule == "charge-move-unmapped" })
+        #expect(!analysis.findings.contains { $0.rule == RuleID.chargeMoveUnmapped })
     }
 
     /// Debian 5.10.223: the seed-003 scenario on a 5.10 kernel that has the stable backport of
@@ -74,7 +74,7 @@ import Testing
         #expect(truth.lines.contains { $0.hasSuffix(" ret=1") } && !truth.lines.contains { $0.hasSuffix(" ret=0") })
 
         let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
-        let findings = analysis.findings.filter { $0.rule == "foreign-refault-after-memcg-reclaim" }
+        let findings = analysis.findings.filter { $0.rule == RuleID.foreignRefault }
         #expect(UInt64(findings.count) == refaults)
         #expect(findings.allSatisfy { $0.memcg == a && $0.otherMemcg == b && $0.folio.filePage?.inode == inode })
     }
@@ -102,7 +102,7 @@ import Testing
         #expect(truth.memoryStat("-- B memory.stat after")["workingset_refault_file"] == 0)
 
         let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
-        let findings = analysis.findings.filter { $0.rule == "foreign-reference-rescue" }
+        let findings = analysis.findings.filter { $0.rule == RuleID.foreignReferenceRescue }
         #expect(UInt64(findings.count) == rescues)
         #expect(findings.allSatisfy { $0.memcg == a && $0.otherMemcg == b && $0.folio.filePage?.inode == inode })
         #expect(
@@ -111,7 +111,7 @@ import Testing
                     && f.evidence[1].event.hasSuffix(":ptep_clear_flush_young")
             }
         )
-        #expect(!analysis.findings.contains { $0.rule == "foreign-refault-after-memcg-reclaim" })
+        #expect(!analysis.findings.contains { $0.rule == RuleID.foreignRefault })
     }
 
     /// foreign-reference-rescue on Debian 5.10.223, which has the 5.10.4 backport of "mm/rmap:
@@ -130,13 +130,13 @@ import Testing
             }
         )
         let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
-        let coverage = try #require(analysis.coverage.first { $0.rule.id == "foreign-reference-rescue" })
+        let coverage = try #require(analysis.coverage.first { $0.rule.id == RuleID.foreignReferenceRescue })
         #expect(coverage.runnable, "missing \(coverage.missing)")
         #expect(analysis.report.summary.reclaim.memcgReclaimPasses > 0)
-        #expect(!analysis.findings.contains { $0.rule == "foreign-reference-rescue" })
+        #expect(!analysis.findings.contains { $0.rule == RuleID.foreignReferenceRescue })
         // Elsewhere the probe is absent, and the report says so.
         let other = try TraceAnalysis(path: Fixtures.path("linux-6.18/memcg-reclaim-foreign.dat"))
-        let missing = other.coverage.first { $0.rule.id == "foreign-reference-rescue" }?.missing
+        let missing = other.coverage.first { $0.rule.id == RuleID.foreignReferenceRescue }?.missing
         #expect(missing == ["kprobe:ptep_clear_flush_young"])
     }
 
@@ -161,8 +161,8 @@ import Testing
         #expect(restoredByRmapWalk == before - after)
 
         let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
-        #expect(analysis.coverage.first { $0.rule.id == "mlock-restored-by-reclaim" }?.runnable == true)
-        let findings = analysis.findings.filter { $0.rule == "mlock-restored-by-reclaim" }
+        #expect(analysis.coverage.first { $0.rule.id == RuleID.mlockRestoredByReclaim }?.runnable == true)
+        let findings = analysis.findings.filter { $0.rule == RuleID.mlockRestoredByReclaim }
         #expect(UInt64(findings.count) == restoredByRmapWalk)
         #expect(findings.allSatisfy { $0.memcg == m && $0.folio.order == 0 && $0.severity == .info })
         #expect(
@@ -171,7 +171,7 @@ import Testing
                     && f.evidence[1].event.hasSuffix(":mlock_folio")
             }
         )
-        let large = analysis.ruleContext["mlock-restored-by-reclaim"]?.first { $0.0 == "large folios" }?.1
+        let large = analysis.ruleContext[RuleID.mlockRestoredByReclaim]?.first { $0.0 == "large folios" }?.1
         #expect(large == 0)
     }
 
@@ -216,15 +216,15 @@ import Testing
         #expect(mlocked.count == 2 && mlocked[1] - mlocked[0] == UInt64(restores.count) * 2048, "kB: \(mlocked)")
 
         let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
-        #expect(analysis.coverage.first { $0.rule.id == "mlock-restored-by-reclaim" }?.runnable == true)
-        let findings = analysis.findings.filter { $0.rule == "mlock-restored-by-reclaim" }
+        #expect(analysis.coverage.first { $0.rule.id == RuleID.mlockRestoredByReclaim }?.runnable == true)
+        let findings = analysis.findings.filter { $0.rule == RuleID.mlockRestoredByReclaim }
         #expect(findings.count == restores.count)
         #expect(
             findings.allSatisfy {
                 $0.folio.pfn == thp && $0.folio.order == 9 && $0.severity == .warning && $0.memcg == m
             }
         )
-        let large = analysis.ruleContext["mlock-restored-by-reclaim"]?.first { $0.0 == "large folios" }?.1
+        let large = analysis.ruleContext[RuleID.mlockRestoredByReclaim]?.first { $0.0 == "large folios" }?.1
         #expect(large == UInt64(restores.count))
     }
 
@@ -238,9 +238,9 @@ import Testing
         #expect(truth.line("after the pressure:")?.hasSuffix("mlocked 1") == true)
         #expect(!truth.lines.contains { $0.hasPrefix("mlock_folio ") && $0.contains(" mlocked=0 ") })
         let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
-        #expect(analysis.coverage.first { $0.rule.id == "mlock-restored-by-reclaim" }?.runnable == true)
+        #expect(analysis.coverage.first { $0.rule.id == RuleID.mlockRestoredByReclaim }?.runnable == true)
         #expect(analysis.report.summary.reclaim.memcgReclaimPasses > 0)
-        #expect(!analysis.findings.contains { $0.rule == "mlock-restored-by-reclaim" })
+        #expect(!analysis.findings.contains { $0.rule == RuleID.mlockRestoredByReclaim })
     }
 
     @Test func noMlockRestoredWhenCounted() throws {
@@ -253,9 +253,9 @@ import Testing
             }
         )
         let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
-        #expect(analysis.coverage.first { $0.rule.id == "mlock-restored-by-reclaim" }?.runnable == true)
+        #expect(analysis.coverage.first { $0.rule.id == RuleID.mlockRestoredByReclaim }?.runnable == true)
         #expect(analysis.report.summary.reclaim.memcgReclaimPasses > 0)
-        #expect(!analysis.findings.contains { $0.rule == "mlock-restored-by-reclaim" })
+        #expect(!analysis.findings.contains { $0.rule == RuleID.mlockRestoredByReclaim })
     }
 
     /// Debian 6.12 on two NUMA nodes: migrate_pages(2) of a task's 64 MiB while the task
@@ -281,8 +281,8 @@ import Testing
         let migrator = try #require(truth.line("migrate_pages(pid").flatMap { Truth.number(after: "pid", in: $0) })
 
         let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
-        #expect(analysis.coverage.first { $0.rule.id == "freed-while-isolated" }?.runnable == true)
-        let findings = analysis.findings.filter { $0.rule == "freed-while-isolated" }
+        #expect(analysis.coverage.first { $0.rule.id == RuleID.freedWhileIsolated }?.runnable == true)
+        let findings = analysis.findings.filter { $0.rule == RuleID.freedWhileIsolated }
         #expect(UInt64(findings.count) == freed)
         #expect(findings.allSatisfy { $0.folio.order == 0 && $0.folio.filePage == nil })
         #expect(
@@ -303,9 +303,9 @@ import Testing
         #expect(!truth.lines.contains { $0.hasSuffix(" caller=migrate_pages_batch") })
         #expect(truth.lines.contains { $0.hasSuffix(" caller=migrate_folio_move") })
         let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
-        #expect(analysis.coverage.first { $0.rule.id == "freed-while-isolated" }?.runnable == true)
+        #expect(analysis.coverage.first { $0.rule.id == RuleID.freedWhileIsolated }?.runnable == true)
         #expect(analysis.report.summary.migration.succeeded > 0)
-        #expect(!analysis.findings.contains { $0.rule == "freed-while-isolated" })
+        #expect(!analysis.findings.contains { $0.rule == RuleID.freedWhileIsolated })
     }
 
     /// The kernel's "BUG: Bad page state ... pfn:N" reports in a truth file's dmesg, each
@@ -347,9 +347,9 @@ import Testing
         let ramfs = try #require(truth.line("ramfs file:").flatMap { Truth.number(after: "ino", in: $0) })
 
         let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
-        let coverage = try #require(analysis.coverage.first { $0.rule.id == "charge-lifecycle-violation" })
+        let coverage = try #require(analysis.coverage.first { $0.rule.id == RuleID.chargeLifecycleViolation })
         #expect(coverage.runnable && coverage.missing.isEmpty, "both parts run: \(coverage.missing)")
-        let findings = analysis.findings.filter { $0.rule == "charge-lifecycle-violation" }
+        let findings = analysis.findings.filter { $0.rule == RuleID.chargeLifecycleViolation }
         let whileMapped = findings.filter { $0.severity == .error }
         let inPageCache = findings.filter { $0.severity == .warning }
         #expect(Set(whileMapped.map(\.folio.pfn)) == mapped && whileMapped.count == mapped.count)
@@ -380,8 +380,8 @@ import Testing
         let truth = try Truth(fixture)
         #expect(!truth.lines.contains { $0.contains("] BUG: Bad page state") })
         let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
-        #expect(analysis.coverage.first { $0.rule.id == "charge-lifecycle-violation" }?.runnable == true)
-        #expect(!analysis.findings.contains { $0.rule == "charge-lifecycle-violation" })
+        #expect(analysis.coverage.first { $0.rule.id == RuleID.chargeLifecycleViolation }?.runnable == true)
+        #expect(!analysis.findings.contains { $0.rule == RuleID.chargeLifecycleViolation })
     }
 
     /// A rule with two ways to run says what the part it cannot run lacks: the 6.18 compaction
@@ -390,12 +390,12 @@ import Testing
     @Test func ruleCheckedInPartSaysWhatItLacks() throws {
         let rmap = ["kprobe:<rmap map function>", "kprobe:<rmap unmap function>"]
         let compaction = try TraceAnalysis(path: Fixtures.path("linux-6.18/compaction-mlock-anon.dat"))
-        let part = try #require(compaction.coverage.first { $0.rule.id == "charge-lifecycle-violation" })
+        let part = try #require(compaction.coverage.first { $0.rule.id == RuleID.chargeLifecycleViolation })
         #expect(part.runnable && part.missing == rmap)
         let text = TextReport(compaction, verdict: Verdict(compaction, failOn: nil)).rendered
         #expect(text.contains("checked in part: the trace lacks \(rmap.joined(separator: ", "))"))
         let reclaim = try TraceAnalysis(path: Fixtures.path("linux-6.18/memcg-reclaim-foreign.dat"))
-        let none = try #require(reclaim.coverage.first { $0.rule.id == "charge-lifecycle-violation" })
+        let none = try #require(reclaim.coverage.first { $0.rule.id == RuleID.chargeLifecycleViolation })
         #expect(!none.runnable && none.missing == rmap + ["migrate:mm_migrate_pages_start"])
         #expect(
             TextReport(reclaim, verdict: Verdict(reclaim, failOn: nil)).rendered.contains(
@@ -406,14 +406,14 @@ import Testing
         // What record and tail say a kernel without the events disables.
         #expect(
             !AnalysisRequirement.disabled(byMissing: Set(AnalysisRequirement.rmapUnmapProbes)).contains(
-                "charge-lifecycle-violation"
+                RuleID.chargeLifecycleViolation.rawValue
             )
         )
         #expect(
             AnalysisRequirement.disabled(
                 byMissing: Set(AnalysisRequirement.rmapUnmapProbes + ["migrate:mm_migrate_pages_start"])
             )
-            .contains("charge-lifecycle-violation")
+            .contains(RuleID.chargeLifecycleViolation.rawValue)
         )
     }
 
@@ -421,7 +421,7 @@ import Testing
     /// the same memcg, so the rule runs and finds nothing.
     @Test func noForeignRefaultWithinOneMemcg() throws {
         let analysis = try TraceAnalysis(path: Fixtures.path("linux-6.12/folio-rmap-compaction.dat"))
-        #expect(analysis.coverage.first { $0.rule.id == "foreign-refault-after-memcg-reclaim" }?.runnable == true)
+        #expect(analysis.coverage.first { $0.rule.id == RuleID.foreignRefault }?.runnable == true)
         #expect(analysis.report.summary.refaults > 0 && analysis.report.summary.evictions > 0)
         #expect(analysis.findings.isEmpty)
     }
@@ -439,7 +439,7 @@ extension DetectorTests {
         let path = Fixtures.path(fixture)
         let whole = try TraceAnalysis(path: path)
         func key(_ f: Finding) -> String {
-            f.rule + f.evidence.map { "\($0.event)@\($0.cpu):\($0.timestamp)" }.joined()
+            f.rule.rawValue + f.evidence.map { "\($0.event)@\($0.cpu):\($0.timestamp)" }.joined()
         }
         let wholeKeys = Set(whole.findings.map(key))
         #expect(!wholeKeys.isEmpty)

@@ -33,17 +33,17 @@ import Testing
         let thps = try #require(Truth(fixture).memoryStat("-- /proc/vmstat delta")["thp_fault_alloc"])
         #expect(thps > 0)
         let partial = try TraceAnalysis(path: Fixtures.path(fixture))
-        let rule = try #require(partial.coverage.first { $0.rule.id == "charge-lifecycle-violation" })
+        let rule = try #require(partial.coverage.first { $0.rule.id == RuleID.chargeLifecycleViolation })
         #expect(rule.runnable)
-        #expect(!partial.findings.contains { $0.rule == "charge-lifecycle-violation" })
-        let notJudged = (partial.ruleContext["charge-lifecycle-violation"] ?? [])
+        #expect(!partial.findings.contains { $0.rule == RuleID.chargeLifecycleViolation })
+        let notJudged = (partial.ruleContext[RuleID.chargeLifecycleViolation] ?? [])
             .filter { $0.0.hasPrefix("not judged: large folio, no probe on folio_remove_rmap_pmd") }
             .map(\.1).reduce(0, +)
         #expect(notJudged == thps)
 
         let whole = try TraceAnalysis(path: Fixtures.path("linux-6.12/healthy-thp-all-rmap.dat"))
-        #expect(!whole.findings.contains { $0.rule == "charge-lifecycle-violation" })
-        #expect(!(whole.ruleContext["charge-lifecycle-violation"] ?? []).contains { $0.0.hasPrefix("not judged") })
+        #expect(!whole.findings.contains { $0.rule == RuleID.chargeLifecycleViolation })
+        #expect(!(whole.ruleContext[RuleID.chargeLifecycleViolation] ?? []).contains { $0.0.hasPrefix("not judged") })
     }
 
     /// 6.1 cgroup-v1 move of a task with THPs: the two THP moves come with compound=1 and
@@ -56,8 +56,8 @@ import Testing
         )
         let a = try TraceAnalysis(path: Fixtures.path(fixture))
         #expect(a.report.summary.chargeMoves == hits)
-        #expect(a.coverage.first { $0.rule.id == "charge-move-unmapped" }?.runnable == true)
-        #expect(!a.findings.contains { $0.rule == "charge-move-unmapped" })
+        #expect(a.coverage.first { $0.rule.id == RuleID.chargeMoveUnmapped }?.runnable == true)
+        #expect(!a.findings.contains { $0.rule == RuleID.chargeMoveUnmapped })
     }
 
     /// 6.12, migrations racing the owner's munmap, probes named as the prototypes name them
@@ -78,7 +78,7 @@ import Testing
         )
         let a = try TraceAnalysis(path: Fixtures.path(fixture))
         #expect(a.unmodelled.isEmpty)
-        let found = UInt64(a.findings.filter { $0.rule == "freed-while-isolated" }.count)
+        let found = UInt64(a.findings.filter { $0.rule == RuleID.freedWhileIsolated }.count)
         #expect(found <= freed)
         #expect(found + eagain >= freed)
         #expect(found > freed * 99 / 100)
@@ -107,8 +107,8 @@ import Testing
         let a = try TraceAnalysis(path: path)
         let u = try #require(a.unmodelled.first { $0.event.hasSuffix(":migrate_folio_done") })
         #expect(u.reason.contains("fetches no 'src' or 'folio' argument"))
-        #expect(u.analyses.contains("freed-while-isolated"))
-        #expect(a.coverage.first { $0.rule.id == "freed-while-isolated" }?.runnable == false)
-        #expect(!a.findings.contains { $0.rule == "freed-while-isolated" })
+        #expect(u.analyses.contains(RuleID.freedWhileIsolated.rawValue))
+        #expect(a.coverage.first { $0.rule.id == RuleID.freedWhileIsolated }?.runnable == false)
+        #expect(!a.findings.contains { $0.rule == RuleID.freedWhileIsolated })
     }
 }

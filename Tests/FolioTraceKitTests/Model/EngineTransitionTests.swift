@@ -449,6 +449,6 @@ extension EngineTransitionTests {
             feed(rs.record(5), .charge(ChargeCall(function: .memCgroupMoveAccount, arguments: move)))
         }
         #expect(detectors.findings.map(\.folio.pfn) == [0x10])
-        #expect(detectors.context["charge-move-unmapped"]?.first { $0.0.hasPrefix("moves whose mapping") }?.1 == 1)
+        #expect(detectors.context[RuleID.chargeMoveUnmapped]?.first { $0.0.hasPrefix("moves whose mapping") }?.1 == 1)
     }
 }

@@ -60,10 +60,10 @@ import Testing
             path: path,
             window: AnalysisScope(since: TraceTime(nanoseconds: since), until: TraceTime(nanoseconds: until))
         )
-        let found = absolute.findings.filter { $0.rule == "charge-move-unmapped" }
+        let found = absolute.findings.filter { $0.rule == RuleID.chargeMoveUnmapped }
         #expect(found.count == expected)
         #expect(found.allSatisfy { $0.timestamp >= since && $0.timestamp <= until })
-        let mapped = absolute.ruleContext["charge-move-unmapped"]?.first { $0.0 == "mapped moves" }?.1
+        let mapped = absolute.ruleContext[RuleID.chargeMoveUnmapped]?.first { $0.0 == "mapped moves" }?.1
         #expect(mapped.map(Int.init) == inside.count - expected)
         #expect(absolute.span.first >= since && absolute.span.last <= until)
         #expect(absolute.scope?.since == since && absolute.scope?.until == until)
@@ -93,7 +93,7 @@ import Testing
         let refaults = try #require(truth.memoryStat("-- B memory.stat after")["workingset_refault_file"])
 
         let whole = try TraceAnalysis(path: Fixtures.path(fixture))
-        let rule = "foreign-refault-after-memcg-reclaim"
+        let rule = RuleID.foreignRefault
         func refaulted(_ a: TraceAnalysis) -> UInt64 {
             a.findings.filter { $0.rule == rule }.reduce(0) { $0 + (1 << UInt64($1.folio.order)) }
         }

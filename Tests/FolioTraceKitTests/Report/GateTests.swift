@@ -81,6 +81,34 @@ import Testing
         #expect(try CommandLineTests.run(["analyze", "--tolerance", "lots", Self.moves]).status == 2)
     }
 
+    /// `--report FORMAT[=FILE]`, repeatable: the same reports as the --format/-o pairs, byte
+    /// for byte, each naming its own file; one to standard output at most, and not mixed with
+    /// --format/-o.
+    @Test func reportOptionNamesFormatAndFile() throws {
+        let dir = try Fixtures.scratch("report-option")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = { (name: String) in dir.appendingPathComponent(name).path }
+        let r = try CommandLineTests.run([
+            "analyze", "--report", "junit=" + file("a.xml"), "--report", "markdown=" + file("b.txt"),
+            "--report", "json", Self.moves,
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let read = { (name: String) in (try? String(contentsOfFile: file(name), encoding: .utf8)) ?? "" }
+        let pairs = try CommandLineTests.run([
+            "analyze", "--format", "junit", "-o", file("c.xml"), "--format", "markdown", "-o", file("d.txt"),
+            "--format", "json", Self.moves,
+        ])
+        #expect(read("a.xml") == read("c.xml") && read("a.xml").hasPrefix("<?xml"))
+        #expect(read("b.txt") == read("d.txt") && read("b.txt").hasPrefix("## foliotrace"))
+        #expect(r.stdout == pairs.stdout && r.stdout.hasPrefix("{"))
+        let twoToStdout = try CommandLineTests.run(["analyze", "--report", "json", "--report", "text=-", Self.moves])
+        #expect(twoToStdout.status == 2 && twoToStdout.stderr.contains("only one report can go to standard output"))
+        let mixed = try CommandLineTests.run(["analyze", "--report", "json", "-o", file("e.md"), Self.moves])
+        #expect(mixed.status == 2 && mixed.stderr.contains("not both"))
+        let unknown = try CommandLineTests.run(["analyze", "--report", "pdf=x.pdf", Self.moves])
+        #expect(unknown.status == 2 && !FileManager.default.fileExists(atPath: "x.pdf"))
+    }
+
     /// One pass, several reports: each --format pairs with its -o; an -o alone takes its
     /// format from the extension; one more --format goes to standard output.
     @Test func severalReportsFromOneRun() throws {
@@ -114,10 +142,8 @@ import Testing
         #expect(null.status == 2 && null.stderr.contains("is a character device"))
         var info = stat()
         #expect(stat("/dev/null", &info) == 0 && info.st_mode & S_IFMT == S_IFCHR, "-o /dev/null left the device")
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else {
-            print("skipped: no /usr/bin/script to give the binary a terminal")
-            return
-        }
+        // util-linux's `script` gives the binary a terminal (Essential on Debian).
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "no /usr/bin/script")
         let command = "\(CommandLineTests.binary) analyze -f text -o \(out) \(big)"
         let tty = try CommandLineTests.execute("/usr/bin/script", ["-qec", command, "/dev/null"])
         #expect(tty.status == 0)

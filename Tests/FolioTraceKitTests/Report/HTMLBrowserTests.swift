@@ -16,12 +16,8 @@ import Testing
     }
 
     /// Writes the HTML report of `fixture` through the CLI (with its folio stories) and loads it.
-    static func load(_ fixture: String, in dir: URL) throws -> Page? {
-        guard let chromium else {
-            try #require(ProcessInfo.processInfo.environment["CI"] == nil, "CI must have chromium")
-            print("skipped: chromium is not installed (apt-get install chromium)")
-            return nil
-        }
+    static func load(_ fixture: String, in dir: URL) throws -> Page {
+        let chromium = try #require(Self.chromium, "no chromium")
         let html = dir.appendingPathComponent("report.html")
         let r = try CommandLineTests.run(["analyze", "--format", "html", "-o", html.path, Fixtures.path(fixture)])
         #expect(r.status == 0, "\(r.stderr)")
@@ -64,11 +60,14 @@ import Testing
 
     /// The largest capture (by events) and the one with findings: the script ran without an
     /// error, every plot is there, the page rendered in under 2 s, and the file is small.
-    @Test(arguments: ["linux-6.18/compaction-mlock-anon.dat", "linux-6.18/memcg-reclaim-foreign.dat"])
+    @Test(
+        Prerequisite.executable("/usr/bin/chromium", package: "chromium"),
+        arguments: ["linux-6.18/compaction-mlock-anon.dat", "linux-6.18/memcg-reclaim-foreign.dat"]
+    )
     func rendersInChromium(_ fixture: String) throws {
         let dir = try Fixtures.scratch("html")
         defer { try? FileManager.default.removeItem(at: dir) }
-        guard let page = try Self.load(fixture, in: dir) else { return }
+        let page = try Self.load(fixture, in: dir)
         #expect(Self.mark("ready", in: page.dom) == "1", "the report's script did not finish")
         #expect(Int(Self.mark("plots", in: page.dom) ?? "") ?? 0 >= 4, "plots drawn")
         let ms = try #require(Int(Self.mark("render-ms", in: page.dom) ?? ""))
@@ -85,10 +84,11 @@ import Testing
     }
 
     /// Each listed finding links to its folio's story, rendered inline.
-    @Test func findingsLinkToTheirFolioStories() throws {
+    @Test(Prerequisite.executable("/usr/bin/chromium", package: "chromium"))
+    func findingsLinkToTheirFolioStories() throws {
         let dir = try Fixtures.scratch("html-story")
         defer { try? FileManager.default.removeItem(at: dir) }
-        guard let page = try Self.load("linux-6.18/memcg-reclaim-foreign.dat", in: dir) else { return }
+        let page = try Self.load("linux-6.18/memcg-reclaim-foreign.dat", in: dir)
         let links = page.dom.matches(of: /href="#(folio-0x[0-9a-f]+)"/).map { String($0.1) }
         #expect(links.count >= 50)
         for id in Set(links) { #expect(page.dom.contains("<details class=\"story\" id=\"\(id)\"")) }

@@ -86,13 +86,16 @@ import FoundationXML
         let cases = try doc.nodes(forXPath: "//testcase")
         #expect(cases.count == Rule.all.count)
         let failed = try doc.nodes(forXPath: "//testcase[failure]/@name").compactMap(\.stringValue)
-        #expect(failed == ["foreign-refault-after-memcg-reclaim"])
+        #expect(failed == [RuleID.foreignRefault.rawValue])
         let message = try doc.nodes(forXPath: "//failure/@message").first?.stringValue
         #expect(message == "\(refaults) finding(s) at severity info")
         let skipped = try doc.nodes(forXPath: "//testcase[skipped]/@name").compactMap(\.stringValue)
         // The 6.18 capture defined no kprobe: the rules that need one are skipped, not passed.
-        #expect(skipped == analysis.coverage.filter { !$0.runnable }.map(\.rule.id))
-        #expect(skipped.contains("charge-move-unmapped") && skipped.contains("mlock-restored-by-reclaim"))
+        #expect(skipped == analysis.coverage.filter { !$0.runnable }.map(\.rule.id.rawValue))
+        #expect(
+            skipped.contains(RuleID.chargeMoveUnmapped.rawValue)
+                && skipped.contains(RuleID.mlockRestoredByReclaim.rawValue)
+        )
         let suite = try #require(try doc.nodes(forXPath: "//testsuite").first as? XMLElement)
         #expect(suite.attribute(forName: "failures")?.stringValue == "1")
         #expect(suite.attribute(forName: "tests")?.stringValue == "\(Rule.all.count)")

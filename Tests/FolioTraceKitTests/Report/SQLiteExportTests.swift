@@ -28,12 +28,8 @@ import Testing
     /// Host 6.18: page cache per memcg at the end = memory.stat `cache`; pages A's reclaim
     /// evicted = pgsteal_file; the folios A's reclaim took that B faulted back = B's
     /// workingset_refault_file, all of one inode (the shared file's, from the truth file).
-    @Test func memcgReclaimAnswersMatchTheKernel() throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.sqlite3) else {
-            try #require(ProcessInfo.processInfo.environment["CI"] == nil, "CI must have sqlite3")
-            print("skipped: no sqlite3 shell (apt-get install sqlite3)")
-            return
-        }
+    @Test(Prerequisite.executable(sqlite3, package: "sqlite3"))
+    func memcgReclaimAnswersMatchTheKernel() throws {
         let fixture = "linux-6.18/memcg-reclaim-foreign.dat"
         let truth = try Truth(fixture)
         let (dir, query) = try Self.export(fixture, steps: true)
@@ -75,8 +71,8 @@ import Testing
 
     /// Debian 6.1: unmapped charge moves = the kernel hist trigger's; pages moved into B = the
     /// growth of B's memory.stat cache + rss; no steps without --steps.
-    @Test func chargeMoveAnswersMatchTheKernel() throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.sqlite3) else { return }
+    @Test(Prerequisite.executable(sqlite3, package: "sqlite3"))
+    func chargeMoveAnswersMatchTheKernel() throws {
         let fixture = "linux-6.1/charge-move.dat"
         let truth = try Truth(fixture)
         let (dir, query) = try Self.export(fixture)

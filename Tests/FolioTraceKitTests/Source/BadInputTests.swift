@@ -116,7 +116,7 @@ import Testing
         // The lifecycle needs frees: analyze says it cannot judge what rests on them.
         let analysis = try TraceAnalysis(path: path)
         #expect(analysis.unmodelled.map(\.event) == ["kmem:mm_page_free"])
-        let lifecycle = try #require(analysis.coverage.first { $0.rule.id == "charge-lifecycle-violation" })
+        let lifecycle = try #require(analysis.coverage.first { $0.rule.id == RuleID.chargeLifecycleViolation })
         #expect(!lifecycle.runnable)
         #expect(lifecycle.missing.contains("kmem:mm_page_free"))
     }

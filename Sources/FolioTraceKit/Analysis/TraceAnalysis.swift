@@ -29,7 +29,7 @@ public struct TraceAnalysis: Sendable {
     /// For each rule: whether the trace has the events it needs, and which are missing.
     public let coverage: [(rule: Rule, runnable: Bool, missing: [String])]
     /// Counts that put each rule's findings in proportion.
-    public internal(set) var ruleContext: [String: [(String, UInt64)]]
+    public internal(set) var ruleContext: [RuleID: [(label: String, count: UInt64)]]
     /// Per-memcg page counts and migrations sampled over the trace, for plots.
     public internal(set) var timeline: Timeline
     /// The first and last record's timestamps (0 when the trace has no record), in the window
@@ -71,23 +71,27 @@ public struct TraceAnalysis: Sendable {
     ) throws(TraceFileError) {
         let catalog = try source.catalog()
         let decoder = try EventDecoder(catalog: catalog, path: source.path)
-        var engine = LifecycleEngine(catalog: catalog, savedCommands: source.savedCommands, options: options)
-        engine.nameCgroups(source.cgroupPaths)
-        let enabled = decoder.modelledEnabled(source.enabledEvents(catalog))
-        if let enabled { engine.knowEnabled(enabled) }
-        engine.knowUnmodelled(Set(decoder.unmodelled.map(\.event)), catalog: catalog)
-        var pass = Pass(engine: engine, decoder: decoder, window: window, idLimit: catalog.idLimit)
+        var run = WindowedRun(
+            pass: AnalysisPass(
+                decoder: decoder,
+                savedCommands: source.savedCommands,
+                cgroupPaths: source.cgroupPaths,
+                enabled: source.enabledEvents(catalog),
+                options: options
+            ),
+            window: window
+        )
         switch source {
         case .traceDat(let file):
             var records = try file.mergedRecords()
-            lost = try pass.run(&records, progress: progress)
+            lost = try run.run(&records, progress: progress)
             damage = file.damage + records.damageNotes
             memoryGap = nil
             otherSamples = 0
             unverifiable = nil
         case .perfData(let file):
             var records = file.orderedRecords()
-            lost = try pass.run(&records, progress: progress)
+            lost = try run.run(&records, progress: progress)
             damage = records.damageNotes
             memoryGap = file.tracepointGap
             otherSamples = records.otherSamples
@@ -96,39 +100,28 @@ public struct TraceAnalysis: Sendable {
                 ? nil
                 : "a pipe-mode perf.data has no end marker: a cut at a record boundary cannot be told from the end"
             // COMM records inside compressed data are only seen during the pass.
-            pass.engine.learnCommands(records.commands)
+            run.pass.engine.learnCommands(records.commands)
         }
-        pass.timeline.finish(pass.last, pass.engine)
-        self.timeline = pass.timeline
-        span = (pass.first ?? 0, pass.last)
+        run.timeline.finish(run.last, run.pass.engine)
+        self.timeline = run.timeline
+        span = (run.first ?? 0, run.last)
         if window.since != nil || window.until != nil {
             var scope = ResolvedScope(scope: AnalysisScope(since: window.since, until: window.until))
-            scope.since = window.since.map { _ in pass.start }
-            scope.until = window.until.map { _ in pass.end }
+            scope.since = window.since.map { _ in run.start }
+            scope.until = window.until.map { _ in run.end }
             self.scope = scope
         }
-        let counts = pass.counts
-        let detectors = pass.detectors
-        let present = decoder.requirementNamesPresent(counts: counts, enabled: enabled)
+        let counts = run.pass.counts
         unmodelled = decoder.unmodelled.filter { u in
             catalog.type(named: u.event).map { counts[Int($0.id)] > 0 } ?? false
         }
         memoryEvents = UInt64(
             catalog.types.lazy.filter { decoder.isModelled($0.id) }.reduce(0) { $0 + counts[Int($1.id)] }
         )
-        coverage = Rule.all.map { rule in
-            let check = rule.requirement?.check(present) ?? (runnable: true, missing: [])
-            return (rule, check.runnable, check.missing)
-        }
-        findings = detectors.findings
-        ruleContext = detectors.context
-        report = pass.engine.finish()
-        // What each rule could not judge, and why, beside its findings.
-        for (key, n) in report.summary.notJudged.sorted(by: { $0.key < $1.key }) {
-            let parts = key.split(separator: "\t", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { continue }
-            ruleContext[parts[0], default: []].append(("not judged: " + parts[1], n))
-        }
+        coverage = run.pass.coverage
+        findings = run.pass.detectors.findings
+        ruleContext = run.pass.detectors.context
+        report = run.pass.engine.finish()
         self.path = source.path
         kernelRelease = source.kernelRelease
         cpus = source.cpuCount
@@ -136,14 +129,12 @@ public struct TraceAnalysis: Sendable {
     }
 }
 
-/// The one pass over a trace's records: a struct with a mutating method, so that the engine
-/// and the detectors are reached in place.
-private struct Pass {
-    var engine: LifecycleEngine
-    let decoder: EventDecoder
+/// An `AnalysisPass` over a file's records, in the window the user asked for: records before
+/// it only teach the engine context (task names, cgroups, folio pointers), and the pass stops
+/// after it. Specialized per input format.
+private struct WindowedRun {
+    var pass: AnalysisPass
     let window: AnalysisScope
-    var detectors = DetectorSet()
-    var counts: [UInt64]
     var timeline = Timeline()
     var first: UInt64?
     var last: UInt64 = 0
@@ -153,16 +144,13 @@ private struct Pass {
     var end: UInt64 = .max
     var started = false
 
-    init(engine: LifecycleEngine, decoder: EventDecoder, window: AnalysisScope, idLimit: Int) {
-        self.engine = engine
-        self.decoder = decoder
+    init(pass: AnalysisPass, window: AnalysisScope) {
+        self.pass = pass
         self.window = window
-        counts = [UInt64](repeating: 0, count: idLimit)
         (start, end) = window.bounds(traceStart: 0)
     }
 
-    /// Feeds every record of the window to the engine and the detectors; specialized per
-    /// input format.
+    /// Feeds every record of the window to the pass.
     mutating func run<S: RecordStream>(
         _ records: inout S,
         progress: ((TraceAnalysis.Progress) -> Void)?
@@ -177,14 +165,12 @@ private struct Pass {
                 (start, end) = window.bounds(traceStart: r.timestamp)
             }
             if r.timestamp < start {
-                engine.learnContext(r, decoder.decode(r))
+                pass.engine.learnContext(r, pass.decoder.decode(r))
                 continue
             }
             if r.timestamp > end { break }
-            let id = Int(r.eventID)
-            if id < counts.count { counts[id] += 1 }
-            if engine.handle(r, decoder.decode(r)) { for t in engine.transitions { detectors.observe(t) } }
-            if r.timestamp >= timeline.due { timeline.observe(r.timestamp, engine) }
+            pass.handle(r)
+            if r.timestamp >= timeline.due { timeline.observe(r.timestamp, pass.engine) }
             if first == nil { first = r.timestamp }
             last = r.timestamp
         }

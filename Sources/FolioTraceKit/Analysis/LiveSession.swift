@@ -1,5 +1,15 @@
 import CTraceFS
+import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Live analysis: our tracefs instance read as it fills, fed to the same decoder, lifecycle
 /// engine and detectors as a trace.dat.
@@ -16,12 +26,12 @@ public final class LiveSession {
     /// The kernel's headers and formats as a trace.dat without data: gives the decoder its
     /// formats and the page walker its page layout.
     private let metadata: TraceFile
-    private let catalog: EventCatalog
-    private let decoder: EventDecoder
-    public private(set) var engine: LifecycleEngine
-    private var detectors = DetectorSet()
-    private var findingsSeen = 0
+    private var pass: AnalysisPass
+    public var engine: LifecycleEngine { pass.engine }
     private var streams: [CPUStream]
+    /// Each CPU's next record, taken from its stream and not yet handled (kept between polls:
+    /// a poll stops at its budget, not when every stream is empty).
+    private var heads: [RawRecord?]
     private var reader: LiveReader?
     private let scratch: URL
 
@@ -48,15 +58,16 @@ public final class LiveSession {
         let headers = dir.appendingPathComponent("headers.dat").path
         try w.write(to: headers, cpuData: empty)
         metadata = try TraceFile(path: headers)
-        catalog = try EventCatalog(file: metadata)
-        decoder = try EventDecoder(catalog: catalog, path: headers)
-        engine = LifecycleEngine(catalog: catalog, savedCommands: metadata.savedCommands())
-        engine.nameCgroups(CgroupPaths.scan())
-        engine.knowEnabled(Set(enabled))
-        engine.knowUnmodelled(Set(decoder.unmodelled.map(\.event)), catalog: catalog)
+        pass = AnalysisPass(
+            decoder: try EventDecoder(catalog: try EventCatalog(file: metadata), path: headers),
+            savedCommands: metadata.savedCommands(),
+            cgroupPaths: CgroupPaths.scan(),
+            enabled: Set(enabled)
+        )
         let pageQueues = (0..<cpus).map { _ in LivePages(pageSize: size) }
         let file = metadata
         streams = (0..<cpus).map { CPUStream(live: pageQueues[$0], cpu: $0, file: file) }
+        heads = Array(repeating: nil, count: cpus)
         let traced = instance
         let live = LiveReader(
             readers: (0..<cpus).map { tracefs_cpu_open(traced.pointer, Int32($0), true) },
@@ -71,40 +82,47 @@ public final class LiveSession {
 
     deinit { close() }
 
-    /// Stops tracing, reads and handles what is left, and removes the instance (idempotent).
-    public func close() {
+    /// Pages read from the kernel that the analysis has not reached yet (the spools' length):
+    /// how far behind the analysis runs, and after `close` what it never analyzed.
+    public private(set) var backlogPages = 0
+
+    /// Stops tracing, handles what is left for at most `catchUp` seconds, and removes the
+    /// instance (idempotent). What the analysis did not reach by then stays counted in
+    /// `backlogPages`: a stop is prompt however far behind the analysis ran, and says so.
+    public func close(catchUp: Double = 20) {
         guard let live = reader else { return }
         instance.write("tracing_on", "0")
         live.stop()
         live.drain()
-        _ = try? poll()
+        let deadline = Date().addingTimeInterval(catchUp)
+        while Date() < deadline, (try? poll()) ?? 0 > 0 {}
+        backlogPages = live.queuedPages
         live.closeReaders()
         reader = nil
         instance.destroy()
         try? FileManager.default.removeItem(at: scratch)
     }
 
-    /// Feeds the pages the reader thread has queued to the engine; returns the records handled.
+    /// Feeds the records the reader thread has queued to the engine, merged by time, up to
+    /// `budget` of them; returns the records handled. The budget keeps a poll short when events
+    /// come faster than the analysis handles them, so the caller still prints, checks its
+    /// signals and stops on time; what is left waits in the spools for the next poll.
     @discardableResult
-    public func poll() throws -> Int {
-        var heads: [RawRecord?] = []
-        heads.reserveCapacity(streams.count)
-        for i in streams.indices { heads.append(try streams[i].next()) }
+    public func poll(budget: Int = 1 << 16) throws -> Int {
+        // A CPU that had nothing last time may have something now.
+        for i in streams.indices where heads[i] == nil { heads[i] = try streams[i].next() }
         var handled = 0
-        while let best = MergedStream.earliest(heads), let r = heads[best] {
-            if engine.handle(r, decoder.decode(r)) { for t in engine.transitions { detectors.observe(t) } }
+        while handled < budget, let best = MergedStream.earliest(heads), let r = heads[best] {
+            pass.handle(r)
             handled += 1
             heads[best] = try streams[best].next()
         }
+        backlogPages = reader?.queuedPages ?? backlogPages
         return handled
     }
 
-    /// Findings detected since the last call.
-    public func newFindings() -> [Finding] {
-        let all = detectors.findings
-        defer { findingsSeen = all.count }
-        return Array(all.dropFirst(findingsSeen))
-    }
+    /// Findings detected since the last call, each handed out once (`DetectorSet.drainNew`).
+    public func newFindings() -> [Finding] { pass.detectors.drainNew() }
 
     /// Events lost so far: the ring buffer's missed-events marks plus its overrun counts.
     public var lostEvents: UInt64 {
@@ -130,7 +148,7 @@ private final class LiveReader: @unchecked Sendable {
     private let readers: [OpaquePointer?]
     private let queues: [LivePages]
     private let page: UnsafeMutableRawPointer
-    private let lock = NSLock()
+    private let lock = Lock()
     private var stopping = false
     private let finished = DispatchSemaphore(value: 0)
     private var running = false
@@ -145,15 +163,13 @@ private final class LiveReader: @unchecked Sendable {
 
     func start() {
         running = true
-        let thread = Thread { [self] in
+        startThread(name: "foliotrace-reader") { [self] in
             while !shouldStop() {
                 // Sleep only when every CPU was empty: a burst is read back to back.
                 if drain() == 0 { usleep(1_000) }
             }
             finished.signal()
         }
-        thread.name = "foliotrace-reader"
-        thread.start()
     }
 
     private func shouldStop() -> Bool {
@@ -187,6 +203,9 @@ private final class LiveReader: @unchecked Sendable {
         }
         return pages
     }
+
+    /// Pages waiting in the queues.
+    var queuedPages: Int { queues.reduce(0) { $0 + $1.count } }
 
     func closeReaders() {
         for r in readers { tracefs_cpu_close(r) }
