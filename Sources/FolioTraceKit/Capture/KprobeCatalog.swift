@@ -13,8 +13,9 @@ import Musl
 /// The kprobes for the running kernel (rmap, memcg charge, mlock, reclaim's young-bit check,
 /// migration: every `KprobeFunction`), named after their functions as the decoder expects
 /// and built from what the kernel itself says: a function is probed only when /proc/kallsyms
-/// has it out of line, its arguments are its BTF prototype's parameters in order (x86-64:
-/// %di %si %dx %cx %r8 %r9), and the struct fields fetched beside them (a folio's or page's
+/// has it out of line, its arguments are its BTF prototype's parameters in order, in the
+/// machine's argument registers (x86-64: %di %si %dx %cx %r8 %r9; arm64: %x0..%x7), and the
+/// struct fields fetched beside them (a folio's or page's
 /// _mapcount, _refcount, flags, mapping, index, PG_mlocked; a memcg's cgroup id through
 /// css.cgroup->kn->id; a VMA owner's memcg and pid) sit at the BTF's offsets. So 6.1's page_*
 /// functions, 6.8+'s folio_* ones and mem_cgroup_move_account (up to 6.12) each get probes
@@ -30,10 +31,49 @@ public struct KprobeCatalog {
     /// Functions not probed, with why.
     public private(set) var skipped: [String] = []
 
-    /// x86-64 only: the registers of the first six integer arguments.
-    static let registers = ["%di", "%si", "%dx", "%cx", "%r8", "%r9"]
+    /// The kprobe fetch names of the registers that carry a function's first integer
+    /// arguments, per machine (`uname -m`); nil for a machine foliotrace does not know.
+    /// x86-64: the System V calling convention's six (%di %si %dx %cx %r8 %r9); arm64: AAPCS64's
+    /// eight, x0..x7 (arch/arm64/include/asm/ptrace.h: NR_REG_ARGUMENTS 8, what
+    /// `regs_get_kernel_argument()` reads for `$argN`).
+    public static func registers(machine: String) -> [String]? {
+        switch machine {
+        case "x86_64": return ["%di", "%si", "%dx", "%cx", "%r8", "%r9"]
+        case "aarch64", "arm64": return (0..<8).map { "%x\($0)" }
+        default: return nil
+        }
+    }
 
-    public init(btf: BTF, kallsyms: String) {
+    /// The bit of a present PTE that says it was accessed (what ptep_clear_flush_young tests
+    /// and clears): x86 `_PAGE_BIT_ACCESSED` 5, arm64 `PTE_AF` 10 (pgtable-hwdef.h).
+    static func accessedBit(machine: String) -> Int? {
+        switch machine {
+        case "x86_64": return 5
+        case "aarch64", "arm64": return 10
+        default: return nil
+        }
+    }
+
+    /// `uname -m` of the running machine.
+    public static var runningMachine: String {
+        var u = utsname()
+        uname(&u)
+        return withUnsafeBytes(of: &u.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    /// Probes for the functions of `kallsyms` with a BTF prototype.
+    /// - Parameters:
+    ///   - btf: the kernel's BTF (/sys/kernel/btf/vmlinux).
+    ///   - kallsyms: /proc/kallsyms' text.
+    ///   - machine: `uname -m`; it decides the argument registers. On a machine without known
+    ///     registers no function is probed, and each is listed in `skipped` with why.
+    public init(btf: BTF, kallsyms: String, machine: String = KprobeCatalog.runningMachine) {
+        guard let registers = Self.registers(machine: machine) else {
+            skipped = KprobeFunction.allCases.map {
+                "\($0.rawValue): no kprobe argument registers known for \(machine)"
+            }
+            return
+        }
         var symbols = Set<Substring>()
         for line in kallsyms.split(separator: "\n") {
             let parts = line.split(separator: " ", maxSplits: 3)
@@ -49,7 +89,7 @@ public struct KprobeCatalog {
                 continue
             }
             var args: [String] = []
-            for (name, reg) in zip(params, Self.registers) {
+            for (name, reg) in zip(params, registers) {
                 let type: String
                 switch name {
                 case "nr_pages", "nr", "reason": type = "s32"
@@ -64,15 +104,15 @@ public struct KprobeCatalog {
                     args.append("\(name)_cgid=\(id):u64")
                 }
             }
-            if let i = params.firstIndex(where: { ["folio", "page", "src"].contains($0) }), i < Self.registers.count {
+            if let i = params.firstIndex(where: { ["folio", "page", "src"].contains($0) }), i < registers.count {
                 let type = params[i] == "page" ? "page" : "folio"
-                args += Self.fields(btf, of: type, at: Self.registers[i])
+                args += Self.fields(btf, of: type, at: registers[i])
                 if f.isMlock, let bit = btf.enumerator("PG_mlocked"), let flags = btf.offset(of: "flags", in: type) {
-                    args.append("mlocked=+\(flags)(\(Self.registers[i])):b1@\(bit)/64")
+                    args.append("mlocked=+\(flags)(\(registers[i])):b1@\(bit)/64")
                 }
             }
-            if f == .ptepClearFlushYoung, params.count == 3 {
-                args += Self.youngCheck(btf, vma: Self.registers[0], ptep: Self.registers[2])
+            if f == .ptepClearFlushYoung, params.count == 3, let accessed = Self.accessedBit(machine: machine) {
+                args += Self.youngCheck(btf, vma: registers[0], ptep: registers[2], accessedBit: accessed)
             }
             probes.append(Probe(function: f.rawValue, arguments: args.joined(separator: " ")))
         }
@@ -100,11 +140,11 @@ public struct KprobeCatalog {
     }
 
     /// What `ptep_clear_flush_young(vma, address, ptep)` needs to tell a foreign reference:
-    /// the PTE and its young bit at entry (x86 `_PAGE_BIT_ACCESSED` = 5, what the function
-    /// returns before clearing it), and the memcg and pid of the task owning the VMA's mm
-    /// (`vma->vm_mm->owner`, what `mm_match_cgroup()` asks: its css_set's memory css).
-    static func youngCheck(_ btf: BTF, vma: String, ptep: String) -> [String] {
-        var out = ["pte=+0(\(ptep)):x64", "young=+0(\(ptep)):b1@5/64"]
+    /// the PTE and its young bit at entry (`accessedBit`: x86 `_PAGE_BIT_ACCESSED` = 5, what
+    /// the function returns before clearing it), and the memcg and pid of the task owning the
+    /// VMA's mm (`vma->vm_mm->owner`, what `mm_match_cgroup()` asks: its css_set's memory css).
+    static func youngCheck(_ btf: BTF, vma: String, ptep: String, accessedBit: Int = 5) -> [String] {
+        var out = ["pte=+0(\(ptep)):x64", "young=+0(\(ptep)):b1@\(accessedBit)/64"]
         guard let vmMM = btf.offset(of: "vm_mm", in: "vm_area_struct"),
             let owner = btf.offset(of: "owner", in: "mm_struct"),
             let pid = btf.offset(of: "pid", in: "task_struct")

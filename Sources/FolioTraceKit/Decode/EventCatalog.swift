@@ -46,6 +46,12 @@ public struct EventCatalog: Sendable {
     public let bigEndian: Bool
     /// `uname -m` of the traced machine ("x86_64"), nil when the file does not say.
     public let machine: String?
+    /// `uname -r` of the traced kernel, nil when the file does not say.
+    public let kernelRelease: String?
+    /// The traced kernel's page-table layout (from `machine`, the page size and the
+    /// release), or why foliotrace does not know it: migration entries are decoded with it
+    /// or not at all.
+    public let pteLayout: Result<PTELayout, PTELayout.Unknown>
     /// Format files libtraceevent could not parse, with its message.
     public let parseFailures: [(system: String, message: String)]
     private let indexByID: [Int32]
@@ -54,14 +60,26 @@ public struct EventCatalog: Sendable {
     /// - Throws: `TraceFileError` when no event format could be parsed or the common fields
     ///   are not where every kernel since 2.6.30 puts them.
     public init(file: TraceFile) throws(TraceFileError) {
-        try self.init(tracing: file.tracing, path: file.path, machine: file.options.machine)
+        try self.init(
+            tracing: file.tracing,
+            path: file.path,
+            machine: file.options.machine,
+            kernelRelease: file.options.kernelRelease
+        )
     }
 
     /// Parses the format files of a capture's tracing data (a trace.dat's or a perf.data's).
     /// - Throws: `TraceFileError` as `init(file:)`.
-    /// - Parameter machine: `uname -m` of the traced machine, when the file says: it decides
-    ///   which kernel layouts (PTEs, migration entries) apply to the fields.
-    public init(tracing file: TracingData, path: String, machine: String? = nil) throws(TraceFileError) {
+    /// - Parameters:
+    ///   - machine: `uname -m` of the traced machine, when the file says: it decides which
+    ///     kernel layouts (PTEs, migration entries) apply to the fields.
+    ///   - kernelRelease: `uname -r`, when the file says (arm64's swap layout depends on it).
+    public init(
+        tracing file: TracingData,
+        path: String,
+        machine: String? = nil,
+        kernelRelease: String? = nil
+    ) throws(TraceFileError) {
         guard let tep = tep_alloc() else {
             throw TraceFileError(path: path, problem: .corrupt("libtraceevent could not allocate a handle"))
         }
@@ -146,6 +164,8 @@ public struct EventCatalog: Sendable {
         self.indexByID = index
         self.bigEndian = file.bigEndian
         self.machine = machine
+        self.kernelRelease = kernelRelease
+        self.pteLayout = PTELayout.of(machine: machine, pageSize: file.pageSize, release: kernelRelease)
         self.parseFailures = failures
     }
 
@@ -284,7 +304,7 @@ public struct EventCatalog: Sendable {
 extension TraceSource {
     /// The event catalog of the capture's formats.
     public func catalog() throws(TraceFileError) -> EventCatalog {
-        try EventCatalog(tracing: tracing, path: path, machine: machine)
+        try EventCatalog(tracing: tracing, path: path, machine: machine, kernelRelease: kernelRelease)
     }
 
     /// The "system:event" names the capture had enabled, when the file says: `foliotrace

@@ -21,23 +21,19 @@ public struct EventDecoder {
     /// `struct page *` where later ones carry `pfn`).
     public init(catalog: EventCatalog, path: String) throws(TraceFileError) {
         self.catalog = catalog
+        // Without a known layout the migration decoders are not installed (below).
+        let pteLayout = (try? catalog.pteLayout.get()) ?? .x86_64
         decoders = Array(repeating: .other, count: catalog.idLimit)
         minimumLengths = Array(repeating: 0, count: catalog.idLimit)
         for type in catalog.types {
             do throws(TraceProblem) {
                 var r = FieldResolver(type, bigEndian: catalog.bigEndian)
-                guard let d = try Decoder(type: type, &r, layouts) else { continue }
-                if d.readsMigrationEntries, catalog.machine != "x86_64" {
+                guard let d = try Decoder(type: type, &r, layouts, pteLayout: pteLayout) else { continue }
+                if d.readsMigrationEntries, case .failure(let unknown) = catalog.pteLayout {
                     // A migration entry is a swap PTE in the architecture's own layout
-                    // (arch/*/include/asm/pgtable*.h); only x86-64's is decoded, and a pfn
-                    // read with another layout would join folios the kernel never paired.
-                    let machine = catalog.machine.map { "this trace is \($0)" } ?? "this trace does not say"
-                    unmodelled.append(
-                        UnmodelledEvent(
-                            event: type.fullName,
-                            reason: "migration entries are decoded for x86_64 only (\(machine))"
-                        )
-                    )
+                    // (arch/*/include/asm/pgtable*.h); a pfn read with a layout guessed for
+                    // another machine or kernel would join folios the kernel never paired.
+                    unmodelled.append(UnmodelledEvent(event: type.fullName, reason: unknown.reason))
                     continue
                 }
                 decoders[Int(type.id)] = d
@@ -117,8 +113,14 @@ private enum Decoder {
     case shrinkSlabEnd(nid: FieldSlot, retval: FieldSlot)
     case migratePagesStart(mode: FieldSlot, reason: FieldSlot)
     case migratePages(UnsafePointer<MigratePagesLayout>)
-    case migrationPTE(remove: Bool, address: FieldSlot, pte: FieldSlot, order: FieldSlot?)
-    case migrationPMD(remove: Bool, address: FieldSlot, pmd: FieldSlot)
+    case migrationPTE(
+        remove: Bool,
+        address: FieldSlot,
+        pte: FieldSlot,
+        order: FieldSlot?,
+        layout: UnsafePointer<PTELayout>
+    )
+    case migrationPMD(remove: Bool, address: FieldSlot, pmd: FieldSlot, layout: UnsafePointer<PTELayout>)
     case memcgStat(MemcgStatKind, id: FieldSlot, item: FieldSlot, value: FieldSlot, signed: Bool)
     case memcgFlush(id: FieldSlot, updates: FieldSlot, force: FieldSlot, needsFlush: FieldSlot)
     case cgroupAttach(UnsafePointer<CgroupLayout>)
@@ -144,7 +146,13 @@ private enum Decoder {
     }
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
-    init?(type: EventType, _ r: inout FieldResolver, _ layouts: LayoutStorage) throws(TraceProblem) {
+    /// - Parameter pteLayout: the traced kernel's page-table layout, for migration entries.
+    init?(
+        type: EventType,
+        _ r: inout FieldResolver,
+        _ layouts: LayoutStorage,
+        pteLayout: PTELayout
+    ) throws(TraceProblem) {
         if type.isKprobe {
             guard let f = KprobeFunction(eventName: type.name) else { return nil }
             let fetched = KprobeArgs(r)
@@ -247,13 +255,15 @@ private enum Decoder {
                 remove: type.name.hasPrefix("remove"),
                 address: try r.required("addr"),
                 pte: try r.required("pte"),
-                order: r.optional("order")
+                order: r.optional("order"),
+                layout: layouts.keep(pteLayout)
             )
         case ("thp", "set_migration_pmd"), ("thp", "remove_migration_pmd"):
             self = .migrationPMD(
                 remove: type.name.hasPrefix("remove"),
                 address: try r.required("addr"),
-                pmd: try r.required("pmd")
+                pmd: try r.required("pmd"),
+                layout: layouts.keep(pteLayout)
             )
         case ("memcg", let name) where MemcgStatKind(rawValue: name) != nil:
             let value = try r.required("val")
@@ -413,15 +423,16 @@ private enum Decoder {
             )
         case .migratePages(let l):
             return .migratePages(MigratePages(layout: l, payload: p))
-        case .migrationPTE(let remove, let address, let pte, let order):
+        case .migrationPTE(let remove, let address, let pte, let order, let layout):
             let e = MigrationPTE(
                 address: address.unsigned(p),
                 pte: pte.unsigned(p),
-                order: order.signed(p).map { Int32(truncatingIfNeeded: $0) }
+                order: order.signed(p).map { Int32(truncatingIfNeeded: $0) },
+                layout: layout.pointee
             )
             return remove ? .removeMigrationPTE(e) : .setMigrationPTE(e)
-        case .migrationPMD(let remove, let address, let pmd):
-            let e = MigrationPMD(address: address.unsigned(p), pmd: pmd.unsigned(p))
+        case .migrationPMD(let remove, let address, let pmd, let layout):
+            let e = MigrationPMD(address: address.unsigned(p), pmd: pmd.unsigned(p), layout: layout.pointee)
             return remove ? .removeMigrationPMD(e) : .setMigrationPMD(e)
         case .memcgStat(let kind, let id, let item, let value, let signed):
             return .memcgStat(

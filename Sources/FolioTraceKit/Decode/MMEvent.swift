@@ -268,23 +268,38 @@ public struct MigratePages {
 /// `migrate:set_migration_pte` / `remove_migration_pte` (since 5.18).
 public struct MigrationPTE: Equatable, Sendable {
     /// The user virtual address the entry maps.
-    public var address: UInt64
+    public let address: UInt64
     /// The raw PTE value.
-    public var pte: UInt64
+    public let pte: UInt64
     /// The folio order (0 for tail pages in remove_migration_pte).
-    public var order: Int32?
+    public let order: Int32?
+    /// The pfn the PTE refers to, read with the traced kernel's layout: the old folio's page
+    /// in a migration entry, the new one in a restored present PTE.
+    public let pfn: UInt64?
 
-    /// The pfn the PTE refers to: the old folio's page in a migration entry, the new one in
-    /// a restored present PTE.
-    public var pfn: UInt64? { X86PTE.pfn(pte) }
+    /// An event's fields; `layout` is the traced kernel's page-table layout.
+    public init(address: UInt64, pte: UInt64, order: Int32?, layout: PTELayout = .x86_64) {
+        self.address = address
+        self.pte = pte
+        self.order = order
+        self.pfn = layout.pfn(pte)
+    }
 }
 
 /// `thp:set_migration_pmd` / `remove_migration_pmd`.
 public struct MigrationPMD: Equatable, Sendable {
-    public var address: UInt64
-    public var pmd: UInt64
+    public let address: UInt64
+    public let pmd: UInt64
+    /// The pfn the PMD refers to, read with the traced kernel's layout (a PMD migration entry
+    /// has the PTE's swap format; a present PMD's output address is in the same bits).
+    public let pfn: UInt64?
 
-    public var pfn: UInt64? { X86PTE.pfn(pmd) }
+    /// An event's fields; `layout` is the traced kernel's page-table layout.
+    public init(address: UInt64, pmd: UInt64, layout: PTELayout = .x86_64) {
+        self.address = address
+        self.pmd = pmd
+        self.pfn = layout.pfn(pmd)
+    }
 }
 
 // MARK: memcg

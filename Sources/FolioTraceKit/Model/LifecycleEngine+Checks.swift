@@ -42,7 +42,7 @@ extension LifecycleEngine {
                 let young = a.young, let foreign = a.vmaMemcgID,
                 let target = reclaimTarget[r.pid] ?? tasks.cgroup(of: r.pid),
                 isForeign(foreign, to: target), let pte = a.pte,
-                case .present(let pfn) = X86PTE.decode(pte)
+                case .present(let pfn) = pteLayout?.decode(pte)
             else { return }
             let head = folio(pfn, r)
             step(head, r, "ptep_clear_flush_young young=\(young) vma memcg \(foreign)")

@@ -3,7 +3,13 @@ extension LifecycleEngine {
     /// A migration entry for the page `old` of a folio of `order` (set_migration_pte records
     /// the folio's order with each PTE it replaces; folios are naturally aligned).
     mutating func installMigrationEntry(address: UInt64, old: UInt64, order: Int32, _ r: RawRecord) {
-        migrationEntries[MigrationEntryKey(pid: r.pid, address: address)] = old
+        let key = MigrationEntryKey(pid: r.pid, address: address)
+        if var pending = migrationEntries[key] {
+            pending.later.append(old)
+            migrationEntries[key] = pending
+        } else {
+            migrationEntries[key] = PendingMigrationEntries(first: old)
+        }
         let order = UInt8(clamping: max(0, min(order, 15)))
         let head = folio(old & ~((1 << UInt64(order)) - 1), r, order: order)
         self[head].migrationEntries += 1
@@ -13,8 +19,14 @@ extension LifecycleEngine {
     /// Joins a migration: the entry at `address` that held the old pfn now maps `new`. The
     /// same pfn means the migration of that folio failed and the old mapping came back.
     mutating func removeMigrationEntry(address: UInt64, new: UInt64, _ r: RawRecord) {
-        guard let old = migrationEntries.removeValue(forKey: MigrationEntryKey(pid: r.pid, address: address)) else {
-            return
+        let key = MigrationEntryKey(pid: r.pid, address: address)
+        guard var pending = migrationEntries[key] else { return }
+        let old = pending.first
+        if pending.later.isEmpty {
+            migrationEntries[key] = nil
+        } else {
+            pending.first = pending.later.removeFirst()
+            migrationEntries[key] = pending
         }
         let oldHead = head(of: old) ?? old
         if live[oldHead] != nil { self[oldHead].migrationEntries -= 1 }
@@ -55,4 +67,16 @@ extension LifecycleEngine {
 struct MigrationEntryKey: Hashable {
     var pid: Int32
     var address: UInt64
+}
+
+/// The old pfns of the migration entries one task installed at one user address and has not
+/// restored yet, oldest first. The address alone does not name the mm: the task that migrates
+/// unmaps every process mapping a folio, and two processes can map different folios at the same
+/// address (a non-PIE binary's heap in a shell and its child: seen on Debian's 6.12 arm64-16k
+/// during compact_memory). Since 6.3 migrate_pages_batch() unmaps all folios of a batch before
+/// it moves any, then restores each source's entries (remove_migration_ptes) in the order it
+/// unmapped them, so the oldest entry at an address is the one a remove restores.
+struct PendingMigrationEntries {
+    var first: UInt64
+    var later: [UInt64] = []
 }

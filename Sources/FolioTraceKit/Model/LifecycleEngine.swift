@@ -54,6 +54,9 @@ public struct LifecycleEngine {
     var unmapPaths = UnmapPaths()
     /// The page-cache add event's id, for evidence of a free while in the page cache.
     let pageCacheAddID: UInt16?
+    /// The traced kernel's page-table layout, nil when foliotrace does not know it (PTEs that
+    /// probes fetch are then not read).
+    let pteLayout: PTELayout?
     /// Whether the capture shows page-cache deletes and migrate_pages() calls (seen, or known to
     /// be enabled): then it shows how page-cache folios leave (deleted, or replaced by
     /// migration), and a free without either means the page cache lost a folio it still held.
@@ -85,8 +88,8 @@ public struct LifecycleEngine {
     var migrating: [Int32: MigratePagesStart] = [:]
     /// The mm_migrate_pages_start event of each task's current migrate_pages() call.
     var migrationBegan: [Int32: Evidence] = [:]
-    /// Installed migration entries: (pid, user address) -> the old pfn.
-    var migrationEntries: [MigrationEntryKey: UInt64] = [:]
+    /// Installed migration entries: (pid, user address) -> the old pfns, oldest first.
+    var migrationEntries: [MigrationEntryKey: PendingMigrationEntries] = [:]
     /// Folios evicted from the page cache by reclaim, keyed by their first file page: the
     /// memcg they were charged to, their order, and how many of their pages came back.
     var evicted: [FilePage: EvictedFolio] = [:]
@@ -106,6 +109,7 @@ public struct LifecycleEngine {
         unmapPaths = UnmapPaths(catalog.types, modelled: { _ in true })
         pageCacheAddID = catalog.types.first { $0.fullName == "filemap:mm_filemap_add_to_page_cache" }
             .map { UInt16($0.id) }
+        pteLayout = try? catalog.pteLayout.get()
     }
 
     /// Adds task names learned while reading (perf's COMM records): a name the trace gave
@@ -309,6 +313,11 @@ public struct LifecycleEngine {
             migrationBegan[r.pid] = evidence(r)
             movingSource[r.pid] = nil
         case .migratePages(let m):
+            // migrate_pages() restores every entry it installed before it returns: one still
+            // pending (its mm exited meanwhile) must not pair with a later call's.
+            if !migrationEntries.isEmpty, migrationEntries.keys.contains(where: { $0.pid == r.pid }) {
+                migrationEntries = migrationEntries.filter { $0.key.pid != r.pid }
+            }
             migrating[r.pid] = nil
             migrationBegan[r.pid] = nil
             movingSource[r.pid] = nil
@@ -326,8 +335,11 @@ public struct LifecycleEngine {
         case .removeMigrationPTE(let e):
             if let new = e.pfn { removeMigrationEntry(address: e.address, new: new, r) }
         case .setMigrationPMD(let e):
-            // A PMD maps a whole PMD-sized folio: order 9 with 4 KiB pages on x86-64.
-            if let old = e.pfn { installMigrationEntry(address: e.address, old: old, order: 9, r) }
+            // A PMD maps a whole PMD-sized folio: order 9 with 4 KiB pages (x86-64, arm64 4K),
+            // 11 with arm64's 16K pages, 13 with its 64K pages.
+            if let old = e.pfn {
+                installMigrationEntry(address: e.address, old: old, order: pteLayout?.pmdOrder ?? 9, r)
+            }
         case .removeMigrationPMD(let e):
             if let new = e.pfn { removeMigrationEntry(address: e.address, new: new, r) }
         case .memcgStat(let m):

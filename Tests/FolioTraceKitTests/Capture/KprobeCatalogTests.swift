@@ -88,3 +88,156 @@ import Testing
         }
     }
 }
+
+/// The catalog for Debian's arm64 kernels, built on this x86-64 host from what those kernels
+/// carry: the BTF inside the arm64 `Image` of the package that guest-compat.sh arm64 / arm64-6.12
+/// boots (the .BTF data /sys/kernel/btf/vmlinux serves in the guest) and the kallsyms that
+/// trace-cmd wrote into the arm64 fixtures (memory-management symbols of the booted kernel).
+@Suite struct Arm64KprobeCatalogTests {
+    static let cache = ProcessInfo.processInfo.environment["FOLIOTRACE_CACHE"] ?? "/var/cache/foliotrace-capture"
+
+    /// The BTF blob of a raw arm64 Image: `struct btf_header` (magic 0xeB9F, version 1, flags
+    /// 0, hdr_len 24, then type_off, type_len, str_off, str_len) and the data it describes.
+    static func btf(inImage path: String) -> Data? {
+        guard let image = FileManager.default.contents(atPath: path) else { return nil }
+        let magic = Data([0x9f, 0xeb, 0x01, 0x00, 0x18, 0x00, 0x00, 0x00])
+        guard let r = image.range(of: magic) else { return nil }
+        let u32 = { (at: Int) in
+            image[r.lowerBound + at..<r.lowerBound + at + 4].reversed().reduce(0) { $0 << 8 | Int($1) }
+        }
+        let end = 24 + max(u32(8) + u32(12), u32(16) + u32(20))
+        return image[r.lowerBound..<r.lowerBound + end]
+    }
+
+    @Test(arguments: [
+        ("6.1.0-57-arm64", "linux-6.1-arm64/pagecache-memcg-compaction.dat"),
+        ("6.12.117+deb12-arm64", "linux-6.12-arm64/pagecache-memcg-compaction.dat"),
+    ])
+    func catalogForDebiansArm64Kernel(_ release: String, _ fixture: String) throws {
+        let images = (try? FileManager.default.contentsOfDirectory(atPath: Self.cache + "/extract")) ?? []
+        guard let dir = images.first(where: { $0.hasPrefix("linux-image-\(release)-unsigned_") }),
+            let blob = Self.btf(inImage: "\(Self.cache)/extract/\(dir)/boot/vmlinuz-\(release)"),
+            FileManager.default.isExecutableFile(atPath: "/usr/bin/pahole")
+        else {
+            print("skipped: needs pahole and \(release)'s package unpacked in \(Self.cache) (guest-compat.sh arm64)")
+            return
+        }
+        let path = try Fixtures.scratch("arm64-btf").appendingPathComponent("vmlinux.btf")
+        defer { try? FileManager.default.removeItem(at: path.deletingLastPathComponent()) }
+        try blob.write(to: path)
+        let btf = try BTF(path: path.path)
+        let file = try TraceFile(path: Fixtures.path(fixture))
+        let kallsyms = withExtendedLifetime(file) { String(decoding: file.kallsyms, as: UTF8.self) }
+        let catalog = KprobeCatalog(btf: btf, kallsyms: kallsyms, machine: "aarch64")
+        #expect(catalog.probes.count + catalog.skipped.count == KprobeFunction.allCases.count)
+        #expect(!catalog.probes.isEmpty, "\(catalog.skipped)")
+        let pahole = try CommandLineTests.execute("/usr/bin/pahole", ["-F", "btf", "-C", "folio", path.path]).stdout
+        let mapcount = try #require(pahole.firstMatch(of: /_mapcount;\s*\/\*\s*([0-9]+)/)?.1)
+        for p in catalog.probes {
+            // Arguments in AAPCS64's registers, in the BTF prototype's order; never x86's.
+            let params = try #require(btf.parameters(of: p.function))
+            let first = params[0] == "src" ? "folio" : params[0]
+            #expect(p.arguments.hasPrefix("\(first)=%x0:"), "\(p.function): \(p.arguments)")
+            #expect(!p.arguments.contains("%di") && !p.arguments.contains("%si"), "\(p.arguments)")
+            if p.arguments.hasPrefix("folio=") {
+                #expect(p.arguments.contains("mapcount=+\(mapcount)(%x0):s32"), "\(p.function): \(p.arguments)")
+            }
+        }
+        // 6.1 has the page-based rmap functions, 6.12 the folio ones.
+        let names = Set(catalog.probes.map(\.function))
+        #expect(names.contains(release.hasPrefix("6.1.") ? "page_remove_rmap" : "folio_remove_rmap_ptes"), "\(names)")
+    }
+
+    /// The probes the catalog defines for Debian's arm64 6.1 kernel, given to that kernel in a
+    /// qemu-system-aarch64 guest (guest-compat.sh arm64-probes, the compat workload with mapped
+    /// pages and compaction): the kernel accepts every definition, the trace holds as many of
+    /// each probe's events as kprobe_profile counted hits, and foliotrace decodes every one.
+    /// (foliotrace itself does not run in the guest: this machine has no Swift SDK for
+    /// aarch64.) Needs root, qemu-system-aarch64, aarch64-linux-gnu-gcc and the kernel package
+    /// in the cache; skips with a message elsewhere.
+    @Test func catalogProbesWorkInAnArm64Guest() throws {
+        let release = "6.1.0-57-arm64"
+        let images = (try? FileManager.default.contentsOfDirectory(atPath: Self.cache + "/extract")) ?? []
+        guard geteuid() == 0,
+            ["/usr/bin/qemu-system-aarch64", "/usr/bin/aarch64-linux-gnu-gcc"].allSatisfy(
+                FileManager.default.isExecutableFile(atPath:)
+            ),
+            let dir = images.first(where: { $0.hasPrefix("linux-image-\(release)-unsigned_") }),
+            let blob = Self.btf(inImage: "\(Self.cache)/extract/\(dir)/boot/vmlinuz-\(release)")
+        else {
+            print(
+                "skipped catalogProbesWorkInAnArm64Guest: needs root, qemu-system-arm, gcc-aarch64-linux-gnu and \(release) in \(Self.cache)"
+            )
+            return
+        }
+        let out = try Fixtures.scratch("arm64-probes")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try blob.write(to: out.appendingPathComponent("vmlinux.btf"))
+        let btf = try BTF(path: out.appendingPathComponent("vmlinux.btf").path)
+        // The kallsyms text points into the file's mapping: copied while the file is alive.
+        let captured = try TraceFile(path: Fixtures.path("linux-6.1-arm64/pagecache-memcg-compaction.dat"))
+        let kallsyms = withExtendedLifetime(captured) { String(decoding: captured.kallsyms, as: UTF8.self) }
+        let catalog = KprobeCatalog(btf: btf, kallsyms: kallsyms, machine: "aarch64")
+        let definitions = catalog.probes.map { "p:foliotrace/\($0.function) \($0.function) \($0.arguments)" }
+        let file = out.appendingPathComponent("kprobes.txt")
+        try (definitions.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+
+        let script = Fixtures.packageRoot.appendingPathComponent("fixtures/capture/guest-compat.sh").path
+        var env = ProcessInfo.processInfo.environment
+        env["FOLIOTRACE_KPROBES"] = file.path
+        env["FOLIOTRACE_OUT"] = out.path
+        let run = try Subprocess.run("/bin/bash", [script, "arm64-probes"], environment: env, timeout: 1800)
+        try #require(run.status == 0, "guest-compat.sh arm64-probes failed:\n\((run.stdout + run.stderr).suffix(2000))")
+        let truth = try String(contentsOf: out.appendingPathComponent("record-probes.truth.txt"), encoding: .utf8)
+            .split(separator: "\n")
+        for d in definitions {
+            #expect(truth.contains { $0 == "kprobe: \(d)" }, "the arm64 kernel refused \(d)")
+        }
+        var hits: [String: Int] = [:]
+        for p in catalog.probes {
+            let line = try #require(truth.first { $0.hasPrefix(p.function + " ") && $0.contains(" hits ") })
+            hits[p.function] = Int(Truth.number(after: "hits", in: line) ?? 0)
+        }
+        #expect(hits.values.reduce(0, +) > 0, "\(hits)")
+
+        let path = out.appendingPathComponent("record-probes.dat").path
+        let fixture = try TraceFile(path: path)
+        let decoded = try EventCatalog(file: fixture)
+        let decoder = try EventDecoder(catalog: decoded, path: path)
+        #expect(decoder.unmodelled.filter { $0.event.hasPrefix("foliotrace:") }.isEmpty, "\(decoder.unmodelled)")
+        var counts: [UInt16: Int] = [:]
+        var total = 0
+        var merged = try fixture.mergedRecords()
+        while let r = try merged.next() {
+            counts[r.eventID, default: 0] += 1
+            total += 1
+        }
+        // Nothing was lost: the kernel's ring buffers held every event the file has and
+        // dropped none (per-CPU stats right after tracing_on=0, before the extract).
+        var entries = 0
+        for (i, line) in truth.enumerated() where line.hasPrefix("-- ring buffer stats cpu") {
+            let stats = truth[(i + 1)...].prefix { !$0.hasPrefix("--") }
+            entries += Int(stats.first { $0.hasPrefix("entries:") }.flatMap { Truth.numbers($0).first } ?? 0)
+            #expect(stats.contains("overrun: 0") && stats.contains("dropped events: 0"), "\(line): \(stats)")
+        }
+        #expect(entries == total)
+        // kprobe_profile counts hits from its snapshot before tracing_on=1 to the one after
+        // tracing_on=0: a background task (a kworker's uncharge) can hit a probe in between,
+        // where nothing is recorded. The file holds each probe's hits, less those few.
+        for p in catalog.probes {
+            let id = try #require(decoded.type(named: "foliotrace:\(p.function)")?.id)
+            let (count, hit) = (counts[id, default: 0], hits[p.function] ?? 0)
+            #expect(
+                count <= hit && hit - count <= max(2, hit / 100),
+                "\(p.function): \(count) in the file, \(hit) hits"
+            )
+        }
+    }
+
+    /// A machine without known argument registers gets no probe, each one named with why.
+    @Test func unknownMachineGetsNoProbes() throws {
+        #expect(KprobeCatalog.registers(machine: "riscv64") == nil)
+        #expect(KprobeCatalog.registers(machine: "aarch64") == (0..<8).map { "%x\($0)" })
+        #expect(KprobeCatalog.registers(machine: "x86_64")?.first == "%di")
+    }
+}

@@ -1,7 +1,7 @@
 import FolioTraceKit
 import Testing
 
-/// x86-64 PTE decoding, on entries seen in real captures.
+/// PTE decoding (x86-64, arm64), on entries seen in real captures.
 @Suite struct PTETests {
     /// The pair KERNEL_NOTES.md records from a 6.18 compaction at one address.
     @Test func workedExampleFromHost() {
@@ -11,13 +11,43 @@ import Testing
         #expect(X86PTE.decode(0) == .none)
     }
 
-    /// The x86-64 fixtures that trace migration entries and frees (X86PTE is x86-64's layout:
-    /// the other architectures' entries are not decoded). Chosen when the tests are listed,
+    /// A pair from the arm64 6.1 capture (linux-6.1-arm64), one address of sh during
+    /// compact_memory: set_migration_pte pte=10000401ffe0 is a swap entry of type 28
+    /// (SWP_MIGRATION_READ_EXCLUSIVE: MAX_SWAPFILES is 26 without CONFIG_DEVICE_PRIVATE) whose
+    /// offset (bits 8..57) holds pfn 0x401ff and the young bit (offset bit 36 =
+    /// SWP_MIG_YOUNG_BIT with 48-bit physical addresses); remove_migration_pte
+    /// pte=2000004887ffc3 is present (PTE_VALID) with output address 0x4887f000. Read as
+    /// x86-64 entries they name other pages.
+    @Test func workedExampleFromArm64() throws {
+        let layout = try #require(Arm64PTE(pageSize: 4096, release: "6.1.0-57-arm64"))
+        #expect(layout.decode(0x1000_0401_ffe0) == .swap(type: 28, offset: 0x10_0004_01ff))
+        #expect(layout.pfn(0x1000_0401_ffe0) == 0x401ff)
+        #expect(layout.decode(0x20_0000_4887_ffc3) == .present(pfn: 0x4887f))
+        #expect(X86PTE.pfn(0x1000_0401_ffe0) != 0x401ff)
+        // Since 6.10 the offset starts at bit 12 and bit 11 marks a present PROT_NONE entry.
+        let new = try #require(Arm64PTE(pageSize: 4096, release: "6.12.117+deb12-arm64"))
+        #expect(new.pfn(0x401ff << 12 | 27 << 6) == 0x401ff)
+        #expect(new.decode(0x401ff << 12 | 1 << 11) == .present(pfn: 0x401ff))
+        // 16K pages: output address from bit 14, and 48 - 14 pfn bits in the offset.
+        let k16 = try #require(Arm64PTE(pageSize: 16384, release: "6.12.117+deb12-arm64-16k"))
+        #expect(k16.decode(0x1234 << 14 | 0x3) == .present(pfn: 0x1234))
+        #expect(k16.pfn(1 << 46 | 0x1234 << 12 | 27 << 6) == 0x1234)
+        // No release: the layout is unknown, not guessed.
+        #expect(Arm64PTE(pageSize: 4096, release: nil) == nil)
+        guard case .failure = PTELayout.of(machine: "aarch64", pageSize: 4096, release: nil) else {
+            Issue.record("an arm64 trace without a release has no layout")
+            return
+        }
+    }
+
+    /// The fixtures that trace migration entries and frees, on a machine whose layout
+    /// foliotrace knows (x86-64, arm64: `EventCatalog.pteLayout`; the others' entries are not
+    /// decoded). Chosen when the tests are listed,
     /// so that a fixture without them is not run, rather than run and passed.
     static let withMigrationEntries: [String] = Fixtures.traces.filter { fixture in
         guard let file = try? TraceFile(path: Fixtures.path(fixture)),
             let catalog = try? EventCatalog(file: file),
-            catalog.machine == "x86_64",
+            case .success = catalog.pteLayout,
             catalog.type(named: "kmem:mm_page_free") != nil,
             let set = catalog.type(named: "migrate:set_migration_pte")
         else { return false }
@@ -35,6 +65,7 @@ import Testing
         let path = Fixtures.path(fixture)
         let file = try TraceFile(path: path)
         let catalog = try EventCatalog(file: file)
+        let layout = try catalog.pteLayout.get()
         let decoder = try EventDecoder(catalog: catalog, path: path)
         var merged = try file.mergedRecords()
         var pendingOld: [UInt64: UInt64] = [:]  // address -> old pfn
@@ -46,13 +77,13 @@ import Testing
         while let r = try merged.next() {
             switch decoder.decode(r) {
             case .setMigrationPTE(let e):
-                guard case .swap = X86PTE.decode(e.pte) else {
+                guard case .swap = layout.decode(e.pte) else {
                     Issue.record("\(fixture): set_migration_pte \(String(e.pte, radix: 16)) is not a swap entry")
                     continue
                 }
                 pendingOld[e.address] = e.pfn
             case .removeMigrationPTE(let e):
-                guard case .present(let new) = X86PTE.decode(e.pte), let old = pendingOld.removeValue(forKey: e.address)
+                guard case .present(let new) = layout.decode(e.pte), let old = pendingOld.removeValue(forKey: e.address)
                 else { continue }
                 pairs += 1
                 if new != old {

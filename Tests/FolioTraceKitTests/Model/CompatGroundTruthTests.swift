@@ -3,16 +3,18 @@ import Testing
 
 /// The captures of fixtures/capture/guest-compat.sh: one workload (page cache, memcg
 /// reclaim, compaction) recorded by trace-cmd 2.9.1, on Ubuntu's 5.4 and 4.15 kernels, on a
-/// 32-bit i686 kernel and on a big-endian s390x one. Whatever the file's writer, kernel
-/// version, long size or byte order, the lifecycle agrees with the kernel's own counters.
+/// 32-bit i686 kernel, on a big-endian s390x one and on arm64 (6.1 and 6.12). Whatever the
+/// file's writer, kernel version, architecture, long size or byte order, the lifecycle agrees
+/// with the kernel's own counters.
 @Suite struct CompatGroundTruthTests {
-    static let fixtures = [
-        "trace-cmd-2.x/record-2.9.1.dat",
-        "linux-5.4/pagecache-memcg-compaction.dat",
-        "linux-4.15/pagecache-memcg-compaction.dat",
-        "linux-6.1-i386/pagecache-memcg-compaction.dat",
-        "linux-6.1-s390x/pagecache-memcg-compaction.dat",
-    ]
+    static let fixtures =
+        [
+            "trace-cmd-2.x/record-2.9.1.dat",
+            "linux-5.4/pagecache-memcg-compaction.dat",
+            "linux-4.15/pagecache-memcg-compaction.dat",
+            "linux-6.1-i386/pagecache-memcg-compaction.dat",
+            "linux-6.1-s390x/pagecache-memcg-compaction.dat",
+        ] + Arm64GroundTruthTests.fixtures
 
     @Test(arguments: fixtures)
     func lifecycleAgreesWithTheKernel(_ fixture: String) throws {
@@ -44,6 +46,6 @@ import Testing
         #expect(a.report.summary.migration.joined == 0)
         #expect(a.report.summary.migration.succeeded > 0)
         let pte = try #require(a.unmodelled.first { $0.event == "migrate:set_migration_pte" })
-        #expect(pte.reason.contains("x86_64 only (this trace is i686)"))
+        #expect(pte.reason.contains("decoded for x86_64 and aarch64 (this trace is i686)"))
     }
 }

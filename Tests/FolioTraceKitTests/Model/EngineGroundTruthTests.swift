@@ -173,3 +173,67 @@ extension EngineGroundTruthTests {
         #expect(nonEmpty > 0, "\(fixture): the census counted something")
     }
 }
+
+extension EngineGroundTruthTests {
+    /// x86-64 6.12 compaction with rmap kprobes: the joins are the pairs the kernel's own rmap
+    /// calls name. try_to_migrate_one() installs a migration entry (set_migration_pte, addr)
+    /// and then drops the old folio's rmap in that VMA (folio_remove_rmap_ptes(folio, page, nr,
+    /// vma)); remove_migration_pte() adds the new folio's rmap in the VMA
+    /// (folio_add_{anon,file}_rmap_ptes(folio, ..., vma, ...)) and then reports the restored PTE
+    /// at addr. (VMA, address) names one mapping of one mm, which the address alone does not;
+    /// pfns from the kernel's (folio, pfn) pairs of mm_lru_insertion.
+    @Test func migrationPairsMatchTheRmapCalls() throws {
+        let fixture = "linux-6.12/folio-rmap-compaction.dat"
+        let file = try TraceFile(path: Fixtures.path(fixture))
+        let catalog = try EventCatalog(file: file)
+        func type(_ name: String) throws -> EventType { try #require(catalog.type(named: name), "\(name)") }
+        func at(_ t: EventType, _ field: String) throws -> Int { try #require(t.field(field)?.offset) }
+        let insertion = try type("pagemap:mm_lru_insertion")
+        let set = try type("migrate:set_migration_pte")
+        let remove = try type("migrate:remove_migration_pte")
+        let drops = Set(catalog.types.filter { $0.name.hasPrefix("folio_remove_rmap_") }.map(\.id))
+        let adds = Set(
+            catalog.types.filter { $0.name.hasPrefix("folio_add_") && $0.name.contains("rmap") }.map(\.id)
+        )
+        var folioAt: [UInt16: (folio: Int, vma: Int)] = [:]
+        for t in catalog.types where drops.contains(t.id) || adds.contains(t.id) {
+            folioAt[t.id] = (try at(t, "folio"), try at(t, "vma"))
+        }
+        let (iFolio, iPFN) = (try at(insertion, "folio"), try at(insertion, "pfn"))
+        let (setAddr, removeAddr) = (try at(set, "addr"), try at(remove, "addr"))
+        var vmemmap: UInt64?
+        var unmapping: [Int32: UInt64] = [:]  // task -> address of its last migration entry
+        var restoring: [Int32: (folio: UInt64, vma: UInt64)] = [:]
+        var old: [[UInt64]: UInt64] = [:]  // [vma, address] -> old folio
+        var pairs = Set<[UInt64]>()
+        var merged = try file.mergedRecords()
+        while let r = try merged.next() {
+            let p = r.payload
+            func u64(_ o: Int) -> UInt64 { p.loadUnaligned(fromByteOffset: o, as: UInt64.self) }
+            switch r.eventID {
+            case insertion.id where vmemmap == nil:
+                vmemmap = u64(iFolio) &- u64(iPFN) &* 64
+            case set.id:
+                unmapping[r.pid] = u64(setAddr)
+            case let id where drops.contains(id):
+                guard let address = unmapping.removeValue(forKey: r.pid), let f = folioAt[id] else { continue }
+                old[[u64(f.vma), address]] = u64(f.folio)
+            case let id where adds.contains(id):
+                if let f = folioAt[id] { restoring[r.pid] = (u64(f.folio), u64(f.vma)) }
+            case remove.id:
+                guard let new = restoring.removeValue(forKey: r.pid),
+                    let from = old.removeValue(forKey: [new.vma, u64(removeAddr)]), let base = vmemmap
+                else { continue }
+                if from != new.folio { pairs.insert([(from &- base) / 64, (new.folio &- base) / 64]) }
+            default: break
+            }
+        }
+        #expect(pairs.count > 400)
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture), options: .init(keepLifecycles: true))
+        var joined = Set<[UInt64]>()
+        for g in analysis.report.generations + analysis.report.live {
+            if let to = g.migratedTo { joined.insert([g.pfn, to]) }
+        }
+        #expect(joined == pairs, "not joined: \(pairs.subtracting(joined)), extra: \(joined.subtracting(pairs))")
+    }
+}

@@ -81,7 +81,14 @@ import Testing
             }
             if let fragment = PerfDataTests.printed(decoder.decode(r)) {
                 checkedFields += 1
-                guard e.text.contains(fragment) else {
+                // Where perf cannot evaluate the print format (6.1's arm64 mm_page_alloc:
+                // "function __builtin_constant_p not defined") it prints "[FAILED TO PARSE]"
+                // and every field as name=value: each of ours must be among them.
+                let fields = Set(e.text.split(separator: " "))
+                let same =
+                    e.text.contains("[FAILED TO PARSE]")
+                    ? fragment.split(separator: " ").allSatisfy(fields.contains) : e.text.contains(fragment)
+                guard same else {
                     Issue.record(
                         "\(fixture) sample \(index) \(name): perf script says '\(e.text)', foliotrace '\(fragment)'"
                     )
@@ -121,7 +128,7 @@ import Testing
             let file = try PerfFile(path: Fixtures.path(fixture))
             #expect(file.isPipe == fixture.contains("-pipe"), "\(fixture)")
             #expect((file.features.compression == 1) == fixture.contains("-z."), "\(fixture)")
-            #expect(file.kernelRelease?.hasPrefix("6.18") == true)
+            #expect(file.kernelRelease?.hasPrefix(PerfFixtures.kernelVersion(fixture) + ".") == true, "\(fixture)")
             #expect(file.cpuCount == 2)
             let others = file.attrs.filter { !$0.isTracepoint }
             // perf record -a adds a dummy software event for its side-band records; the mixed

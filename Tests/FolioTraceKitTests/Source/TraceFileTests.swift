@@ -7,8 +7,10 @@ import Testing
     func metadata(_ fixture: String) throws {
         let file = try TraceFile(path: Fixtures.path(fixture))
         #expect(file.version == 6 || file.version == 7)
-        // The traced kernel's long: 4 bytes on i686, 8 on the 64-bit machines.
-        #expect(file.longSize == (file.options.machine == "i686" ? 4 : 8) && file.pageSize == 4096)
+        // The traced kernel's long: 4 bytes on i686, 8 on the 64-bit machines; its page size:
+        // 16K on Debian's arm64-16k kernel, 4K elsewhere.
+        #expect(file.longSize == (file.options.machine == "i686" ? 4 : 8))
+        #expect(file.pageSize == (file.options.kernelRelease?.hasSuffix("-16k") == true ? 16384 : 4096))
         #expect(file.pageLayout.commitSize == file.longSize)
         #expect(!file.cpuBuffers.isEmpty)
         #expect(!file.eventFormats.isEmpty)

@@ -107,6 +107,12 @@ enum PerfFixtures {
     static let bothWaysPerf = "linux-6.18/perf/memcg-reclaim.perf.data"
     static let bothWaysTraceDat = "linux-6.18/perf/memcg-reclaim.dat"
 
+    /// The kernel version a perf.data fixture was captured on, from its directory
+    /// ("linux-6.18/perf/..." -> "6.18", "linux-6.1-arm64/perf/..." -> "6.1").
+    static func kernelVersion(_ fixture: String) -> String {
+        String(fixture.prefix { $0 != "/" }.dropFirst("linux-".count).prefix { $0 != "-" })
+    }
+
     /// The truth file of a perf.data fixture.
     static func truth(_ fixture: String) throws -> Truth {
         try Truth(fixture.replacingOccurrences(of: ".perf.data", with: ".dat"))
