@@ -98,10 +98,12 @@ extension PerfettoPass {
         writer.event(ts, type: E.typeSliceEnd, track: t.track, annotations: [("end", .string(how))])
     }
 
-    /// The old folio of the migration entry a remove_migration_pte/pmd restores, read before
+    /// The old folio of the migration entry a remove_migration_pte/pmd restores (the oldest at
+    /// its address, as the engine joins it), read before
     /// the engine forgets it.
     func joinable(address: UInt64, new: UInt64?, _ r: RawRecord) -> (UInt64, UInt64, UInt64)? {
-        guard let new, let old = engine.migrationEntries[MigrationEntryKey(pid: r.pid, address: address)], new != old
+        guard let new, let old = engine.migrationEntries[MigrationEntryKey(pid: r.pid, address: address)]?.first,
+            new != old
         else { return nil }
         return (old, engine.head(of: old) ?? old, new)
     }
