@@ -247,7 +247,7 @@ extension FleetSummary {
     }
 
     func html(database: String) -> String {
-        let e = HTMLText.escape
+        let e = escapeXML
         var t = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>foliotrace fleet</title>"
         t += "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
         t += "padding:2px 6px}</style></head><body>\n<h1>foliotrace fleet</h1>\n<p>\(e(headline)). Database: "
@@ -268,22 +268,5 @@ extension FleetSummary {
             t += "</ul>\n"
         }
         return t + "</body></html>\n"
-    }
-}
-
-/// HTML escaping for the fleet page.
-enum HTMLText {
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default: out.append(c)
-            }
-        }
-        return out
     }
 }

@@ -279,15 +279,11 @@ extension RecordLiveTests {
         defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
         try Data(output.utf8).write(to: file)
         let schema = Fixtures.packageRoot.appendingPathComponent("docs/tail.schema.json").path
-        let check = """
-            import json, sys, jsonschema
-            v = jsonschema.Draft202012Validator(json.load(open(sys.argv[1])))
-            lines = [l for l in open(sys.argv[2]) if l.strip()]
-            bad = [str(i) + ": " + e.message[:200] for i, l in enumerate(lines) for e in v.iter_errors(json.loads(l))]
-            print("\\n".join(bad))
-            sys.exit(1 if bad or not lines else 0)
-            """
-        let r = try CommandLineTests.execute("/usr/bin/env", ["python3", "-c", check, schema, file.path])
+        let r = try CommandLineTests.execute(
+            "/usr/bin/env",
+            ["python3", "-c", JSONLinesTests.validator, schema, file.path]
+        )
+        #expect(!output.isEmpty)
         #expect(r.status == 0, "tail's lines against docs/tail.schema.json: \(r.stdout)\(r.stderr)")
     }
 
