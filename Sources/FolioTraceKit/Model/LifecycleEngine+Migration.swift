@@ -4,11 +4,10 @@ extension LifecycleEngine {
     /// the folio's order with each PTE it replaces; folios are naturally aligned).
     mutating func installMigrationEntry(address: UInt64, old: UInt64, order: Int32, _ r: RawRecord) {
         let key = MigrationEntryKey(pid: r.pid, address: address)
-        if var pending = migrationEntries[key] {
-            pending.later.append(old)
-            migrationEntries[key] = pending
+        if migrationEntries[key] == nil {
+            migrationEntries[key] = old
         } else {
-            migrationEntries[key] = PendingMigrationEntries(first: old)
+            laterMigrationEntries[key, default: []].append(old)
         }
         let order = UInt8(clamping: max(0, min(order, 15)))
         let head = folio(old & ~((1 << UInt64(order)) - 1), r, order: order)
@@ -20,13 +19,12 @@ extension LifecycleEngine {
     /// same pfn means the migration of that folio failed and the old mapping came back.
     mutating func removeMigrationEntry(address: UInt64, new: UInt64, _ r: RawRecord) {
         let key = MigrationEntryKey(pid: r.pid, address: address)
-        guard var pending = migrationEntries[key] else { return }
-        let old = pending.first
-        if pending.later.isEmpty {
+        guard let old = migrationEntries[key] else { return }
+        if laterMigrationEntries.isEmpty || laterMigrationEntries[key] == nil {
             migrationEntries[key] = nil
         } else {
-            pending.first = pending.later.removeFirst()
-            migrationEntries[key] = pending
+            migrationEntries[key] = laterMigrationEntries[key]!.removeFirst()
+            if laterMigrationEntries[key]!.isEmpty { laterMigrationEntries[key] = nil }
         }
         let oldHead = head(of: old) ?? old
         if live[oldHead] != nil { self[oldHead].migrationEntries -= 1 }
@@ -67,16 +65,4 @@ extension LifecycleEngine {
 struct MigrationEntryKey: Hashable {
     var pid: Int32
     var address: UInt64
-}
-
-/// The old pfns of the migration entries one task installed at one user address and has not
-/// restored yet, oldest first. The address alone does not name the mm: the task that migrates
-/// unmaps every process mapping a folio, and two processes can map different folios at the same
-/// address (a non-PIE binary's heap in a shell and its child: seen on Debian's 6.12 arm64-16k
-/// during compact_memory). Since 6.3 migrate_pages_batch() unmaps all folios of a batch before
-/// it moves any, then restores each source's entries (remove_migration_ptes) in the order it
-/// unmapped them, so the oldest entry at an address is the one a remove restores.
-struct PendingMigrationEntries {
-    var first: UInt64
-    var later: [UInt64] = []
 }

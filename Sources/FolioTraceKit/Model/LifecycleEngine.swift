@@ -88,8 +88,18 @@ public struct LifecycleEngine {
     var migrating: [Int32: MigratePagesStart] = [:]
     /// The mm_migrate_pages_start event of each task's current migrate_pages() call.
     var migrationBegan: [Int32: Evidence] = [:]
-    /// Installed migration entries: (pid, user address) -> the old pfns, oldest first.
-    var migrationEntries: [MigrationEntryKey: PendingMigrationEntries] = [:]
+    /// The migration entries each task installed at each user address and has not restored
+    /// yet, by old pfn. The address alone does not name the mm: the task that migrates
+    /// unmaps every process mapping a folio, and two processes can map different folios at the same
+    /// address (a non-PIE binary's heap in a shell and its child: seen on Debian's 6.12 arm64-16k
+    /// during compact_memory). Since 6.3 migrate_pages_batch() unmaps all folios of a batch before
+    /// it moves any, then restores each source's entries (remove_migration_ptes) in the order it
+    /// unmapped them, so the oldest entry at an address is the one a remove restores.
+    /// The oldest one per key; a second entry at the same key (rare) waits in
+    /// `laterMigrationEntries`, so the common path stores a plain pfn, with no array and no
+    /// reference counting.
+    var migrationEntries: [MigrationEntryKey: UInt64] = [:]
+    var laterMigrationEntries: [MigrationEntryKey: [UInt64]] = [:]
     /// Folios evicted from the page cache by reclaim, keyed by their first file page: the
     /// memcg they were charged to, their order, and how many of their pages came back.
     var evicted: [FilePage: EvictedFolio] = [:]
@@ -317,6 +327,7 @@ public struct LifecycleEngine {
             // pending (its mm exited meanwhile) must not pair with a later call's.
             if !migrationEntries.isEmpty, migrationEntries.keys.contains(where: { $0.pid == r.pid }) {
                 migrationEntries = migrationEntries.filter { $0.key.pid != r.pid }
+                laterMigrationEntries = laterMigrationEntries.filter { $0.key.pid != r.pid }
             }
             migrating[r.pid] = nil
             migrationBegan[r.pid] = nil

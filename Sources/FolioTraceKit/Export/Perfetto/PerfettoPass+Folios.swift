@@ -102,7 +102,7 @@ extension PerfettoPass {
     /// its address, as the engine joins it), read before
     /// the engine forgets it.
     func joinable(address: UInt64, new: UInt64?, _ r: RawRecord) -> (UInt64, UInt64, UInt64)? {
-        guard let new, let old = engine.migrationEntries[MigrationEntryKey(pid: r.pid, address: address)]?.first,
+        guard let new, let old = engine.migrationEntries[MigrationEntryKey(pid: r.pid, address: address)],
             new != old
         else { return nil }
         return (old, engine.head(of: old) ?? old, new)
