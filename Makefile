@@ -184,7 +184,8 @@ fuzz-build: deps
 	$(SWIFT) build -c release --package-path Fuzz --sanitize=fuzzer --sanitize=address --disable-dead-strip
 fuzz: fuzz-build
 	@status=0; for t in $(FUZZ_TARGETS); do \
-		echo "== fuzz-$$t for $(FUZZ_SECONDS) s"; Fuzz/run.sh $$t $(FUZZ_SECONDS) || status=1; done; \
+		echo "== fuzz-$$t for $(FUZZ_SECONDS) s"; Fuzz/run.sh $$t $(FUZZ_SECONDS); s=$$?; \
+		if [ $$s -gt $$status ]; then status=$$s; fi; done; \
 	exit $$status
 
 # The test suite under AddressSanitizer, in its own build directory (.build-address), the CLI

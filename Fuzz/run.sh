@@ -49,4 +49,10 @@ if [ "$after" -gt "$before" ]; then
 	ls -t "$crashers" | grep -E "^$target-(crash|oom|timeout|leak)-" | head -n $((after - before)) | sed 's/^/  /'
 	exit 1
 fi
+# A build without coverage counters (no __sancov_cntrs) searches blind: libFuzzer reports
+# `cov: 0` throughout. That is a broken setup, not bad luck: exit 3 so that CI fails on it.
+if ! grep -Eq 'cov: [1-9]' "$log"; then
+	echo "fuzz-$target: the search ran blind (no coverage above 0): $binary has no coverage counters (docs/fuzzing.md)"
+	exit 3
+fi
 exit "$status"
