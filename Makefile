@@ -179,9 +179,17 @@ bench: deps
 # touching the manifest makes SwiftPM re-plan when the main package's files change.
 FUZZ_SECONDS ?= 300
 FUZZ_TARGETS ?= tracedat perfdata
+FUZZ_BUILD = $(SWIFT) build -c release --package-path Fuzz --sanitize=fuzzer --sanitize=address --disable-dead-strip
+# A rebuild in an existing Fuzz/.build can link the targets without their coverage counters
+# (seen 2026-11-30: a fresh clone's first build had __sancov_cntrs, the rebuild after a touch
+# did not, and libFuzzer ran blind); such a build is thrown away and made again from clean.
 fuzz-build: deps
 	touch Fuzz/Package.swift
-	$(SWIFT) build -c release --package-path Fuzz --sanitize=fuzzer --sanitize=address --disable-dead-strip
+	$(FUZZ_BUILD)
+	@for t in $(FUZZ_TARGETS); do \
+		readelf -S Fuzz/.build/release/fuzz-$$t | grep -q __sancov_cntrs && continue; \
+		echo "fuzz-build: fuzz-$$t has no coverage counters: building Fuzz/ again from clean"; \
+		rm -rf Fuzz/.build && $(FUZZ_BUILD) || exit 1; break; done
 fuzz: fuzz-build
 	@status=0; for t in $(FUZZ_TARGETS); do \
 		echo "== fuzz-$$t for $(FUZZ_SECONDS) s"; Fuzz/run.sh $$t $(FUZZ_SECONDS); s=$$?; \
