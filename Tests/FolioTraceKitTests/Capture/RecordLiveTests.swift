@@ -279,10 +279,7 @@ extension RecordLiveTests {
         defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
         try Data(output.utf8).write(to: file)
         let schema = Fixtures.packageRoot.appendingPathComponent("docs/tail.schema.json").path
-        let r = try CommandLineTests.execute(
-            "/usr/bin/env",
-            ["python3", "-c", JSONLinesTests.validator, schema, file.path]
-        )
+        let r = try JSONSchemaCheck.run(schema: schema, [file.path], lines: true)
         #expect(!output.isEmpty)
         #expect(r.status == 0, "tail's lines against docs/tail.schema.json: \(r.stdout)\(r.stderr)")
     }

@@ -19,10 +19,7 @@ import Testing
             outputs.append(out.path)
         }
         #expect(outputs.count > 20)
-        let r = try CommandLineTests.execute(
-            "/usr/bin/env",
-            ["python3", "-c", ReportSchemaTests.validator, Self.schema] + outputs
-        )
+        let r = try JSONSchemaCheck.run(schema: Self.schema, outputs)
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
 
         // The schema can reject: a count that is not a count, and a key it does not know.
@@ -33,10 +30,7 @@ import Testing
         broken["surprise"] = true
         let bad = dir.appendingPathComponent("broken.json")
         try JSONSerialization.data(withJSONObject: broken).write(to: bad)
-        let rejected = try CommandLineTests.execute(
-            "/usr/bin/env",
-            ["python3", "-c", ReportSchemaTests.validator, Self.schema, bad.path]
-        )
+        let rejected = try JSONSchemaCheck.run(schema: Self.schema, [bad.path])
         #expect(rejected.status == 1 && rejected.stdout.contains("/total") && rejected.stdout.contains("surprise"))
     }
 }

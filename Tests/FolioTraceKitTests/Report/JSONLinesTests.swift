@@ -8,24 +8,9 @@ import Testing
 @Suite struct JSONLinesTests {
     static let schema = Fixtures.packageRoot.appendingPathComponent("docs/jsonl.schema.json").path
 
-    static let validator = """
-        import json, sys
-        import jsonschema
-        schema = json.load(open(sys.argv[1]))
-        jsonschema.Draft202012Validator.check_schema(schema)
-        v = jsonschema.Draft202012Validator(schema)
-        bad = 0
-        for path in sys.argv[2:]:
-            for n, line in enumerate(open(path), 1):
-                for e in v.iter_errors(json.loads(line)):
-                    bad += 1
-                    print(f"{path}:{n}: /" + "/".join(map(str, e.absolute_path)) + ": " + e.message[:200])
-        sys.exit(1 if bad else 0)
-        """
-
     /// Runs the validator on JSON-lines files.
     static func validate(_ files: [String]) throws -> CommandLineTests.Run {
-        try CommandLineTests.execute("/usr/bin/env", ["python3", "-c", validator, schema] + files)
+        try JSONSchemaCheck.run(schema: schema, files, lines: true)
     }
 
     static func objects(_ path: String) throws -> [[String: Any]] {
