@@ -172,11 +172,7 @@ public enum SQLiteExport {
 
     /// Writes `a` to a new SQLite file at `path` (see `write(_:to:)` with an `OutputFile`).
     public static func write(_ a: TraceAnalysis, to path: String) throws(FileError) {
-        let output: OutputFile
-        do { output = try OutputFile(path: path, inputs: [a.path]) } catch {
-            throw FileError(path: error.path, problem: error.problem)
-        }
-        try write(a, to: output)
+        try write(a, to: try OutputFile(path: path, inputs: [a.path]))
     }
 
     /// Writes `a` as a new SQLite database into `output`'s temporary file and renames it into
@@ -184,18 +180,16 @@ public enum SQLiteExport {
     /// was. `a` must have kept its lifecycles (`LifecycleEngine.Options.keepLifecycles`); steps
     /// are written when it recorded them.
     public static func write(_ a: TraceAnalysis, to output: OutputFile) throws(FileError) {
-        do {
-            let db = try SQLiteDatabase(creating: output.temporaryPath, path: output.path)
-            // One transaction and no journal: a fresh file, written once, thrown away on failure.
-            try db.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; BEGIN;")
-            try db.execute(schema)
-            let id = TraceID.of(path: a.path)
-            try insertTrace(db, JSONLinesReport.traceLine(a, traceID: id, origin: TraceOrigin(path: a.path) ?? .init()))
-            try fill(db, from: a, traceID: id)
-            try db.execute("COMMIT;")
-            try db.close()
-            try output.commit()
-        }
+        let db = try SQLiteDatabase(creating: output.temporaryPath, path: output.path)
+        // One transaction and no journal: a fresh file, written once, thrown away on failure.
+        try db.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; BEGIN;")
+        try db.execute(schema)
+        let id = TraceID.of(path: a.path)
+        try insertTrace(db, JSONLinesReport.traceLine(a, traceID: id, origin: TraceOrigin(path: a.path) ?? .init()))
+        try fill(db, from: a, traceID: id)
+        try db.execute("COMMIT;")
+        try db.close()
+        try output.commit()
     }
 
     /// The `traces` row of a trace from its JSON line (`JSONLinesReport.traceLine` or

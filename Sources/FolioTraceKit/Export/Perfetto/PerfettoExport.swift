@@ -86,13 +86,13 @@ public enum PerfettoExport {
             throw FileError(path: trace, problem: "\(error)")
         } catch let error as FileError {
             close(fd)
-            throw FileError(path: error.path, problem: error.problem)
+            throw error
         } catch {
             close(fd)
             throw FileError(path: output.path, problem: "\(error)")
         }
         close(fd)
-        do { try output.commit() } catch { throw FileError(path: error.path, problem: error.problem) }
+        try output.commit()
         return result
     }
 }
