@@ -320,11 +320,19 @@ struct PageSupply {
         while offset >= current.count {
             guard nextChunk < chunks.count else { return nil }
             let c = chunks[nextChunk]
+            let compressedBytes = UnsafeRawBufferPointer(rebasing: source[c.offset..<(c.offset + c.compressed)])
+            do throws(TraceProblem) {
+                try compression.checkClaim(compressedBytes, size: c.size, what: "CPU data chunk \(nextChunk)")
+            } catch {
+                damage = (damage.map { $0 + "; " } ?? "") + "\(error.problem); its pages are skipped"
+                nextChunk += 1
+                continue
+            }
             if chunk == nil || chunk!.bytes.count < c.size { chunk = OwnedBytes(count: c.size) }
             let dst = UnsafeMutableRawBufferPointer(rebasing: chunk!.bytes[0..<c.size])
             do throws(TraceProblem) {
                 try compression.uncompress(
-                    UnsafeRawBufferPointer(rebasing: source[c.offset..<(c.offset + c.compressed)]),
+                    compressedBytes,
                     into: dst,
                     what: "CPU data chunk \(nextChunk)"
                 )

@@ -86,12 +86,84 @@ enum Compression: Equatable {
         }
     }
 
+    /// Claimed sizes above this are checked by decompressing before anything that large is
+    /// allocated (`checkClaim`). Real blocks and chunks are far smaller: trace-cmd compresses
+    /// CPU data in chunks of a few ring-buffer pages and metadata in blocks of a few MiB.
+    static let largeClaim = 64 << 20
+
+    /// Checks, for a claimed size above `largeClaim`, that `source` really decompresses to
+    /// `size` bytes, streaming through a small scratch buffer: a damaged size field then fails
+    /// here instead of allocating gigabytes that the data never fills, so memory stays
+    /// proportional to what the file holds. (`checkExpansion` alone allows zstd 8192:1, which a
+    /// 512 KiB frame with a 4 GiB size field passes; a frame need not declare its content size.)
+    func checkClaim(_ source: UnsafeRawBufferPointer, size: Int, what: @autoclosure () -> String) throws(TraceProblem) {
+        guard size > Compression.largeClaim, self != .none else { return }
+        let produced: Int?
+        switch self {
+        case .none: return
+        case .zstd: produced = Compression.zstdDecompressedSize(source, limit: size)
+        case .zlib: produced = Compression.zlibDecompressedSize(source, limit: size)
+        }
+        guard let produced, produced == size else {
+            throw TraceProblem(
+                .decompression("\(what()): the data does not decompress to the \(size) bytes its header claims")
+            )
+        }
+    }
+
+    /// The bytes a zstd stream decompresses to, counted without keeping them; nil on an error or
+    /// once more than `limit` bytes came out.
+    private static func zstdDecompressedSize(_ source: UnsafeRawBufferPointer, limit: Int) -> Int? {
+        guard let dctx = ZSTD_createDCtx() else { return nil }
+        defer { ZSTD_freeDCtx(dctx) }
+        let scratchSize = 1 << 20
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchSize, alignment: 16)
+        defer { scratch.deallocate() }
+        var input = ZSTD_inBuffer(src: source.baseAddress, size: source.count, pos: 0)
+        var total = 0
+        while true {
+            var output = ZSTD_outBuffer(dst: scratch, size: scratchSize, pos: 0)
+            let rc = ZSTD_decompressStream(dctx, &output, &input)
+            if ZSTD_isError(rc) != 0 { return nil }
+            total += output.pos
+            if total > limit { return nil }
+            // Done when the input is used up and the decoder has nothing more to flush.
+            if input.pos == input.size && output.pos < scratchSize { return total }
+            if output.pos == 0 && input.pos == input.size { return total }
+        }
+    }
+
+    /// The bytes a zlib stream decompresses to, counted without keeping them; nil on an error or
+    /// once more than `limit` bytes came out.
+    private static func zlibDecompressedSize(_ source: UnsafeRawBufferPointer, limit: Int) -> Int? {
+        guard source.count <= Int(UInt32.max) else { return nil }
+        var stream = z_stream()
+        guard inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return nil }
+        defer { inflateEnd(&stream) }
+        let scratchSize = 1 << 20
+        let scratch = UnsafeMutablePointer<Bytef>.allocate(capacity: scratchSize)
+        defer { scratch.deallocate() }
+        stream.next_in = UnsafeMutablePointer(mutating: source.baseAddress?.assumingMemoryBound(to: Bytef.self))
+        stream.avail_in = uInt(source.count)
+        var total = 0
+        while true {
+            stream.next_out = scratch
+            stream.avail_out = uInt(scratchSize)
+            let rc = inflate(&stream, Z_NO_FLUSH)
+            total += scratchSize - Int(stream.avail_out)
+            if total > limit { return nil }
+            if rc == Z_STREAM_END { return total }
+            guard rc == Z_OK else { return nil }
+        }
+    }
+
     /// Decompresses a metadata block (`<u32 compressed size><u32 size><data>`).
     func uncompressBlock(_ cursor: inout ByteCursor, what: String) throws(TraceProblem) -> OwnedBytes {
         let compressedSize = Int(try cursor.u32("\(what) compressed size"))
         let size = Int(try cursor.u32("\(what) uncompressed size"))
         let source = try cursor.slice(compressedSize, what)
         try checkExpansion(compressed: compressedSize, size: size, what: what)
+        try checkClaim(source, size: size, what: what)
         let out = OwnedBytes(count: size)
         try uncompress(source, into: out.bytes, what: what)
         return out
