@@ -27,7 +27,7 @@ public struct EventDecoder {
         minimumLengths = Array(repeating: 0, count: catalog.idLimit)
         for type in catalog.types {
             do throws(TraceProblem) {
-                var r = FieldResolver(type, bigEndian: catalog.bigEndian)
+                var r = type.isKprobe ? catalog.kprobeResolver(type) : FieldResolver(type, bigEndian: catalog.bigEndian)
                 guard let d = try Decoder(type: type, &r, layouts, pteLayout: pteLayout) else { continue }
                 if d.readsMigrationEntries, case .failure(let unknown) = catalog.pteLayout {
                     // A migration entry is a swap PTE in the architecture's own layout

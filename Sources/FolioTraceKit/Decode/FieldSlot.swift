@@ -98,9 +98,27 @@ struct FieldResolver {
     /// The largest end of the required fields: shorter records are malformed.
     private(set) var minimumLength = 0
 
+    /// A kprobe's unnamed arguments (`arg1`, `arg2`, ...) under the names of the parameters
+    /// they are in the traced kernel's prototype (`Prototype`).
+    private var positional: [String: FieldSlot] = [:]
+
     init(_ type: EventType, bigEndian: Bool = false) {
         self.type = type
         self.bigEndian = bigEndian
+    }
+
+    /// Reads a kprobe's `argN` fields as the function's parameters: `argN` is the name the
+    /// kernel gives the Nth fetch when the user names none (trace_probe.c), and perf probe's
+    /// `$argN`. A field the probe named itself wins over a position.
+    init(_ type: EventType, bigEndian: Bool, parameters: [Prototype.Parameter?]) {
+        self.init(type, bigEndian: bigEndian)
+        for (i, parameter) in parameters.enumerated() {
+            guard let parameter, type.field(parameter.name) == nil, let f = type.field("arg\(i + 1)"), !f.isRelative
+            else { continue }
+            let size = parameter.bytes == 0 ? f.size : min(parameter.bytes, f.size)
+            let offset = bigEndian ? f.offset + f.size - size : f.offset
+            positional[parameter.name] = FieldSlot(offset: offset, size: size, bigEndian: bigEndian)
+        }
     }
 
     mutating func required(_ names: String...) throws(TraceProblem) -> FieldSlot {
@@ -113,13 +131,16 @@ struct FieldResolver {
         throw TraceProblem(.missingField(event: type.fullName, field: names.joined(separator: "' or '")))
     }
 
-    func optional(_ names: String...) -> FieldSlot? {
+    func optional(_ names: String...) -> FieldSlot? { optional(names) }
+
+    func optional(_ names: [String]) -> FieldSlot? {
         for name in names {
             if let f = type.field(name),
                 let slot = FieldSlot(offset: f.offset, size: f.size, isRelative: f.isRelative, bigEndian: bigEndian)
             {
                 return slot
             }
+            if let slot = positional[name] { return slot }
         }
         return nil
     }

@@ -116,7 +116,11 @@ public struct LifecycleEngine {
         for t in catalog.types { names[Int(t.id)] = t.fullName }
         eventNames = names
         tasks = TaskTable(savedCommands: savedCommands)
-        unmapPaths = UnmapPaths(catalog.types, modelled: { _ in true })
+        unmapPaths = UnmapPaths(
+            catalog.types,
+            modelled: { _ in true },
+            counted: { catalog.kprobe($0, fetches: "nr_pages", "nr") }
+        )
         pageCacheAddID = catalog.types.first { $0.fullName == "filemap:mm_filemap_add_to_page_cache" }
             .map { UInt16($0.id) }
         pteLayout = try? catalog.pteLayout.get()
@@ -389,7 +393,11 @@ public struct LifecycleEngine {
     /// Takes the events the decoder cannot model (`EventDecoder.unmodelled`): an unmap probe
     /// without its folio argument sees nothing, and must not count as a path the trace sees.
     public mutating func knowUnmodelled(_ names: Set<String>, catalog: EventCatalog) {
-        unmapPaths = UnmapPaths(catalog.types, modelled: { !names.contains($0.fullName) })
+        unmapPaths = UnmapPaths(
+            catalog.types,
+            modelled: { !names.contains($0.fullName) },
+            counted: { catalog.kprobe($0, fetches: "nr_pages", "nr") }
+        )
     }
 
     public mutating func knowEnabled(_ names: Set<String>) {
@@ -663,7 +671,8 @@ struct UnmapPaths {
 
     init() {}
 
-    init(_ types: [EventType], modelled: (EventType) -> Bool) {
+    /// - Parameter fetchesCount: whether a probe fetched the number of pages (nr_pages).
+    init(_ types: [EventType], modelled: (EventType) -> Bool, counted fetchesCount: (EventType) -> Bool) {
         for t in types where t.isKprobe && modelled(t) {
             guard let f = KprobeFunction(eventName: t.name), f.rmapAction == .remove else { continue }
             switch f {
@@ -673,10 +682,10 @@ struct UnmapPaths {
             case .folioRemoveRmap:  // the worker both 6.8+ wrappers call, with nr_pages
                 pte = true
                 pmd = true
-                counted = counted && (t.field("nr_pages") != nil || t.field("nr") != nil)
+                counted = counted && fetchesCount(t)
             case .folioRemoveRmapPtes:
                 pte = true
-                counted = counted && (t.field("nr_pages") != nil || t.field("nr") != nil)
+                counted = counted && fetchesCount(t)
             case .folioRemoveRmapPmd:
                 pmd = true
             default: break

@@ -333,9 +333,11 @@ import Testing
     /// mapcount" for a page freed while mapped, "non-NULL mapping" for a file folio freed
     /// while the page cache still held it. The rule finds exactly those pfns, in C: the mapped
     /// ones (error) with their mapping (an rmap kprobe) and the free as evidence, the
-    /// page-cache ones (warning) with their add to the file's page cache and the free.
-    @Test func freedWhileMappedOrInThePageCache() throws {
-        let fixture = "linux-6.12/extra-put.dat"
+    /// page-cache ones (warning) with their add to the file's page cache and the free. The
+    /// positional capture is the same run with the rmap kprobes written as a user writes them
+    /// by hand, `%di %si %dx %cx` unnamed (arg1..arg4): read through the 6.12 prototypes.
+    @Test(arguments: ["linux-6.12/extra-put.dat", "linux-6.12/extra-put-positional.dat"])
+    func freedWhileMappedOrInThePageCache(_ fixture: String) throws {
         let truth = try Truth(fixture)
         let bad = Self.badPages(truth)
         let mapped = Set(bad.filter { $0.value == "nonzero mapcount" }.keys)

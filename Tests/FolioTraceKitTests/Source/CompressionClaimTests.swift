@@ -35,7 +35,9 @@ import Testing
     }
 
     @Test func cutFrameFails() {
-        #expect(throws: TraceProblem.self) { try check(Self.frame.prefix(Self.frame.count / 2), size: Self.original.count) }
+        #expect(throws: TraceProblem.self) {
+            try check(Self.frame.prefix(Self.frame.count / 2), size: Self.original.count)
+        }
     }
 
     /// Below the threshold the claim is left to the decompression itself, which checks it exactly.
