@@ -12,6 +12,8 @@ public struct TraceAnalysis: Sendable {
     public let damage: [String]
     /// Why the file's completeness cannot be checked, when it cannot (pipe-mode perf.data).
     public let unverifiable: String?
+    /// Why the timestamps are not nanoseconds, when they are not (`TraceSource.clockNote`).
+    public let clockNote: String?
     /// Why a perf.data has no tracepoint sample to decode, when it has none
     /// (`PerfFile.tracepointGap`).
     public let memoryGap: String?
@@ -81,6 +83,7 @@ public struct TraceAnalysis: Sendable {
             ),
             window: window
         )
+        clockNote = source.clockNote
         switch source {
         case .traceDat(let file):
             var records = try file.mergedRecords()

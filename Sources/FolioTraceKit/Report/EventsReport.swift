@@ -22,8 +22,15 @@ public struct EventsReport: Encodable, Sendable {
     /// The tool that wrote the file: "trace-cmd VERSION", or perf's version and command line.
     public var recorder: String?
     public var buffer: String
+    /// Per-CPU buffers in the file: the length of the per-CPU arrays.
     public var cpus: Int
+    /// The CPU number of each per-CPU entry (a version-7 trace.dat may skip CPUs without data).
+    public var cpu_ids: [Int]
+    /// The traced machine's CPUs, where the file says (trace.dat's CPUCOUNT option).
+    public var machine_cpus: Int?
     public var clock: String?
+    /// Why the timestamps are not nanoseconds, when they are not (a raw `x86-tsc` clock).
+    public var clock_note: String?
     public var total: UInt64
     public var typed: UInt64
     public var malformed: UInt64
@@ -65,6 +72,9 @@ public struct EventsReport: Encodable, Sendable {
         self.file = path
         kernel = source.kernelRelease
         cpus = source.cpuCount
+        cpu_ids = source.cpuIDs
+        machine_cpus = source.machineCPUs
+        clock_note = source.clockNote
         switch source {
         case .traceDat(let file):
             format = "trace.dat"
@@ -136,7 +146,9 @@ public struct EventsReport: Encodable, Sendable {
         s += "kernel:    \(kernel ?? "not recorded")\n"
         if let recorder { s += "recorder:  \(recorder)\n" }
         if !buffer.isEmpty { s += "buffer:    instance \"\(buffer)\"\n" }
-        s += "cpus:      \(cpus), clock \(clock ?? "unknown")\n"
+        let of = machine_cpus.map { $0 > cpus ? " with data, of \($0)" : "" } ?? ""
+        s += "cpus:      \(cpus)\(of), clock \(clock ?? "unknown")\n"
+        if let clock_note { s += "note:      \(clock_note)\n" }
         if let a = first_ts, let b = last_ts {
             let span = duration_ns.map { "\(seconds($0)) s" } ?? "out of order: the file is damaged"
             s += "time:      \(seconds(a)) .. \(seconds(b)) (\(span))\n"
@@ -145,12 +157,14 @@ public struct EventsReport: Encodable, Sendable {
         if malformed > 0 { s += ", \(malformed) malformed" }
         if unknown_id > 0 { s += ", \(unknown_id) with an unknown event id" }
         s += ")\n"
-        let lostLines = lost_events_per_cpu.indices.map { cpu -> String in
-            let uncounted = pages_with_uncounted_loss[cpu]
-            return "cpu\(cpu) \(lost_events_per_cpu[cpu])"
+        let lostLines = lost_events_per_cpu.indices.map { i -> String in
+            let uncounted = i < pages_with_uncounted_loss.count ? pages_with_uncounted_loss[i] : 0
+            return "cpu\(i < cpu_ids.count ? cpu_ids[i] : i) \(lost_events_per_cpu[i])"
                 + (uncounted > 0 ? " (+\(uncounted) pages with uncounted losses)" : "")
         }
-        s += "lost:      \(lost_events) events: \(lostLines.joined(separator: ", "))\n"
+        s +=
+            "lost:      \(lost_events) events" + (lostLines.isEmpty ? "" : ": " + lostLines.joined(separator: ", "))
+            + "\n"
         if lost_events > 0 || pages_with_uncounted_loss.contains(where: { $0 > 0 }) {
             s += "           lifecycles that cross a loss may be incomplete\n"
         }

@@ -228,6 +228,7 @@ public struct Verdict: Sendable {
         inputNotes = InputNotes(
             damage: a.damage,
             unverifiable: a.unverifiable,
+            clockNote: a.clockNote,
             memoryGap: a.memoryGap,
             unmodelled: a.unmodelled,
             memoryEvents: a.memoryEvents
@@ -313,6 +314,8 @@ public struct InputNotes: Sendable {
     public var damage: [String]
     /// `TraceAnalysis.unverifiable`.
     public var unverifiable: String?
+    /// `TraceAnalysis.clockNote`.
+    public var clockNote: String? = nil
     /// `TraceAnalysis.memoryGap`.
     public var memoryGap: String?
     /// `TraceAnalysis.unmodelled`.
@@ -326,6 +329,7 @@ public struct InputNotes: Sendable {
     /// The notes as lines for people ("damage: ...", "not modelled: ...").
     public var lines: [String] {
         damage.map { "damaged: " + $0 } + (unverifiable.map { ["completeness not verifiable: " + $0] } ?? [])
+            + (clockNote.map { ["clock: " + $0] } ?? [])
             + unmodelled.map { u in
                 "not modelled: \(u.event) (\(u.reason))"
                     + (u.analyses.isEmpty ? "" : "; \(u.analyses.joined(separator: ", ")) lose it")

@@ -72,7 +72,8 @@ public struct CPUStream {
     private var clock: UInt64 = 0
     private var pendingMissed: Int64 = 0
     private let layout: RingBufferPageLayout
-    private let timestampOffset: Int64
+    /// The file's clock options (TIME_SHIFT, TSC2NSEC, OFFSET) for this CPU.
+    private let correction: ClockCorrection
     /// Losses seen so far on this CPU.
     public private(set) var lost = LostEvents()
     /// Pages whose event headers ran past their commit size (corrupt data), skipped.
@@ -88,7 +89,7 @@ public struct CPUStream {
         bigEndian = file.bigEndian
         path = file.path
         layout = file.pageLayout
-        timestampOffset = file.options.timestampOffset
+        correction = ClockCorrection(options: file.options, cpu: buffer.cpu)
         pages = try PageSupply(buffer: buffer, file: file)
     }
 
@@ -100,7 +101,7 @@ public struct CPUStream {
         bigEndian = file.bigEndian
         path = file.path
         layout = file.pageLayout
-        timestampOffset = file.options.timestampOffset
+        correction = ClockCorrection(options: file.options, cpu: cpu)
         pages = PageSupply(live: live, file: file)
     }
 
@@ -199,7 +200,7 @@ public struct CPUStream {
         let missed = pendingMissed
         pendingMissed = 0
         return RawRecord(
-            timestamp: UInt64(bitPattern: Int64(bitPattern: clock) &+ timestampOffset),
+            timestamp: correction.apply(clock),
             cpu: cpu,
             missedEvents: missed,
             payload: UnsafeRawBufferPointer(rebasing: page[start..<(start + length)]),

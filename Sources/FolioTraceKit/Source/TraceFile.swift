@@ -250,6 +250,8 @@ public final class TraceFile {
             let shift = try o.u32("tsc2nsec shift")
             let offset = try o.u64("tsc2nsec offset")
             options.tsc2nsec = (mult, shift, offset)
+        case .timeShift:
+            options.timeShift = try TimeShift(&o)
         case .statItems:
             for line in o.optionText().split(separator: "\n") {
                 let w = line.split(separator: " ")
@@ -351,6 +353,8 @@ public enum TraceOptionID: UInt16 {
     case offset = 7
     case cpuCount = 8
     case version = 9
+    /// A guest's clock shift onto its host's (`ClockCorrection`).
+    case timeShift = 12
     case tsc2nsec = 14
     /// v7's section offsets: header info, ftrace and event formats, kallsyms, printk, cmdlines.
     case headerInfo = 16
@@ -392,8 +396,10 @@ public struct TraceOptions: Sendable {
     public var date: String?
     /// The OFFSET option, added to every timestamp as trace-cmd does.
     public var timestampOffset: Int64 = 0
-    /// The TSC2NSEC option (mult, shift, offset).
+    /// The TSC2NSEC option (mult, shift, offset): `x86-tsc` ticks to nanoseconds.
     public var tsc2nsec: (mult: UInt32, shift: UInt32, offset: UInt64)?
+    /// The TIME_SHIFT option of a guest's file: its clock onto the host's.
+    public var timeShift: TimeShift?
     /// Names of the instance buffers beside the top one.
     public var instances: [String] = []
 

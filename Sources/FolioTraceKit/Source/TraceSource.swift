@@ -105,6 +105,33 @@ public enum TraceSource {
         }
     }
 
+    /// Why the file's timestamps are not nanoseconds, when they are not: trace-cmd reads the
+    /// `counter`, `uptime` and `x86-tsc` clocks as raw counts unless a TSC2NSEC option gives
+    /// the conversion (tracecmd_parse_trace_clock(), TRACECMD_FL_IN_USECS).
+    public var clockNote: String? {
+        guard case .traceDat(let f) = self, let clock = f.options.traceClock,
+            ["counter", "uptime", "x86-tsc"].contains(clock), f.options.tsc2nsec == nil
+        else { return nil }
+        return "timestamps are \(clock) counts, not nanoseconds (the file has no TSC2NSEC option): "
+            + "times and lifetimes are these counts read as nanoseconds"
+    }
+
+    /// The CPUs of the traced machine, where the file says (trace.dat's CPUCOUNT option):
+    /// a version-7 file keeps buffers only for the CPUs that had data.
+    public var machineCPUs: Int? {
+        guard case .traceDat(let f) = self, let n = f.options.cpuCount, n > 0, n <= TraceLimits.cpus else { return nil }
+        return n
+    }
+
+    /// The CPU number of each per-CPU entry (`cpuCount` of them): trace.dat's buffers in file
+    /// order, perf.data's CPUs by number.
+    public var cpuIDs: [Int] {
+        switch self {
+        case .traceDat(let f): return f.cpuBuffers.map(\.cpu)
+        case .perfData(let p): return Array(0..<p.cpuCount)
+        }
+    }
+
     /// What is damaged in the file's metadata (its records' damage is the stream's).
     public var damage: [String] {
         switch self {
