@@ -115,6 +115,12 @@ extension LifecycleEngine {
     /// only make the balance lower.
     mutating func freedWhileMapped(_ head: UInt64, _ r: RawRecord) -> Bool {
         let f = self[head]
+        if seesUnmaps, f.rmapBalance < 0, f.bits.contains(.allocated), !f.bits.contains(.crossesLoss) {
+            // More unmaps than maps since the allocation: a mapping was made where no probe
+            // fires, and whatever else it hides, the balance cannot show.
+            transitions.append(.freeNotJudged(UnjudgedFree(folio: ref(head), reason: Self.unseenMaps)))
+            return false
+        }
         guard seesUnmaps, f.rmapBalance > 0, f.bits.contains(.allocated), f.bits.contains(.sawRmap),
             !f.bits.contains(.crossesLoss), let mapped = lastMap[head]
         else { return false }
@@ -137,6 +143,13 @@ extension LifecycleEngine {
         )
         return true
     }
+
+    /// Why a folio unmapped more often than the trace saw it mapped is not judged: fork copies
+    /// a parent's mappings inline (copy_present_pte() -> folio_try_dup_anon_rmap_pte() and
+    /// folio_dup_file_rmap_pte(), 6.8+; page_try_dup_anon_rmap() and page_dup_file_rmap()
+    /// before), and before 6.8 a PMD split maps the PTEs inline (__split_huge_pmd_locked()).
+    static let unseenMaps =
+        "more unmaps than maps in the trace, so mapped where no probe fires (fork's rmap copies, a PMD split before 6.8)"
 
     /// A free of a folio the trace shows in the page cache: the page cache holds a reference
     /// until `__filemap_remove_folio()`/`delete_from_page_cache_batch()` take the folio out

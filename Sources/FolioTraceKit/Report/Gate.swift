@@ -185,6 +185,18 @@ public struct RuleOutcome: Sendable {
     public var failed: Bool
     /// Why it failed, for JUnit and the headline.
     public var reason: String?
+    /// Folios the rule could not judge, by reason (exact or silent: each is counted, never a
+    /// finding): the rule's "not judged: REASON" context entries.
+    public var notJudged: [(reason: String, count: UInt64)] = []
+
+    /// All folios not judged.
+    public var notJudgedTotal: UInt64 { notJudged.reduce(0) { $0 + $1.count } }
+
+    /// "N not judged: REASON: n; ...", or nil when every folio was judged.
+    public var notJudgedText: String? {
+        guard notJudgedTotal > 0 else { return nil }
+        return "\(notJudgedTotal) not judged: " + notJudged.map { "\($0.reason): \($0.count)" }.joined(separator: "; ")
+    }
 }
 
 /// The gate's decision for a whole report: per rule, and overall. Every renderer shows it,
@@ -248,6 +260,9 @@ public struct Verdict: Sendable {
                 change: .none,
                 failed: false
             )
+            let prefix = "not judged: "
+            o.notJudged = (a.ruleContext[c.rule.id] ?? []).filter { $0.label.hasPrefix(prefix) && $0.count > 0 }
+                .map { (String($0.label.dropFirst(prefix.count)), $0.count) }
             if let baseline {
                 let base = baseline.counts[c.rule.id.rawValue] ?? 0
                 o.baseline = base
