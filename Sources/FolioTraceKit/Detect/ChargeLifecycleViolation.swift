@@ -24,7 +24,7 @@ struct ChargeLifecycleViolationDetector {
             free.folio,
             severity: Rule.chargeLifecycleViolation.severity,
             message:
-                "folio (\(whose), order \(free.folio.order)) freed and uncharged by pid \(free.freedBy) while mapped \(free.mappings) time(s), last by pid \(free.mappedBy)",
+                "folio (\(whose), order \(free.folio.order)) freed and uncharged by pid \(free.freedBy) while mapped \(free.mappings) time(s), last by pid \(free.mappedBy); the capture probes every unmap path (\(free.unmapProbes.sorted().joined(separator: ", "))) and lost no event since the allocation, so that mapping was never removed",
             evidence: free.evidence
         )
     }

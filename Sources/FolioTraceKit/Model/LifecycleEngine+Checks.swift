@@ -137,7 +137,8 @@ extension LifecycleEngine {
                     mappings: f.rmapBalance,
                     mappedBy: mapped.pid,
                     freedBy: r.pid,
-                    evidence: [evidence(mapped), evidence(r)]
+                    evidence: [evidence(mapped), evidence(r)],
+                    unmapProbes: unmapPaths.probes
                 )
             )
         )

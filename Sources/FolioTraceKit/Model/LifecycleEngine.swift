@@ -668,6 +668,8 @@ struct UnmapPaths {
     var pte = false
     var pmd = false
     var counted = true
+    /// The unmap probes of the capture, by event name.
+    var probes: [String] = []
 
     init() {}
 
@@ -675,6 +677,7 @@ struct UnmapPaths {
     init(_ types: [EventType], modelled: (EventType) -> Bool, counted fetchesCount: (EventType) -> Bool) {
         for t in types where t.isKprobe && modelled(t) {
             guard let f = KprobeFunction(eventName: t.name), f.rmapAction == .remove else { continue }
+            probes.append(t.fullName)
             switch f {
             case .pageRemoveRmap:  // 6.1-6.7: one page, or a THP's PMD mapping with compound
                 pte = true

@@ -125,6 +125,9 @@ public struct MappedFree: Sendable {
     public var freedBy: Int32
     /// The last map (an rmap kprobe) and the free (kmem:mm_page_free).
     public var evidence: [Evidence]
+    /// The unmap probes the verdict relied on: every path this folio could have been unmapped
+    /// by, seen (`UnmapPaths.probes`), so a reader can check that nothing was missing.
+    public var unmapProbes: [String] = []
 }
 
 /// A folio freed while the trace shows it in the page cache: its add

@@ -361,6 +361,14 @@ import Testing
             #expect(f.memcg == memcgC && f.evidence.count == 2 && f.evidence.last?.event == "kmem:mm_page_free")
         }
         #expect(whileMapped.allSatisfy { $0.evidence[0].event.hasPrefix("foliotrace:folio_add") })
+        // Each says which unmap probes the verdict relied on: the capture's, by name.
+        #expect(
+            whileMapped.allSatisfy {
+                $0.message.contains(
+                    "every unmap path (foliotrace:folio_remove_rmap_pmd, foliotrace:folio_remove_rmap_ptes)"
+                )
+            }
+        )
         #expect(
             inPageCache.allSatisfy {
                 $0.evidence[0].event == "filemap:mm_filemap_add_to_page_cache" && $0.folio.filePage?.inode == ramfs
