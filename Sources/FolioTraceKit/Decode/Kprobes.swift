@@ -99,7 +99,7 @@ struct KprobeArgs {
     let fromID, toID, memcgID: FieldSlot?
     let mapcount, refcount, pageFlags, flags1, mapping, index, compoundMapcount, largeMapcount,
         entireMapcount, mlocked: FieldSlot?
-    let pte, young, vmaMemcgID, ownerPid: FieldSlot?
+    let pte, young, vmaMemcgID, vmaMemcgName, ownerPid: FieldSlot?
 
     init(_ r: FieldResolver) {
         // migrate_folio_move(..., src, dst, ...) and migrate_folio_done(src, reason) name their
@@ -129,7 +129,11 @@ struct KprobeArgs {
         mlocked = r.optional("mlocked")
         pte = r.optional("pte")
         young = r.optional("young")
-        vmaMemcgID = r.optional("vma_cgid")
+        vmaMemcgID = r.optional("vma_cgid", "vma_memcg_id", "owner_cgid")
+        // A memcg by name or path (a `+0(...):string` fetch of the cgroup's kernfs name).
+        vmaMemcgName = r.optional("vma_memcg_name", "memcg_name", "vma_memcg_path", "memcg_path").flatMap {
+            $0.size == 4 ? $0 : nil
+        }
         ownerPid = r.optional("owner_pid")
     }
 }
@@ -141,10 +145,10 @@ extension KprobeArgs {
     func missing(for f: KprobeFunction) -> String? {
         switch f {
         case .ptepClearFlushYoung:
-            // The young bit, the PTE (for its pfn) and the memcg owning the VMA's mm.
+            // The PTE (its pfn, and its young bit where the probe did not fetch that alone) and
+            // the memcg owning the VMA's mm, as an id or a name.
             if pte == nil { return "pte" }
-            if young == nil { return "young" }
-            if vmaMemcgID == nil { return "vma_cgid" }
+            if vmaMemcgID == nil && vmaMemcgName == nil { return "vma_cgid' or 'memcg_name" }
             return nil
         case .migrateFolioMove, .migrateFolioDone:
             return folio == nil ? "src' or 'folio" : nil
@@ -211,6 +215,12 @@ public struct KprobeView {
     public var pte: UInt64? { a.pte.unsigned(payload) }
     public var young: Bool? { a.young.unsigned(payload).map { $0 != 0 } }
     public var vmaMemcgID: UInt64? { a.vmaMemcgID.unsigned(payload).flatMap { $0 == 0 ? nil : $0 } }
+    /// The VMA owner's memcg by name or path, where the probe fetched a string instead of an id.
+    public var vmaMemcgName: String? {
+        guard let slot = a.vmaMemcgName, slot.end <= payload.count else { return nil }
+        let s = slot.string(payload)
+        return s.isEmpty ? nil : s
+    }
     public var ownerPid: Int32? { a.ownerPid.signed(payload).map { Int32(truncatingIfNeeded: $0) } }
 
     /// The memcg pointers, and their cgroup ids (`css.cgroup->kn->id`, the cgroup

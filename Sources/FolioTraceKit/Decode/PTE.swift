@@ -187,6 +187,17 @@ public enum PTELayout: Equatable, Sendable {
         }
     }
 
+    /// Whether a present PTE has been accessed since its young bit was last cleared: x86's
+    /// _PAGE_ACCESSED (bit 5, arch/x86/include/asm/pgtable_types.h), arm64's PTE_AF (bit 10,
+    /// arch/arm64/include/asm/pgtable-hwdef.h). ptep_clear_flush_young() returns this bit of
+    /// the PTE it was given, so a probe that fetched the PTE at entry knows its answer.
+    public func isYoung(_ pte: UInt64) -> Bool {
+        switch self {
+        case .x86_64: return pte & (1 << 5) != 0
+        case .arm64: return pte & (1 << 10) != 0
+        }
+    }
+
     /// The order of a PMD-mapped folio: a page table holds PAGE_SIZE / 8 entries, so a PMD
     /// maps 2^(PAGE_SHIFT - 3) pages (9 with 4K pages, 11 with 16K, 13 with 64K).
     public var pmdOrder: Int32 {

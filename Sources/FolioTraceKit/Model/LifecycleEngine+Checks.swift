@@ -39,9 +39,10 @@ extension LifecycleEngine {
             if let id = a.memcgID { reclaimTarget[r.pid] = id }
         case .ptepClearFlushYoung:
             guard let kind = reclaiming[r.pid], kind == .memcg || kind == .memcgSoftLimit,
-                let young = a.young, let foreign = a.vmaMemcgID,
+                let pte = a.pte, let young = a.young ?? pteLayout?.isYoung(pte),
+                let foreign = a.vmaMemcgID ?? a.vmaMemcgName.flatMap(tasks.cgroup(named:)),
                 let target = reclaimTarget[r.pid] ?? tasks.cgroup(of: r.pid),
-                isForeign(foreign, to: target), let pte = a.pte,
+                isForeign(foreign, to: target),
                 case .present(let pfn) = pteLayout?.decode(pte)
             else { return }
             let head = folio(pfn, r)

@@ -38,6 +38,14 @@ public struct TaskTable: Sendable {
         cgroupHistory[pid]?.last { $0.since <= time }?.id
     }
 
+    /// The cgroup a probe names by path ("/A/B") or by its directory's name ("B"): the one
+    /// known cgroup with that path or last component; nil when none or several match.
+    func cgroup(named name: String) -> UInt64? {
+        if name.hasPrefix("/"), let exact = cgroupPaths.first(where: { $0.value == name }) { return exact.key }
+        let matches = cgroupPaths.filter { $0.value.split(separator: "/").last.map(String.init) == name }
+        return matches.count == 1 ? matches.first?.key : nil
+    }
+
     public func comm(_ pid: Int32) -> String { comms[pid] ?? (pid == 0 ? "<idle>" : "<...>") }
 
     func isKswapd(_ pid: Int32) -> Bool { kswapd.contains(pid) }
