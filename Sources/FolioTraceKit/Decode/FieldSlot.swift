@@ -133,6 +133,18 @@ struct FieldResolver {
 
     func optional(_ names: String...) -> FieldSlot? { optional(names) }
 
+    /// The first of these fields that is a string (`__data_loc char[]`, a kprobe's `:string`).
+    func string(_ names: String...) -> FieldSlot? {
+        for name in names {
+            if let f = type.field(name), f.isDynamic,
+                let slot = FieldSlot(offset: f.offset, size: f.size, isRelative: f.isRelative, bigEndian: bigEndian)
+            {
+                return slot
+            }
+        }
+        return nil
+    }
+
     func optional(_ names: [String]) -> FieldSlot? {
         for name in names {
             if let f = type.field(name),

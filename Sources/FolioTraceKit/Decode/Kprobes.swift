@@ -131,9 +131,16 @@ struct KprobeArgs {
         young = r.optional("young")
         vmaMemcgID = r.optional("vma_cgid", "vma_memcg_id", "owner_cgid")
         // A memcg by name or path (a `+0(...):string` fetch of the cgroup's kernfs name).
-        vmaMemcgName = r.optional("vma_memcg_name", "memcg_name", "vma_memcg_path", "memcg_path").flatMap {
-            $0.size == 4 ? $0 : nil
-        }
+        vmaMemcgName = r.string(
+            "vma_memcg_name",
+            "memcg_name",
+            "vma_memcg_path",
+            "memcg_path",
+            "cgroup_name",
+            "cgname",
+            "cgroup",
+            "name"
+        )
         ownerPid = r.optional("owner_pid")
     }
 }
