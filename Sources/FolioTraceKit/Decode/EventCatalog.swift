@@ -178,37 +178,66 @@ public struct EventCatalog: Sendable {
     /// The first line of a format (before its print format) that is not one of the lines a
     /// kernel writes: `name:`, `ID:`, `format:`, blank, and `field:` (`field special:` in
     /// 2.6 kernels) with a declaration whose brackets close, then `offset:N;` and `size:N;`.
+    ///
+    /// Read as bytes, not Characters: every format of a trace passes here before
+    /// libtraceevent sees it, and grapheme-by-grapheme string search made this check cost
+    /// more than the rest of opening a file.
     static func malformedLine(_ format: UnsafeRawBufferPointer) -> String? {
-        let text = String(decoding: format, as: UTF8.self)
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let line = raw.drop { $0 == " " || $0 == "\t" }
-            if line.isEmpty || line.hasPrefix("name:") || line.hasPrefix("ID:") || line.hasPrefix("format:") {
+        var start = 0
+        while start <= format.count {
+            let end = format[start...].firstIndex(of: UInt8(ascii: "\n")) ?? format.count
+            var first = start
+            while first < end, format[first] == UInt8(ascii: " ") || format[first] == UInt8(ascii: "\t") {
+                first += 1
+            }
+            let line = UnsafeRawBufferPointer(rebasing: format[first..<end])
+            start = end + 1
+            if line.isEmpty || line.starts(with: "name:".utf8) || line.starts(with: "ID:".utf8)
+                || line.starts(with: "format:".utf8)
+            {
                 continue
             }
-            if line.hasPrefix("print fmt:") { return nil }
-            guard line.hasPrefix("field:") || line.hasPrefix("field special:"),
-                let colon = line.firstIndex(of: ":"), let semi = line.firstIndex(of: ";")
-            else { return String(line.prefix(60)) }
-            let declaration = line[line.index(after: colon)..<semi]
+            if line.starts(with: "print fmt:".utf8) { return nil }
+            let shown = String(decoding: line.prefix(60), as: UTF8.self)
+            guard line.starts(with: "field:".utf8) || line.starts(with: "field special:".utf8),
+                let colon = line.firstIndex(of: UInt8(ascii: ":")), let semi = line.firstIndex(of: UInt8(ascii: ";")),
+                colon < semi
+            else { return shown }
+            let declaration = line[(colon + 1)..<semi]
             var depth = 0
             for c in declaration {
-                if c == "[" { depth += 1 }
-                if c == "]" { depth -= 1 }
-                if depth < 0 || depth > 1 { return String(line.prefix(60)) }
+                if c == UInt8(ascii: "[") { depth += 1 }
+                if c == UInt8(ascii: "]") { depth -= 1 }
+                if depth < 0 || depth > 1 { return shown }
             }
-            let rest = line[semi...]
-            guard depth == 0, declaration.contains(where: { $0 != " " }),
+            let rest = UnsafeRawBufferPointer(rebasing: line[semi...])
+            guard depth == 0, declaration.contains(where: { $0 != UInt8(ascii: " ") }),
                 Self.number(after: "offset:", in: rest) != nil, Self.number(after: "size:", in: rest) != nil
-            else { return String(line.prefix(60)) }
+            else { return shown }
         }
         return nil
     }
 
-    private static func number(after key: String, in line: Substring) -> Int? {
-        guard let r = line.firstRange(of: key) else { return nil }
-        let digits = line[r.upperBound...].prefix { $0.isNumber }
-        guard !digits.isEmpty, line[r.upperBound...].dropFirst(digits.count).first == ";" else { return nil }
-        return Int(digits)
+    /// The decimal number after the first `key` in `line`, which must end with ';'.
+    private static func number(after key: StaticString, in line: UnsafeRawBufferPointer) -> Int? {
+        let k = UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)
+        guard k.count <= line.count else { return nil }
+        var i = 0
+        while i + k.count <= line.count, !UnsafeRawBufferPointer(rebasing: line[i..<(i + k.count)]).elementsEqual(k) {
+            i += 1
+        }
+        guard i + k.count <= line.count else { return nil }
+        var j = i + k.count
+        var value = 0
+        while j < line.count, line[j] >= UInt8(ascii: "0"), line[j] <= UInt8(ascii: "9") {
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int(line[j] - UInt8(ascii: "0")))
+            guard !o1, !o2 else { return nil }
+            value = a
+            j += 1
+        }
+        guard j > i + k.count, j < line.count, line[j] == UInt8(ascii: ";") else { return nil }
+        return value
     }
 
     /// The format's text up to its `print fmt:` line, which becomes `print fmt: ""`.
