@@ -12,6 +12,7 @@ import Testing
         "linux-6.12/healthy-thp-all-rmap.dat",
         "linux-6.1/healthy-thp-charge-move.dat",
         "linux-6.12/healthy-migrate-src-dst.dat",
+        "linux-5.10/healthy-mix-partial-rmap.dat",
     ]
 
     @Test(arguments: fixtures)
