@@ -2,11 +2,13 @@
 ///
 /// Watches `Transition.chargeMoved`; a move whose page was unmapped is a finding, mapped
 /// ones are counted so the report shows the proportion, and moves whose mapping the trace
-/// cannot tell are counted apart (never guessed).
+/// cannot tell are counted apart, by reason (never guessed).
 struct ChargeMoveUnmappedDetector {
     private(set) var findings: [Finding] = []
     private(set) var mappedMoves: UInt64 = 0
     private(set) var undecidedMoves: UInt64 = 0
+    /// The undecided moves by reason (`ChargeMove.mappedBecause`).
+    private(set) var notJudged: [String: UInt64] = [:]
 
     mutating func observe(_ move: ChargeMove) {
         switch move.mapped {
@@ -14,6 +16,7 @@ struct ChargeMoveUnmappedDetector {
             mappedMoves += 1
         case nil:
             undecidedMoves += 1
+            notJudged[move.mappedBecause, default: 0] &+= 1
         case false?:
             let rule = Rule.chargeMoveUnmapped
             findings.append(

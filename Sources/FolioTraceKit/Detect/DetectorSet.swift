@@ -58,7 +58,7 @@ public struct DetectorSet {
                 ("unmapped moves", UInt64(chargeMoves.findings.count)),
                 ("mapped moves", chargeMoves.mappedMoves),
                 ("moves whose mapping the trace does not show", chargeMoves.undecidedMoves),
-            ],
+            ] + chargeMoves.notJudged.sorted { $0.key < $1.key }.map { ("not judged: " + $0.key, $0.value) },
             .foreignRefault: foreignRefaults.totals.sorted {
                 ($0.key.evictedFrom, $0.key.inode) < ($1.key.evictedFrom, $1.key.inode)
             }

@@ -165,9 +165,20 @@ extension ChargeMove {
     /// - `_mapcount` >= 0: a PTE maps the page; -1 says unmapped only for a small page
     ///   (`compound` false, or an order-0 folio the trace saw allocated): a large folio's
     ///   mapping may be elsewhere (`_large_mapcount`, 6.8+);
-    /// - without page fields, the lifecycle's rmap balance decides (only for a generation the
-    ///   trace saw from its allocation, with no lost events); without either, nothing is
-    ///   claimed.
+    /// - without page fields, the lifecycle's rmap balance (only for a generation the trace saw
+    ///   from its allocation, with no lost events) can say "mapped" (more maps seen than
+    ///   unmaps) but never "unmapped": fork copies every present PTE inline, taking a mapping
+    ///   no kprobe sees (`copy_present_pte()` -> `page_dup_rmap()` in 5.10,
+    ///   `page_try_dup_anon_rmap()` / `page_dup_file_rmap()` in 6.1, `folio_try_dup_anon_rmap_pte()`
+    ///   / `folio_dup_file_rmap_pte()` in 6.8+, all `static inline` in include/linux/rmap.h),
+    ///   so a page mapped once, copied by fork and unmapped by the child shows a balance of 0
+    ///   while the parent still maps it (seen on 5.10.223 and 6.1: moves of such pages with
+    ///   the LRU insertion right after them saying folio_mapped()). Without either, nothing
+    ///   is claimed.
+    /// The reason a move whose maps and unmaps the trace saw in balance is not judged.
+    static let balanceCannotProveUnmapped =
+        "no mapcount fetched; the rmap probes' balance cannot prove a page unmapped (fork copies mappings inline)"
+
     static func mapped(_ a: KprobeView, order: UInt8?, rmapBalance: Int32?) -> (mapped: Bool?, because: String) {
         if a.compound == true {
             return (true, "moved whole through its PMD mapping (compound=1)")
@@ -178,7 +189,10 @@ extension ChargeMove {
             if a.compound == false || order == 0 { return (false, "_mapcount -1") }
             return (nil, "_mapcount -1, but no compound argument and an order the trace did not show")
         }
-        if let b = rmapBalance { return (b > 0, "rmap balance \(b)") }
-        return (nil, "no mapcount fetched and no rmap probes")
+        if let b = rmapBalance {
+            if b > 0 { return (true, "rmap balance \(b)") }
+            return (nil, ChargeMove.balanceCannotProveUnmapped)
+        }
+        return (nil, "no mapcount fetched, and no rmap probe saw this folio from its allocation")
     }
 }
