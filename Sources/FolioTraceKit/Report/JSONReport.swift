@@ -122,6 +122,7 @@ public enum JSONReport {
             ),
         ]
         if a.otherSamples > 0 { input.append(("other_samples", .uint(a.otherSamples))) }
+        if let note = notes.clockNote { input.append(("clock_note", .string(note))) }
         report += [
             ("input", .object(input)),
             ("verdict", verdictJSON(verdict)),

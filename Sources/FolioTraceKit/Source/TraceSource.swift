@@ -105,9 +105,10 @@ public enum TraceSource {
         }
     }
 
-    /// Why the file's timestamps are not nanoseconds, when they are not: trace-cmd reads the
-    /// `counter`, `uptime` and `x86-tsc` clocks as raw counts unless a TSC2NSEC option gives
-    /// the conversion (tracecmd_parse_trace_clock(), TRACECMD_FL_IN_USECS).
+    /// Why the file's timestamps are not nanoseconds, when they are not: the `counter` and
+    /// `x86-tsc` clocks are counts, which trace-cmd prints as such unless a TSC2NSEC option
+    /// gives the conversion (extract_trace_clock(), TRACECMD_FL_IN_USECS); `uptime` is
+    /// jiffies in USER_HZ ticks, which trace-cmd prints as if they were nanoseconds.
     public var clockNote: String? {
         guard case .traceDat(let f) = self, let clock = f.options.traceClock,
             ["counter", "uptime", "x86-tsc"].contains(clock), f.options.tsc2nsec == nil
