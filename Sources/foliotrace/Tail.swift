@@ -1,5 +1,6 @@
 import ArgumentParser
 import FolioTraceKit
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -18,8 +19,10 @@ struct Tail: ParsableCommand {
         discussion: """
             On a terminal the summary refreshes in place and findings print above it; otherwise \
             (or with --format json) it writes JSON lines: {"type": "finding", ...} as detected and \
-            {"type": "summary", ...} every interval. Lost events are counted and shown. Ctrl-C or \
-            SIGTERM ends it and removes its tracefs instance. Needs root.
+            {"type": "summary", ...} every interval. Lost events are counted as the kernel counts \
+            them and shown. With -o it also writes every page it read into a trace.dat, as record \
+            does, so the trace behind a finding is kept. Ctrl-C or SIGTERM ends it and removes its \
+            tracefs instance. Needs root.
             """
     )
 
@@ -44,9 +47,17 @@ struct Tail: ParsableCommand {
     @Option(help: "Per-CPU ring buffer size in KiB (the kernel's default when not given).")
     var bufferKb: Int?
 
+    @Option(
+        name: .shortAndLong,
+        help:
+            "Also write what tail read to this trace.dat (version 6; under a temporary name beside it, renamed once complete; not a device, directory or FIFO)."
+    )
+    var output: String?
+
     func validate() throws {
         if let d = duration, !(d > 0) { throw ValidationError("--duration must be a positive number of seconds") }
         if !(interval >= 0.1) { throw ValidationError("--interval must be at least 0.1 seconds") }
+        if output == "-" { throw ValidationError("-o -: standard output carries tail's summaries; give a file") }
     }
 
     func run() throws {
@@ -61,9 +72,20 @@ struct Tail: ParsableCommand {
             }
             memcgID = found.id
         }
+        // Not root, or no tracefs: say that alone, before a file is created.
+        do { _ = try TraceFSInstance.usableTracefs() } catch {
+            Streams.error(error)
+            throw ExitCode(2)
+        }
+        // A target that cannot be written is known before the capture, not after it.
+        let file = try output.map { path in try reportingErrors { try OutputFile(path: path) } }
         let session: LiveSession
         do {
-            session = try LiveSession(events: preset.events + event, bufferKiB: bufferKb)
+            session = try LiveSession(
+                events: preset.events + event,
+                bufferKiB: bufferKb,
+                recordingTo: file?.temporaryPath
+            )
         } catch {
             Streams.error(error)
             throw ExitCode(2)
@@ -102,9 +124,22 @@ struct Tail: ParsableCommand {
             // Keep reading while events flow: a pause in a burst is what overflows the buffer.
             if handled == 0 { usleep(5_000) }
         }
-        session.close()
+        var recordingError: Error?
+        do { try session.finish() } catch { recordingError = error }
         for f in session.newFindings() { write(view.finding(f)) }
         write(view.summary(session, elapsed: Date().timeIntervalSince(start), final: true))
+        if let file {
+            if let recordingError {
+                Streams.error(recordingError)
+                throw ExitCode(2)
+            }
+            try reportingErrors { try file.commit() }
+            let lost = session.lostEvents
+            Streams.writeStandardError(
+                "foliotrace: wrote \(file.path): \(session.enabled.count) events enabled, \(session.recordedPages) pages"
+                    + (lost > 0 ? ", \(lost) events lost (raise --buffer-kb)" : ", nothing lost") + "\n"
+            )
+        }
     }
 
     private func write(_ text: String?) {

@@ -1,5 +1,6 @@
 import CTraceFS
 import Dispatch
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -14,11 +15,15 @@ import Musl
 /// Live analysis: our tracefs instance read as it fills, fed to the same decoder, lifecycle
 /// engine and detectors as a trace.dat.
 ///
-/// Each `poll()` reads every page each CPU has (partial pages included, so a quiet CPU does
-/// not hold back the others), then merges the CPUs' new records by timestamp into the engine.
-/// Records written while a poll reads can land in the next poll with a timestamp a little
-/// older than the last one handled: the engine sees them a few microseconds late, which is
-/// the price of not waiting for every CPU's page to fill.
+/// A reader thread takes each CPU's full pages as they fill, and the page the kernel is still
+/// writing once it has waited 50 ms (so a quiet CPU does not hold back the others for long);
+/// each `poll()` merges the CPUs' queued records by timestamp into the engine. Records of a
+/// quiet CPU can land in a later poll with a timestamp older than the last one handled: the
+/// engine sees them up to that long late, the price of not reading a page per event.
+///
+/// With `recordingTo`, the reader thread also writes every page it reads to a spool file per
+/// CPU, and `finish` assembles them into a trace.dat (as `Recorder` does): the file holds
+/// exactly the pages the analysis is fed, so its events are the ones tail counted.
 public final class LiveSession {
     public let instance: TraceFSInstance
     public let enabled: [String]
@@ -34,8 +39,20 @@ public final class LiveSession {
     private var heads: [RawRecord?]
     private var reader: LiveReader?
     private let scratch: URL
+    private let on: [(system: String, event: String)]
+    /// Where `finish` writes the trace.dat, and the file version (6, or 7 with zstd).
+    private let output: String?
+    private let fileVersion: Int
+    private let spools: [URL]
+    /// Each CPU's stats file as the kernel printed it when tracing stopped (empty before).
+    private var finalStats: [String] = []
 
-    public init(events: [String], bufferKiB: Int?) throws {
+    /// Creates the instance, enables `events` and starts reading.
+    /// - Parameters:
+    ///   - recordingTo: a trace.dat to write at `finish` with every page read (the caller's
+    ///     temporary file: `OutputFile` renames it into place).
+    ///   - fileVersion: that file's version, 6 or 7 (zstd).
+    public init(events: [String], bufferKiB: Int?, recordingTo output: String? = nil, fileVersion: Int = 6) throws {
         instance = try TraceFSInstance()
         if let bufferKiB { try instance.setBufferSize(kib: bufferKiB) }
         instance.write("tracing_on", "0")
@@ -44,6 +61,9 @@ public final class LiveSession {
             instance.destroy()
             throw CaptureError("none of the requested events exists on this kernel: \(off.joined(separator: ", "))")
         }
+        self.on = on
+        self.output = output
+        self.fileVersion = fileVersion
         enabled = on.map { "\($0.system):\($0.event)" }
         missing = off
         let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_CONF)))
@@ -57,6 +77,18 @@ public final class LiveSession {
         for url in empty { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
         let headers = dir.appendingPathComponent("headers.dat").path
         try w.write(to: headers, cpuData: empty)
+        spools = output == nil ? [] : (0..<cpus).map { dir.appendingPathComponent("spool-cpu\($0)") }
+        var spoolFiles: [Int32] = []
+        for url in spools {
+            let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                let reason = String(cString: strerror(errno))
+                for f in spoolFiles { Glibc.close(f) }
+                instance.destroy()
+                throw CaptureError("cannot create the spool file \(url.path): \(reason)")
+            }
+            spoolFiles.append(fd)
+        }
         metadata = try TraceFile(path: headers)
         pass = AnalysisPass(
             decoder: try EventDecoder(catalog: try EventCatalog(file: metadata), path: headers),
@@ -70,8 +102,10 @@ public final class LiveSession {
         heads = Array(repeating: nil, count: cpus)
         let traced = instance
         let live = LiveReader(
+            instance: traced,
             readers: (0..<cpus).map { tracefs_cpu_open(traced.pointer, Int32($0), true) },
             queues: pageQueues,
+            spools: spoolFiles,
             pageSize: size
         )
         reader = live
@@ -86,21 +120,64 @@ public final class LiveSession {
     /// how far behind the analysis runs, and after `close` what it never analyzed.
     public private(set) var backlogPages = 0
 
-    /// Stops tracing, handles what is left for at most `catchUp` seconds, and removes the
-    /// instance (idempotent). What the analysis did not reach by then stays counted in
-    /// `backlogPages`: a stop is prompt however far behind the analysis ran, and says so.
-    public func close(catchUp: Double = 20) {
+    /// Events read but never analyzed (those of `backlogPages`), once `finish` has run.
+    public private(set) var unanalyzedEvents: UInt64 = 0
+
+    /// Pages the recording holds, once `finish` wrote it (0 without one).
+    public private(set) var recordedPages = 0
+
+    /// `finish` without its error (idempotent; `deinit` calls it).
+    public func close(catchUp: Double = 20) { try? finish(catchUp: catchUp) }
+
+    /// Stops tracing, reads what the ring buffers still hold, keeps each CPU's stats (the
+    /// losses as the kernel counts them), writes the recording if there is one, handles what
+    /// is left for at most `catchUp` seconds, and removes the instance (idempotent). What the
+    /// analysis did not reach by then stays counted in `backlogPages`: a stop is prompt however
+    /// far behind the analysis ran, and says so.
+    /// - Throws: `CaptureError` when the recording could not be written (a spool write or the
+    ///   trace.dat failed); the analysis and the teardown are done all the same.
+    public func finish(catchUp: Double = 20) throws {
         guard let live = reader else { return }
+        defer { try? FileManager.default.removeItem(at: scratch) }
         instance.write("tracing_on", "0")
         live.stop()
-        live.drain()
+        live.drain(everything: true)
+        // Tracing is off and the buffers are empty: the counts are final.
+        finalStats = streams.indices.map { instance.read("per_cpu/cpu\($0)/stats") ?? "" }
+        var failure: Error? = live.closeSpools()
+        recordedPages = live.spooledPages
+        if failure == nil, let output {
+            do {
+                try TraceDatWriter.writeCapture(
+                    of: instance,
+                    enabled: on,
+                    cpuStats: finalStats,
+                    cpuData: spools,
+                    version: fileVersion,
+                    to: output
+                )
+            } catch {
+                failure = error
+            }
+        }
+        for url in spools { unlink(url.path) }
         let deadline = Date().addingTimeInterval(catchUp)
         while Date() < deadline, (try? poll()) ?? 0 > 0 {}
         backlogPages = live.queuedPages
+        // The records in what is left, counted without analysis (a walk of the pages): with
+        // `events`, every event read, as the recording holds them.
+        var left = UInt64(heads.reduce(0) { $0 + ($1 == nil ? 0 : 1) })
+        for i in streams.indices {
+            do {
+                while try streams[i].next() != nil { left += 1 }
+            } catch {}
+        }
+        heads = Array(repeating: nil, count: streams.count)
+        unanalyzedEvents = left
         live.closeReaders()
         reader = nil
         instance.destroy()
-        try? FileManager.default.removeItem(at: scratch)
+        if let failure { throw failure }
     }
 
     /// Feeds the records the reader thread has queued to the engine, merged by time, up to
@@ -124,17 +201,19 @@ public final class LiveSession {
     /// Findings detected since the last call, each handed out once (`DetectorSet.drainNew`).
     public func newFindings() -> [Finding] { pass.detectors.drainNew() }
 
-    /// Events lost so far: the ring buffer's missed-events marks plus its overrun counts.
+    /// Events lost so far, per CPU as the kernel counts them (its stats: overrun plus dropped
+    /// events; once stopped, the counts kept at the stop), or the missed-events marks of the
+    /// pages analyzed where those say more.
     public var lostEvents: UInt64 {
-        let marked = streams.reduce(0) { $0 &+ $1.lost.counted }
-        var overrun: UInt64 = 0
+        var lost: UInt64 = 0
         for cpu in streams.indices {
-            for line in (instance.read("per_cpu/cpu\(cpu)/stats") ?? "").split(separator: "\n")
-            where line.hasPrefix("overrun:") || line.hasPrefix("dropped events:") {
-                overrun &+= UInt64(line.split(separator: " ").last ?? "") ?? 0
-            }
+            // After the stop the instance is gone (and a read would go to the top-level buffer).
+            let stats =
+                reader == nil
+                ? (cpu < finalStats.count ? finalStats[cpu] : "") : instance.read("per_cpu/cpu\(cpu)/stats") ?? ""
+            lost &+= max(CPUStats.lost(stats), streams[cpu].lost.counted)
         }
-        return max(marked, overrun)
+        return lost
     }
 
     /// cgroup paths the engine has learned (from cgroup events).
@@ -145,21 +224,41 @@ public final class LiveSession {
 /// they fill, so that the analysis, however far behind, never makes the kernel overwrite
 /// events: back-pressure goes to the queues in memory, never to the ring buffer.
 private final class LiveReader: @unchecked Sendable {
+    private let instance: TraceFSInstance
     private let readers: [OpaquePointer?]
     private let queues: [LivePages]
+    /// When each CPU's page in progress was last taken (monotonic seconds).
+    private var lastPartial: [Double]
+    /// How long a CPU's events may wait in a page the kernel has not filled: a partial page
+    /// costs a whole page in the queue and the recording, so one is taken at most this often
+    /// (full pages are taken as soon as they are there).
+    static let partialPageInterval = 0.05
+    /// A file per CPU that every page read is written to, whole (empty: no recording).
+    private var spools: [Int32]
+    private let pageSize: Int
     private let page: UnsafeMutableRawPointer
+    /// The first spool write that failed; the recording stops there, the analysis goes on.
+    private var spoolError: CaptureError?
+    private var spooled = 0
     private let lock = Lock()
     private var stopping = false
     private let finished = DispatchSemaphore(value: 0)
     private var running = false
 
-    init(readers: [OpaquePointer?], queues: [LivePages], pageSize: Int) {
+    init(instance: TraceFSInstance, readers: [OpaquePointer?], queues: [LivePages], spools: [Int32], pageSize: Int) {
+        self.instance = instance
+        lastPartial = Array(repeating: 0, count: readers.count)
         self.readers = readers
         self.queues = queues
+        self.spools = spools
+        self.pageSize = pageSize
         page = UnsafeMutableRawPointer.allocate(byteCount: pageSize, alignment: pageSize)
     }
 
-    deinit { page.deallocate() }
+    deinit {
+        page.deallocate()
+        for fd in spools { close(fd) }
+    }
 
     func start() {
         running = true
@@ -188,20 +287,86 @@ private final class LiveReader: @unchecked Sendable {
         running = false
     }
 
-    /// Reads every page each CPU has now (partial pages too); returns the pages read.
+    /// Reads each CPU's full pages, and the page the kernel is still writing once that has
+    /// waited `partialPageInterval` (everything, partial pages included, with `everything`);
+    /// returns the pages read.
+    ///
+    /// A read of `trace_pipe_raw` hands out the page in progress however little it holds:
+    /// read as fast as this loop runs, a busy CPU's pages held 15 events instead of about 100
+    /// (83,264 pages for 1.2 million events in 5 s here), each a syscall, a copy and a whole
+    /// page in the queue and the recording. So, as `Recorder` does, only the pages before the
+    /// one in progress are read while the stats file says they are there.
     @discardableResult
-    func drain() -> Int {
+    func drain(everything: Bool = false) -> Int {
         var pages = 0
+        let now = monotonicSeconds()
         for (cpu, reader) in readers.enumerated() {
             guard let reader else { continue }
-            while true {
-                let n = tracefs_cpu_read(reader, page, true)
-                guard n > 0 else { break }
-                queues[cpu].push(page, bytes: Int(n))
-                pages += 1
+            var wanted = Int.max
+            if !everything {
+                let unread = unreadBytes(cpu: cpu)
+                guard unread > 0 else { continue }
+                // Every full page but the one the kernel is writing (at most 256 a visit, so
+                // no CPU waits long), or that one too once it has waited long enough.
+                let full = min(unread / pageSize, 257)
+                wanted = full > 1 ? full - 1 : full
+                if wanted == 0, now - lastPartial[cpu] >= Self.partialPageInterval { wanted = 1 }
             }
+            var n = 0
+            while n < wanted {
+                let read = tracefs_cpu_read(reader, page, true)
+                guard read > 0 else { break }
+                queues[cpu].push(page, bytes: Int(read))
+                if !spools.isEmpty { spool(cpu, bytes: Int(read)) }
+                n += 1
+            }
+            if n > 0 { lastPartial[cpu] = now }
+            pages += n
         }
         return pages
+    }
+
+    /// Bytes of events in the CPU's buffer not yet read (the stats file's "bytes:").
+    private func unreadBytes(cpu: Int) -> Int {
+        let stats = instance.read("per_cpu/cpu\(cpu)/stats") ?? ""
+        guard let line = stats.split(separator: "\n").first(where: { $0.hasPrefix("bytes:") }) else { return Int.max }
+        return Int(line.split(separator: " ").last ?? "") ?? Int.max
+    }
+
+    private func monotonicSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
+    /// Writes the page just read to the CPU's spool, whole (the file's CPU data is a
+    /// sequence of pages; a partial page's rest is zeros, as the kernel leaves it).
+    private func spool(_ cpu: Int, bytes: Int) {
+        guard spoolError == nil else { return }
+        if bytes < pageSize { memset(page + bytes, 0, pageSize - bytes) }
+        var done = 0
+        while done < pageSize {
+            let n = write(spools[cpu], page + done, pageSize - done)
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else {
+                spoolError = CaptureError("cannot write the recording's spool: \(String(cString: strerror(errno)))")
+                return
+            }
+            done += n
+        }
+        spooled += 1
+    }
+
+    /// Pages written to the spools (read it after `stop`: the thread counts without a lock).
+    var spooledPages: Int { spooled }
+
+    /// Closes the spools (after `stop` and the last `drain`); returns the first write error.
+    func closeSpools() -> CaptureError? {
+        for fd in spools where close(fd) != 0 && spoolError == nil {
+            spoolError = CaptureError("cannot write the recording's spool: \(String(cString: strerror(errno)))")
+        }
+        spools = []
+        return spoolError
     }
 
     /// Pages waiting in the queues.

@@ -1,4 +1,5 @@
 import CTraceFS
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -166,28 +167,61 @@ public final class Recorder {
 
     /// overrun + dropped events from the CPU's stats file.
     private func lostEvents(cpu: Int) -> UInt64 {
-        let stats = instance.read("per_cpu/cpu\(cpu)/stats") ?? ""
-        var lost: UInt64 = 0
-        for line in stats.split(separator: "\n") where line.hasPrefix("overrun:") || line.hasPrefix("dropped events:") {
-            lost += UInt64(line.split(separator: " ").last ?? "") ?? 0
-        }
-        return lost
+        CPUStats.lost(instance.read("per_cpu/cpu\(cpu)/stats") ?? "")
     }
 
     private func writeFile(cpuData: [URL]) throws {
-        var w = TraceDatWriter(describing: instance, enabled: enabled, cpus: cpus)
-        for cpu in 0..<cpus {
-            w.options.append((.cpuStat, cString("CPU: \(cpu)\n" + (instance.read("per_cpu/cpu\(cpu)/stats") ?? ""))))
+        let stats = (0..<cpus).map { instance.read("per_cpu/cpu\($0)/stats") ?? "" }
+        try TraceDatWriter.writeCapture(
+            of: instance,
+            enabled: enabled,
+            cpuStats: stats,
+            cpuData: cpuData,
+            version: fileVersion,
+            to: output
+        )
+    }
+}
+
+/// A CPU's ring-buffer statistics as the kernel counts them (`per_cpu/cpuN/stats`).
+public enum CPUStats {
+    /// Events the ring buffer lost: `overrun` (overwritten before they were read) plus
+    /// `dropped events` (refused when the buffer was full and not overwriting).
+    public static func lost(_ stats: String) -> UInt64 {
+        var lost: UInt64 = 0
+        for line in stats.split(separator: "\n") where line.hasPrefix("overrun:") || line.hasPrefix("dropped events:") {
+            lost &+= UInt64(line.split(separator: " ").last ?? "") ?? 0
+        }
+        return lost
+    }
+}
+
+extension TraceDatWriter {
+    /// Writes the trace.dat of a capture from `instance` (`record`, and `tail -o`): its
+    /// metadata, each CPU's `stats` as a cpustat option (as trace-cmd writes them, so
+    /// `trace-cmd report --stat` shows the kernel's losses), the cgroup paths, the enabled
+    /// events, the stat item names, and each CPU's pages from `cpuData`.
+    static func writeCapture(
+        of instance: TraceFSInstance,
+        enabled: [(system: String, event: String)],
+        cpuStats: [String],
+        cpuData: [URL],
+        version: Int,
+        to output: String
+    ) throws {
+        var w = TraceDatWriter(describing: instance, enabled: enabled, cpus: cpuData.count)
+        for (cpu, stats) in cpuStats.enumerated() {
+            w.options.append((.cpuStat, cString("CPU: \(cpu)\n" + stats)))
         }
         let table = CgroupPaths.scan().sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
-        w.options.append((TraceDatWriter.Option.cgroupPaths, cString(table.joined(separator: "\n"))))
+        w.options.append((Option.cgroupPaths, cString(table.joined(separator: "\n"))))
         let on = enabled.map { "\($0.system):\($0.event)" }
-        w.options.append((TraceDatWriter.Option.enabledEvents, cString(on.joined(separator: "\n"))))
+        w.options.append((Option.enabledEvents, cString(on.joined(separator: "\n"))))
         if let btf = try? BTF() {
             let items = StatItems.enums.flatMap { e in btf.enumerators(of: e).map { "\(e) \($0.name) \($0.value)" } }
-            w.options.append((TraceDatWriter.Option.statItems, cString(items.joined(separator: "\n"))))
+            w.options.append((Option.statItems, cString(items.joined(separator: "\n"))))
         }
-        if fileVersion == 7 {
+        if version == 7 {
             try w.writeVersion7(to: output, cpuData: cpuData)
         } else {
             try w.write(to: output, cpuData: cpuData)

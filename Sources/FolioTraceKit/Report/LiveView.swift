@@ -57,7 +57,9 @@ public struct LiveView {
                     lost
                 )
                     + (s.backlogPages > 0
-                        ? (final ? "  \(s.backlogPages) pages never analyzed" : "  \(s.backlogPages) pages behind")
+                        ? (final
+                            ? "  \(s.backlogPages) pages (\(s.unanalyzedEvents) events) never analyzed"
+                            : "  \(s.backlogPages) pages behind")
                         : "")
                     + (final ? "  (stopped)" : ""),
                 cFormat(
@@ -82,27 +84,30 @@ public struct LiveView {
             for l in lines { out += l + "\n" }
             drawnLines = final ? 0 : lines.count
         } else {
-            let line: JSON = .object([
-                ("type", .string("summary")), ("elapsed_s", .string(cFormat("%.3f", elapsed))),
-                ("events", .uint(now.records)), ("lost_events", .uint(lost)),
-                ("unanalyzed_pages", .int(Int64(s.backlogPages))),
-                ("live_folios", .int(Int64(s.engine.liveFolioCount))),
-                ("page_cache_adds", .uint(now.pageCacheAdds)), ("page_cache_deletes", .uint(now.pageCacheDeletes)),
-                ("lru_insertions", .uint(now.lruInsertions.reduce(0, +))), ("activations", .uint(now.activations)),
-                ("refaults", .uint(now.refaults)), ("reclaimed", .uint(now.reclaim.shrinkInactiveReclaimed)),
-                ("migrations_succeeded", .uint(now.migration.succeeded)), ("final", .bool(final)),
-                (
-                    "memcgs",
-                    .array(
-                        memcgs.map { id, c in
-                            .object([
-                                ("id", .uint(id)), ("path", .optional(s.cgroupPaths[id])),
-                                ("lru_pages", .uint(c.lruPages)), ("page_cache_pages", .uint(c.pageCachePages)),
-                            ])
-                        }
-                    )
-                ),
-            ])
+            let line: JSON = .object(
+                [
+                    ("type", .string("summary")), ("elapsed_s", .string(cFormat("%.3f", elapsed))),
+                    ("events", .uint(now.records)), ("lost_events", .uint(lost)),
+                    ("unanalyzed_pages", .int(Int64(s.backlogPages))),
+                ] + (final ? [("unanalyzed_events", JSON.uint(s.unanalyzedEvents))] : []) + [
+                    ("live_folios", .int(Int64(s.engine.liveFolioCount))),
+                    ("page_cache_adds", .uint(now.pageCacheAdds)), ("page_cache_deletes", .uint(now.pageCacheDeletes)),
+                    ("lru_insertions", .uint(now.lruInsertions.reduce(0, +))), ("activations", .uint(now.activations)),
+                    ("refaults", .uint(now.refaults)), ("reclaimed", .uint(now.reclaim.shrinkInactiveReclaimed)),
+                    ("migrations_succeeded", .uint(now.migration.succeeded)), ("final", .bool(final)),
+                    (
+                        "memcgs",
+                        .array(
+                            memcgs.map { id, c in
+                                .object([
+                                    ("id", .uint(id)), ("path", .optional(s.cgroupPaths[id])),
+                                    ("lru_pages", .uint(c.lruPages)), ("page_cache_pages", .uint(c.pageCachePages)),
+                                ])
+                            }
+                        )
+                    ),
+                ]
+            )
             out += line.compact + "\n"
         }
         last = now

@@ -241,6 +241,16 @@ extension RecordLiveTests {
     /// --duration raced the workload: when dd's fsync was slow, tail ended before the workload
     /// read its file back and the memcg test saw an empty memcg (issue 15's flaky test).
     static func tail(_ extra: [String], around workload: String) throws -> [[String: Any]] {
+        try tailRun(extra, around: workload).lines
+    }
+
+    /// `tail` as above, with what it wrote on stderr; `stalled` stops tail (SIGSTOP) while the
+    /// workload runs, a reader that falls behind as far as it can, and continues it after.
+    static func tailRun(
+        _ extra: [String],
+        around workload: String,
+        stalled: Bool = false
+    ) throws -> (lines: [[String: Any]], stderr: String) {
         let p = try Subprocess(CommandLineTests.binary, ["tail", "--duration", "120", "--interval", "0.5"] + extra)
         // Tracing is on once the instance has its events and tracing_on says 1. tracing_on
         // alone is not enough: a new instance starts with it at 1, before tail turns it off to
@@ -259,7 +269,9 @@ extension RecordLiveTests {
         }
         #expect(ready(), "tail's instance never turned tracing on")
         let started = Date()
+        if stalled { kill(p.pid, SIGSTOP) }
         let w = try CommandLineTests.execute("/bin/sh", ["-c", workload])
+        if stalled { kill(p.pid, SIGCONT) }
         #expect(w.status == 0, "\(w.stderr)")
         let elapsed = Date().timeIntervalSince(started)
         if elapsed < 2.5 { usleep(useconds_t((2.5 - elapsed) * 1_000_000)) }
@@ -268,9 +280,92 @@ extension RecordLiveTests {
         #expect(!r.timedOut && r.status == 0, "\(r.stderr)")
         #expect(Self.leftovers.isEmpty, "instances left: \(Self.leftovers)")
         try Self.validateLines(r.stdout)
-        return r.stdout.split(separator: "\n").compactMap {
+        let lines = r.stdout.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
+        return (lines, r.stderr)
+    }
+
+    /// What trace-cmd makes of a trace.dat: the events `trace-cmd report` prints, and the
+    /// events the kernel counted as lost (overrun + dropped events of each CPU's stats, which
+    /// `trace-cmd report --stat` prints from the file's cpustat options).
+    static func traceCmdCounts(_ path: String) throws -> (events: Int, lost: Int) {
+        let report = try CommandLineTests.execute("/usr/bin/trace-cmd", ["report", path])
+        #expect(report.status == 0 && !report.stdout.contains("FAILED TO PARSE"), "\(report.stderr.prefix(500))")
+        // "comm-pid [cpu] ts: event: ..."
+        let events = report.stdout.split(separator: "\n").filter { line in
+            line.split(separator: " ", omittingEmptySubsequences: true).contains {
+                $0.count > 2 && $0.hasPrefix("[") && $0.hasSuffix("]")
+                    && $0.dropFirst().dropLast().allSatisfy(\.isNumber)
+            }
+        }.count
+        let stat = try CommandLineTests.execute("/usr/bin/trace-cmd", ["report", "--stat", path])
+        #expect(stat.status == 0, "\(stat.stderr.prefix(500))")
+        var cpus = 0
+        var lost = 0
+        for line in stat.stdout.split(separator: "\n") {
+            if line.hasPrefix("CPU: ") { cpus += 1 }
+            if line.hasPrefix("overrun:") || line.hasPrefix("dropped events:") {
+                lost += Int(line.split(separator: " ").last ?? "") ?? 0
+            }
+        }
+        #expect(cpus > 0, "no CPU stats in the file: \(stat.stdout.prefix(500))")
+        return (events, lost)
+    }
+
+    /// `tail -o FILE` keeps what it saw: trace-cmd reads the file, its events are the ones
+    /// tail counted, and tail's losses are the kernel's (the CPU stats in the file, as trace-cmd
+    /// reads them). Run twice: as it is, and stalled (SIGSTOP) around the workload with a
+    /// small buffer, so that the kernel overwrites events and the counts are not zeros.
+    @Test(arguments: [false, true])
+    func tailWritesWhatItSawAsATraceDat(stalled: Bool) throws {
+        let dir = try Fixtures.scratch("tail-output")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = "/var/tmp/foliotrace-tail-output-test-\(getpid())"
+        defer { unlink(data) }
+        let out = dir.appendingPathComponent("tail.dat").path
+        let (lines, stderr) = try Self.tailRun(
+            ["-o", out, "--preset", "rmap"] + (stalled ? ["--buffer-kb", "64"] : []),
+            around: "dd if=/dev/zero of=\(data) bs=1M count=8 conv=fsync 2>/dev/null && "
+                + "echo 1 > /proc/sys/vm/drop_caches && cat \(data) > /dev/null",
+            stalled: stalled
+        )
+        let final = try #require(lines.last { $0["type"] as? String == "summary" })
+        #expect(final["final"] as? Bool == true)
+        // What the analysis did not reach by the stop (a loaded machine) is counted apart.
+        let events = try #require(final["events"] as? Int) + (try #require(final["unanalyzed_events"] as? Int))
+        let lost = try #require(final["lost_events"] as? Int)
+        #expect(stderr.contains("wrote \(out): "), "\(stderr)")
+
+        let theirs = try Self.traceCmdCounts(out)
+        #expect(theirs.events == events, "trace-cmd report's events vs tail's count: \(final)")
+        #expect(theirs.lost == lost, "the kernel's losses (the file's CPU stats) vs tail's count")
+        if stalled { #expect(lost > 0, "a stalled reader with a 64 KiB buffer lost nothing") }
+        #expect(events > 0)
+
+        // foliotrace reads it too, to the same count.
+        let summary = try CommandLineTests.run(["events", "--format", "json", out])
+        #expect(summary.status == 0, "\(summary.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(summary.stdout.utf8)) as? [String: Any])
+        #expect(object["total"] as? Int == events)
+        let analysis = try CommandLineTests.run(["analyze", "--format", "json", out])
+        #expect(analysis.status == 0, "\(analysis.stderr)")
+        // No temporary file is left beside it.
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0 != "tail.dat" }
+        #expect(left.isEmpty, "\(left)")
+    }
+
+    /// `tail -o` follows the output rules of `record`: a target that is not a regular file is
+    /// refused before tracing starts (exit 2, one line, left as it is), and so is `-o -`.
+    @Test func tailRefusesAnOutputItMustNotWrite() throws {
+        for target in ["/dev/null", "/tmp"] {
+            let r = try CommandLineTests.run(["tail", "--duration", "1", "-o", target])
+            #expect(r.status == 2 && r.stderr.split(separator: "\n").count == 1, "\(target): \(r.stderr)")
+            #expect(r.stderr.contains("\(target): exists and is a"), "\(r.stderr)")
+            #expect(r.stdout.isEmpty)
+        }
+        let dash = try CommandLineTests.run(["tail", "--duration", "1", "-o", "-"])
+        #expect(dash.status == 2 && dash.stderr.contains("-o -"), "\(dash.stderr)")
     }
 
     /// Every line of tail's output against docs/tail.schema.json (python3-jsonschema).
