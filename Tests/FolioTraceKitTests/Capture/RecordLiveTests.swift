@@ -27,13 +27,21 @@ struct RecordLiveTests {
             .filter { $0.hasPrefix("foliotrace-") }
     }
 
-    /// Instances whose process has exited: what a run must not leave. An instance of a live
-    /// process is another run's (a second checkout's tests on the same machine), not a leftover.
-    static var leftovers: [String] {
-        instances.filter { name in
-            guard let pid = Int32(name.dropFirst("foliotrace-".count)) else { return true }
-            return kill(pid, 0) != 0 && errno == ESRCH
-        }
+    /// Whether the instance of the run with process id `pid` is still in tracefs: what a run
+    /// must not leave. Only its own: tracefs is shared with other checkouts' test runs on the
+    /// same machine, and the stale instance another run's interrupt test plants (a dead pid's)
+    /// is, until that run's capture removes it, a leftover of nobody here.
+    static func leftInstance(of pid: pid_t) -> String? {
+        let name = "foliotrace-\(pid)"
+        return instances.contains(name) ? name : nil
+    }
+
+    /// Runs `foliotrace ARGUMENTS` as `CommandLineTests.run` does, with its process id.
+    static func runTracked(_ arguments: [String]) throws -> (CommandLineTests.Run, pid: pid_t) {
+        let p = try Subprocess(CommandLineTests.binary, arguments)
+        let r = p.wait(timeout: 300)
+        #expect(!r.timedOut, "foliotrace \(arguments.joined(separator: " ")) ran past 300 s")
+        return (CommandLineTests.Run(status: r.status, stdout: r.stdout, stderr: r.stderr), p.pid)
     }
 
     /// Page-cache churn on a disk-backed file system in a memcg with a low limit (32 MiB
@@ -60,13 +68,13 @@ struct RecordLiveTests {
             echo 1 > /proc/sys/vm/drop_caches && \(read) > /dev/null && \
             echo 1 > /proc/sys/vm/compact_memory
             """
-        let r = try CommandLineTests.run([
+        let (r, pid) = try Self.runTracked([
             "record", "-o", out, "--preset", "mm", "--file-version", "\(version)", "--", "sh", "-c", workload,
         ])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("wrote \(out)"))
         #expect(try TraceFile(path: out).version == version)
-        #expect(Self.leftovers.isEmpty, "instances left: \(Self.leftovers)")
+        #expect(Self.leftInstance(of: pid) == nil, "instance left")
 
         // trace-cmd reads the file, and counts what foliotrace counts, event by event.
         let report = try CommandLineTests.execute("/usr/bin/trace-cmd", ["report", out])
@@ -166,7 +174,7 @@ struct RecordLiveTests {
         kill(p.pid, SIGINT)
         let r = p.wait(timeout: 30)
         #expect(!r.timedOut && r.status == 0, "\(r.stderr)")
-        #expect(Self.leftovers.isEmpty, "instances left: \(Self.leftovers)")
+        #expect(Self.leftInstance(of: p.pid) == nil, "instance left")
         #expect(try CommandLineTests.run(["events", out]).status == 0)
     }
 
@@ -278,7 +286,7 @@ extension RecordLiveTests {
         kill(p.pid, SIGTERM)
         let r = p.wait(timeout: 60)
         #expect(!r.timedOut && r.status == 0, "\(r.stderr)")
-        #expect(Self.leftovers.isEmpty, "instances left: \(Self.leftovers)")
+        #expect(Self.leftInstance(of: p.pid) == nil, "instance left")
         try Self.validateLines(r.stdout)
         let lines = r.stdout.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
