@@ -109,7 +109,9 @@ struct Tail: ParsableCommand {
             if let duration, Date().timeIntervalSince(start) >= duration { break }
             let handled: Int
             do {
-                handled = try session.poll()
+                // Back in time for the next summary (and the end), however slow the analysis.
+                let end = duration.map { start.addingTimeInterval($0) }
+                handled = try session.poll(until: end.map { min($0, nextSummary) } ?? nextSummary)
             } catch {
                 Streams.error(error)
                 throw ExitCode(2)
