@@ -2,7 +2,7 @@
 # Live benchmark (issue 15): the same page-cache storm (GiB written with fsync, caches dropped,
 # read back) three times, once around each of `foliotrace record`, `foliotrace tail` and
 # `trace-cmd record`, each with the same events (those `--preset all` enables here) at the
-# kernel's default buffer size; then, side by side, the events each kept, the events per second
+# kernel's default buffer size; then, side by side, the events each read, the events per second
 # of storm that makes, and the events the kernel lost (each CPU's overrun + dropped events, as
 # the kernel counted them when tracing stopped: the files' cpustat options, read by `trace-cmd
 # report --stat`, and tail's final summary). Events in the files are counted by libtracecmd
@@ -154,7 +154,7 @@ fi
 
 echo "live-storm: $GIB GiB written with fsync, caches dropped, read back, around each tool;" \
 	"$(wc -l <"$EVENT_LIST") events enabled (foliotrace's --preset all)"
-printf '%-18s %9s %8s %12s %14s %11s %8s\n' tool "buffer" "storm s" "events kept" "M events/s" "events lost" "lost %"
+printf '%-18s %9s %8s %12s %14s %11s %8s\n' tool "buffer" "storm s" "events read" "M events/s" "events lost" "lost %"
 for tool in "foliotrace record" "foliotrace tail" "trace-cmd record"; do
 	[ -n "${EVENTS[$tool]:-}" ] || continue
 	e=${EVENTS[$tool]} l=${LOST[$tool]} s=${SECONDS_[$tool]}
