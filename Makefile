@@ -173,23 +173,23 @@ bench: deps
 	exit $$status
 
 # libFuzzer targets for the trace.dat and perf.data readers (Fuzz/, docs/fuzzing.md), each run
-# FUZZ_SECONDS; crashers are saved under Fuzz/crashers/ and make the run fail. Without
-# --disable-dead-strip the release link drops the coverage counters (__sancov_cntrs) and
-# libFuzzer searches blind ("cov: 0"). As for bench,
+# FUZZ_SECONDS; crashers are saved under Fuzz/crashers/ and make the run fail. As for bench,
 # touching the manifest makes SwiftPM re-plan when the main package's files change.
+# The sanitizers go to swiftc once more as one flag, `-sanitize=fuzzer,address`, last: SwiftPM
+# turns `--sanitize` into one `-sanitize=X` per sanitizer in the order of a Swift Set (a new
+# order in each process: hash seeding), and swiftc hands only the last `-sanitize=` to the
+# compiler (all of them to the linker). Without it, a build had either coverage and no
+# AddressSanitizer in the Swift code, or ASan and no coverage counters (no __sancov_cntrs:
+# libFuzzer searched blind, `cov: 0`), by a coin flip per `swift build`. Fuzz/check-build.sh
+# checks that each target has both.
 FUZZ_SECONDS ?= 300
 FUZZ_TARGETS ?= tracedat perfdata
-FUZZ_BUILD = $(SWIFT) build -c release --package-path Fuzz --sanitize=fuzzer --sanitize=address --disable-dead-strip
-# A rebuild in an existing Fuzz/.build can link the targets without their coverage counters
-# (seen 2026-11-30: a fresh clone's first build had __sancov_cntrs, the rebuild after a touch
-# did not, and libFuzzer ran blind); such a build is thrown away and made again from clean.
+FUZZ_BUILD = $(SWIFT) build -c release --package-path Fuzz --sanitize=fuzzer --sanitize=address \
+	-Xswiftc -sanitize=fuzzer,address
 fuzz-build: deps
 	touch Fuzz/Package.swift
 	$(FUZZ_BUILD)
-	@for t in $(FUZZ_TARGETS); do \
-		readelf -S Fuzz/.build/release/fuzz-$$t | grep -q __sancov_cntrs && continue; \
-		echo "fuzz-build: fuzz-$$t has no coverage counters: building Fuzz/ again from clean"; \
-		rm -rf Fuzz/.build && $(FUZZ_BUILD) || exit 1; break; done
+	@bash Fuzz/check-build.sh $(FUZZ_TARGETS)
 fuzz: fuzz-build
 	@status=0; for t in $(FUZZ_TARGETS); do \
 		echo "== fuzz-$$t for $(FUZZ_SECONDS) s"; Fuzz/run.sh $$t $(FUZZ_SECONDS); s=$$?; \

@@ -17,7 +17,9 @@ corpus="$here/corpus/$target"
 seeds="$here/corpus/seeds"
 crashers="$here/crashers"
 mkdir -p "$corpus" "$crashers"
-[ -d "$seeds/$target" ] || "$here/seeds.sh" "$seeds" || exit 2
+# Two targets started at once build the seeds once: the second waits for the first (a lock), and
+# seeds.sh moves its folders into place only when they are whole.
+(flock 9 && { [ -d "$seeds/$target" ] || "$here/seeds.sh" "$seeds"; }) 9>"$here/corpus/.seeds.lock" || exit 2
 # A Swift trap goes straight to libFuzzer's handler (stack and input saved): the Swift runtime's
 # own backtracer reads memory in ways ASan reports instead of the trap.
 export SWIFT_BACKTRACE=enable=no

@@ -9,10 +9,13 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 fixtures="$here/../fixtures"
-out=${1:?usage: seeds.sh DIR}
+final=${1:?usage: seeds.sh DIR}
+# Built aside and moved into place at the end, so that DIR/TARGET exists only when it is whole.
+mkdir -p "$final"
+out=$(mktemp -d "$final/.building.XXXXXX")
 mkdir -p "$out/tracedat" "$out/perfdata"
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp" "$out"' EXIT
 
 for f in "$fixtures"/linux-*/*.dat; do
 	name=$(basename "$(dirname "$f")")-$(basename "$f" .dat)
@@ -37,3 +40,5 @@ done
 for d in "$out/tracedat" "$out/perfdata"; do
 	sha1sum "$d"/* | sort | awk 'seen[$1]++ { print $2 }' | xargs -r rm -f
 done
+rm -rf "$final/tracedat" "$final/perfdata"
+mv "$out/tracedat" "$out/perfdata" "$final/"
