@@ -45,6 +45,11 @@ trap 'kill -- -$pid 2>/dev/null' EXIT INT TERM
 tail -n +1 -f --pid="$pid" "$log" | grep --line-buffered -v -e '^INFO: ' -e 'Cannot export local symbol'
 wait "$pid"
 status=$?
+# A worker that crashed, timed out or was killed mid-input left its input in /dev/shm (the
+# harness unlinks it only after a clean return): remove those whose process is gone.
+for f in /dev/shm/foliotrace-fuzz-* /tmp/foliotrace-fuzz-*; do
+	[ -f "$f" ] && ! kill -0 "${f##*-}" 2>/dev/null && rm -f "$f"
+done
 after=$(new | wc -l)
 if [ "$after" -gt "$before" ]; then
 	echo "fuzz-$target: $((after - before)) new crasher(s) in $crashers:"
