@@ -59,7 +59,13 @@ import Testing
     /// a head _mapcount of -1; mem_cgroup_move_charge_pte_range() takes that path only for a
     /// PMD-mapped THP, so both were mapped. Every move the kernel made is seen, none flagged.
     @Test func thpChargeMovesThroughThePMDAreMapped() throws {
-        let fixture = "linux-6.1/healthy-thp-charge-move.dat"
+        _ = try everyChargeMoveSeenNoneFlagged("linux-6.1/healthy-thp-charge-move.dat")
+    }
+
+    /// The capture's charge moves against the kernel's count of mem_cgroup_move_account calls
+    /// (kprobe_profile hits in the truth file): all in the trace, the rule able to run, and no
+    /// move flagged. Returns the analysis and the kernel's count.
+    private func everyChargeMoveSeenNoneFlagged(_ fixture: String) throws -> (TraceAnalysis, UInt64) {
         let hits = try #require(
             Truth(fixture).line("mem_cgroup_move_account      hits").flatMap { Truth.number(after: "hits", in: $0) }
         )
@@ -67,6 +73,7 @@ import Testing
         #expect(a.report.summary.chargeMoves == hits)
         #expect(a.coverage.first { $0.rule.id == RuleID.chargeMoveUnmapped }?.runnable == true)
         #expect(!a.findings.contains { $0.rule == RuleID.chargeMoveUnmapped })
+        return (a, hits)
     }
 
     /// 6.12, migrations racing the owner's munmap, probes named as the prototypes name them
@@ -125,14 +132,7 @@ import Testing
     /// balance to 0 (mapped by the parent, copied by fork, unmapped by the child) is not
     /// judged, never a finding.
     @Test func chargeMovesOfForkCopiedPagesAreNotJudgedByTheRmapBalance() throws {
-        let fixture = "linux-5.10/healthy-mix-partial-rmap.dat"
-        let hits = try #require(
-            Truth(fixture).line("mem_cgroup_move_account      hits").flatMap { Truth.number(after: "hits", in: $0) }
-        )
-        let a = try TraceAnalysis(path: Fixtures.path(fixture))
-        #expect(a.report.summary.chargeMoves == hits)
-        #expect(a.coverage.first { $0.rule.id == RuleID.chargeMoveUnmapped }?.runnable == true)
-        #expect(!a.findings.contains { $0.rule == RuleID.chargeMoveUnmapped })
+        let (a, hits) = try everyChargeMoveSeenNoneFlagged("linux-5.10/healthy-mix-partial-rmap.dat")
         let context = a.ruleContext[RuleID.chargeMoveUnmapped] ?? []
         let mapped = context.first { $0.0 == "mapped moves" }?.1 ?? 0
         let undecided = context.first { $0.0.hasPrefix("moves whose mapping") }?.1 ?? 0
