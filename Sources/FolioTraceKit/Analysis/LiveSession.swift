@@ -309,7 +309,7 @@ private final class LiveReader: @unchecked Sendable {
             guard let reader else { continue }
             var wanted = Int.max
             if !everything {
-                let unread = unreadBytes(cpu: cpu)
+                let unread = CPUStats.unreadBytes(instance.read("per_cpu/cpu\(cpu)/stats") ?? "")
                 guard unread > 0 else { continue }
                 // Every full page but the one the kernel is writing (at most 256 a visit, so
                 // no CPU waits long), or that one too once it has waited long enough.
@@ -329,13 +329,6 @@ private final class LiveReader: @unchecked Sendable {
             pages += n
         }
         return pages
-    }
-
-    /// Bytes of events in the CPU's buffer not yet read (the stats file's "bytes:").
-    private func unreadBytes(cpu: Int) -> Int {
-        let stats = instance.read("per_cpu/cpu\(cpu)/stats") ?? ""
-        guard let line = stats.split(separator: "\n").first(where: { $0.hasPrefix("bytes:") }) else { return Int.max }
-        return Int(line.split(separator: " ").last ?? "") ?? Int.max
     }
 
     private func monotonicSeconds() -> Double {

@@ -132,7 +132,8 @@ public final class Recorder {
             for cpu in 0..<cpus {
                 // Every full page but the one the kernel is writing (at most 256 a visit, so
                 // no CPU waits long), without re-reading the stats for each.
-                let full: Int = min(unreadBytes(cpu: cpu) / pageSize, 257)
+                let unread = CPUStats.unreadBytes(instance.read("per_cpu/cpu\(cpu)/stats") ?? "")
+                let full: Int = min(unread / pageSize, 257)
                 let wanted: Int = full > 1 ? full - 1 : full
                 var n = 0
                 while n < wanted {
@@ -148,8 +149,18 @@ public final class Recorder {
             while try drain(cpu, flush: false) {}
             while try drain(cpu, flush: true) {}
         }
-        let lost = (0..<cpus).map { lostEvents(cpu: $0) }
-        try writeFile(cpuData: files)
+        // Tracing is off and the buffers are read: the counts are final, read once for the
+        // result and the file's cpustat options.
+        let stats = (0..<cpus).map { instance.read("per_cpu/cpu\($0)/stats") ?? "" }
+        let lost = stats.map(CPUStats.lost)
+        try TraceDatWriter.writeCapture(
+            of: instance,
+            enabled: enabled,
+            cpuStats: stats,
+            cpuData: files,
+            version: fileVersion,
+            to: output
+        )
         return Result(
             pagesPerCPU: pages,
             lostPerCPU: lost,
@@ -158,29 +169,6 @@ public final class Recorder {
         )
     }
 
-    /// Bytes of events in the CPU's buffer not yet read (the stats file's "bytes:").
-    private func unreadBytes(cpu: Int) -> Int {
-        let stats = instance.read("per_cpu/cpu\(cpu)/stats") ?? ""
-        guard let line = stats.split(separator: "\n").first(where: { $0.hasPrefix("bytes:") }) else { return Int.max }
-        return Int(line.split(separator: " ").last ?? "") ?? Int.max
-    }
-
-    /// overrun + dropped events from the CPU's stats file.
-    private func lostEvents(cpu: Int) -> UInt64 {
-        CPUStats.lost(instance.read("per_cpu/cpu\(cpu)/stats") ?? "")
-    }
-
-    private func writeFile(cpuData: [URL]) throws {
-        let stats = (0..<cpus).map { instance.read("per_cpu/cpu\($0)/stats") ?? "" }
-        try TraceDatWriter.writeCapture(
-            of: instance,
-            enabled: enabled,
-            cpuStats: stats,
-            cpuData: cpuData,
-            version: fileVersion,
-            to: output
-        )
-    }
 }
 
 /// A CPU's ring-buffer statistics as the kernel counts them (`per_cpu/cpuN/stats`).
@@ -193,6 +181,13 @@ public enum CPUStats {
             lost &+= UInt64(line.split(separator: " ").last ?? "") ?? 0
         }
         return lost
+    }
+
+    /// Bytes of events in the buffer not yet read (the `bytes:` line); `Int.max` when the
+    /// kernel does not say, so a reader reads on.
+    public static func unreadBytes(_ stats: String) -> Int {
+        guard let line = stats.split(separator: "\n").first(where: { $0.hasPrefix("bytes:") }) else { return Int.max }
+        return Int(line.split(separator: " ").last ?? "") ?? Int.max
     }
 }
 

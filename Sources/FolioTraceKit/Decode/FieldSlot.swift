@@ -134,25 +134,20 @@ struct FieldResolver {
     func optional(_ names: String...) -> FieldSlot? { optional(names) }
 
     /// The first of these fields that is a string (`__data_loc char[]`, a kprobe's `:string`).
-    func string(_ names: String...) -> FieldSlot? {
-        for name in names {
-            if let f = type.field(name), f.isDynamic,
-                let slot = FieldSlot(offset: f.offset, size: f.size, isRelative: f.isRelative, bigEndian: bigEndian)
-            {
-                return slot
-            }
-        }
-        return nil
-    }
+    func string(_ names: String...) -> FieldSlot? { first(names, strings: true) }
 
-    func optional(_ names: [String]) -> FieldSlot? {
+    func optional(_ names: [String]) -> FieldSlot? { first(names, strings: false) }
+
+    /// The first of `names` the format has (only a string field, with `strings`), or else
+    /// the parameter of that name an unnamed probe argument stands for.
+    private func first(_ names: [String], strings: Bool) -> FieldSlot? {
         for name in names {
-            if let f = type.field(name),
+            if let f = type.field(name), !strings || f.isDynamic,
                 let slot = FieldSlot(offset: f.offset, size: f.size, isRelative: f.isRelative, bigEndian: bigEndian)
             {
                 return slot
             }
-            if let slot = positional[name] { return slot }
+            if !strings, let slot = positional[name] { return slot }
         }
         return nil
     }

@@ -20,11 +20,13 @@ extension LifecycleEngine {
     mutating func removeMigrationEntry(address: UInt64, new: UInt64, _ r: RawRecord) {
         let key = MigrationEntryKey(pid: r.pid, address: address)
         guard let old = migrationEntries[key] else { return }
-        if laterMigrationEntries.isEmpty || laterMigrationEntries[key] == nil {
-            migrationEntries[key] = nil
+        // The next entry at this address, if another was queued (rare: the check of an empty
+        // table keeps the common case to one lookup).
+        if !laterMigrationEntries.isEmpty, var later = laterMigrationEntries.removeValue(forKey: key) {
+            migrationEntries[key] = later.removeFirst()
+            if !later.isEmpty { laterMigrationEntries[key] = later }
         } else {
-            migrationEntries[key] = laterMigrationEntries[key]!.removeFirst()
-            if laterMigrationEntries[key]!.isEmpty { laterMigrationEntries[key] = nil }
+            migrationEntries[key] = nil
         }
         let oldHead = head(of: old) ?? old
         if live[oldHead] != nil { self[oldHead].migrationEntries -= 1 }
