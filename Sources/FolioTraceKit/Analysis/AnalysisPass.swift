@@ -13,6 +13,8 @@ struct AnalysisPass {
     /// The events the capture says it enabled that the decoder models (nil when the input
     /// does not say): on, so silent when they have no record.
     let enabled: Set<String>?
+    /// The capture's modelled probes, which the rules' folio needs are evaluated against.
+    let probes: CaptureProbes
 
     /// - Parameters:
     ///   - enabled: "system:event" names the capture enabled, when it says.
@@ -30,7 +32,8 @@ struct AnalysisPass {
         engine.nameCgroups(cgroupPaths)
         self.enabled = decoder.modelledEnabled(enabled)
         if let modelled = self.enabled { engine.knowEnabled(modelled) }
-        engine.knowUnmodelled(Set(decoder.unmodelled.map(\.event)), catalog: catalog)
+        probes = CaptureProbes(catalog, unmodelled: Set(decoder.unmodelled.map(\.event)))
+        engine.judge(MappedFreeJudgement(probes))
         counts = [UInt64](repeating: 0, count: catalog.idLimit)
     }
 
@@ -42,13 +45,27 @@ struct AnalysisPass {
         if engine.handle(r, decoder.decode(r)) { for t in engine.transitions { detectors.observe(t) } }
     }
 
-    /// For each rule: whether the records handled so far give it what it needs, and what
-    /// they lack.
-    var coverage: [(rule: Rule, runnable: Bool, missing: [String])] {
+    /// For each rule: whether the records handled so far give it what it needs, what they
+    /// lack, and the folio shapes the capture's probes cannot judge.
+    var coverage: [(rule: Rule, runnable: Bool, missing: [String], unjudged: [FolioGap])] {
         let present = decoder.requirementNamesPresent(counts: counts, enabled: enabled)
         return Rule.all.map { rule in
             let check = rule.requirement.check(present)
-            return (rule, check.runnable, check.missing)
+            return (rule, check.runnable, check.missing, check.runnable ? rule.unjudged(in: probes) : [])
         }
+    }
+}
+
+extension LifecycleEngine {
+    /// An engine that judges frees while mapped as `charge-lifecycle-violation` declares,
+    /// taking every probe of the catalog as modelled (`AnalysisPass` then narrows it to the
+    /// probes the decoder models).
+    public init(catalog: EventCatalog, savedCommands: [Int32: String], options: Options = Options()) {
+        self.init(
+            catalog: catalog,
+            savedCommands: savedCommands,
+            options: options,
+            judging: MappedFreeJudgement(CaptureProbes(catalog))
+        )
     }
 }

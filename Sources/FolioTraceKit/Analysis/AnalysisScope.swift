@@ -161,7 +161,10 @@ extension TraceAnalysis {
         if let pid = scope.pid {
             a.findings = a.findings.filter { f in f.evidence.contains { $0.pid == pid } }
         }
-        if scope.memcg != nil || scope.pid != nil { a.ruleContext = [:] }
+        if scope.memcg != nil || scope.pid != nil {
+            a.ruleContext = [:]
+            a.notJudged = [:]
+        }
         a.scope = resolved.scope.isWholeTrace ? nil : resolved
         return a
     }

@@ -28,10 +28,13 @@ public struct TraceAnalysis: Sendable {
     public let memoryEvents: UInt64
     /// The detectors' findings, in time order.
     public internal(set) var findings: [Finding]
-    /// For each rule: whether the trace has the events it needs, and which are missing.
-    public let coverage: [(rule: Rule, runnable: Bool, missing: [String])]
+    /// For each rule: whether the trace has the events it needs, which are missing, and the
+    /// folio shapes its probes cannot judge (`Rule.judges`).
+    public let coverage: [(rule: Rule, runnable: Bool, missing: [String], unjudged: [FolioGap])]
     /// Counts that put each rule's findings in proportion.
     public internal(set) var ruleContext: [RuleID: [(label: String, count: UInt64)]]
+    /// Folios each rule met and could not judge, by reason (`DetectorSet.notJudged`).
+    public internal(set) var notJudged: [RuleID: [(reason: String, count: UInt64)]]
     /// Per-memcg page counts and migrations sampled over the trace, for plots.
     public internal(set) var timeline: Timeline
     /// The first and last record's timestamps (0 when the trace has no record), in the window
@@ -124,6 +127,7 @@ public struct TraceAnalysis: Sendable {
         coverage = run.pass.coverage
         findings = run.pass.detectors.findings
         ruleContext = run.pass.detectors.context
+        notJudged = run.pass.detectors.notJudged
         report = run.pass.engine.finish()
         self.path = source.path
         kernelRelease = source.kernelRelease

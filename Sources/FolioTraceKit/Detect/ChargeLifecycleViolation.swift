@@ -15,7 +15,7 @@ struct ChargeLifecycleViolationDetector {
     private var pageCacheFrees: UInt64 = 0
     private var pages: UInt64 = 0
     /// Frees the trace could not judge, by reason (`Transition.freeNotJudged`).
-    private var notJudged: [String: UInt64] = [:]
+    private(set) var notJudged: [String: UInt64] = [:]
 
     mutating func observe(_ free: MappedFree) {
         mappedFrees += 1
@@ -64,7 +64,7 @@ struct ChargeLifecycleViolationDetector {
         [
             ("folios freed while mapped", mappedFrees), ("folios freed while in the page cache", pageCacheFrees),
             ("pages", pages),
-        ] + notJudged.sorted { $0.key < $1.key }.map { ("not judged: " + $0.key, $0.value) }
+        ] + DetectorSet.byReason(notJudged).map { ("not judged: " + $0.reason, $0.count) }
     }
 }
 
@@ -118,6 +118,41 @@ extension Rule {
                     ["migrate:mm_migrate_pages_start"],
                 ]
             ),
+        ],
+        judges: [
+            FolioNeed(
+                Set(FolioShape.allCases),
+                .probe(anyOf: [.folioRemoveRmapPtes, .folioRemoveRmap, .pageRemoveRmap]),
+                kernels:
+                    "6.8+: folio_remove_rmap_ptes (or its worker __folio_remove_rmap); up to 6.7: page_remove_rmap",
+                otherwise: "no probe on a PTE unmap (folio_remove_rmap_ptes or page_remove_rmap)"
+            ),
+            FolioNeed(
+                [.pmdMappedTHP],
+                .probe(anyOf: [.folioRemoveRmapPmd, .folioRemoveRmap, .pageRemoveRmap]),
+                kernels: "6.8+: folio_remove_rmap_pmd (or __folio_remove_rmap); up to 6.7: page_remove_rmap(compound)",
+                otherwise: "large folio, no probe on folio_remove_rmap_pmd (a PMD-mapped THP unmaps there)"
+            ),
+            FolioNeed(
+                [.pteMappedLarge],
+                .argument(["nr_pages", "nr"], onEveryProbeOf: [.folioRemoveRmapPtes, .folioRemoveRmap]),
+                kernels: "6.8+: folio_remove_rmap_ptes(folio, page, nr_pages, vma) removes nr_pages PTEs at once",
+                otherwise: "large folio, the PTE unmap probe fetches no nr_pages"
+            ),
         ]
     )
+}
+
+extension MappedFreeJudgement {
+    /// What `charge-lifecycle-violation`'s folio needs let this capture judge. The engine
+    /// knows a folio's order at its free, not how it was mapped, so a large folio must meet
+    /// the needs of every large shape.
+    public init(_ capture: CaptureProbes) {
+        let rule = Rule.chargeLifecycleViolation
+        self.init(
+            unmapProbes: capture.events(of: KprobeFunction.allCases.filter { $0.rmapAction == .remove }),
+            small: capture.notJudged([.small], under: rule.judges),
+            large: capture.notJudged(FolioShape.large, under: rule.judges)
+        )
+    }
 }

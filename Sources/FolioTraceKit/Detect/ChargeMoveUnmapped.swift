@@ -56,6 +56,26 @@ extension Rule {
             PMD mapping). Charge moving exists up to 6.12 (deprecated in 6.3, removed in 6.13); \
             the kprobe is on mem_cgroup_move_account.
             """,
-        needs: [["kprobe:mem_cgroup_move_account"]]
+        needs: [["kprobe:mem_cgroup_move_account"]],
+        // PTE-mapped large folios need nothing: mem_cgroup_move_charge_pte_range() skips every
+        // large folio it meets through a PTE ("ignore such a partial THP", PageCompound() since
+        // 4.5, folio_test_large() in 6.x), so only small pages and PMD-mapped THPs are moved.
+        judges: [
+            FolioNeed(
+                [.small],
+                .argument(["mapcount"], onEveryProbeOf: [.memCgroupMoveAccount]),
+                kernels:
+                    "up to 6.12: mem_cgroup_move_account(page, compound, from, to), mapcount=+48(%di) (page->_mapcount)",
+                otherwise: ChargeMove.balanceCannotProveUnmapped
+            ),
+            FolioNeed(
+                [.pmdMappedTHP],
+                .argument(["compound"], onEveryProbeOf: [.memCgroupMoveAccount]),
+                kernels:
+                    "up to 6.12: compound=true when mem_cgroup_move_charge_pte_range() moves a THP through its PMD",
+                otherwise:
+                    "no compound argument fetched: a THP moved whole through its PMD, whose head _mapcount stays -1, cannot be told from an unmapped page"
+            ),
+        ]
     )
 }

@@ -51,6 +51,20 @@ public struct DetectorSet {
         return new.sorted { $0.timestamp < $1.timestamp }
     }
 
+    /// Folios each rule met and could not judge, by reason (exact or silent: counted, never
+    /// a finding); also in `context` as "not judged: REASON" for the reports' tables.
+    public var notJudged: [RuleID: [(reason: String, count: UInt64)]] {
+        [
+            .chargeMoveUnmapped: Self.byReason(chargeMoves.notJudged),
+            .chargeLifecycleViolation: Self.byReason(chargeLifecycle.notJudged),
+        ]
+    }
+
+    /// Counts by reason, in reason order.
+    static func byReason(_ counts: [String: UInt64]) -> [(reason: String, count: UInt64)] {
+        counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
     /// Counts that put findings in proportion, by rule.
     public var context: [RuleID: [(label: String, count: UInt64)]] {
         [
@@ -58,7 +72,7 @@ public struct DetectorSet {
                 ("unmapped moves", UInt64(chargeMoves.findings.count)),
                 ("mapped moves", chargeMoves.mappedMoves),
                 ("moves whose mapping the trace does not show", chargeMoves.undecidedMoves),
-            ] + chargeMoves.notJudged.sorted { $0.key < $1.key }.map { ("not judged: " + $0.key, $0.value) },
+            ] + Self.byReason(chargeMoves.notJudged).map { ("not judged: " + $0.reason, $0.count) },
             .foreignRefault: foreignRefaults.totals.sorted {
                 ($0.key.evictedFrom, $0.key.inode) < ($1.key.evictedFrom, $1.key.inode)
             }

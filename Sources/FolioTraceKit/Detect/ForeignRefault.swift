@@ -56,6 +56,8 @@ extension Rule {
             page-cache add by a task of B of a file page (dev, inode, index) that A's memcg \
             reclaim evicted earlier in the trace, with the refault delay.
             """,
+        // Every folio shape alike (`judges` empty): a refault is a page-cache add at the
+        // (dev, ino, index) an eviction left, whatever the size of either folio.
         needs: [
             ["vmscan:mm_vmscan_memcg_reclaim_begin"], ["vmscan:mm_vmscan_memcg_reclaim_end"],
             ["filemap:mm_filemap_add_to_page_cache"], ["filemap:mm_filemap_delete_from_page_cache"],

@@ -59,6 +59,9 @@ extension Rule {
             the memcg of the VMA's mm owner) inside memcg reclaim on a young PTE of a VMA whose \
             owner is outside the target memcg's subtree.
             """,
+        // Every folio shape alike (`judges` empty): shrink_page_list() splits a THP's PMD
+        // before try_to_unmap() (TTU_SPLIT_HUGE_PMD, 5.10), so each young-bit check reclaim
+        // makes there is a PTE's, through ptep_clear_flush_young().
         needs: [
             ["vmscan:mm_vmscan_memcg_reclaim_begin"], ["kprobe:ptep_clear_flush_young"],
             // cgroup paths decide whether the VMA's memcg is under the reclaim target

@@ -58,6 +58,9 @@ extension Rule {
             (kprobe) on a source with no migrate_folio_move() before it, inside a \
             migrate_pages() call the trace saw begin.
             """,
+        // Every folio shape alike (`judges` empty): migrate_folio_unmap() checks
+        // folio_ref_count(src) == 1 for a folio of any size, and a large folio split to be
+        // migrated is retried as its small folios, each through the probed functions (6.3+).
         needs: [
             ["migrate:mm_migrate_pages_start"], ["kprobe:migrate_folio_done"], ["kprobe:migrate_folio_move"],
             // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events

@@ -79,6 +79,8 @@ extension Rule {
             (kprobe) inside a reclaim pass or kswapd on a folio whose PG_mlocked was clear; \
             large folios are warnings.
             """,
+        // Every folio shape alike (`judges` empty): mlock_folio() names the folio reclaim
+        // mlocked whatever its size; large folios are the warning (see the explanation).
         needs: [
             ["kprobe:mlock_folio"],
             // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events

@@ -52,6 +52,11 @@ public struct Rule: Sendable {
     public var thread: MailingListThread
     /// The events the rule needs; the requirement's id is the rule's.
     public var requirement: AnalysisRequirement
+    /// What a verdict on each folio shape needs beyond those events, in the order a folio is
+    /// checked against them (`CaptureProbes.notJudged`): folios a capture cannot judge are
+    /// counted as not judged, by the first unmet need's reason. Empty: every shape is judged
+    /// alike.
+    public var judges: [FolioNeed]
 
     init(
         _ id: RuleID,
@@ -60,9 +65,11 @@ public struct Rule: Sendable {
         thread: MailingListThread,
         explanation: String,
         needs: [[String]],
-        anyOf: [(part: String, needs: [[String]])] = []
+        anyOf: [(part: String, needs: [[String]])] = [],
+        judges: [FolioNeed] = []
     ) {
         self.id = id
+        self.judges = judges
         self.severity = severity
         self.title = title
         self.thread = thread
@@ -77,6 +84,9 @@ public struct Rule: Sendable {
     public func lacking(_ missing: [String], show: (String) -> String = { $0 }) -> String {
         requirement.lacking(missing, show: show)
     }
+
+    /// The folio shapes `capture` cannot judge for this rule, and why.
+    public func unjudged(in capture: CaptureProbes) -> [FolioGap] { capture.unjudged(under: judges) }
 
     /// Every rule, in report order: adding a rule adds one line here.
     public static let all: [Rule] = [

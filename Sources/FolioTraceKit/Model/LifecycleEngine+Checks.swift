@@ -127,7 +127,7 @@ extension LifecycleEngine {
         else { return false }
         // A mapping may have gone by a path the capture does not probe (a PMD-mapped THP
         // through folio_remove_rmap_pmd): then the balance proves nothing for this folio.
-        if let blind = unmapPaths.blind(order: f.order) {
+        if let blind = mappedFrees.notJudged(order: f.order) {
             transitions.append(.freeNotJudged(UnjudgedFree(folio: ref(head), reason: blind)))
             return false
         }
@@ -139,7 +139,7 @@ extension LifecycleEngine {
                     mappedBy: mapped.pid,
                     freedBy: r.pid,
                     evidence: [evidence(mapped), evidence(r)],
-                    unmapProbes: unmapPaths.probes
+                    unmapProbes: mappedFrees.unmapProbes
                 )
             )
         )

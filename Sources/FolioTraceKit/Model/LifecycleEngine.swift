@@ -45,13 +45,10 @@ public struct LifecycleEngine {
     var movingSource: [Int32: UInt64] = [:]
     /// Whether the capture defined a kprobe on an rmap unmap function: without one, a folio's
     /// mappings cannot be seen to go and a positive balance proves nothing.
-    var seesUnmaps: Bool { unmapPaths.pte || unmapPaths.pmd }
-    /// Which of the kernel's unmap paths the capture's probes see: `pte` (a PTE mapping's
-    /// removal: folio_remove_rmap_ptes, __folio_remove_rmap, page_remove_rmap), `pmd` (a
-    /// PMD-mapped THP's: folio_remove_rmap_pmd, __folio_remove_rmap, page_remove_rmap), and
-    /// `counted` (every probe of a function that removes several PTEs at once fetches how
-    /// many). A folio is judged only where every path that could have unmapped it is seen.
-    var unmapPaths = UnmapPaths()
+    var seesUnmaps: Bool { !mappedFrees.unmapProbes.isEmpty }
+    /// What the capture's probes let a free while mapped be judged for, by folio size: the
+    /// rule's folio needs (`Rule.chargeLifecycleViolation.judges`) evaluated for this capture.
+    var mappedFrees: MappedFreeJudgement
     /// The page-cache add event's id, for evidence of a free while in the page cache.
     let pageCacheAddID: UInt16?
     /// The traced kernel's page-table layout, nil when foliotrace does not know it (PTEs that
@@ -110,17 +107,20 @@ public struct LifecycleEngine {
     /// - Parameters:
     ///   - catalog: names the events in recorded steps.
     ///   - savedCommands: the trace's pid -> comm table.
-    public init(catalog: EventCatalog, savedCommands: [Int32: String], options: Options = Options()) {
+    ///   - mappedFrees: which folios the capture's unmap probes let a free while mapped be
+    ///     judged for (`MappedFreeJudgement(CaptureProbes)`).
+    public init(
+        catalog: EventCatalog,
+        savedCommands: [Int32: String],
+        options: Options = Options(),
+        judging mappedFrees: MappedFreeJudgement
+    ) {
         self.options = options
+        self.mappedFrees = mappedFrees
         var names = [String](repeating: "", count: catalog.idLimit)
         for t in catalog.types { names[Int(t.id)] = t.fullName }
         eventNames = names
         tasks = TaskTable(savedCommands: savedCommands)
-        unmapPaths = UnmapPaths(
-            catalog.types,
-            modelled: { _ in true },
-            counted: { catalog.kprobe($0, fetches: "nr_pages", "nr") }
-        )
         pageCacheAddID = catalog.types.first { $0.fullName == "filemap:mm_filemap_add_to_page_cache" }
             .map { UInt16($0.id) }
         pteLayout = try? catalog.pteLayout.get()
@@ -390,14 +390,11 @@ public struct LifecycleEngine {
     /// Takes the events the capture says it enabled (`TraceSource.enabledEvents`): a
     /// page-cache delete or a migrate_pages() call that was on but never fired is an answer,
     /// so frees in the page cache are judged from the start.
-    /// Takes the events the decoder cannot model (`EventDecoder.unmodelled`): an unmap probe
-    /// without its folio argument sees nothing, and must not count as a path the trace sees.
-    public mutating func knowUnmodelled(_ names: Set<String>, catalog: EventCatalog) {
-        unmapPaths = UnmapPaths(
-            catalog.types,
-            modelled: { !names.contains($0.fullName) },
-            counted: { catalog.kprobe($0, fetches: "nr_pages", "nr") }
-        )
+    /// Takes what the capture's probes let a free while mapped be judged for, once the
+    /// decoder said which probes it cannot model (an unmap probe without its folio argument
+    /// sees nothing, and must not count as a path the trace sees).
+    public mutating func judge(_ mappedFrees: MappedFreeJudgement) {
+        self.mappedFrees = mappedFrees
     }
 
     public mutating func knowEnabled(_ names: Set<String>) {
@@ -663,45 +660,23 @@ extension LRUList {
     }
 }
 
-/// The rmap unmap paths a capture's probes see (`LifecycleEngine.unmapPaths`).
-struct UnmapPaths {
-    var pte = false
-    var pmd = false
-    var counted = true
-    /// The unmap probes of the capture, by event name.
-    var probes: [String] = []
+/// Which folios a free while mapped can be judged for (`LifecycleEngine.freedWhileMapped`):
+/// the rule's folio needs evaluated for one capture. Model knows no rule: the Analysis stage
+/// hands it this, and the engine only reads it.
+public struct MappedFreeJudgement: Sendable {
+    /// The capture's modelled unmap probes, "system:event": every path it sees a mapping go
+    /// by, named in a finding's message.
+    public var unmapProbes: [String]
+    /// Why a small folio, and a large one, is not judged; nil when it is.
+    public var small: String?
+    public var large: String?
 
-    init() {}
-
-    /// - Parameter fetchesCount: whether a probe fetched the number of pages (nr_pages).
-    init(_ types: [EventType], modelled: (EventType) -> Bool, counted fetchesCount: (EventType) -> Bool) {
-        for t in types where t.isKprobe && modelled(t) {
-            guard let f = KprobeFunction(eventName: t.name), f.rmapAction == .remove else { continue }
-            probes.append(t.fullName)
-            switch f {
-            case .pageRemoveRmap:  // 6.1-6.7: one page, or a THP's PMD mapping with compound
-                pte = true
-                pmd = true
-            case .folioRemoveRmap:  // the worker both 6.8+ wrappers call, with nr_pages
-                pte = true
-                pmd = true
-                counted = counted && fetchesCount(t)
-            case .folioRemoveRmapPtes:
-                pte = true
-                counted = counted && fetchesCount(t)
-            case .folioRemoveRmapPmd:
-                pmd = true
-            default: break
-            }
-        }
+    public init(unmapProbes: [String] = [], small: String? = nil, large: String? = nil) {
+        self.unmapProbes = unmapProbes
+        self.small = small
+        self.large = large
     }
 
-    /// Why a folio of this order cannot be judged for a mapping left at its free, or nil.
-    func blind(order: UInt8) -> String? {
-        if !pte { return "no probe on a PTE unmap (folio_remove_rmap_ptes or page_remove_rmap)" }
-        guard order > 0 else { return nil }
-        if !pmd { return "large folio, no probe on folio_remove_rmap_pmd (a PMD-mapped THP unmaps there)" }
-        if !counted { return "large folio, the PTE unmap probe fetches no nr_pages" }
-        return nil
-    }
+    /// Why a folio of this order is not judged, or nil.
+    func notJudged(order: UInt8) -> String? { order == 0 ? small : large }
 }

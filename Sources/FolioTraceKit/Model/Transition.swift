@@ -126,7 +126,7 @@ public struct MappedFree: Sendable {
     /// The last map (an rmap kprobe) and the free (kmem:mm_page_free).
     public var evidence: [Evidence]
     /// The unmap probes the verdict relied on: every path this folio could have been unmapped
-    /// by, seen (`UnmapPaths.probes`), so a reader can check that nothing was missing.
+    /// by, seen (`MappedFreeJudgement.unmapProbes`), so a reader can check that nothing was missing.
     public var unmapProbes: [String] = []
 }
 

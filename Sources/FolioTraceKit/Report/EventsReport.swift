@@ -61,6 +61,8 @@ public struct EventsReport: Encodable, Sendable {
         public var summary: String
         public var runnable: Bool
         public var missing: [String]
+        /// For a rule that runs: the folio shapes the capture's probes cannot judge, and why.
+        public var unjudged: [FolioGap]
     }
 
     /// - Throws: `TraceFileError` for unreadable input.
@@ -116,9 +118,17 @@ public struct EventsReport: Encodable, Sendable {
             counts: inventory.countsByID,
             enabled: source.enabledEvents(catalog)
         )
+        let probes = CaptureProbes(catalog, unmodelled: Set(decoder.unmodelled.map(\.event)))
         analyses = AnalysisRequirement.all.map { r in
             let c = r.check(present)
-            return Analysis(name: r.id, summary: r.summary, runnable: c.runnable, missing: c.missing)
+            let rule = Rule.all.first { $0.id.rawValue == r.id }
+            return Analysis(
+                name: r.id,
+                summary: r.summary,
+                runnable: c.runnable,
+                missing: c.missing,
+                unjudged: c.runnable ? rule?.unjudged(in: probes) ?? [] : []
+            )
         }
         format_parse_failures = catalog.parseFailures.map { "\($0.system): \($0.message)" }
         unmodelled = decoder.unmodelled.map { u in
@@ -181,6 +191,7 @@ public struct EventsReport: Encodable, Sendable {
                 "  \(a.name)\(pad)  "
                 + (a.runnable ? "yes" : "no: missing \(lacking(a))")
                 + (a.runnable && !a.missing.isEmpty ? ", in part: missing \(lacking(a))" : "")
+                + a.unjudged.map { "; cannot judge \($0.shapesText): \($0.reason)" }.joined()
                 + "\n"
         }
         for f in format_parse_failures { s += "note: libtraceevent could not parse \(f)\n" }

@@ -186,8 +186,18 @@ public struct RuleOutcome: Sendable {
     /// Why it failed, for JUnit and the headline.
     public var reason: String?
     /// Folios the rule could not judge, by reason (exact or silent: each is counted, never a
-    /// finding): the rule's "not judged: REASON" context entries.
+    /// finding): `TraceAnalysis.notJudged`.
     public var notJudged: [(reason: String, count: UInt64)] = []
+
+    /// Folio shapes the capture's probes cannot judge for this rule, whether or not any was
+    /// met (`Rule.judges`).
+    public var unjudged: [FolioGap] = []
+
+    /// "cannot judge PMD-mapped THP folios: REASON; ...", or nil when every shape is judged.
+    public var unjudgedText: String? {
+        guard !unjudged.isEmpty else { return nil }
+        return "cannot judge " + unjudged.map { "\($0.shapesText): \($0.reason)" }.joined(separator: "; ")
+    }
 
     /// All folios not judged.
     public var notJudgedTotal: UInt64 { notJudged.reduce(0) { $0 + $1.count } }
@@ -260,9 +270,8 @@ public struct Verdict: Sendable {
                 change: .none,
                 failed: false
             )
-            let prefix = "not judged: "
-            o.notJudged = (a.ruleContext[c.rule.id] ?? []).filter { $0.label.hasPrefix(prefix) && $0.count > 0 }
-                .map { (String($0.label.dropFirst(prefix.count)), $0.count) }
+            o.unjudged = c.unjudged
+            o.notJudged = (a.notJudged[c.rule.id] ?? []).filter { $0.count > 0 }
             if let baseline {
                 let base = baseline.counts[c.rule.id.rawValue] ?? 0
                 o.baseline = base

@@ -74,6 +74,7 @@ public struct HTMLReport {
                 : (o.failed ? "FAIL: " + (o.reason ?? "") : "pass")
                     + (o.missing.isEmpty
                         ? "" : " (checked in part: the trace lacks " + o.rule.lacking(o.missing) + ")")
+                    + (o.unjudgedText.map { "; " + $0 } ?? "")
                     + (o.notJudgedText.map { "; " + $0 } ?? "")
             h += "<td class=\"\(o.failed ? "fail" : "")\">\(escapeXML(gate))</td></tr>\n"
         }

@@ -137,6 +137,17 @@ public enum JSONReport {
                             ("runnable", .bool(o.runnable)), ("missing", .array(o.missing.map(JSON.string))),
                             ("findings", .int(Int64(o.findings))),
                             ("context", .object((a.ruleContext[o.rule.id] ?? []).map { ($0.0, .uint($0.1)) })),
+                            (
+                                "unjudged",
+                                .array(
+                                    o.unjudged.map { g in
+                                        .object([
+                                            ("shapes", .array(g.shapes.map { .string($0.rawValue) })),
+                                            ("reason", .string(g.reason)),
+                                        ])
+                                    }
+                                )
+                            ),
                         ])
                     }
                 )

@@ -45,9 +45,10 @@ public struct JUnitReport {
             } else if !o.runnable {
                 x += "      <skipped message=\"\(attr("the trace lacks " + o.rule.lacking(o.missing)))\"/>\n"
             }
-            if o.findings > 0 || o.baseline != nil || o.notJudgedTotal > 0 {
+            if o.findings > 0 || o.baseline != nil || o.notJudgedTotal > 0 || !o.unjudged.isEmpty {
                 var out = "\(o.findings) finding(s): \(o.rule.title)"
                 if let base = o.baseline { out += "; baseline \(base) (\(o.change.rawValue))" }
+                if let gaps = o.unjudgedText { out += "; this capture " + gaps }
                 if let n = o.notJudgedText { out += "; " + n }
                 x += "      <system-out>\(text(out))</system-out>\n"
             }

@@ -46,6 +46,7 @@ public struct MarkdownReport {
                 gate =
                     (o.failed ? "❌ \(escape(o.reason ?? "failed"))" : "✅")
                     + (lacks.isEmpty ? "" : " (in part: lacks \(lacks))")
+                    + (o.unjudgedText.map { "; " + escape($0) } ?? "")
                     + (o.notJudgedText.map { "; " + escape($0) } ?? "")
             }
             m += "| `\(o.rule.id)` | \(o.rule.severity.rawValue) | \(o.runnable ? "\(o.findings)" : "–") |"

@@ -98,6 +98,7 @@ func findingsText(_ a: TraceAnalysis, _ verdict: Verdict) -> String {
         if let base = c.baseline { t += "; baseline \(base) (\(c.change.rawValue))" }
         t += c.failed ? " FAILED\n" : "\n"
         if !c.missing.isEmpty { t += "    checked in part: the trace lacks \(rule.lacking(c.missing))\n" }
+        if let gaps = c.unjudgedText { t += "    this capture \(gaps)\n" }
         for (label, n) in a.ruleContext[rule.id] ?? [] where n > 0 { t += "    \(label): \(n)\n" }
         guard !found.isEmpty else { continue }
         t += wrap(rule.explainedWithThread, indent: "    ")
