@@ -1,5 +1,4 @@
 import CTraceFS
-import Dispatch
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -245,10 +244,7 @@ private final class LiveReader: @unchecked Sendable {
     /// The first spool write that failed; the recording stops there, the analysis goes on.
     private var spoolError: CaptureError?
     private var spooled = 0
-    private let lock = Lock()
-    private var stopping = false
-    private let finished = DispatchSemaphore(value: 0)
-    private var running = false
+    private let thread = PollingThread()
 
     init(instance: TraceFSInstance, readers: [OpaquePointer?], queues: [LivePages], spools: [Int32], pageSize: Int) {
         self.instance = instance
@@ -266,31 +262,12 @@ private final class LiveReader: @unchecked Sendable {
     }
 
     func start() {
-        running = true
-        startThread(name: "foliotrace-reader") { [self] in
-            while !shouldStop() {
-                // Sleep only when every CPU was empty: a burst is read back to back.
-                if drain() == 0 { usleep(1_000) }
-            }
-            finished.signal()
-        }
-    }
-
-    private func shouldStop() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return stopping
+        // Sleep only when every CPU was empty: a burst is read back to back.
+        thread.start(name: "foliotrace-reader", idleMicroseconds: 1_000) { [self] in drain() == 0 ? .idle : .worked }
     }
 
     /// Asks the thread to stop and waits for it.
-    func stop() {
-        guard running else { return }
-        lock.lock()
-        stopping = true
-        lock.unlock()
-        finished.wait()
-        running = false
-    }
+    func stop() { thread.stop() }
 
     /// Reads each CPU's full pages, and the page the kernel is still writing once that has
     /// waited `partialPageInterval` (everything, partial pages included, with `everything`);

@@ -36,9 +36,11 @@ public enum Preset: String, CaseIterable, Sendable {
 
 /// A live capture into our own tracefs instance, streamed to a trace.dat.
 ///
-/// Pages are read from each CPU's `trace_pipe_raw` without blocking, in one thread that
-/// visits every CPU in turn and sleeps a little when all are empty, into one spool file per
-/// CPU; at the end the remaining partial pages are flushed and the trace.dat is assembled.
+/// Each CPU's `trace_pipe_raw` has its own reader thread that splices the full pages into
+/// that CPU's spool file (`CPUSplicer`), as trace-cmd record's per-CPU recorders do: no copy
+/// through user space, many pages a call, and one CPU's burst never waits for another's
+/// reader or for a busy machine to schedule one loop that serves them all. At the end the
+/// remaining partial pages are flushed and the trace.dat is assembled.
 public final class Recorder {
     public struct Result: Sendable {
         public var pagesPerCPU: [Int]
@@ -106,11 +108,12 @@ public final class Recorder {
         let page = UnsafeMutableRawPointer.allocate(byteCount: pageSize, alignment: pageSize)
         defer { page.deallocate() }
         var pages = [Int](repeating: 0, count: cpus)
-        func drain(_ cpu: Int, flush: Bool) throws -> Bool {
+        /// The partial pages left once tracing is off, each padded to a whole page: the
+        /// file's CPU data is a sequence of pages.
+        func flush(_ cpu: Int) throws -> Bool {
             guard let reader = readers[cpu] else { return false }
-            let n = flush ? tracefs_cpu_flush(reader, page) : tracefs_cpu_read(reader, page, true)
+            let n = tracefs_cpu_flush(reader, page)
             guard n > 0 else { return false }
-            // Keep every page whole: the file's CPU data is a sequence of pages.
             if Int(n) < pageSize { memset(page + Int(n), 0, pageSize - Int(n)) }
             guard Glibc.write(fds[cpu], page, pageSize) == pageSize else {
                 throw CaptureError(
@@ -123,31 +126,32 @@ public final class Recorder {
 
         instance.write("trace", "")
         instance.write("tracing_on", "1")
+        let splicers = (0..<cpus).map { CPUSplicer(cpu: $0, reader: readers[$0], spool: fds[$0], pageSize: pageSize) }
+        for s in splicers { s.start() }
+        var stopped = false
+        defer { if !stopped { for s in splicers { s.stop() } } }
         try started()
-        while !stop() {
-            var any = false
-            // A non-blocking read of trace_pipe_raw hands out the page the kernel is still
-            // writing, however little it holds: read only where a page's worth is waiting,
-            // so the file is made of full pages.
-            for cpu in 0..<cpus {
-                // Every full page but the one the kernel is writing (at most 256 a visit, so
-                // no CPU waits long), without re-reading the stats for each.
-                let unread = CPUStats.unreadBytes(instance.read("per_cpu/cpu\(cpu)/stats") ?? "")
-                let full: Int = min(unread / pageSize, 257)
-                let wanted: Int = full > 1 ? full - 1 : full
-                var n = 0
-                while n < wanted {
-                    guard try drain(cpu, flush: false) else { break }
-                    n += 1
-                    any = true
-                }
-            }
-            if !any { usleep(5_000) }
-        }
+        while !stop() { usleep(20_000) }
         instance.write("tracing_on", "0")
-        for cpu in 0..<cpus {
-            while try drain(cpu, flush: false) {}
-            while try drain(cpu, flush: true) {}
+        for s in splicers { s.stop() }
+        stopped = true
+        for (cpu, s) in splicers.enumerated() {
+            if let failure = s.failure {
+                throw CaptureError("cannot keep CPU \(cpu)'s events in \(files[cpu].path): \(failure)")
+            }
+            // What the threads left (full pages written since their last visit), then the
+            // partial pages.
+            while s.spliceOnce() {}
+            if let failure = s.failure {
+                throw CaptureError("cannot keep CPU \(cpu)'s events in \(files[cpu].path): \(failure)")
+            }
+            guard s.bytes % pageSize == 0 else {
+                throw CaptureError(
+                    "CPU \(cpu)'s spool \(files[cpu].path) took \(s.bytes) bytes, not whole pages of \(pageSize)"
+                )
+            }
+            pages[cpu] = s.bytes / pageSize
+            while try flush(cpu) {}
         }
         // Tracing is off and the buffers are read: the counts are final, read once for the
         // result and the file's cpustat options.
@@ -247,4 +251,59 @@ public func readWhole(_ path: String) -> Data {
 /// config, so `record` stores the capturing kernel's, from its BTF.
 public enum StatItems {
     public static let enums = ["node_stat_item", "memcg_stat_item", "vm_event_item"]
+}
+
+/// One CPU's reader for `record`: a thread that splices full pages from the CPU's
+/// `trace_pipe_raw` into its spool file until stopped.
+///
+/// `tracefs_cpu_write()` splices through a pipe of 16 pages (libtracefs's default pipe size),
+/// and the kernel's splice hands out only pages the writer has left
+/// (`tracing_buffers_splice_read()` -> `ring_buffer_read_page(..., full)`), so the spool
+/// holds whole pages; the page in progress is flushed at the end. A nonblocking call finds
+/// nothing when no page is full: the thread then sleeps 2 ms, which at the kernel's default
+/// 1.4 MiB a CPU leaves the buffer far from full at any event rate a CPU sustains.
+final class CPUSplicer: @unchecked Sendable {
+    let cpu: Int
+    private let reader: OpaquePointer?
+    private let spool: Int32
+    private let pageSize: Int
+    private let thread = PollingThread()
+    /// Bytes spliced into the spool: whole pages. Read once the thread has stopped.
+    private(set) var bytes = 0
+    /// Why the spool could not take a page, when it could not (errno's text).
+    private(set) var failure: String?
+
+    init(cpu: Int, reader: OpaquePointer?, spool: Int32, pageSize: Int) {
+        self.cpu = cpu
+        self.reader = reader
+        self.spool = spool
+        self.pageSize = pageSize
+    }
+
+    func start() {
+        guard reader != nil else { return }
+        thread.start(name: "foliotrace-cpu\(cpu)", idleMicroseconds: 2_000) { [self] in
+            spliceOnce() ? .worked : failure == nil ? .idle : .done
+        }
+    }
+
+    /// Asks the thread to stop and waits for it; after this, only the caller's thread calls
+    /// `spliceOnce()`.
+    func stop() { thread.stop() }
+
+    /// Splices what full pages are waiting; whether it moved any. Sets `failure` on an error
+    /// other than "nothing to read yet".
+    @discardableResult
+    func spliceOnce() -> Bool {
+        guard let reader, failure == nil else { return false }
+        let n = tracefs_cpu_write(reader, spool, true)
+        if n > 0 {
+            bytes += Int(n)
+            return true
+        }
+        if n < 0, errno != EAGAIN, errno != EINTR {
+            failure = String(cString: strerror(errno))
+        }
+        return false
+    }
 }

@@ -1,3 +1,5 @@
+import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -64,4 +66,58 @@ func startThread(name: String, _ body: @escaping @Sendable () -> Void) -> Int32 
         Unmanaged<Box>.fromOpaque(box).release()
     }
     return rc
+}
+
+/// A thread that runs a polling loop until asked to stop: the readers of the kernel's ring
+/// buffers (`record`'s per-CPU splicers, `tail`'s reader).
+final class PollingThread: @unchecked Sendable {
+    /// What one turn of the loop found.
+    enum Turn {
+        /// Did work: go on at once (a burst is read back to back).
+        case worked
+        /// Found nothing: sleep a little first.
+        case idle
+        /// Cannot go on (an error the owner keeps): end the loop.
+        case done
+    }
+
+    private let lock = Lock()
+    private var stopping = false
+    private var running = false
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// Starts `turn` on a thread named `name`, sleeping `idleMicroseconds` after an idle turn.
+    /// - Returns: whether the thread started.
+    @discardableResult
+    func start(name: String, idleMicroseconds: UInt32, _ turn: @escaping @Sendable () -> Turn) -> Bool {
+        running = true
+        let rc = startThread(name: name) { [self] in
+            loop: while !shouldStop() {
+                switch turn() {
+                case .worked: continue
+                case .idle: usleep(idleMicroseconds)
+                case .done: break loop
+                }
+            }
+            finished.signal()
+        }
+        if rc != 0 { running = false }
+        return rc == 0
+    }
+
+    private func shouldStop() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stopping
+    }
+
+    /// Asks the loop to stop and waits for its thread to end.
+    func stop() {
+        guard running else { return }
+        lock.lock()
+        stopping = true
+        lock.unlock()
+        finished.wait()
+        running = false
+    }
 }
