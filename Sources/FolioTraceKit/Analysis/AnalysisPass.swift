@@ -34,6 +34,7 @@ struct AnalysisPass {
         if let modelled = self.enabled { engine.knowEnabled(modelled) }
         probes = CaptureProbes(catalog, unmodelled: Set(decoder.unmodelled.map(\.event)))
         engine.judge(MappedFreeJudgement(probes))
+        engine.judgeMigrations(probes)
         counts = [UInt64](repeating: 0, count: catalog.idLimit)
     }
 

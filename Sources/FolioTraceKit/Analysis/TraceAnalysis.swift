@@ -125,7 +125,10 @@ public struct TraceAnalysis: Sendable {
             catalog.types.lazy.filter { decoder.isModelled($0.id) }.reduce(0) { $0 + counts[Int($1.id)] }
         )
         coverage = run.pass.coverage
-        findings = run.pass.detectors.findings
+        // A rule the trace cannot run reports nothing, whatever its detector saw: its verdicts
+        // would rest on events the trace lacks (the report says "not checked" and which).
+        let unrunnable = Set(coverage.filter { !$0.runnable }.map(\.rule.id))
+        findings = run.pass.detectors.findings.filter { !unrunnable.contains($0.rule) }
         ruleContext = run.pass.detectors.context
         notJudged = run.pass.detectors.notJudged
         report = run.pass.engine.finish()

@@ -75,7 +75,7 @@ extension LifecycleEngine {
             // is not followed by a done, so only the move just before counts.
             if movingSource[r.pid] == head {
                 movingSource[r.pid] = nil
-            } else {
+            } else if seesMigrateMoves {
                 freedWhileIsolated(head, refcount: a.refcount, r)
             }
         default:
@@ -87,7 +87,8 @@ extension LifecycleEngine {
     /// source was freed from under the migration (6.3+ `migrate_folio_unmap()`:
     /// `folio_ref_count(src) == 1`, only the isolation reference left) and is counted as
     /// succeeded. Claimed only inside a migrate_pages() call the trace saw begin, so that a
-    /// move cannot have been cut off, and never across lost events.
+    /// move cannot have been cut off, never across lost events, and only in a capture that
+    /// probes migrate_folio_move() (`seesMigrateMoves`).
     mutating func freedWhileIsolated(_ head: UInt64, refcount: Int32?, _ r: RawRecord) {
         let f = self[head]
         guard !f.bits.contains(.crossesLoss), refcount ?? 1 == 1,

@@ -43,6 +43,14 @@ public struct LifecycleEngine {
     /// The source folio (head pfn) whose migrate_folio_move() each task entered last: its
     /// migrate_folio_done() at the end of that move is the normal one.
     var movingSource: [Int32: UInt64] = [:]
+    /// Whether the capture defined a kprobe on migrate_folio_move() that the decoder reads:
+    /// without one, a migrate_folio_done() cannot be told from the end of a move. Kernels
+    /// differ: 6.3+ split unmap_and_move() into migrate_folio_unmap() and
+    /// migrate_folio_move(), and Debian's 6.1.192 has an out-of-line migrate_folio_done() but
+    /// no migrate_folio_move() (its done runs once per source migrate_pages() counts as
+    /// succeeded, moved or freed: 3 184 calls = pgmigrate_success in
+    /// fixtures/linux-6.1/healthy-mix-record.dat).
+    var seesMigrateMoves = false
     /// Whether the capture defined a kprobe on an rmap unmap function: without one, a folio's
     /// mappings cannot be seen to go and a positive balance proves nothing.
     var seesUnmaps: Bool { !mappedFrees.unmapProbes.isEmpty }
@@ -121,6 +129,7 @@ public struct LifecycleEngine {
         for t in catalog.types { names[Int(t.id)] = t.fullName }
         eventNames = names
         tasks = TaskTable(savedCommands: savedCommands)
+        seesMigrateMoves = CaptureProbes(catalog).satisfies(.probe(anyOf: [.migrateFolioMove]))
         pageCacheAddID = catalog.types.first { $0.fullName == "filemap:mm_filemap_add_to_page_cache" }
             .map { UInt16($0.id) }
         pteLayout = try? catalog.pteLayout.get()
@@ -395,6 +404,13 @@ public struct LifecycleEngine {
     /// sees nothing, and must not count as a path the trace sees).
     public mutating func judge(_ mappedFrees: MappedFreeJudgement) {
         self.mappedFrees = mappedFrees
+    }
+
+    /// Takes the capture's modelled probes for what they let migrations be judged for: a
+    /// migrate_folio_done() tells a freed source from a moved one only next to a
+    /// migrate_folio_move() probe (`seesMigrateMoves`).
+    public mutating func judgeMigrations(_ probes: CaptureProbes) {
+        seesMigrateMoves = probes.satisfies(.probe(anyOf: [.migrateFolioMove]))
     }
 
     public mutating func knowEnabled(_ names: Set<String>) {
