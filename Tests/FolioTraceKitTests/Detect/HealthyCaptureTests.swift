@@ -22,11 +22,12 @@ import Testing
     /// Issue 14's healthy corpus proper: the same `workload healthymix` in qemu, system-wide,
     /// captured both ways (fixtures/capture/guest/init-healthy-mix.sh): by `foliotrace record
     /// --probes auto` run in the guest, and as a user does it with `perf probe` on a partial
-    /// set of the rmap functions and `trace-cmd record`; 6.12 with two NUMA nodes and NUMA
-    /// balancing (`workload numahint`).
+    /// set of the rmap functions and `trace-cmd record` (on 6.12 also `perf record`); 6.12 with
+    /// two NUMA nodes and NUMA balancing (`workload numahint`).
     static let mixes = [
         "linux-6.12/healthy-mix-record.dat",
         "linux-6.12/healthy-mix-perf-probe.dat",
+        "linux-6.12/healthy-mix-perf-record.perf.data",
         "linux-6.1/healthy-mix-record.dat",
         "linux-6.1/healthy-mix-perf-probe.dat",
         "linux-5.10/healthy-mix-record.dat",
@@ -218,7 +219,10 @@ import Testing
     /// arguments named by the user, and unnamed ones the kernel calls arg1..argN (read through
     /// the kernel version's prototype). Every probe is read (none is listed as not modelled),
     /// and the rmap balance sees the removes: the frees it cannot judge are counted.
-    @Test(arguments: ["linux-6.12/healthy-mix-perf-probe.dat", "linux-6.1/healthy-mix-perf-probe.dat"])
+    @Test(arguments: [
+        "linux-6.12/healthy-mix-perf-probe.dat", "linux-6.12/healthy-mix-perf-record.perf.data",
+        "linux-6.1/healthy-mix-perf-probe.dat",
+    ])
     func perfProbeNamedProbesAreRead(_ fixture: String) throws {
         let truth = try Truth(fixture)
         #expect(truth.lines.contains { $0.hasPrefix("p:probe/") && $0.contains(" _text+") && $0.contains(" arg1=%di") })

@@ -5,7 +5,12 @@ struct Truth {
     let lines: [Substring]
 
     init(_ fixture: String) throws {
-        let path = Fixtures.path(fixture.replacingOccurrences(of: ".dat", with: ".truth.txt"))
+        // x.dat and x.perf.data -> x.truth.txt
+        let path = Fixtures.path(
+            fixture.hasSuffix(".perf.data")
+                ? String(fixture.dropLast(".perf.data".count)) + ".truth.txt"
+                : fixture.replacingOccurrences(of: ".dat", with: ".truth.txt")
+        )
         lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
     }
 
