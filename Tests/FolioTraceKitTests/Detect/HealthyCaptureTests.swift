@@ -236,6 +236,23 @@ import Testing
         #expect(!a.findings.contains { $0.rule == RuleID.chargeLifecycleViolation })
     }
 
+    /// The 6.12 perf record capture holds samples older than some perf had delivered at a
+    /// round's end (perf script: "2 out of order events recorded"); the reader keeps perf's
+    /// order, so its stream steps back in time exactly as often as perf says.
+    @Test func perfRecordOutOfOrderSamplesAsPerfCountsThem() throws {
+        let fixture = "linux-6.12/healthy-mix-perf-record.perf.data"
+        let warning = try #require(Truth(fixture).line("Warning: "))
+        let perfSays = try #require(Truth.numbers(warning).first)
+        var records = try PerfFile(path: Fixtures.path(fixture)).orderedRecords()
+        var last: UInt64 = 0
+        var backwards: UInt64 = 0
+        while let r = try records.next() {
+            if r.timestamp < last { backwards += 1 }
+            last = max(last, r.timestamp)
+        }
+        #expect(backwards == perfSays)
+    }
+
     /// 5.10, a task with pages its fork child copied (copy_present_pte -> page_dup_rmap, inline:
     /// no probe sees it) moved to a memcg with move_charge_at_immigrate=3: every move the
     /// kernel made is in the trace; the probe fetched no mapcount, so a move the rmap probes
