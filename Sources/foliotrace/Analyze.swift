@@ -1,5 +1,6 @@
 import ArgumentParser
 import FolioTraceKit
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -15,6 +16,7 @@ import Musl
 /// detectors, writes one or more reports; `--fail-on` and `--baseline` make it a CI gate.
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "analyze",
         abstract:
             "Rebuild every folio's life, summarize it and report the linux-mm patterns found.",
         discussion: """

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FolioTraceKit
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -14,6 +15,7 @@ import Musl
 /// `foliotrace events TRACE`: what is in a file and which analyses it can feed.
 struct Events: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "events",
         abstract: "Show what a trace holds: kernel, CPUs, time span, lost events, counts per event."
     )
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FolioTraceKit
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -15,6 +16,7 @@ import Musl
 /// `--perfetto FILE`: as a Perfetto trace.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "export",
         abstract:
             "Write every folio generation, migration, memcg, task and finding to an SQLite database, or a Perfetto trace.",
         discussion: """

@@ -16,6 +16,7 @@ import Musl
 /// SQLite database, and a summary of the fleet.
 struct Fleet: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "fleet",
         abstract: "Analyze every trace under the paths in parallel into one SQLite database and summarize the fleet.",
         discussion: """
             Directories are searched recursively for trace.dat and perf.data files, told apart \

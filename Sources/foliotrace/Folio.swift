@@ -4,6 +4,7 @@ import FolioTraceKit
 /// `foliotrace folio PFN TRACE`: one pfn's whole story, every generation.
 struct Folio: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "folio",
         abstract: "Show the story of one pfn: every generation, each step with time, CPU, task and memcg."
     )
 

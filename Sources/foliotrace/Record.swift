@@ -1,5 +1,6 @@
 import ArgumentParser
 import FolioTraceKit
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -15,6 +16,7 @@ import Musl
 /// function tracing (where `trace-cmd record` aborts), in its own tracefs instance.
 struct Record: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "record",
         abstract: "Capture the memory-management events into a trace.dat (version 6) through tracefs.",
         discussion: """
             Creates its own tracefs instance (never the top-level buffer), enables the events of \

@@ -15,6 +15,7 @@ import Musl
 /// `foliotrace tail`: live analysis of this machine, on the same engine and detectors.
 struct Tail: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "tail",
         abstract: "Analyze this machine live: a rolling summary and findings as they are detected.",
         discussion: """
             On a terminal the summary refreshes in place and findings print above it; otherwise \

@@ -259,6 +259,8 @@ struct PageSupply {
     private var chunk: OwnedBytes?
     private var current = UnsafeRawBufferPointer(start: nil, count: 0)
     private var offset = 0
+    /// The bytes of `source` before this offset have been read and given back (`release`).
+    private var released = 0
 
     init(live: LivePages, file: TraceFile) {
         self.file = file
@@ -329,6 +331,7 @@ struct PageSupply {
                 nextChunk += 1
                 continue
             }
+            release(upTo: c.offset)
             if chunk == nil || chunk!.bytes.count < c.size { chunk = OwnedBytes(count: c.size) }
             let dst = UnsafeMutableRawBufferPointer(rebasing: chunk!.bytes[0..<c.size])
             do throws(TraceProblem) {
@@ -347,11 +350,31 @@ struct PageSupply {
             offset = 0
             nextChunk += 1
         }
+        if chunks.isEmpty { release(upTo: offset) }  // the page before this one is done with
         let n = min(pageSize, current.count - offset)
         let p = UnsafeRawBufferPointer(rebasing: current[offset..<(offset + n)])
         offset += pageSize
         return p
     }
+
+    /// Drops the mapped file pages of `source` before `end`, which have been read, from the
+    /// process's resident set, every `releaseStep` bytes (`madvise(MADV_DONTNEED)`).
+    ///
+    /// The map is private and read-only: the pages stay in the page cache, and one touched
+    /// again faults back in with the same bytes, so nothing a caller holds can change. Without
+    /// this, the resident set grows with the file, not with live folios: `analyze` of a
+    /// 25-million-event, 796 MiB capture peaked at 888 MiB, 750 of them the file's pages
+    /// (docs/performance.md).
+    private mutating func release(upTo end: Int) {
+        guard end - released >= PageSupply.releaseStep, let base = source.baseAddress else { return }
+        let systemPage = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let from = (Int(bitPattern: base) + released + systemPage - 1) / systemPage * systemPage
+        let to = (Int(bitPattern: base) + end) / systemPage * systemPage
+        if to > from { _ = madvise(UnsafeMutableRawPointer(bitPattern: from), to - from, Int32(MADV_DONTNEED)) }
+        released = end
+    }
+
+    static let releaseStep = 8 << 20
 }
 
 /// One CPU's pages as a live capture reads them, queued for its `CPUStream`. Buffers are

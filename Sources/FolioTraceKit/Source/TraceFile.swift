@@ -28,10 +28,17 @@ public final class TraceFile {
     public var ftraceFormats: [UnsafeRawBufferPointer] { tracing.ftraceFormats }
     /// The format files of all other events, with the system each belongs to.
     public var eventFormats: [(system: String, format: UnsafeRawBufferPointer)] { tracing.eventFormats }
-    /// `/proc/kallsyms` at capture time (may be empty).
-    public var kallsyms: UnsafeRawBufferPointer { tracing.kallsyms }
-    /// `printk_formats` at capture time.
-    public var printkFormats: String { tracing.printkFormats }
+    /// `/proc/kallsyms` at capture time (may be empty). In a v7 file its section is
+    /// decompressed on first use (empty when that fails): see `deferredSections`.
+    public var kallsyms: UnsafeRawBufferPointer {
+        readDeferredSections()
+        return tracing.kallsyms
+    }
+    /// `printk_formats` at capture time; in a v7 file read on first use, as `kallsyms`.
+    public var printkFormats: String {
+        readDeferredSections()
+        return tracing.printkFormats
+    }
     /// `saved_cmdlines` at capture time: "pid comm" lines.
     public var savedCmdlines: String { tracing.savedCmdlines }
     /// What the options say about the capture.
@@ -56,6 +63,11 @@ public final class TraceFile {
     let file: MappedFile
     /// Decompressed metadata sections, kept alive because `kallsyms` points into them.
     private var ownedSections: [OwnedBytes] = []
+    /// The v7 sections nothing reads while analyzing (kallsyms, printk formats), by id and
+    /// offset, until `kallsyms` or `printkFormats` is first read. Decompressing kallsyms was
+    /// two thirds of `foliotrace events` on a small zstd capture (67 M of 101 M instructions
+    /// for linux-6.12/healthy-thp-all-rmap.dat, docs/performance.md); no analysis uses it.
+    private var deferredSections: [(id: UInt16, offset: UInt64)] = []
 
     /// Opens and reads the metadata of a trace.dat file.
     /// - Throws: `TraceFileError` naming the file and the problem.
@@ -148,6 +160,10 @@ public final class TraceFile {
         }
         for id in TraceOptionID.headerInfo.rawValue...TraceOptionID.cmdlines.rawValue {
             guard let offset = sectionOffsets[id] else { continue }
+            if id == TraceOptionID.kallsyms.rawValue || id == TraceOptionID.printk.rawValue {
+                deferredSections.append((id, offset))
+                continue
+            }
             var data = try sectionData(at: offset, expecting: id, what: "section \(id)")
             switch TraceOptionID(rawValue: id) {
             case .headerInfo: try tracing.readHeaderInfo(&data.cursor)
@@ -160,6 +176,25 @@ public final class TraceFile {
         }
         if !buffers.contains(where: { $0.name.isEmpty }) {
             damage.append("no ring buffer of the top instance is described (its BUFFER option is missing or damaged)")
+        }
+    }
+
+    /// Reads the sections `readSections` left for later; one that cannot be read stays empty.
+    private func readDeferredSections() {
+        guard !deferredSections.isEmpty else { return }
+        let sections = deferredSections
+        deferredSections = []
+        for (id, offset) in sections {
+            do throws(TraceProblem) {
+                var data = try sectionData(at: offset, expecting: id, what: "section \(id)")
+                if id == TraceOptionID.kallsyms.rawValue {
+                    try tracing.readKallsyms(&data.cursor)
+                } else {
+                    try tracing.readPrintk(&data.cursor)
+                }
+            } catch {
+                continue
+            }
         }
     }
 

@@ -22,7 +22,8 @@ public struct TracingData {
     public var ftraceFormats: [UnsafeRawBufferPointer] = []
     /// The format files of all other events, with the system each belongs to.
     public var eventFormats: [(system: String, format: UnsafeRawBufferPointer)] = []
-    /// `/proc/kallsyms` at capture time (may be empty: perf writes none).
+    /// `/proc/kallsyms` at capture time (may be empty: perf writes none). A v7 trace.dat
+    /// fills it (and `printkFormats`) when `TraceFile.kallsyms` is first read.
     public var kallsyms = UnsafeRawBufferPointer(start: nil, count: 0)
     /// `printk_formats` at capture time.
     public var printkFormats = ""
