@@ -158,7 +158,8 @@ dist-check: deb
 # Decode throughput against a C loop over libtracecmd and against `trace-cmd report`, and on the
 # perf.data fixtures against `perf script`, in one run; then whole-process `foliotrace events`
 # and `analyze` against a C counter over libtracecmd (issue 19's goals: 4x and 2x). A missed
-# goal is printed and makes `make bench` exit 1 (after the live storm has run too).
+# goal is printed and makes `make bench` exit 1 (after the live storm and the scale benchmark,
+# a 20-million-event capture recorded then and there, have run too: docs/testing.md).
 PERF_FIXTURES := $(filter-out %no-tracepoints.perf.data,$(wildcard fixtures/linux-*/perf/*.perf.data))
 # SwiftPM does not re-plan Benchmarks/ when the main package gains or loses a source file (it
 # depends on it by path); a newer manifest makes it re-plan.
@@ -170,6 +171,7 @@ bench: deps
 		--tracecmd-count Benchmarks/.build/release/tracecmd-count \
 		$(wildcard fixtures/linux-*/*.dat) $(PERF_FIXTURES) || status=$$?; \
 	bash Benchmarks/live-storm.sh || status=$$?; \
+	bash Benchmarks/scale-bench.sh || status=$$?; \
 	exit $$status
 
 # libFuzzer targets for the trace.dat and perf.data readers (Fuzz/, docs/fuzzing.md), each run

@@ -1,0 +1,127 @@
+#!/bin/bash
+# Scale benchmark (issue 19, point 3): a real capture of at least MIN_EVENTS (20 million)
+# events recorded here and now (`foliotrace record` around page-cache storms, as
+# live-storm.sh makes them; the file is deleted at the end, never committed), then
+#   - whole process, on all of it: the C counter over libtracecmd (tracecmd-count),
+#     `foliotrace events` and `foliotrace analyze --format json`, best of RUNS, with the
+#     ratios against the C counter and their goals (4x and 2x);
+#   - `foliotrace analyze` on the first quarter, half and all of the capture's time span
+#     (--until +T): events analyzed, live folios at the end, events/s and peak RSS of each, so
+#     that time grows with the events and memory stays bounded by live folios (goal: peak RSS
+#     from a quarter to all grows under 10%). Each storm ends with its file deleted and the
+#     caches dropped, and a storm is small beside the whole (512 MiB, some 1.6 million events
+#     here), so that even the first quarter holds whole storms: the live folios then peak alike
+#     in every part, and memory has no reason to grow but the trace's length.
+# A missed goal is printed and makes the script exit 1. Needs root and tracefs; skips
+# otherwise.
+#
+#   sudo bash Benchmarks/scale-bench.sh [MiB a storm]      (default 512)
+set -euo pipefail
+MIB=${1:-512}
+MIN_EVENTS=${MIN_EVENTS:-20000000}
+MAX_STORMS=${MAX_STORMS:-40}
+RUNS=${RUNS:-3}
+BIN=${FOLIOTRACE:-.build/release/foliotrace}
+COUNT=${TRACECMD_COUNT:-Benchmarks/.build/release/tracecmd-count}
+T=/sys/kernel/tracing
+if [ "$(id -u)" != 0 ] || [ ! -d $T/instances ]; then
+	echo "scale-bench: skipped (needs root and tracefs at $T)"
+	exit 0
+fi
+if [ ! -x "$COUNT" ]; then
+	echo "scale-bench: $COUNT is missing (swift build -c release --package-path Benchmarks)" >&2
+	exit 1
+fi
+WORK=$(mktemp -d -p /var/tmp foliotrace-scale.XXXXXX)
+FILE=$WORK/storm
+TRACE=$WORK/scale.dat
+PID=
+cleanup() {
+	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+		kill -INT "$PID"
+		wait "$PID" 2>/dev/null || true
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# One storm: MIB MiB written with fsync, caches dropped, read back, deleted, caches dropped.
+storm() {
+	dd if=/dev/zero of="$FILE" bs=1M count="$MIB" conv=fsync status=none
+	echo 1 >/proc/sys/vm/drop_caches
+	cat "$FILE" >/dev/null
+	rm -f "$FILE"
+	echo 1 >/proc/sys/vm/drop_caches
+}
+
+# Storms until the ring buffers have seen MIN_EVENTS events (the instance's per-CPU
+# `entries` + `overrun`, summed: what the kernel wrote, read or not) or MAX_STORMS ran.
+"$BIN" record -o "$TRACE" --preset all --probes none --buffer-kb 16384 --duration 3600 2>"$WORK/record.err" &
+PID=$!
+INSTANCE=$T/instances/foliotrace-$PID
+for _ in $(seq 600); do
+	[ -n "$(head -c1 "$INSTANCE/set_event" 2>/dev/null)" ] &&
+		[ "$(cat "$INSTANCE/tracing_on" 2>/dev/null)" = 1 ] && break
+	sleep 0.05
+done
+written() {
+	cat "$INSTANCE"/per_cpu/cpu*/stats 2>/dev/null |
+		awk '/^entries:|^overrun:|^read events:/ { n += $NF } END { print n + 0 }'
+}
+storms=0
+start=$(date +%s.%N)
+while [ $storms -lt "$MAX_STORMS" ]; do
+	storm
+	storms=$((storms + 1))
+	[ "$(written)" -ge "$MIN_EVENTS" ] && break
+done
+STORM_S=$(echo "$(date +%s.%N) - $start" | bc)
+kill -INT $PID
+wait $PID
+PID=
+
+# Whole process on all of it, best of RUNS (seconds; and peak RSS in KiB for analyze).
+best() { # command...: prints "seconds peak-KiB" of the fastest run
+	local b= r=
+	for _ in $(seq "$RUNS"); do
+		/usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err" || true
+		read -r s m < <(tail -1 "$WORK/time")
+		if [ -z "$b" ] || [ "$(echo "$s < $b" | bc)" = 1 ]; then b=$s r=$m; fi
+	done
+	echo "$b $r"
+}
+EVENTS=$("$COUNT" "$TRACE" 2>/dev/null | cut -d" " -f1)
+SIZE=$(stat -c %s "$TRACE")
+read -r C_S _ < <(best "$COUNT" "$TRACE")
+read -r E_S E_M < <(best "$BIN" events "$TRACE")
+read -r A_S A_M < <(best "$BIN" analyze --quiet --format json -o "$WORK/all.json" "$TRACE")
+echo "scale-bench: $storms storm(s) of $MIB MiB in $(printf %.0f "$STORM_S") s: $EVENTS events," \
+	"$((SIZE / 1048576)) MiB ($WORK, deleted at exit); whole process, best of $RUNS:"
+rate() { echo "$1 / $2 / 1000000" | bc -l; }
+printf '  %-30s %7.2f M/s  %6.2f s\n' "C counter over libtracecmd" "$(rate "$EVENTS" "$C_S")" "$C_S"
+printf '  %-30s %7.2f M/s  %6.2f s  %5.2fx (goal >= 4x)  peak RSS %6.1f MiB\n' "foliotrace events" \
+	"$(rate "$EVENTS" "$E_S")" "$E_S" "$(echo "$C_S / $E_S" | bc -l)" "$(echo "$E_M / 1024" | bc -l)"
+printf '  %-30s %7.2f M/s  %6.2f s  %5.2fx (goal >= 2x)  peak RSS %6.1f MiB\n' "foliotrace analyze" \
+	"$(rate "$EVENTS" "$A_S")" "$A_S" "$(echo "$C_S / $A_S" | bc -l)" "$(echo "$A_M / 1024" | bc -l)"
+missed=()
+[ "$(echo "$C_S / $E_S >= 4" | bc -l)" = 1 ] || missed+=("scale: events $(printf %.2f "$(echo "$C_S / $E_S" | bc -l)")x the C counter, goal 4x")
+[ "$(echo "$C_S / $A_S >= 2" | bc -l)" = 1 ] || missed+=("scale: analyze $(printf %.2f "$(echo "$C_S / $A_S" | bc -l)")x the C counter, goal 2x")
+
+# analyze on the first quarter, half and all of the time span.
+SPAN=$("$BIN" events --format json "$TRACE" | python3 -c 'import json, sys; print(json.load(sys.stdin)["duration_ns"])')
+echo "  analyze --until, by the capture's time span ($(echo "$SPAN / 1000000000" | bc -l | xargs printf %.1f) s):"
+printf '    %-8s %12s %12s %9s %10s %14s\n' part events "live folios" seconds "M/s" "peak RSS MiB"
+declare -A RSS
+for part in 1/4 1/2 1/1; do
+	until_ns=$(echo "$SPAN * $part" | bc)
+	read -r s m < <(best "$BIN" analyze --quiet --format json -o "$WORK/part.json" --until "+${until_ns}ns" "$TRACE")
+	read -r n live < <(python3 -c 'import json, sys; s = json.load(open(sys.argv[1]))["summary"]; print(s["events"], s["live_at_end"])' "$WORK/part.json")
+	RSS[$part]=$m
+	printf '    %-8s %12d %12d %9.2f %10.2f %14.1f\n' "$part" "$n" "$live" "$s" "$(rate "$n" "$s")" "$(echo "$m / 1024" | bc -l)"
+done
+growth=$(echo "100 * (${RSS[1/1]} - ${RSS[1/4]}) / ${RSS[1/4]}" | bc -l)
+printf '  peak RSS from a quarter to all: %+.1f%% (goal < 10%%)\n' "$growth"
+[ "$(echo "$growth < 10" | bc -l)" = 1 ] || missed+=("scale: peak RSS grew $(printf %.1f "$growth")% from a quarter to all, goal < 10%")
+[ "$EVENTS" -ge "$MIN_EVENTS" ] || missed+=("scale: only $EVENTS events recorded in $storms storms, goal $MIN_EVENTS")
+for m in "${missed[@]}"; do echo "goal missed: $m"; done
+[ ${#missed[@]} -eq 0 ]
