@@ -44,7 +44,7 @@ struct FolioTrace: ParsableCommand {
         version: BuildInfo.current.line,
         // Each subcommand names itself (`commandName:`): without it ArgumentParser derives
         // each name it compares from the type's through `String(describing:)` and runtime
-        // conformance lookups, 7 M of the 35 M instructions of a short run (docs/performance.md).
+        // conformance lookups, 5 M of the 35 M instructions of a short run (docs/performance.md).
         subcommands: [Analyze.self, Folio.self, Events.self, Export.self, Fleet.self, Record.self, Tail.self]
     )
 }

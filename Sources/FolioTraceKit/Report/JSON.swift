@@ -45,17 +45,21 @@ public enum JSON: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// `rendered`'s writer: the value at `depth` levels below `indent`.
+    /// `rendered`'s writer: the value at `depth` levels below `indent`. Elements are read in
+    /// place through the arrays' buffers: iterating the arrays copied each element out and
+    /// back (a retain and a release of each string and nested array).
     private func write(into out: inout [UInt8], indent: [UInt8], depth: Int) {
         switch self {
         case .array(let a):
             if a.isEmpty { return JSON.ascii("[]", into: &out) }
             out.append(UInt8(ascii: "["))
-            for (i, v) in a.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                out.append(UInt8(ascii: "\n"))
-                JSON.pad(indent, depth + 1, into: &out)
-                v.write(into: &out, indent: indent, depth: depth + 1)
+            a.withUnsafeBufferPointer { elements in
+                for i in elements.indices {
+                    if i > 0 { out.append(UInt8(ascii: ",")) }
+                    out.append(UInt8(ascii: "\n"))
+                    JSON.pad(indent, depth + 1, into: &out)
+                    elements[i].write(into: &out, indent: indent, depth: depth + 1)
+                }
             }
             out.append(UInt8(ascii: "\n"))
             JSON.pad(indent, depth, into: &out)
@@ -63,14 +67,16 @@ public enum JSON: Sendable {
         case .object(let o):
             if o.isEmpty { return JSON.ascii("{}", into: &out) }
             out.append(UInt8(ascii: "{"))
-            for (i, (k, v)) in o.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                out.append(UInt8(ascii: "\n"))
-                JSON.pad(indent, depth + 1, into: &out)
-                JSON.quote(k, into: &out)
-                out.append(UInt8(ascii: ":"))
-                out.append(UInt8(ascii: " "))
-                v.write(into: &out, indent: indent, depth: depth + 1)
+            o.withUnsafeBufferPointer { members in
+                for i in members.indices {
+                    if i > 0 { out.append(UInt8(ascii: ",")) }
+                    out.append(UInt8(ascii: "\n"))
+                    JSON.pad(indent, depth + 1, into: &out)
+                    JSON.quote(members[i].0, into: &out)
+                    out.append(UInt8(ascii: ":"))
+                    out.append(UInt8(ascii: " "))
+                    members[i].1.write(into: &out, indent: indent, depth: depth + 1)
+                }
             }
             out.append(UInt8(ascii: "\n"))
             JSON.pad(indent, depth, into: &out)
@@ -150,29 +156,33 @@ public enum JSON: Sendable {
     /// other control characters as `\u00XX`; everything else (UTF-8 included) as it is.
     private static func quote(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        var s = s
-        s.withUTF8 { bytes in
-            var plain = 0  // start of the bytes not yet copied
-            for i in 0..<bytes.count {
-                let b = bytes[i]
-                guard b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") else { continue }
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[plain..<i]))
-                plain = i + 1
-                out.append(UInt8(ascii: "\\"))
-                switch b {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(b)
-                case UInt8(ascii: "\n"): out.append(UInt8(ascii: "n"))
-                case UInt8(ascii: "\t"): out.append(UInt8(ascii: "t"))
-                case UInt8(ascii: "\r"): out.append(UInt8(ascii: "r"))
-                default:
-                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                    out.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
-                    out.append(hex[Int(b >> 4)])
-                    out.append(hex[Int(b & 0xF)])
-                }
-            }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[plain...]))
+        if s.utf8.withContiguousStorageIfAvailable({ escape($0, into: &out) }) == nil {
+            let bytes = Array(s.utf8)  // a string without contiguous UTF-8 (bridged)
+            bytes.withUnsafeBufferPointer { escape($0, into: &out) }
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    private static func escape(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        var plain = 0  // start of the bytes not yet copied
+        for i in 0..<bytes.count {
+            let b = bytes[i]
+            guard b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") else { continue }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[plain..<i]))
+            plain = i + 1
+            out.append(UInt8(ascii: "\\"))
+            switch b {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(b)
+            case UInt8(ascii: "\n"): out.append(UInt8(ascii: "n"))
+            case UInt8(ascii: "\t"): out.append(UInt8(ascii: "t"))
+            case UInt8(ascii: "\r"): out.append(UInt8(ascii: "r"))
+            default:
+                let hex = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+                out.append(hex[Int(b >> 4)])
+                out.append(hex[Int(b & 0xF)])
+            }
+        }
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[plain...]))
     }
 }
