@@ -179,7 +179,8 @@ public final class TraceFile {
         }
     }
 
-    /// Reads the sections `readSections` left for later; one that cannot be read stays empty.
+    /// Reads the sections `readSections` left for later; one that cannot be read stays empty
+    /// and is named in `damage` from then on (only what reads it can know).
     private func readDeferredSections() {
         guard !deferredSections.isEmpty else { return }
         let sections = deferredSections
@@ -193,7 +194,8 @@ public final class TraceFile {
                     try tracing.readPrintk(&data.cursor)
                 }
             } catch {
-                continue
+                let name = id == TraceOptionID.kallsyms.rawValue ? "kallsyms" : "printk formats"
+                damage.append("the \(name) section is damaged (\(error.problem)); read as empty")
             }
         }
     }
