@@ -1,4 +1,5 @@
 import CTraceFS
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -82,6 +83,19 @@ public struct KprobeCatalog {
         for f in KprobeFunction.allCases {
             guard symbols.contains(Substring(f.rawValue)) else {
                 skipped.append("\(f.rawValue): not an out-of-line function in this kernel")
+                continue
+            }
+            // the move as migrate_folio_move() makes it (6.3+, where migrate_pages_batch()
+            // calls it), probed only where that is inlined and migrate_folio_done() is not
+            // (Debian's arm64 6.12): one of the two marks the move, for freed-while-isolated
+            if f == .moveToNewFolio,
+                symbols.contains(Substring(KprobeFunction.migrateFolioMove.rawValue))
+                    || !symbols.contains(Substring(KprobeFunction.migrateFolioDone.rawValue))
+                    || !symbols.contains("migrate_pages_batch")
+            {
+                skipped.append(
+                    "\(f.rawValue): probed only where migrate_folio_move is inlined into migrate_pages_batch"
+                )
                 continue
             }
             guard let params = btf.parameters(of: f.rawValue), !params.isEmpty else {

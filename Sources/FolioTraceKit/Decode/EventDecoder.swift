@@ -161,7 +161,8 @@ private enum Decoder {
             }
             let args = layouts.keep(fetched)
             switch f {
-            case .ptepClearFlushYoung, .tryToFreeMemCgroupPages, .migrateFolioMove, .migrateFolioDone:
+            case .ptepClearFlushYoung, .tryToFreeMemCgroupPages, .migrateFolioMove, .migrateFolioDone,
+                .moveToNewFolio:
                 self = .probe(f, args)
             default: self = f.isRmap ? .rmap(f, args) : f.isMlock ? .mlock(f, args) : .charge(f, args)
             }

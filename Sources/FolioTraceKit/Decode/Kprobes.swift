@@ -39,6 +39,11 @@ public enum KprobeFunction: String, CaseIterable, Sendable {
     // move or, from migrate_folio_unmap(), when the folio was freed from under us
     case migrateFolioMove = "migrate_folio_move"
     case migrateFolioDone = "migrate_folio_done"
+    // move_to_new_folio(dst, src, mode) (mm/migrate.c, 6.1 and 6.12: out of line in Debian's
+    // x86-64 and arm64 builds) does the move inside migrate_folio_move(), before that frees
+    // the source through migrate_folio_done(): where migrate_folio_move() is inlined into
+    // migrate_pages_batch() (Debian's arm64 6.12), the move as a probe can see it
+    case moveToNewFolio = "move_to_new_folio"
     // mlock (6.1 mm/mlock.c: mlock_folio, mlock_new_page, munlock_page; 6.3+ mlock_new_folio,
     // munlock_folio). mlock_vma_folio() and munlock_vma_folio() are inline wrappers.
     case mlockFolio = "mlock_folio"
@@ -157,7 +162,7 @@ extension KprobeArgs {
             if pte == nil { return "pte" }
             if vmaMemcgID == nil && vmaMemcgName == nil { return "vma_cgid' or 'memcg_name" }
             return nil
-        case .migrateFolioMove, .migrateFolioDone:
+        case .migrateFolioMove, .migrateFolioDone, .moveToNewFolio:
             return folio == nil ? "src' or 'folio" : nil
         case .tryToFreeMemCgroupPages, .chargeMemcg, .memCgroupMigrate, .memCgroupUncharge,
             .memCgroupUnchargeFolios, .memCgroupReplaceFolio:

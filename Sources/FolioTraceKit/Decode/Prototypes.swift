@@ -103,6 +103,10 @@ extension KprobeFunction {
             return [.init(since: v(6, 3), parameters: p("put_new_folio", "private", "src", "dst", "mode", "reason"))]
         case .migrateFolioDone:
             return [.init(since: v(6, 3), parameters: p("src", "reason"))]
+        // checked in the BTF of Debian's 6.1 and 6.12 (move_to_new_page(newpage, page, mode)
+        // before the folio conversion)
+        case .moveToNewFolio:
+            return [.init(since: v(6, 1), parameters: p("dst", "src", "mode"))]
         // mm/mlock.c from 6.1 (the page versions until 6.2)
         case .mlockFolio, .mlockNewFolio, .munlockFolio:
             return [.init(since: v(6, 1), parameters: p("folio"))]

@@ -55,14 +55,16 @@ extension Rule {
             MIGRATEPAGE_SUCCESS: mm_migrate_pages and pgmigrate_success count it as migrated \
             although nothing moved (the thread asks whether the block is needed; a 2025 patch \
             removes it, release not checked here). Each finding is a migrate_folio_done() call \
-            (kprobe) on a source with no migrate_folio_move() before it, inside a \
+            (kprobe) on a source with no migrate_folio_move() before it (or \
+            move_to_new_folio(), which it calls, where a build inlines it), inside a \
             migrate_pages() call the trace saw begin.
             """,
         // Every folio shape alike (`judges` empty): migrate_folio_unmap() checks
         // folio_ref_count(src) == 1 for a folio of any size, and a large folio split to be
         // migrated is retried as its small folios, each through the probed functions (6.3+).
         needs: [
-            ["migrate:mm_migrate_pages_start"], ["kprobe:migrate_folio_done"], ["kprobe:migrate_folio_move"],
+            ["migrate:mm_migrate_pages_start"], ["kprobe:migrate_folio_done"],
+            ["kprobe:migrate_folio_move", "kprobe:move_to_new_folio"],
             // folio pointers map to pfns through the (folio, pfn) pairs of pagemap events
             ["pagemap:mm_lru_insertion", "pagemap:mm_lru_activate"],
         ]

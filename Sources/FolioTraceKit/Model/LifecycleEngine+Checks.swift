@@ -61,11 +61,13 @@ extension LifecycleEngine {
                     )
                 )
             )
-        case .migrateFolioMove:
+        case .migrateFolioMove, .moveToNewFolio:
+            // migrate_folio_move(src) calls move_to_new_folio(dst, src): either marks the move
+            // (the latter where the former is inlined)
             guard let pfn = pfn(ofPage: a.folio) else { return }
             let head = folio(pfn, r)
             movingSource[r.pid] = head
-            step(head, r, "migrate_folio_move")
+            step(head, r, call.function.rawValue)
         case .migrateFolioDone:
             guard let pfn = pfn(ofPage: a.folio) else { return }
             let head = folio(pfn, r)

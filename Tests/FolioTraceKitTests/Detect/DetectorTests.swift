@@ -145,9 +145,10 @@ import Testing
     /// kernel's own account: the workload's /proc/kpageflags shows the locked pages that are
     /// not mlocked before the pressure and none after; the mlock_folio probe's return address
     /// shows reclaim's rmap walk (folio_referenced_one, try_to_unmap_one) mlocking them, with
-    /// PG_mlocked clear at entry. Every such call is a finding, in memcg M, order 0.
-    @Test func mlockRestoredByReclaim() throws {
-        let fixture = "linux-6.1/mlock-restored.dat"
+    /// PG_mlocked clear at entry. Every such call is a finding, in memcg M, order 0. The same
+    /// run on Debian's arm64 6.1 (the return address from the link register, %x30).
+    @Test(arguments: ["linux-6.1/mlock-restored.dat", "linux-6.1-arm64/mlock-restored.dat"])
+    func mlockRestoredByReclaim(_ fixture: String) throws {
         let truth = try Truth(fixture)
         let m = try #require(truth.line("memcg M:").map(Truth.numbers)?.first)
         let before = try #require(truth.line("mlockmiss pid").flatMap { Truth.number(after: "not_mlocked", in: $0) })
@@ -243,8 +244,8 @@ import Testing
         #expect(!analysis.findings.contains { $0.rule == RuleID.mlockRestoredByReclaim })
     }
 
-    @Test func noMlockRestoredWhenCounted() throws {
-        let fixture = "linux-6.1/mlock-counted.dat"
+    @Test(arguments: ["linux-6.1/mlock-counted.dat", "linux-6.1-arm64/mlock-counted.dat"])
+    func noMlockRestoredWhenCounted(_ fixture: String) throws {
         let truth = try Truth(fixture)
         #expect(truth.line("mlockmiss pid").flatMap { Truth.number(after: "not_mlocked", in: $0) } == 0)
         #expect(
@@ -263,20 +264,17 @@ import Testing
     /// migrate_pages_batch (the inlined migrate_folio_unmap(), whose only call of it is the
     /// "freed from under us" path; its return address is the probe's) for the freed sources,
     /// from migrate_folio_move for the moved ones; mm_migrate_pages counted both as
-    /// succeeded. Each freed source is a finding, in the migrating task.
-    @Test func freedWhileIsolated() throws {
-        let fixture = "linux-6.12/freed-while-isolated.dat"
+    /// succeeded. Each freed source is a finding, in the migrating task. On Debian's arm64
+    /// 6.12 (16 MiB, the owner unmapping 250 ms in) migrate_folio_move() is inlined as well, so
+    /// the capture probes move_to_new_folio(), which it calls, and the rule reads that.
+    @Test(arguments: ["linux-6.12/freed-while-isolated.dat", "linux-6.12-arm64/freed-while-isolated.dat"])
+    func freedWhileIsolated(_ fixture: String) throws {
         let truth = try Truth(fixture)
-        let freed = try #require(
-            truth.lines.first { $0.hasSuffix(" caller=migrate_pages_batch") }.map(Truth.numbers)?.first
-        )
-        let moved = try #require(
-            truth.lines.first { $0.hasSuffix(" caller=migrate_folio_move") }.map(Truth.numbers)?.first
-        )
+        let (freed, moved) = try Self.isolatedFrees(truth)
         let succeeded = try #require(
             truth.line("calls 1 ").flatMap { Truth.number(after: "nr_succeeded", in: $0) }
         )
-        #expect(freed > 0 && freed + moved == succeeded)
+        #expect(freed > 0 && moved > 0 && freed + moved == succeeded)
         // "migrate_pages(pid OWNER, node 0 -> 1) by pid MIGRATOR returned ..."
         let migrator = try #require(truth.line("migrate_pages(pid").flatMap { Truth.number(after: "pid", in: $0) })
 
@@ -294,14 +292,41 @@ import Testing
         #expect(analysis.report.summary.migration.succeeded == succeeded)
     }
 
+    /// The kernel's count of the sources migrate_folio_done() freed from under the migration
+    /// and of those it freed after moving them, from the probe's return address. Where
+    /// migrate_folio_move() is out of line (x86-64), by caller: migrate_pages_batch (the
+    /// inlined migrate_folio_unmap()'s "freed from under us" path) or migrate_folio_move.
+    /// Where both are inlined into migrate_pages_batch (arm64), by call site: the host check
+    /// splits the calls into moved (after a move_to_new_folio() of that source, in that task,
+    /// that returned 0) and freed; each kind must come from one call site of its own, and the
+    /// moved ones number the kernel's successful move_to_new_folio() returns.
+    static func isolatedFrees(_ truth: Truth) throws -> (freed: UInt64, moved: UInt64) {
+        func count(_ suffix: String) -> UInt64 {
+            truth.lines.first { $0.hasSuffix(suffix) }.flatMap { Truth.numbers($0).first } ?? 0
+        }
+        let sites = truth.lines.filter { $0.contains(" freed caller=") || $0.contains(" moved caller=") }
+        guard !sites.isEmpty else {
+            return (count(" caller=migrate_pages_batch"), count(" caller=migrate_folio_move"))
+        }
+        let freed = sites.filter { $0.contains(" freed caller=") }
+        let moved = sites.filter { $0.contains(" moved caller=") }
+        #expect(freed.count <= 1 && moved.count == 1, "one call site each: \(sites)")
+        let site = { (line: Substring) in line.split(separator: "=").last }
+        #expect(freed.allSatisfy { site($0) != site(moved[0]) }, "\(sites)")
+        let movedCount = try #require(Truth.numbers(moved[0]).first)
+        #expect(movedCount == count(" ret=0"), "moved = move_to_new_folio() returning MIGRATEPAGE_SUCCESS")
+        return (freed.first.flatMap { Truth.numbers($0).first } ?? 0, movedCount)
+    }
+
     /// Debian 6.12, the same migration with the owner unmapping only afterwards: every source
-    /// was moved (the kernel's probe: migrate_folio_done only from migrate_folio_move), and
-    /// the rule, which can run, finds nothing.
-    @Test func noFreedWhileIsolatedWhenOwnerWaits() throws {
-        let fixture = "linux-6.12/migrated-whole.dat"
+    /// was moved (the kernel's probe: migrate_folio_done only from migrate_folio_move, or on
+    /// arm64 only after a successful move_to_new_folio()), and the rule, which can run, finds
+    /// nothing.
+    @Test(arguments: ["linux-6.12/migrated-whole.dat", "linux-6.12-arm64/migrated-whole.dat"])
+    func noFreedWhileIsolatedWhenOwnerWaits(_ fixture: String) throws {
         let truth = try Truth(fixture)
-        #expect(!truth.lines.contains { $0.hasSuffix(" caller=migrate_pages_batch") })
-        #expect(truth.lines.contains { $0.hasSuffix(" caller=migrate_folio_move") })
+        let (freed, moved) = try Self.isolatedFrees(truth)
+        #expect(freed == 0 && moved > 0)
         let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
         #expect(analysis.coverage.first { $0.rule.id == RuleID.freedWhileIsolated }?.runnable == true)
         #expect(analysis.report.summary.migration.succeeded > 0)
@@ -443,6 +468,7 @@ extension DetectorTests {
     @Test(arguments: [
         "linux-6.1/charge-move.dat", "linux-6.18/memcg-reclaim-foreign.dat", "linux-6.1/mlock-restored.dat",
         "linux-5.10/memcg-reclaim-foreign.dat", "linux-6.12/freed-while-isolated.dat",
+        "linux-6.12-arm64/freed-while-isolated.dat", "linux-6.1-arm64/mlock-restored.dat",
         "linux-5.10/foreign-reference-rescue.dat", "linux-6.12/extra-put.dat", "linux-6.12/thp-mlock-restored.dat",
     ])
     func cutTraceFindsNothingNew(_ fixture: String) throws {
