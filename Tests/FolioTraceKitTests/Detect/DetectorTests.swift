@@ -6,9 +6,10 @@ import Testing
 @Suite struct DetectorTests {
     /// Debian 6.1 charge moving: the kernel's hist trigger on mem_cgroup_move_account counted
     /// the moves by (mapcount, compound); the compound one was PMD-mapped (the truth file's
-    /// compound_mapcount). Unmapped moves are findings; mapped ones are counted.
-    @Test func chargeMovesOfUnmappedPages() throws {
-        let fixture = "linux-6.1/charge-move.dat"
+    /// compound_mapcount). Unmapped moves are findings; mapped ones are counted. The same run
+    /// on Debian's arm64 6.1 (arguments in %x0..%x3).
+    @Test(arguments: ["linux-6.1/charge-move.dat", "linux-6.1-arm64/charge-move.dat"])
+    func chargeMovesOfUnmappedPages(_ fixture: String) throws {
         let truth = try Truth(fixture)
         let histogram = KprobeTests.kernelHistogram(truth.lines.joined(separator: "\n"))
         let unmapped = try #require(histogram["-1/0"])
@@ -360,8 +361,12 @@ import Testing
     /// ones (error) with their mapping (an rmap kprobe) and the free as evidence, the
     /// page-cache ones (warning) with their add to the file's page cache and the free. The
     /// positional capture is the same run with the rmap kprobes written as a user writes them
-    /// by hand, `%di %si %dx %cx` unnamed (arg1..arg4): read through the 6.12 prototypes.
-    @Test(arguments: ["linux-6.12/extra-put.dat", "linux-6.12/extra-put-positional.dat"])
+    /// by hand, `%di %si %dx %cx` unnamed (arg1..arg4): read through the 6.12 prototypes. The
+    /// arm64 captures are the same runs on Debian's arm64 6.12 (the module cross-compiled
+    /// against its headers; positional: `%x0 %x1 %x2 %x3`).
+    @Test(arguments: [
+        "linux-6.12/extra-put.dat", "linux-6.12/extra-put-positional.dat", "linux-6.12-arm64/extra-put.dat",
+    ])
     func freedWhileMappedOrInThePageCache(_ fixture: String) throws {
         let truth = try Truth(fixture)
         let bad = Self.badPages(truth)
@@ -409,7 +414,7 @@ import Testing
     /// ones are freed in the page cache's place by the migrating task).
     @Test(arguments: [
         "linux-6.12/extra-put-control.dat", "linux-6.1/charge-move.dat", "linux-6.12/folio-rmap-compaction.dat",
-        "linux-6.18/compaction-mlock-anon.dat",
+        "linux-6.18/compaction-mlock-anon.dat", "linux-6.1-arm64/charge-move.dat",
     ])
     func noFreeWhileMappedOnHealthyRuns(_ fixture: String) throws {
         let truth = try Truth(fixture)
@@ -469,6 +474,7 @@ extension DetectorTests {
         "linux-6.1/charge-move.dat", "linux-6.18/memcg-reclaim-foreign.dat", "linux-6.1/mlock-restored.dat",
         "linux-5.10/memcg-reclaim-foreign.dat", "linux-6.12/freed-while-isolated.dat",
         "linux-6.12-arm64/freed-while-isolated.dat", "linux-6.1-arm64/mlock-restored.dat",
+        "linux-6.1-arm64/charge-move.dat",
         "linux-5.10/foreign-reference-rescue.dat", "linux-6.12/extra-put.dat", "linux-6.12/thp-mlock-restored.dat",
     ])
     func cutTraceFindsNothingNew(_ fixture: String) throws {

@@ -31,9 +31,9 @@ import Testing
     }
 
     /// Debian 6.1, cgroup-v1 charge moving: the pages moved into B are what B's memory.stat
-    /// holds after the move (cache + rss), all moved out of A.
-    @Test func chargeMovesMatchMemoryStat() throws {
-        let fixture = "linux-6.1/charge-move.dat"
+    /// holds after the move (cache + rss), all moved out of A. On x86-64 and arm64.
+    @Test(arguments: ["linux-6.1/charge-move.dat", "linux-6.1-arm64/charge-move.dat"])
+    func chargeMovesMatchMemoryStat(_ fixture: String) throws {
         let truth = try Truth(fixture)
         let after = truth.memoryStat("-- B memory.stat after move")
         let before = truth.memoryStat("-- B memory.stat before move")
@@ -96,9 +96,10 @@ import Testing
 extension EngineGroundTruthTests {
     /// Debian 6.1 after the charge move: each memcg's page cache as the engine rebuilt it
     /// (moved pages now in B, the read-but-never-mapped pages still in A) equals memory.stat
-    /// `cache` less `shmem` (shmem pages do not pass through the filemap events).
-    @Test func pageCacheAfterChargeMove() throws {
-        let fixture = "linux-6.1/charge-move.dat"
+    /// `cache` less `shmem` (shmem pages do not pass through the filemap events). On x86-64
+    /// and arm64.
+    @Test(arguments: ["linux-6.1/charge-move.dat", "linux-6.1-arm64/charge-move.dat"])
+    func pageCacheAfterChargeMove(_ fixture: String) throws {
         let truth = try Truth(fixture)
         let ids = try #require(truth.line("memcg A: path").map(Truth.numbers))
         let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
@@ -113,7 +114,9 @@ extension EngineGroundTruthTests {
     /// A trace read from its middle (as if capture started mid-life) invents nothing: the
     /// generations with an allocation are exactly the allocations in the part read, and
     /// everything else began before it.
-    @Test(arguments: ["linux-6.18/compaction-mlock-anon.dat", "linux-6.1/charge-move.dat"])
+    @Test(arguments: [
+        "linux-6.18/compaction-mlock-anon.dat", "linux-6.1/charge-move.dat", "linux-6.1-arm64/charge-move.dat",
+    ])
     func startingMidLifeInventsNoAllocation(_ fixture: String) throws {
         let fixtureData = try DecodedFixture(fixture)
         let (file, catalog, decoder, total) = (
