@@ -415,6 +415,7 @@ import Testing
     @Test(arguments: [
         "linux-6.12/extra-put-control.dat", "linux-6.1/charge-move.dat", "linux-6.12/folio-rmap-compaction.dat",
         "linux-6.18/compaction-mlock-anon.dat", "linux-6.1-arm64/charge-move.dat",
+        "linux-6.12-arm64/extra-put-control.dat",
     ])
     func noFreeWhileMappedOnHealthyRuns(_ fixture: String) throws {
         let truth = try Truth(fixture)
