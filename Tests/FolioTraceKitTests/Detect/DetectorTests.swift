@@ -80,6 +80,40 @@ import Testing
         #expect(findings.allSatisfy { $0.memcg == a && $0.otherMemcg == b && $0.folio.filePage?.inode == inode })
     }
 
+    /// The same scenario (init-5.10.sh) on Debian's arm64 6.12, MGLRU off: A's memcg reclaim
+    /// evicts the shared file B maps and B refaults all of it. The kernel's account: B's
+    /// memory.stat workingset_refault_file, equal to the major faults (/proc/vmstat
+    /// pgmajfault: only B's toucher maps a file). Each refault is a finding A -> B on the
+    /// shared inode, and each memcg's page cache at the end and refaults are what memory.stat
+    /// says (`file` less `shmem`, cgroup v2). foreign-reference-rescue cannot run: arm64's
+    /// ptep_clear_flush_young() is inline (not in kallsyms, so the kernel refused the probe).
+    @Test func foreignRefaultsOnArm64() throws {
+        let fixture = "linux-6.12-arm64/memcg-reclaim-foreign.dat"
+        let truth = try Truth(fixture)
+        let a = try #require(truth.line("memcg A:").map(Truth.numbers)?.first)
+        let b = try #require(truth.line("memcg B:").map(Truth.numbers)?.first)
+        let inode = try #require(truth.line("shared:").flatMap { Truth.number(after: "ino", in: $0) })
+        let refaults = try #require(
+            truth.memoryStat("-- B memory.stat after", exact: true)["workingset_refault_file"]
+        )
+        #expect(refaults > 0 && truth.memoryStat("-- /proc/vmstat delta, whole capture")["pgmajfault"] == refaults)
+        #expect(truth.lines.contains { $0.hasPrefix("kprobe FAILED: p:foliotrace/ptep_clear_flush_young ") })
+
+        let analysis = try TraceAnalysis(path: Fixtures.path(fixture))
+        let findings = analysis.findings.filter { $0.rule == RuleID.foreignRefault }
+        #expect(findings.reduce(UInt64(0)) { $0 + (1 << UInt64($1.folio.order)) } == refaults)
+        #expect(findings.allSatisfy { $0.memcg == a && $0.otherMemcg == b && $0.folio.filePage?.inode == inode })
+        for (name, id) in [("A", a), ("B", b)] {
+            let stat = truth.memoryStat("-- \(name) memory.stat after", exact: true)
+            let m = try #require(analysis.report.memcgs.first { $0.id == id }, "memcg \(name)")
+            let file = try #require(stat["file"]) - (stat["shmem"] ?? 0)
+            #expect(m.pageCachePagesAtEnd == file / 4096, "\(name): page cache at end")
+            #expect(m.pagesRefaulted == stat["workingset_refault_file"], "\(name): refaults")
+        }
+        let rescue = analysis.coverage.first { $0.rule.id == RuleID.foreignReferenceRescue }
+        #expect(rescue?.runnable == false && rescue?.missing.contains("kprobe:ptep_clear_flush_young") == true)
+    }
+
     /// foreign-reference-rescue on 5.10.223 built with the 5.10.4 backport of "mm/rmap: always
     /// do TTU_IGNORE_ACCESS" reverted (the pre-5.11 try_to_unmap_one()). The kernel's own
     /// account of each rescue: a ptep_clear_flush_young() call whose return address is in
@@ -366,6 +400,7 @@ import Testing
     /// against its headers; positional: `%x0 %x1 %x2 %x3`).
     @Test(arguments: [
         "linux-6.12/extra-put.dat", "linux-6.12/extra-put-positional.dat", "linux-6.12-arm64/extra-put.dat",
+        "linux-6.12-arm64/extra-put-positional.dat",
     ])
     func freedWhileMappedOrInThePageCache(_ fixture: String) throws {
         let truth = try Truth(fixture)

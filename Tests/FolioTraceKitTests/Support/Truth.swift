@@ -23,9 +23,12 @@ struct Truth {
     }
 
     /// A memory.stat block: the "key value" pairs after the line starting with `header`, up
-    /// to the next "--" line (one pair a line, or many on a line).
-    func memoryStat(_ header: String) -> [String: UInt64] {
-        guard let start = lines.firstIndex(where: { $0.hasPrefix(header) }) else { return [:] }
+    /// to the next "--" line (one pair a line, or many on a line). With `exact`, the header is
+    /// the whole line ("-- A memory.stat after", not "-- A memory.stat after reading ...").
+    func memoryStat(_ header: String, exact: Bool = false) -> [String: UInt64] {
+        guard let start = lines.firstIndex(where: { exact ? $0 == header : $0.hasPrefix(header) }) else {
+            return [:]
+        }
         var out: [String: UInt64] = [:]
         for line in lines[(start + 1)...] {
             if line.hasPrefix("--") { break }
