@@ -17,6 +17,7 @@ import Testing
             "linux-6.12/healthy-migrate-src-dst.dat",
             "linux-5.10/healthy-mix-partial-rmap.dat",
             "linux-6.18/healthy-mix-tracepoints.dat",
+            "linux-6.1-arm64/healthy-thp-charge-move.dat",
         ] + mixes
 
     /// Issue 14's healthy corpus proper: the same `workload healthymix` in qemu, system-wide,
@@ -73,8 +74,10 @@ import Testing
     /// 6.1 cgroup-v1 move of a task with THPs: the two THP moves come with compound=1 and
     /// a head _mapcount of -1; mem_cgroup_move_charge_pte_range() takes that path only for a
     /// PMD-mapped THP, so both were mapped. Every move the kernel made is seen, none flagged.
-    @Test func thpChargeMovesThroughThePMDAreMapped() throws {
-        _ = try everyChargeMoveSeenNoneFlagged("linux-6.1/healthy-thp-charge-move.dat")
+    /// The same capture on Debian's arm64 6.1 (the user's kprobes in %x0..%x3).
+    @Test(arguments: ["linux-6.1/healthy-thp-charge-move.dat", "linux-6.1-arm64/healthy-thp-charge-move.dat"])
+    func thpChargeMovesThroughThePMDAreMapped(_ fixture: String) throws {
+        _ = try everyChargeMoveSeenNoneFlagged(fixture)
     }
 
     /// The capture's charge moves against the kernel's count of mem_cgroup_move_account calls
