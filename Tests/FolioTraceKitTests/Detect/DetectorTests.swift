@@ -221,9 +221,9 @@ import Testing
     /// /proc/kpageflags (not mlocked before the pressure, mlocked after, same pfn), Mlocked in
     /// /proc/meminfo up by the THP's size, and the mlock_folio kprobe calls from reclaim's rmap
     /// walk with PG_mlocked clear and the order in `_flags_1`. The rule finds exactly those,
-    /// each a large folio (warning) of memcg M.
-    @Test func mlockRestoredOnALargeFolio() throws {
-        let fixture = "linux-6.12/thp-mlock-restored.dat"
+    /// each a large folio (warning) of memcg M. The same race on Debian's arm64 6.12.
+    @Test(arguments: ["linux-6.12/thp-mlock-restored.dat", "linux-6.12-arm64/thp-mlock-restored.dat"])
+    func mlockRestoredOnALargeFolio(_ fixture: String) throws {
         let truth = try Truth(fixture)
         let m = try #require(truth.line("memcg M:").map(Truth.numbers)?.first)
         let race = try #require(
@@ -266,8 +266,8 @@ import Testing
 
     /// The same with the migration waited for before each mlock(): every try left the THP
     /// mlocked (the workload's own kpageflags count), reclaim ran and restored nothing.
-    @Test func noLargeFolioMlockRestoredWhenCounted() throws {
-        let fixture = "linux-6.12/thp-mlock-counted.dat"
+    @Test(arguments: ["linux-6.12/thp-mlock-counted.dat", "linux-6.12-arm64/thp-mlock-counted.dat"])
+    func noLargeFolioMlockRestoredWhenCounted(_ fixture: String) throws {
         let truth = try Truth(fixture)
         let control = try #require(truth.line("control:").map(Truth.numbers))
         #expect(control.count == 2 && control[0] == 0 && control[1] > 0)
@@ -510,7 +510,7 @@ extension DetectorTests {
         "linux-6.1/charge-move.dat", "linux-6.18/memcg-reclaim-foreign.dat", "linux-6.1/mlock-restored.dat",
         "linux-5.10/memcg-reclaim-foreign.dat", "linux-6.12/freed-while-isolated.dat",
         "linux-6.12-arm64/freed-while-isolated.dat", "linux-6.1-arm64/mlock-restored.dat",
-        "linux-6.1-arm64/charge-move.dat",
+        "linux-6.1-arm64/charge-move.dat", "linux-6.12-arm64/thp-mlock-restored.dat",
         "linux-5.10/foreign-reference-rescue.dat", "linux-6.12/extra-put.dat", "linux-6.12/thp-mlock-restored.dat",
     ])
     func cutTraceFindsNothingNew(_ fixture: String) throws {
