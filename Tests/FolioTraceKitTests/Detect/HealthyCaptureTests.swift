@@ -18,6 +18,8 @@ import Testing
             "linux-5.10/healthy-mix-partial-rmap.dat",
             "linux-6.18/healthy-mix-tracepoints.dat",
             "linux-6.1-arm64/healthy-thp-charge-move.dat",
+            "linux-6.12-arm64/healthy-thp-partial-rmap.dat",
+            "linux-6.12-arm64/healthy-thp-all-rmap.dat",
         ] + mixes
 
     /// Issue 14's healthy corpus proper: the same `workload healthymix` in qemu, system-wide,
@@ -48,8 +50,12 @@ import Testing
     /// folio_remove_rmap_ptes only: the THPs were PMD-mapped and unmapped through
     /// folio_remove_rmap_pmd, which the capture did not probe. Each is "not judged", not an
     /// error; with every rmap probe (the same run captured whole) they are judged, and clean.
-    @Test func pmdMappedTHPsWithoutThePMDUnmapProbeAreNotJudged() throws {
-        let fixture = "linux-6.12/healthy-thp-partial-rmap.dat"
+    /// On x86-64 and on Debian's arm64 6.12.
+    @Test(arguments: [
+        ("linux-6.12/healthy-thp-partial-rmap.dat", "linux-6.12/healthy-thp-all-rmap.dat"),
+        ("linux-6.12-arm64/healthy-thp-partial-rmap.dat", "linux-6.12-arm64/healthy-thp-all-rmap.dat"),
+    ])
+    func pmdMappedTHPsWithoutThePMDUnmapProbeAreNotJudged(_ fixture: String, _ wholeFixture: String) throws {
         let thps = try #require(Truth(fixture).memoryStat("-- /proc/vmstat delta")["thp_fault_alloc"])
         #expect(thps > 0)
         let partial = try TraceAnalysis(path: Fixtures.path(fixture))
@@ -61,7 +67,7 @@ import Testing
             .map(\.1).reduce(0, +)
         #expect(notJudged == thps)
 
-        let whole = try TraceAnalysis(path: Fixtures.path("linux-6.12/healthy-thp-all-rmap.dat"))
+        let whole = try TraceAnalysis(path: Fixtures.path(wholeFixture))
         #expect(!whole.findings.contains { $0.rule == RuleID.chargeLifecycleViolation })
         let wholeContext = whole.ruleContext[RuleID.chargeLifecycleViolation] ?? []
         #expect(!wholeContext.contains { $0.0.hasPrefix("not judged: large folio") && $0.1 > 0 })
