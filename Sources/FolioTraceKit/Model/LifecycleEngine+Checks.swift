@@ -90,7 +90,7 @@ extension LifecycleEngine {
     /// `folio_ref_count(src) == 1`, only the isolation reference left) and is counted as
     /// succeeded. Claimed only inside a migrate_pages() call the trace saw begin, so that a
     /// move cannot have been cut off, never across lost events, and only in a capture that
-    /// probes migrate_folio_move() (`seesMigrateMoves`).
+    /// probes migrate_folio_move() or move_to_new_folio() (`seesMigrateMoves`).
     mutating func freedWhileIsolated(_ head: UInt64, refcount: Int32?, _ r: RawRecord) {
         let f = self[head]
         guard !f.bits.contains(.crossesLoss), refcount ?? 1 == 1,

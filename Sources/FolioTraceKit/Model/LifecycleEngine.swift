@@ -43,8 +43,10 @@ public struct LifecycleEngine {
     /// The source folio (head pfn) whose migrate_folio_move() each task entered last: its
     /// migrate_folio_done() at the end of that move is the normal one.
     var movingSource: [Int32: UInt64] = [:]
-    /// Whether the capture defined a kprobe on migrate_folio_move() that the decoder reads:
-    /// without one, a migrate_folio_done() cannot be told from the end of a move. Kernels
+    /// Whether the capture defined a kprobe on migrate_folio_move(), or on move_to_new_folio()
+    /// that it calls (Debian's arm64 builds inline migrate_folio_move() into
+    /// migrate_pages_batch()), that the decoder reads: without one, a migrate_folio_done()
+    /// cannot be told from the end of a move. Kernels
     /// differ: 6.3+ split unmap_and_move() into migrate_folio_unmap() and
     /// migrate_folio_move(), and Debian's 6.1.192 has an out-of-line migrate_folio_done() but
     /// no migrate_folio_move() (its done runs once per source migrate_pages() counts as
@@ -129,7 +131,7 @@ public struct LifecycleEngine {
         for t in catalog.types { names[Int(t.id)] = t.fullName }
         eventNames = names
         tasks = TaskTable(savedCommands: savedCommands)
-        seesMigrateMoves = CaptureProbes(catalog).satisfies(.probe(anyOf: [.migrateFolioMove]))
+        seesMigrateMoves = CaptureProbes(catalog).satisfies(.probe(anyOf: [.migrateFolioMove, .moveToNewFolio]))
         pageCacheAddID = catalog.types.first { $0.fullName == "filemap:mm_filemap_add_to_page_cache" }
             .map { UInt16($0.id) }
         pteLayout = try? catalog.pteLayout.get()
@@ -408,9 +410,10 @@ public struct LifecycleEngine {
 
     /// Takes the capture's modelled probes for what they let migrations be judged for: a
     /// migrate_folio_done() tells a freed source from a moved one only next to a
-    /// migrate_folio_move() probe (`seesMigrateMoves`).
+    /// migrate_folio_move() probe, or a move_to_new_folio() one where a build inlines
+    /// migrate_folio_move() (`seesMigrateMoves`).
     public mutating func judgeMigrations(_ probes: CaptureProbes) {
-        seesMigrateMoves = probes.satisfies(.probe(anyOf: [.migrateFolioMove]))
+        seesMigrateMoves = probes.satisfies(.probe(anyOf: [.migrateFolioMove, .moveToNewFolio]))
     }
 
     public mutating func knowEnabled(_ names: Set<String>) {
