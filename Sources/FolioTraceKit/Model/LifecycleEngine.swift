@@ -131,10 +131,10 @@ public struct LifecycleEngine {
         for t in catalog.types { names[Int(t.id)] = t.fullName }
         eventNames = names
         tasks = TaskTable(savedCommands: savedCommands)
-        seesMigrateMoves = CaptureProbes(catalog).satisfies(.probe(anyOf: [.migrateFolioMove, .moveToNewFolio]))
         pageCacheAddID = catalog.types.first { $0.fullName == "filemap:mm_filemap_add_to_page_cache" }
             .map { UInt16($0.id) }
         pteLayout = try? catalog.pteLayout.get()
+        judgeMigrations(CaptureProbes(catalog))
     }
 
     /// Adds task names learned while reading (perf's COMM records): a name the trace gave

@@ -136,13 +136,7 @@ import Testing
     func healthyMixMatchesTheKernelsCounters(_ fixture: String) throws {
         let truth = try Truth(fixture)
         let vmstat = truth.memoryStat("-- /proc/vmstat delta")
-        for path in [
-            "thp_fault_alloc", "thp_collapse_alloc", "thp_split_pmd", "pswpout", "pswpin", "pgmigrate_success",
-        ] {
-            #expect((vmstat[path] ?? 0) > 0, "\(fixture): the workload did not reach \(path)")
-        }
-        #expect(truth.lines.contains { $0.hasPrefix("phase ksm:") && $0.contains(" 128 of 128 pages KSM") })
-        #expect(truth.lines.contains { $0.hasPrefix("phase fork: child") && $0.hasSuffix("exit 0") })
+        Self.expectTheMixReachedEveryPath(truth, vmstat, fixture)
         let a = try TraceAnalysis(path: Fixtures.path(fixture))
         let s = a.report.summary
         #expect(s.lostEvents.isEmpty)
@@ -157,19 +151,26 @@ import Testing
     /// ran), and what the trace shows of migrations, NUMA-balancing migrations and reclaim lies
     /// between what the kernel counted while the workload ran and what it counted over the
     /// whole recording (the recorder's window holds the workload's and a little more).
+    /// `workload healthymix` went through each path: the kernel counted THP faults,
+    /// collapses, PMD splits, swap-out and swap-in and migrations while it ran (`vmstat`, its
+    /// deltas), KSM merged all 128 pages and the forked child exited cleanly.
+    static func expectTheMixReachedEveryPath(_ truth: Truth, _ vmstat: [String: UInt64], _ fixture: String) {
+        for path in [
+            "thp_fault_alloc", "thp_collapse_alloc", "thp_split_pmd", "pswpout", "pswpin", "pgmigrate_success",
+        ] {
+            #expect((vmstat[path] ?? 0) > 0, "\(fixture): the workload did not reach \(path)")
+        }
+        #expect(truth.lines.contains { $0.hasPrefix("phase ksm:") && $0.contains(" 128 of 128 pages KSM") })
+        #expect(truth.lines.contains { $0.hasPrefix("phase fork: child") && $0.hasSuffix("exit 0") })
+    }
+
     @Test(arguments: mixes)
     func healthyMixLiesBetweenTheKernelsCounters(_ fixture: String) throws {
         let truth = try Truth(fixture)
         let run = truth.memoryStat("-- /proc/vmstat delta, workload run")
         let whole = truth.memoryStat("-- /proc/vmstat delta, the whole recording")
         #expect(!whole.isEmpty)
-        for path in [
-            "thp_fault_alloc", "thp_collapse_alloc", "thp_split_pmd", "pswpout", "pswpin", "pgmigrate_success",
-        ] {
-            #expect((run[path] ?? 0) > 0, "\(fixture): the workload did not reach \(path)")
-        }
-        #expect(truth.lines.contains { $0.hasPrefix("phase ksm:") && $0.contains(" 128 of 128 pages KSM") })
-        #expect(truth.lines.contains { $0.hasPrefix("phase fork: child") && $0.hasSuffix("exit 0") })
+        Self.expectTheMixReachedEveryPath(truth, run, fixture)
         let a = try TraceAnalysis(path: Fixtures.path(fixture))
         let s = a.report.summary
         #expect(s.lostEvents.isEmpty)
