@@ -29,10 +29,11 @@ public struct EventDecoder {
             do throws(TraceProblem) {
                 var r = type.isKprobe ? catalog.kprobeResolver(type) : FieldResolver(type, bigEndian: catalog.bigEndian)
                 guard let d = try Decoder(type: type, &r, layouts, pteLayout: pteLayout) else { continue }
-                if d.readsMigrationEntries, case .failure(let unknown) = catalog.pteLayout {
+                if d.readsPageTableEntries, case .failure(let unknown) = catalog.pteLayout {
                     // A migration entry is a swap PTE in the architecture's own layout
                     // (arch/*/include/asm/pgtable*.h); a pfn read with a layout guessed for
-                    // another machine or kernel would join folios the kernel never paired.
+                    // another machine or kernel would join folios the kernel never paired,
+                    // and a young bit read so would say what the kernel never saw.
                     unmodelled.append(UnmodelledEvent(event: type.fullName, reason: unknown.reason))
                     continue
                 }
@@ -137,10 +138,11 @@ private enum Decoder {
         return false
     }
 
-    /// Whether the event carries raw PTEs or PMDs whose layout is the architecture's.
-    var readsMigrationEntries: Bool {
+    /// Whether the event carries raw PTEs or PMDs whose layout is the architecture's: the
+    /// migration entries, and the PTE (pfn and young bit) of a `ptep_clear_flush_young` probe.
+    var readsPageTableEntries: Bool {
         switch self {
-        case .migrationPTE, .migrationPMD: return true
+        case .migrationPTE, .migrationPMD, .probe(.ptepClearFlushYoung, _): return true
         default: return false
         }
     }

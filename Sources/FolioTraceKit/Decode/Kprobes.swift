@@ -104,7 +104,7 @@ struct KprobeArgs {
     let fromID, toID, memcgID: FieldSlot?
     let mapcount, refcount, pageFlags, flags1, mapping, index, compoundMapcount, largeMapcount,
         entireMapcount, mlocked: FieldSlot?
-    let pte, young, vmaMemcgID, vmaMemcgName, ownerPid: FieldSlot?
+    let pte, young, vmaMemcg, vmaMemcgID, vmaMemcgName, ownerPid: FieldSlot?
 
     init(_ r: FieldResolver) {
         // migrate_folio_move(..., src, dst, ...) and migrate_folio_done(src, reason) name their
@@ -134,6 +134,9 @@ struct KprobeArgs {
         mlocked = r.optional("mlocked")
         pte = r.optional("pte")
         young = r.optional("young")
+        // The VMA owner's memcg as a pointer (ptep_clear_flush_young has no memcg parameter,
+        // so a `memcg` argument of its probe can only be that one: see `KprobeView.vmaMemcg`).
+        vmaMemcg = r.optional("vma_memcg", "owner_memcg", "mem_cgroup")
         vmaMemcgID = r.optional("vma_cgid", "vma_memcg_id", "owner_cgid")
         // A memcg by name or path (a `+0(...):string` fetch of the cgroup's kernfs name).
         vmaMemcgName = r.string(
@@ -158,9 +161,11 @@ extension KprobeArgs {
         switch f {
         case .ptepClearFlushYoung:
             // The PTE (its pfn, and its young bit where the probe did not fetch that alone) and
-            // the memcg owning the VMA's mm, as an id or a name.
+            // the memcg owning the VMA's mm, as an id, a name or a pointer.
             if pte == nil { return "pte" }
-            if vmaMemcgID == nil && vmaMemcgName == nil { return "vma_cgid' or 'memcg_name" }
+            if vmaMemcgID == nil && vmaMemcgName == nil && vmaMemcg == nil && memcg == nil {
+                return "vma_cgid' or 'memcg_name"
+            }
             return nil
         case .migrateFolioMove, .migrateFolioDone, .moveToNewFolio:
             return folio == nil ? "src' or 'folio" : nil
@@ -234,6 +239,10 @@ public struct KprobeView {
         return s.isEmpty ? nil : s
     }
     public var ownerPid: Int32? { a.ownerPid.signed(payload).map { Int32(truncatingIfNeeded: $0) } }
+    /// The VMA owner's memcg as a `struct mem_cgroup *`, where the probe fetched a pointer
+    /// (`vma_memcg`, or plain `memcg` on ptep_clear_flush_young, which has no memcg of its
+    /// own): an id only once another probe pairs that pointer with one (`LifecycleEngine`).
+    public var vmaMemcg: UInt64? { (a.vmaMemcg ?? a.memcg).unsigned(payload).flatMap { $0 == 0 ? nil : $0 } }
 
     /// The memcg pointers, and their cgroup ids (`css.cgroup->kn->id`, the cgroup
     /// directory's inode number) where the probe fetched them.

@@ -19,7 +19,7 @@ public struct DetectorSet {
         case .chargeMoved(let m): chargeMoves.observe(m)
         case .refaulted(let r): foreignRefaults.observe(r)
         case .mlockRestored(let m): mlockRestores.observe(m)
-        case .foreignReference(let f): foreignReferences.observe(f)
+        case .reclaimReference(let f): foreignReferences.observe(f)
         case .freedWhileIsolated(let f): isolatedFrees.observe(f)
         case .freedWhileMapped(let f): chargeLifecycle.observe(f)
         case .freedInPageCache(let f): chargeLifecycle.observe(f)
@@ -57,6 +57,7 @@ public struct DetectorSet {
         [
             .chargeMoveUnmapped: Self.byReason(chargeMoves.notJudged),
             .chargeLifecycleViolation: Self.byReason(chargeLifecycle.notJudged),
+            .foreignReferenceRescue: Self.byReason(foreignReferences.notJudged),
         ]
     }
 

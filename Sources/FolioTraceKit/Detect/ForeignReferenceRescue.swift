@@ -1,42 +1,56 @@
 /// `foreign-reference-rescue`: memcg A's reclaim kept a folio because a task of another memcg
 /// had referenced it (kernels before 5.11).
 ///
-/// Watches `Transition.foreignReference`: a young PTE in a foreign VMA, met by memcg
+/// Watches `Transition.reclaimReference`: a young PTE in a foreign VMA, met by memcg
 /// reclaim, is a finding (the unmap failed and the folio was activated); old ones are counted
-/// (the foreign mapping was unmapped and the folio stayed reclaimable). On 5.11+ (and 5.10.4+)
-/// try_to_unmap_one() no longer looks at the young bit and page_referenced() skips foreign
-/// VMAs, so the probe sees no foreign VMA at all: the rule finds nothing there.
+/// (the foreign mapping was unmapped and the folio stayed reclaimable), and so are the checks
+/// in the target's own VMAs, which every kernel makes (page_referenced()), so that "none" says
+/// how much the rule saw. On 5.11+ (and 5.10.4+) try_to_unmap_one() no longer looks at the
+/// young bit and page_referenced() skips foreign VMAs: the probe meets no foreign VMA and the
+/// rule finds nothing, from the trace, not from the kernel's version (a kernel with the change
+/// reverted is judged as what it does). Checks whose VMA the trace cannot place are counted
+/// as not judged, by reason.
 struct ForeignReferenceRescueDetector {
     private(set) var findings: [Finding] = []
     private(set) var oldForeignPTEs: UInt64 = 0
+    private(set) var targetChecks: UInt64 = 0
+    private(set) var notJudged: [String: UInt64] = [:]
 
-    mutating func observe(_ reference: ForeignReference) {
-        guard reference.young else {
-            oldForeignPTEs += 1
-            return
-        }
-        let rule = Rule.foreignReferenceRescue
-        let owner = reference.ownerPid.map { " (pid \($0))" } ?? ""
-        findings.append(
-            Finding(
-                rule: rule.id,
-                severity: rule.severity,
-                folio: reference.folio,
-                memcg: reference.target,
-                otherMemcg: reference.foreign,
-                timestamp: reference.evidence.last?.timestamp ?? 0,
-                message:
-                    "memcg \(reference.target)'s reclaim kept the folio: young PTE in a VMA of memcg \(reference.foreign)\(owner)",
-                evidence: reference.evidence
+    mutating func observe(_ reference: ReclaimReference) {
+        switch reference.owner {
+        case .inTarget:
+            targetChecks += 1
+        case .notJudged(let reason):
+            notJudged[reason, default: 0] += 1
+        case .foreign(let foreign):
+            guard reference.young, let target = reference.target else {
+                oldForeignPTEs += 1
+                return
+            }
+            let rule = Rule.foreignReferenceRescue
+            let owner = reference.ownerPid.map { " (pid \($0))" } ?? ""
+            findings.append(
+                Finding(
+                    rule: rule.id,
+                    severity: rule.severity,
+                    folio: reference.folio,
+                    memcg: target,
+                    otherMemcg: foreign,
+                    timestamp: reference.evidence.last?.timestamp ?? 0,
+                    message:
+                        "memcg \(target)'s reclaim kept the folio: young PTE in a VMA of memcg \(foreign)\(owner)",
+                    evidence: reference.evidence
+                )
             )
-        )
+        }
     }
 
     var context: [(label: String, count: UInt64)] {
         [
             ("folios kept by a foreign young PTE", UInt64(findings.count)),
             ("foreign PTEs found old (unmapped)", oldForeignPTEs),
-        ]
+            ("young-bit checks in the target's own VMAs", targetChecks),
+        ] + DetectorSet.byReason(notJudged).map { ("not judged: " + $0.reason, $0.count) }
     }
 }
 

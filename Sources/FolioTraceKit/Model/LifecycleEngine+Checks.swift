@@ -36,25 +36,24 @@ extension LifecycleEngine {
         let a = call.arguments
         switch call.function {
         case .tryToFreeMemCgroupPages:
-            if let id = a.memcgID { reclaimTarget[r.pid] = id }
+            learn(memcg: a.memcg, id: a.memcgID)
+            reclaimTarget[r.pid] = ReclaimTarget(id: a.memcgID, pointer: a.memcg)
         case .ptepClearFlushYoung:
             guard let kind = reclaiming[r.pid], kind == .memcg || kind == .memcgSoftLimit,
-                let pte = a.pte, let young = a.young ?? pteLayout?.isYoung(pte),
-                let foreign = a.vmaMemcgID ?? a.vmaMemcgName.flatMap(tasks.cgroup(named:)),
-                let target = reclaimTarget[r.pid] ?? tasks.cgroup(of: r.pid),
-                isForeign(foreign, to: target),
-                case .present(let pfn) = pteLayout?.decode(pte)
+                let layout = pteLayout, let pte = a.pte, case .present(let pfn) = layout.decode(pte)
             else { return }
+            let young = a.young ?? layout.isYoung(pte)
+            let (target, owner) = vmaOwner(a, reclaimer: r.pid)
             let head = folio(pfn, r)
-            step(head, r, "ptep_clear_flush_young young=\(young) vma memcg \(foreign)")
+            step(head, r, "ptep_clear_flush_young young=\(young) vma memcg \(owner)")
             var proof = [evidence(r)]
             if let began = reclaimBegan[r.pid] { proof.insert(began, at: 0) }
             transitions.append(
-                .foreignReference(
-                    ForeignReference(
+                .reclaimReference(
+                    ReclaimReference(
                         folio: ref(head),
                         target: target,
-                        foreign: foreign,
+                        owner: owner,
                         ownerPid: a.ownerPid,
                         young: young,
                         evidence: proof
@@ -190,11 +189,76 @@ extension LifecycleEngine {
         )
     }
 
-    /// Whether memcg `id` is outside memcg reclaim's `target` and its subtree, as far as the
-    /// trace's cgroup paths tell (`mem_cgroup_is_descendant()`); unknown paths decide nothing.
-    func isForeign(_ id: UInt64, to target: UInt64) -> Bool {
-        guard id != target else { return false }
-        guard let path = tasks.cgroupPaths[id], let targetPath = tasks.cgroupPaths[target] else { return false }
-        return targetPath != "/" && !path.hasPrefix(targetPath + "/")
+    /// Whose VMA a young-bit check in memcg reclaim looked at, relative to the reclaim's
+    /// target, and the target as far as the trace names it (`placeVMAOwner`).
+    func vmaOwner(_ a: KprobeView, reclaimer pid: Int32) -> (target: UInt64?, owner: VMAOwner) {
+        Self.placeVMAOwner(
+            id: a.vmaMemcgID ?? a.vmaMemcgName.flatMap(tasks.cgroup(named:)),
+            pointer: a.vmaMemcg,
+            target: reclaimTarget[pid],
+            reclaimer: tasks.cgroup(of: pid),
+            paths: tasks.cgroupPaths,
+            memcgIDs: memcgIDs
+        )
     }
+
+    /// Places the memcg of a VMA's owner (by cgroup id, or by a `struct mem_cgroup *` another
+    /// probe paired with one) relative to memcg reclaim's target: in its subtree, foreign,
+    /// or not judged, and why (`mem_cgroup_is_descendant()`, what 5.10's `mm_match_cgroup()`
+    /// asks). Exact or silent: foreign only where the trace names both memcgs and their paths.
+    /// - Parameters:
+    ///   - target: what `try_to_free_mem_cgroup_pages()` said, if a probe saw it.
+    ///   - reclaimer: the cgroup of the reclaiming task, if the trace names it.
+    static func placeVMAOwner(
+        id: UInt64?,
+        pointer: UInt64?,
+        target named: ReclaimTarget?,
+        reclaimer: UInt64?,
+        paths: [UInt64: String],
+        memcgIDs: [UInt64: UInt64]
+    ) -> (target: UInt64?, owner: VMAOwner) {
+        // The same `struct mem_cgroup *` as the target: its own VMA, whatever the ids.
+        if let p = pointer, p == named?.pointer { return (named?.id ?? memcgIDs[p], .inTarget) }
+        guard let owner = id ?? pointer.flatMap({ memcgIDs[$0] }) else {
+            return (named?.id, .notJudged(unnamedOwner))
+        }
+        if let target = named?.id ?? named?.pointer.flatMap({ memcgIDs[$0] }) {
+            guard owner != target else { return (target, .inTarget) }
+            guard let path = paths[owner], let targetPath = paths[target] else {
+                return (target, .notJudged(unnamedPaths))
+            }
+            let inside = targetPath == "/" || path.hasPrefix(targetPath + "/")
+            return (target, inside ? .inTarget : .foreign(owner))
+        }
+        // No probe named the target. Reclaim at a charge or at memory.high reclaims the
+        // charging task's memcg or one of its ancestors, never the root (try_charge()'s
+        // mem_over_limit, reclaim_high()): an owner that shares no ancestor below the root
+        // with the reclaiming task is foreign to every target it can have. (A write to another
+        // cgroup's memory.max or memory.reclaim reclaims that cgroup from the writer's task:
+        // a capture that may hold those needs the try_to_free_mem_cgroup_pages probe.)
+        guard let task = reclaimer else { return (nil, .notJudged(unnamedTarget)) }
+        guard owner != task else { return (task, .inTarget) }
+        guard let path = paths[owner], let taskPath = paths[task] else { return (nil, .notJudged(unnamedPaths)) }
+        if path.hasPrefix(taskPath + "/") { return (task, .inTarget) }
+        guard let top = taskPath.split(separator: "/").first.map({ "/" + $0 }) else {
+            return (nil, .notJudged(unnamedTarget))
+        }
+        guard path != top, !path.hasPrefix(top + "/") else { return (nil, .notJudged(ancestorTarget)) }
+        return (task, .foreign(owner))
+    }
+
+    /// Pairs a `struct mem_cgroup *` with its cgroup id where a probe fetched both, so that
+    /// a probe that fetched only the pointer can be read.
+    mutating func learn(memcg pointer: UInt64?, id: UInt64?) {
+        guard let pointer, pointer != 0, let id, id != 0 else { return }
+        memcgIDs[pointer] = id
+    }
+
+    static let unnamedOwner =
+        "the VMA owner's memcg is not one the trace names (an id, a known name or path, or a pointer another probe pairs with an id)"
+    static let unnamedPaths = "a memcg's path is not in the trace (made before it began, and no cgroup paths recorded)"
+    static let unnamedTarget =
+        "the reclaim's target memcg is not in the trace (a try_to_free_mem_cgroup_pages probe with memcg_cgid names it)"
+    static let ancestorTarget =
+        "the reclaim's target may be an ancestor the VMA's memcg shares (a try_to_free_mem_cgroup_pages probe with memcg_cgid names it)"
 }

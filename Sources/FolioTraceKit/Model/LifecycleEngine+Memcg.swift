@@ -39,6 +39,9 @@ extension LifecycleEngine {
 
     mutating func handleCharge(_ call: ChargeCall, _ r: RawRecord) {
         let a = call.arguments
+        learn(memcg: a.memcg, id: a.memcgID)
+        learn(memcg: a.from, id: a.fromMemcgID)
+        learn(memcg: a.to, id: a.toMemcgID)
         guard call.function == .memCgroupMoveAccount, let pfn = pfn(ofPage: a.page ?? a.folio) else { return }
         let head = folio(pfn, r)
         let pages = self[head].pages

@@ -91,7 +91,9 @@ public struct LifecycleEngine {
     /// The reclaim_begin event of each task's current reclaim pass, for evidence.
     var reclaimBegan: [Int32: Evidence] = [:]
     /// The target memcg of each task's memcg reclaim, from `try_to_free_mem_cgroup_pages`.
-    var reclaimTarget: [Int32: UInt64] = [:]
+    var reclaimTarget: [Int32: ReclaimTarget] = [:]
+    /// Cgroup ids of `struct mem_cgroup *` pointers, from probes that fetched both.
+    var memcgIDs: [UInt64: UInt64] = [:]
     var migrating: [Int32: MigratePagesStart] = [:]
     /// The mm_migrate_pages_start event of each task's current migrate_pages() call.
     var migrationBegan: [Int32: Evidence] = [:]

@@ -9,8 +9,9 @@ public enum Transition: Sendable {
     case refaulted(Refault)
     /// Reclaim mlocked a folio it met in a VM_LOCKED VMA (kprobe `mlock_folio` in reclaim).
     case mlockRestored(MlockRestore)
-    /// Memcg reclaim found a young PTE in a VMA of a task outside the target memcg.
-    case foreignReference(ForeignReference)
+    /// Memcg reclaim checked a PTE's young bit (kprobe `ptep_clear_flush_young`), in a VMA
+    /// of the target memcg, of a foreign one, or of one the trace cannot place.
+    case reclaimReference(ReclaimReference)
     /// A migration source freed while isolated (kprobes `migrate_folio_done` without
     /// `migrate_folio_move`).
     case freedWhileIsolated(IsolatedFree)
@@ -101,18 +102,45 @@ public struct MlockRestore: Sendable {
 /// since 2.6.25), so the check comes from `try_to_unmap_one()`, which before 5.11 (and 5.10.4)
 /// tested the young bit of every VMA: a young PTE failed the unmap and the folio was
 /// activated (`shrink_page_list()`: nr_unmap_fail, activate_locked).
-public struct ForeignReference: Sendable {
+public struct ReclaimReference: Sendable {
     /// The folio the PTE maps (from the PTE's pfn).
     public var folio: FolioRef
-    /// The reclaim target (the reclaiming task's memcg, or try_to_free_mem_cgroup_pages' own).
-    public var target: UInt64
-    /// The memcg of the task owning the VMA's mm, and that task.
-    public var foreign: UInt64
+    /// The reclaim target (try_to_free_mem_cgroup_pages' own, or the reclaiming task's memcg
+    /// where no probe named it and the owner is foreign to all its ancestors); nil: unknown.
+    public var target: UInt64?
+    /// Whose VMA it was, relative to the target.
+    public var owner: VMAOwner
+    /// The task owning the VMA's mm, where the probe fetched it.
     public var ownerPid: Int32?
-    /// Whether the PTE was young: true means the unmap failed and the folio was kept.
+    /// Whether the PTE was young: in a foreign VMA, the unmap failed and the folio was kept.
     public var young: Bool
     /// The reclaim pass's begin (when the trace has it) and the probe call.
     public var evidence: [Evidence]
+}
+
+/// The memcg of the task owning a VMA, relative to a memcg reclaim's target.
+public enum VMAOwner: Sendable, Equatable, CustomStringConvertible {
+    /// In the target's subtree: the check memcg reclaim makes on its own folios.
+    case inTarget
+    /// Outside it: that memcg's cgroup id.
+    case foreign(UInt64)
+    /// The trace cannot place it (why, as a phrase).
+    case notJudged(String)
+
+    public var description: String {
+        switch self {
+        case .inTarget: return "in target"
+        case .foreign(let id): return "\(id) (foreign)"
+        case .notJudged: return "not placed"
+        }
+    }
+}
+
+/// Where memcg reclaim's target came from: `try_to_free_mem_cgroup_pages(memcg, ...)`, its
+/// pointer and (where the probe fetched it) its cgroup id.
+struct ReclaimTarget {
+    var id: UInt64?
+    var pointer: UInt64?
 }
 
 /// A folio freed while its rmap kprobes had added more mappings than they removed.
