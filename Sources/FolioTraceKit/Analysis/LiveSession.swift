@@ -202,8 +202,17 @@ public final class LiveSession {
         return handled
     }
 
-    /// Findings detected since the last call, each handed out once (`DetectorSet.drainNew`).
-    public func newFindings() -> [Finding] { pass.detectors.drainNew() }
+    /// Findings detected since the last call, each handed out once (`DetectorSet.drainNew`),
+    /// without those of rules the session cannot run: as in `analyze`, a rule whose events are
+    /// not enabled reports nothing, whatever its detector saw (its verdicts would rest on
+    /// events the instance does not record).
+    public func newFindings() -> [Finding] {
+        pass.detectors.drainNew().filter { !unrunnable.contains($0.rule) }
+    }
+
+    /// The rules the enabled events and probes cannot run (fixed for the session: what is
+    /// enabled does not change, and a live pass counts enabled events as present).
+    public private(set) lazy var unrunnable: Set<RuleID> = Set(pass.coverage.filter { !$0.runnable }.map(\.rule.id))
 
     /// Events lost so far, per CPU as the kernel counts them (its stats: overrun plus dropped
     /// events; once stopped, the counts kept at the stop), or the missed-events marks of the
