@@ -24,68 +24,59 @@ public enum JSON: Sendable {
     /// value: 83% of `analyze --format json` on linux-6.12/freed-while-isolated.dat (10 MB
     /// of output) went there (docs/performance.md).
     public func rendered(indent: String = "") -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(1 << 12)
-        write(into: &out, indent: Array(indent.utf8), depth: 0)
-        return String(decoding: out, as: UTF8.self)
+        var out = JSONBytes(capacity: 1 << 12)
+        let prefix = Array(indent.utf8)
+        prefix.withUnsafeBufferPointer { write(into: &out, indent: $0, depth: 0) }
+        return out.string()
     }
 
     /// On one line, for JSON-lines output.
     public var compact: String {
-        var out: [UInt8] = []
-        out.reserveCapacity(256)
+        var out = JSONBytes(capacity: 256)
         writeCompact(into: &out)
-        return String(decoding: out, as: UTF8.self)
+        return out.string()
     }
 
     public static func quote(_ s: String) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(s.utf8.count + 2)
+        var out = JSONBytes(capacity: s.utf8.count + 2)
         JSON.quote(s, into: &out)
-        return String(decoding: out, as: UTF8.self)
+        return out.string()
     }
 
     /// `rendered`'s writer: the value at `depth` levels below `indent`. Elements are read in
     /// place through the arrays' buffers: iterating the arrays copied each element out and
     /// back (a retain and a release of each string and nested array).
-    private func write(into out: inout [UInt8], indent: [UInt8], depth: Int) {
+    private func write(into out: inout JSONBytes, indent: UnsafeBufferPointer<UInt8>, depth: Int) {
         switch self {
         case .array(let a):
-            if a.isEmpty { return JSON.ascii("[]", into: &out) }
+            if a.isEmpty { return out.append("[]") }
             out.append(UInt8(ascii: "["))
             a.withUnsafeBufferPointer { elements in
                 for i in elements.indices {
-                    if i > 0 { out.append(UInt8(ascii: ",")) }
-                    out.append(UInt8(ascii: "\n"))
-                    JSON.pad(indent, depth + 1, into: &out)
+                    out.newline(comma: i > 0, indent: indent, spaces: 2 * (depth + 1))
                     elements[i].write(into: &out, indent: indent, depth: depth + 1)
                 }
             }
-            out.append(UInt8(ascii: "\n"))
-            JSON.pad(indent, depth, into: &out)
+            out.newline(comma: false, indent: indent, spaces: 2 * depth)
             out.append(UInt8(ascii: "]"))
         case .object(let o):
-            if o.isEmpty { return JSON.ascii("{}", into: &out) }
+            if o.isEmpty { return out.append("{}") }
             out.append(UInt8(ascii: "{"))
             o.withUnsafeBufferPointer { members in
                 for i in members.indices {
-                    if i > 0 { out.append(UInt8(ascii: ",")) }
-                    out.append(UInt8(ascii: "\n"))
-                    JSON.pad(indent, depth + 1, into: &out)
+                    out.newline(comma: i > 0, indent: indent, spaces: 2 * (depth + 1))
                     JSON.quote(members[i].0, into: &out)
-                    out.append(UInt8(ascii: ":"))
-                    out.append(UInt8(ascii: " "))
+                    out.append(": ")
                     members[i].1.write(into: &out, indent: indent, depth: depth + 1)
                 }
             }
-            out.append(UInt8(ascii: "\n"))
-            JSON.pad(indent, depth, into: &out)
+            out.newline(comma: false, indent: indent, spaces: 2 * depth)
             out.append(UInt8(ascii: "}"))
         default: writeScalar(into: &out)
         }
     }
 
-    private func writeCompact(into out: inout [UInt8]) {
+    private func writeCompact(into out: inout JSONBytes) {
         switch self {
         case .array(let a):
             out.append(UInt8(ascii: "["))
@@ -107,54 +98,22 @@ public enum JSON: Sendable {
         }
     }
 
-    private func writeScalar(into out: inout [UInt8]) {
+    private func writeScalar(into out: inout JSONBytes) {
         switch self {
-        case .null: JSON.ascii("null", into: &out)
-        case .bool(let b): JSON.ascii(b ? "true" : "false", into: &out)
+        case .null: out.append("null")
+        case .bool(let b): out.append(b ? "true" : "false")
         case .int(let i):
             if i < 0 { out.append(UInt8(ascii: "-")) }
-            JSON.decimal(i.magnitude, into: &out)
-        case .uint(let u): JSON.decimal(u, into: &out)
+            out.decimal(i.magnitude)
+        case .uint(let u): out.decimal(u)
         case .string(let s): JSON.quote(s, into: &out)
         case .array, .object: break  // written by `write` and `writeCompact`
         }
     }
 
-    private static func ascii(_ s: StaticString, into out: inout [UInt8]) {
-        s.withUTF8Buffer { out.append(contentsOf: $0) }
-    }
-
-    private static let spaces = [UInt8](repeating: UInt8(ascii: " "), count: 64)
-
-    private static func pad(_ indent: [UInt8], _ depth: Int, into out: inout [UInt8]) {
-        if !indent.isEmpty { out.append(contentsOf: indent) }
-        var n = 2 * depth
-        while n > 0 {
-            let k = min(n, spaces.count)
-            spaces.withUnsafeBufferPointer { out.append(contentsOf: UnsafeBufferPointer(rebasing: $0[..<k])) }
-            n -= k
-        }
-    }
-
-    /// The digits of `v`, as `String(v)` writes them.
-    private static func decimal(_ v: UInt64, into out: inout [UInt8]) {
-        if v < 10 { return out.append(UInt8(ascii: "0") + UInt8(v)) }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: UInt64.max has 20 digits
-        var n = v
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            while n > 0 {
-                count += 1
-                d[24 - count] = UInt8(ascii: "0") + UInt8(n % 10)
-                n /= 10
-            }
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: d[(24 - count)...]))
-        }
-    }
-
     /// `s` quoted: `"` and `\` escaped, newline, tab and carriage return as `\n`, `\t`, `\r`,
     /// other control characters as `\u00XX`; everything else (UTF-8 included) as it is.
-    private static func quote(_ s: String, into out: inout [UInt8]) {
+    private static func quote(_ s: String, into out: inout JSONBytes) {
         out.append(UInt8(ascii: "\""))
         if s.utf8.withContiguousStorageIfAvailable({ escape($0, into: &out) }) == nil {
             let bytes = Array(s.utf8)  // a string without contiguous UTF-8 (bridged)
@@ -163,26 +122,158 @@ public enum JSON: Sendable {
         out.append(UInt8(ascii: "\""))
     }
 
-    private static func escape(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
-        var plain = 0  // start of the bytes not yet copied
-        for i in 0..<bytes.count {
-            let b = bytes[i]
-            guard b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") else { continue }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[plain..<i]))
-            plain = i + 1
-            out.append(UInt8(ascii: "\\"))
-            switch b {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(b)
-            case UInt8(ascii: "\n"): out.append(UInt8(ascii: "n"))
-            case UInt8(ascii: "\t"): out.append(UInt8(ascii: "t"))
-            case UInt8(ascii: "\r"): out.append(UInt8(ascii: "r"))
-            default:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
-                out.append(hex[Int(b >> 4)])
-                out.append(hex[Int(b & 0xF)])
+    private static func escape(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout JSONBytes) {
+        out.appendEscaped(bytes)
+    }
+
+    /// Whether any byte of `w` is below 0x20, `"` or `\\` (the classic zero-byte tests: a byte
+    /// below n sets its high bit in `(w - n*0x01..) & ~w`; bytes of 0x80 and above, UTF-8's,
+    /// never do; a borrow only ever follows a byte that matched).
+    @inline(__always)
+    static func mayNeedEscape(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        func zeroByte(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
+        let control = (w &- ones &* 0x20) & ~w & highs
+        return control | zeroByte(w ^ (ones &* 0x22)) | zeroByte(w ^ (ones &* 0x5C)) != 0
+    }
+
+    static func escaped(_ b: UInt8, into out: inout JSONBytes) {
+        out.append(UInt8(ascii: "\\"))
+        switch b {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(b)
+        case UInt8(ascii: "\n"): out.append(UInt8(ascii: "n"))
+        case UInt8(ascii: "\t"): out.append(UInt8(ascii: "t"))
+        case UInt8(ascii: "\r"): out.append(UInt8(ascii: "r"))
+        default:
+            let hex: StaticString = "0123456789abcdef"
+            out.append("u00")
+            hex.withUTF8Buffer { h in
+                out.append(h[Int(b >> 4)])
+                out.append(h[Int(b & 0xF)])
             }
         }
-        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[plain...]))
+    }
+}
+
+/// The bytes of a JSON text as it is written: an append is a capacity check and a copy. (An
+/// `[UInt8]` checked its buffer's uniqueness and took its growth path on every append: a fifth
+/// of the writer's instructions on a 7.5 MB report.)
+struct JSONBytes: ~Copyable {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var count = 0
+    private var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 16)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    /// Room for `n` more bytes.
+    @inline(__always)
+    private mutating func reserve(_ n: Int) {
+        guard count + n > capacity else { return }
+        var grown = capacity * 2
+        while grown < count + n { grown *= 2 }
+        let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: grown)
+        bigger.update(from: base, count: count)
+        base.deallocate()
+        base = bigger
+        capacity = grown
+    }
+
+    @inline(__always)
+    mutating func append(_ b: UInt8) {
+        reserve(1)
+        base[count] = b
+        count += 1
+    }
+
+    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let from = bytes.baseAddress, !bytes.isEmpty else { return }
+        reserve(bytes.count)
+        (base + count).update(from: from, count: bytes.count)
+        count += bytes.count
+    }
+
+    mutating func append(_ s: StaticString) {
+        s.withUTF8Buffer { append($0) }
+    }
+
+    /// `,` if `comma`, a newline, `indent` and `spaces` spaces: what precedes each element of
+    /// an indented array or object, and its closing bracket.
+    mutating func newline(comma: Bool, indent: UnsafeBufferPointer<UInt8>, spaces: Int) {
+        reserve(2 + indent.count + spaces)
+        if comma {
+            base[count] = UInt8(ascii: ",")
+            count += 1
+        }
+        base[count] = UInt8(ascii: "\n")
+        count += 1
+        if let from = indent.baseAddress, !indent.isEmpty {
+            (base + count).update(from: from, count: indent.count)
+            count += indent.count
+        }
+        (base + count).update(repeating: UInt8(ascii: " "), count: spaces)
+        count += spaces
+    }
+
+    /// `bytes`, escaped as JSON requires, copied as they are scanned: eight bytes at a time
+    /// while a word holds nothing to escape (most strings: event names, keys, messages), one
+    /// by one in a word that does and after the last whole word.
+    mutating func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let from = bytes.baseAddress else { return }
+        reserve(bytes.count)
+        var i = 0
+        while i + 8 <= bytes.count {
+            let w = UnsafeRawPointer(from + i).loadUnaligned(as: UInt64.self)
+            guard JSON.mayNeedEscape(w) else {
+                reserve(8)
+                UnsafeMutableRawPointer(base + count).storeBytes(of: w, as: UInt64.self)
+                count += 8
+                i += 8
+                continue
+            }
+            for k in i..<(i + 8) { appendEscaped(byte: from[k]) }
+            i += 8
+        }
+        while i < bytes.count {
+            appendEscaped(byte: from[i])
+            i += 1
+        }
+    }
+
+    @inline(__always)
+    private mutating func appendEscaped(byte b: UInt8) {
+        if b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
+            JSON.escaped(b, into: &self)
+        } else {
+            append(b)
+        }
+    }
+
+    /// The digits of `v`, as `String(v)` writes them.
+    mutating func decimal(_ v: UInt64) {
+        if v < 10 { return append(UInt8(ascii: "0") + UInt8(v)) }
+        var digits = 0
+        var n = v
+        while n > 0 {
+            digits += 1
+            n /= 10
+        }
+        reserve(digits)
+        n = v
+        for i in stride(from: count + digits - 1, through: count, by: -1) {
+            base[i] = UInt8(ascii: "0") + UInt8(n % 10)
+            n /= 10
+        }
+        count += digits
+    }
+
+    /// The text, validated as UTF-8 (every string written came from a Swift `String`).
+    consuming func string() -> String {
+        String(decoding: UnsafeBufferPointer(start: base, count: count), as: UTF8.self)
     }
 }
