@@ -225,32 +225,28 @@ struct JSONBytes: ~Copyable {
     /// by one in a word that does and after the last whole word.
     mutating func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard let from = bytes.baseAddress else { return }
-        reserve(bytes.count)
+        let n = bytes.count
+        reserve(n)  // room for every byte as it is; an escape makes room for the rest again
         var i = 0
-        while i + 8 <= bytes.count {
-            let w = UnsafeRawPointer(from + i).loadUnaligned(as: UInt64.self)
-            guard JSON.mayNeedEscape(w) else {
-                reserve(8)
-                UnsafeMutableRawPointer(base + count).storeBytes(of: w, as: UInt64.self)
-                count += 8
-                i += 8
-                continue
+        while i < n {
+            if i + 8 <= n {
+                let w = UnsafeRawPointer(from + i).loadUnaligned(as: UInt64.self)
+                if !JSON.mayNeedEscape(w) {
+                    UnsafeMutableRawPointer(base + count).storeBytes(of: w, as: UInt64.self)
+                    count += 8
+                    i += 8
+                    continue
+                }
             }
-            for k in i..<(i + 8) { appendEscaped(byte: from[k]) }
-            i += 8
-        }
-        while i < bytes.count {
-            appendEscaped(byte: from[i])
+            let b = from[i]
+            if b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
+                JSON.escaped(b, into: &self)
+                reserve(n - i - 1)
+            } else {
+                base[count] = b
+                count += 1
+            }
             i += 1
-        }
-    }
-
-    @inline(__always)
-    private mutating func appendEscaped(byte b: UInt8) {
-        if b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
-            JSON.escaped(b, into: &self)
-        } else {
-            append(b)
         }
     }
 
