@@ -257,6 +257,10 @@ struct PageSupply {
     private var chunks: [(offset: Int, compressed: Int, size: Int)] = []
     private var nextChunk = 0
     private var chunk: OwnedBytes?
+    /// The next chunk, inflating on another core (`InflatingChunk`), and the buffer the one
+    /// after it will use.
+    private var ahead: InflatingChunk?
+    private var spare: OwnedBytes?
     private var current = UnsafeRawBufferPointer(start: nil, count: 0)
     private var offset = 0
     /// The bytes of `source` before this offset have been read and given back (`release`).
@@ -323,38 +327,59 @@ struct PageSupply {
         while offset >= current.count {
             guard nextChunk < chunks.count else { return nil }
             let c = chunks[nextChunk]
-            let compressedBytes = UnsafeRawBufferPointer(rebasing: source[c.offset..<(c.offset + c.compressed)])
-            do throws(TraceProblem) {
-                try compression.checkClaim(compressedBytes, size: c.size, what: "CPU data chunk \(nextChunk)")
-            } catch {
-                damage = (damage.map { $0 + "; " } ?? "") + "\(error.problem); its pages are skipped"
-                nextChunk += 1
-                continue
-            }
             release(upTo: c.offset)
-            if chunk == nil || chunk!.bytes.count < c.size { chunk = OwnedBytes(count: c.size) }
-            let dst = UnsafeMutableRawBufferPointer(rebasing: chunk!.bytes[0..<c.size])
-            do throws(TraceProblem) {
-                try compression.uncompress(
-                    compressedBytes,
-                    into: dst,
-                    what: "CPU data chunk \(nextChunk)"
-                )
-            } catch {
+            let problem: TraceProblem?
+            if let a = ahead, a.index == nextChunk {
+                // Inflated while the chunk before was read; the one before is free again: no
+                // record of this CPU points into it once the stream asks for a page here.
+                problem = a.wait()
+                ahead = nil
+                spare = chunk
+                chunk = a.buffer
+            } else {
+                if chunk == nil || chunk!.bytes.count < c.size { chunk = OwnedBytes(count: c.size) }
+                do throws(TraceProblem) {
+                    try InflatingChunk.inflate(chunkBytes(c), size: c.size, into: chunk!, index: nextChunk, compression)
+                    problem = nil
+                } catch {
+                    problem = error
+                }
+            }
+            nextChunk += 1
+            inflateAhead()
+            if let problem {
                 // The chunks after a damaged one are still whole frames: read on.
-                damage = (damage.map { $0 + "; " } ?? "") + "\(error.problem); its pages are skipped"
-                nextChunk += 1
+                damage = (damage.map { $0 + "; " } ?? "") + "\(problem); its pages are skipped"
                 continue
             }
-            current = UnsafeRawBufferPointer(dst)
+            current = UnsafeRawBufferPointer(rebasing: chunk!.bytes[0..<c.size])
             offset = 0
-            nextChunk += 1
         }
         if chunks.isEmpty { release(upTo: offset) }  // the page before this one is done with
         let n = min(pageSize, current.count - offset)
         let p = UnsafeRawBufferPointer(rebasing: current[offset..<(offset + n)])
         offset += pageSize
         return p
+    }
+
+    private func chunkBytes(_ c: (offset: Int, compressed: Int, size: Int)) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: source[c.offset..<(c.offset + c.compressed)])
+    }
+
+    /// Starts inflating chunk `nextChunk` on another core, into the spare buffer.
+    private mutating func inflateAhead() {
+        guard InflatingChunk.ahead, ahead == nil, nextChunk < chunks.count else { return }
+        let c = chunks[nextChunk]
+        let buffer = spare.flatMap { $0.bytes.count >= c.size ? $0 : nil } ?? OwnedBytes(count: c.size)
+        spare = nil
+        ahead = InflatingChunk(
+            index: nextChunk,
+            compressed: chunkBytes(c),
+            size: c.size,
+            into: buffer,
+            compression: compression,
+            file: file
+        )
     }
 
     /// Drops the mapped file pages of `source` before `end`, which have been read, from the
