@@ -230,4 +230,4 @@ lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Benchmarks/Sources Fuzz Package.swift
 
 clean:
-	rm -rf .build .build-address .build-thread .build-dist dist $(STAMP) Benchmarks/.build Fuzz/.build
+	rm -rf .build .build-address .build-thread .build-dist .build-bench dist $(STAMP) Benchmarks/.build Benchmarks/bin Fuzz/.build
