@@ -104,7 +104,10 @@ public struct TraceAnalysis: Sendable {
             unverifiable =
                 file.completenessVerifiable
                 ? nil
-                : "a pipe-mode perf.data has no end marker: a cut at a record boundary cannot be told from the end"
+                : file.unfinished
+                    ? "perf record did not finish this perf.data: its header does not say where the records end, "
+                        + "so a cut at a record boundary cannot be told from the end"
+                    : "a pipe-mode perf.data has no end marker: a cut at a record boundary cannot be told from the end"
             // COMM records inside compressed data are only seen during the pass.
             run.pass.engine.learnCommands(records.commands)
         }

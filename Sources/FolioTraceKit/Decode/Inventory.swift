@@ -28,6 +28,9 @@ public struct TraceInventory: Sendable {
     /// formats the file lacks) per event name as perf names them (`cycles`, `cpu-clock`...);
     /// they are in `total`, `countsByCPU` and the time span too.
     public private(set) var otherEvents: [String: UInt64] = [:]
+    /// perf.data samples taken in a guest, left out of every count (`PerfRecordStream.guestSamples`);
+    /// nil for a trace.dat.
+    public private(set) var guestSamples: UInt64?
     /// What the perf.data reader found wrong (`PerfDamage.isEmpty` when nothing); nil for a
     /// trace.dat.
     public private(set) var perfDamage: PerfDamage?
@@ -56,6 +59,7 @@ public struct TraceInventory: Sendable {
             var stream = file.orderedRecords()
             try count(&stream, decoder: decoder, cpuIndex: Array(0..<file.cpuCount))
             otherEvents = stream.otherSampleCounts
+            guestSamples = stream.guestSamples
             total += stream.otherSamples
             for (cpu, n) in stream.otherSamplesByCPU.enumerated() where n > 0 {
                 if cpu >= countsByCPU.count { countsByCPU += Array(repeating: 0, count: cpu + 1 - countsByCPU.count) }

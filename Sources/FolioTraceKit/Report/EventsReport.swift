@@ -35,6 +35,9 @@ public struct EventsReport: Encodable, Sendable {
     public var typed: UInt64
     public var malformed: UInt64
     public var unknown_id: UInt64
+    /// perf.data samples taken while a guest ran, which perf script shows only with
+    /// `--guest`: not in `total`, `events` or the per-CPU counts. Absent for a trace.dat.
+    public var guest_samples: UInt64?
     public var first_ts: UInt64?
     public var last_ts: UInt64?
     public var duration_ns: UInt64?
@@ -100,6 +103,7 @@ public struct EventsReport: Encodable, Sendable {
         typed = inventory.typedRecords
         malformed = inventory.malformedRecords
         unknown_id = inventory.unknownRecords
+        guest_samples = inventory.guestSamples
         first_ts = inventory.firstTimestamp
         last_ts = inventory.lastTimestamp
         // Timestamps come from the file: a damaged one may put the last before the first.
@@ -167,6 +171,10 @@ public struct EventsReport: Encodable, Sendable {
         if malformed > 0 { s += ", \(malformed) malformed" }
         if unknown_id > 0 { s += ", \(unknown_id) with an unknown event id" }
         s += ")\n"
+        if let guest_samples, guest_samples > 0 {
+            s +=
+                "guest:     \(guest_samples) samples taken in a guest, not counted (perf script shows them with --guest)\n"
+        }
         let lostLines = lost_events_per_cpu.indices.map { i -> String in
             let uncounted = i < pages_with_uncounted_loss.count ? pages_with_uncounted_loss[i] : 0
             return "cpu\(i < cpu_ids.count ? cpu_ids[i] : i) \(lost_events_per_cpu[i])"

@@ -25,6 +25,12 @@ public final class PerfFile {
     public let path: String
     /// Whether the file was written in pipe mode.
     public let isPipe: Bool
+    /// Whether `perf record` never finished the file: a file-mode header whose data size is
+    /// still 0 (perf writes the data size and the feature sections only at exit,
+    /// `perf_session__write_header(..., at_exit)`), with records after it. The records are read
+    /// to the end of the file, as perf means to ("process it as much as it can",
+    /// `perf_session__read_header`); the features were never written.
+    public let unfinished: Bool
     /// The event formats the tracing data carries.
     public private(set) var tracing = TracingData()
     /// One entry per event perf recorded.
@@ -44,7 +50,7 @@ public final class PerfFile {
     /// header where its data ends; a pipe-mode one (`perf record -o -`) has no end marker, so
     /// a stream that stops between two records looks complete. Reports should say that the
     /// completeness of a pipe-mode file cannot be verified.
-    public var completenessVerifiable: Bool { !isPipe }
+    public var completenessVerifiable: Bool { !isPipe && !unfinished }
 
     let file: MappedFile
     /// Where the records are: the data section, or everything after a pipe header.
@@ -81,6 +87,7 @@ public final class PerfFile {
             let headerSize = try c.u64("header size")
             if headerSize == 16 {
                 isPipe = true
+                unfinished = false
                 records = 16..<bytes.count
                 try readPipeMetadata()
             } else {
@@ -93,9 +100,22 @@ public final class PerfFile {
                 _ = try c.u64("event_types size")
                 var bits: [UInt64] = []
                 for i in 0..<4 { bits.append(try c.u64("feature bits \(i)")) }
-                records = data
+                // The feature table follows the data; with a data size of 0 it is only there
+                // when perf record finished with no records (then it is sound). Otherwise what
+                // follows the header is records that perf never counted.
+                unfinished =
+                    !legacy && data.isEmpty && data.lowerBound < bytes.count
+                    && !PerfFile.featureTableIsSound(bits: bits, at: data.upperBound, in: bytes)
+                records = unfinished ? data.lowerBound..<bytes.count : data
                 try readAttrs(attrSection, attrSize: Int(clamping: attrSize))
-                if !legacy { try readFeatureSections(bits: bits, after: data.upperBound) }
+                if unfinished {
+                    damage.notes.append(
+                        "the header's data size is 0: perf record did not finish (it was killed, or was still "
+                            + "writing), so the file has no features and its records are read to its end"
+                    )
+                } else if !legacy {
+                    try readFeatureSections(bits: bits, after: data.upperBound)
+                }
             }
             try PerfFile.checkSupported(features)
             layouts = PerfSampleLayouts(attrs)
@@ -174,6 +194,20 @@ public final class PerfFile {
             )
         }
         return Int(offset)..<Int(offset &+ size)
+    }
+
+    /// Whether every feature bit has a `{offset, size}` section at `offset` that lies inside
+    /// the file, as a feature table that perf wrote does.
+    private static func featureTableIsSound(
+        bits: [UInt64],
+        at offset: Int,
+        in bytes: UnsafeRawBufferPointer
+    ) -> Bool {
+        var c = ByteCursor(bytes, offset: offset)
+        for bit in 0..<256 where bits[bit / 64] & (1 << UInt64(bit % 64)) != 0 {
+            guard (try? PerfFile.section(&c, "feature \(bit)", in: bytes)) != nil else { return false }
+        }
+        return true
     }
 
     /// `perf_file_attr`: the attribute (attr_size - 16 bytes) and a section of its u64 ids.

@@ -255,6 +255,11 @@ public struct PerfRecordStream: RecordStream {
     /// Samples of events that are not decoded (not tracepoints, or tracepoints whose formats
     /// the file lacks), counted and skipped.
     public private(set) var otherSamples: UInt64 = 0
+    /// Samples taken while a guest ran (cpumode guest kernel or guest user), left out of
+    /// every count as `perf script` and `perf report` leave them out without `--guest`
+    /// (`thread__find_map()` marks them HIST_FILTER__GUEST while perf_guest, off by default,
+    /// is off): a KVM host's `perf record` of a vCPU thread takes them.
+    public private(set) var guestSamples: UInt64 = 0
     /// Those samples per CPU (index = CPU; samples without a CPU field are not in it).
     public private(set) var otherSamplesByCPU: [UInt64] = []
     /// The first and last timestamps of those samples (nil without any, or without times).
@@ -389,11 +394,12 @@ public struct PerfRecordStream: RecordStream {
         arenaBases = (UnsafeRawPointer(arenas.0.base), UnsafeRawPointer(arenas.1.base))
     }
 
-    /// A cut file: in pipe mode nothing says where the data should end, so the records before
-    /// the cut are read (as `perf script` does) and the cut is recorded; a file-mode header
-    /// says where its data ends, so a record running past that is corruption.
+    /// A cut file: in pipe mode, or in a file perf record never finished, nothing says where
+    /// the data should end, so the records before the cut are read (as `perf script` does) and
+    /// the cut is recorded; a finished file-mode header says where its data ends, so a record
+    /// running past that is corruption.
     private mutating func cut(_ problem: TraceFileError.Problem) throws(TraceProblem) -> Bool {
-        guard file.isPipe else { throw TraceProblem(problem) }
+        guard file.isPipe || file.unfinished else { throw TraceProblem(problem) }
         damage.cutAt = position
         position = end
         return false
@@ -496,6 +502,13 @@ public struct PerfRecordStream: RecordStream {
         let layout = layouts.layouts[index]
         guard layout.fixedEnd <= r.count else {
             damage.malformedSamples &+= 1
+            return
+        }
+        // The header's misc holds the cpumode (PERF_RECORD_MISC_CPUMODE_MASK): 4 and 5 are
+        // PERF_RECORD_MISC_GUEST_KERNEL and _GUEST_USER.
+        let cpumode = r.loadUnaligned(fromByteOffset: 4, as: UInt16.self) & 7
+        guard cpumode != 4, cpumode != 5 else {
+            guestSamples &+= 1
             return
         }
         var cpu: Int32 = -1
