@@ -2,7 +2,10 @@
 public struct TraceAnalysis: Sendable {
     public let path: String
     public let kernelRelease: String?
+    /// The CPUs with data in the file (a version-7 file keeps buffers only for those).
     public let cpus: Int
+    /// The traced machine's CPUs, where the file says (trace.dat's CPUCOUNT option).
+    public let machineCPUs: Int?
     public let catalog: EventCatalog
     public internal(set) var report: LifecycleReport
     /// Per-CPU losses as the ring buffer reported them.
@@ -138,6 +141,7 @@ public struct TraceAnalysis: Sendable {
         self.path = source.path
         kernelRelease = source.kernelRelease
         cpus = source.cpuCount
+        machineCPUs = source.machineCPUs
         self.catalog = catalog
     }
 }

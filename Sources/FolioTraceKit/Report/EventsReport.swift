@@ -135,9 +135,16 @@ public struct EventsReport: Encodable, Sendable {
             )
         }
         format_parse_failures = catalog.parseFailures.map { "\($0.system): \($0.message)" }
-        unmodelled = decoder.unmodelled.map { u in
-            Unmodelled(event: u.event, reason: u.reason, analyses: u.analyses)
+        // What the trace holds: an unmodelled event with records, or one the capture set up
+        // (a probe it defined, an event it says it enabled) whose silence an analysis would
+        // otherwise read as an answer; not every format an old kernel carries (a 2014 file
+        // listed 12 events it never recorded).
+        let enabled = source.enabledEvents(catalog)
+        unmodelled = decoder.unmodelled.filter { u in
+            guard let t = catalog.type(named: u.event) else { return true }
+            return inventory.countsByID[Int(t.id)] > 0 || t.isKprobe || enabled?.contains(u.event) == true
         }
+        .map { u in Unmodelled(event: u.event, reason: u.reason, analyses: u.analyses) }
         damage = source.damage + inventory.damage
     }
 

@@ -10,7 +10,9 @@ public struct TextReport {
 
     public var rendered: String {
         let s = a.report.summary
-        var t = "\(a.path): kernel \(a.kernelRelease ?? "unknown"), \(a.cpus) CPUs, \(s.records) events"
+        // "0 CPUs" for a v7 file whose 16 CPUs recorded nothing read as a file about nothing.
+        let cpus = a.machineCPUs.map { $0 != a.cpus ? "\(a.cpus) of \($0) CPUs with data" : nil } ?? nil
+        var t = "\(a.path): kernel \(a.kernelRelease ?? "unknown"), \(cpus ?? "\(a.cpus) CPUs"), \(s.records) events"
         if a.otherSamples > 0 { t += " (and \(a.otherSamples) samples of other events, not modelled)" }
         t += "\n"
         t += verdict.headline + "\n"
