@@ -26,14 +26,15 @@ import Testing
     /// Issue 14's healthy corpus proper: the same `workload healthymix` in qemu, system-wide,
     /// captured both ways (fixtures/capture/guest/init-healthy-mix.sh): by `foliotrace record
     /// --probes auto` run in the guest, and as a user does it with `perf probe` on a partial
-    /// set of the rmap functions and `trace-cmd record` (on 6.12 also `perf record`); 6.12 with
-    /// two NUMA nodes and NUMA balancing (`workload numahint`).
+    /// set of the rmap functions and `trace-cmd record` or `perf record`; 6.12 with two NUMA
+    /// nodes and NUMA balancing (`workload numahint`).
     static let mixes = [
         "linux-6.12/healthy-mix-record.dat",
         "linux-6.12/healthy-mix-perf-probe.dat",
         "linux-6.12/healthy-mix-perf-record.perf.data",
         "linux-6.1/healthy-mix-record.dat",
         "linux-6.1/healthy-mix-perf-probe.dat",
+        "linux-6.1/healthy-mix-perf-record.perf.data",
         "linux-5.10/healthy-mix-record.dat",
     ]
 
@@ -221,7 +222,8 @@ import Testing
     /// `record --probes auto` or by `perf probe` with a mapcount fetch: every move the kernel
     /// made is in the trace, none flagged.
     @Test(arguments: [
-        "linux-6.1/healthy-mix-record.dat", "linux-6.1/healthy-mix-perf-probe.dat", "linux-5.10/healthy-mix-record.dat",
+        "linux-6.1/healthy-mix-record.dat", "linux-6.1/healthy-mix-perf-probe.dat",
+        "linux-6.1/healthy-mix-perf-record.perf.data", "linux-5.10/healthy-mix-record.dat",
     ])
     func mixChargeMovesAllSeenNoneFlagged(_ fixture: String) throws {
         let (_, hits) = try everyChargeMoveSeenNoneFlagged(fixture)
@@ -234,7 +236,7 @@ import Testing
     /// and the rmap balance sees the removes: the frees it cannot judge are counted.
     @Test(arguments: [
         "linux-6.12/healthy-mix-perf-probe.dat", "linux-6.12/healthy-mix-perf-record.perf.data",
-        "linux-6.1/healthy-mix-perf-probe.dat",
+        "linux-6.1/healthy-mix-perf-probe.dat", "linux-6.1/healthy-mix-perf-record.perf.data",
     ])
     func perfProbeNamedProbesAreRead(_ fixture: String) throws {
         let truth = try Truth(fixture)
@@ -249,11 +251,11 @@ import Testing
         #expect(!a.findings.contains { $0.rule == RuleID.chargeLifecycleViolation })
     }
 
-    /// The 6.12 perf record capture holds samples older than some perf had delivered at a
-    /// round's end (perf script: "2 out of order events recorded"); the reader keeps perf's
-    /// order, so its stream steps back in time exactly as often as perf says.
-    @Test func perfRecordOutOfOrderSamplesAsPerfCountsThem() throws {
-        let fixture = "linux-6.12/healthy-mix-perf-record.perf.data"
+    /// The perf record captures hold samples older than some perf had delivered at a round's
+    /// end (perf script: "2 out of order events recorded" on 6.12, 15 on 6.1); the reader keeps
+    /// perf's order, so its stream steps back in time exactly as often as perf says.
+    @Test(arguments: ["linux-6.12/healthy-mix-perf-record.perf.data", "linux-6.1/healthy-mix-perf-record.perf.data"])
+    func perfRecordOutOfOrderSamplesAsPerfCountsThem(_ fixture: String) throws {
         let warning = try #require(Truth(fixture).line("Warning: "))
         let perfSays = try #require(Truth.numbers(warning).first)
         var records = try PerfFile(path: Fixtures.path(fixture)).orderedRecords()

@@ -57,8 +57,8 @@ struct DecodedFixture {
 enum PerfFixtures {
     /// Every perf.data with tracepoint samples, from capture/host-perf.sh (its naming: `-z.`
     /// for `perf record -z`, `-pipe` for pipe mode; its truth files: perf script's counts).
-    /// Not the healthy corpus' guest capture (`healthy-mix-perf-record.perf.data`, checked by
-    /// HealthyCaptureTests): perf itself reports "2 out of order events recorded" in it (samples
+    /// Not the healthy corpus' guest captures (`healthy-mix-perf-record.perf.data`, checked by
+    /// HealthyCaptureTests): perf itself reports out of order events in them (samples
     /// older than some perf had already delivered at a round's end), which this reader, like
     /// perf script, delivers in perf's order.
     static let traces: [String] = {
