@@ -27,7 +27,9 @@ import Testing
     /// captured both ways (fixtures/capture/guest/init-healthy-mix.sh): by `foliotrace record
     /// --probes auto` run in the guest, and as a user does it with `perf probe` on a partial
     /// set of the rmap functions and `trace-cmd record` or `perf record`; 6.12 with two NUMA
-    /// nodes and NUMA balancing (`workload numahint`).
+    /// nodes and NUMA balancing (`workload numahint`). And the host's 6.18 by `foliotrace
+    /// record --probes auto` (fixtures/capture/host-6.18-healthy.sh record): no kprobe events
+    /// there, so the preset's tracepoints, system-wide (record has no pid filter).
     static let mixes = [
         "linux-6.12/healthy-mix-record.dat",
         "linux-6.12/healthy-mix-perf-probe.dat",
@@ -36,6 +38,7 @@ import Testing
         "linux-6.1/healthy-mix-perf-probe.dat",
         "linux-6.1/healthy-mix-perf-record.perf.data",
         "linux-5.10/healthy-mix-record.dat",
+        "linux-6.18/healthy-mix-record.dat",
     ]
 
     @Test(arguments: fixtures)
@@ -190,6 +193,25 @@ import Testing
             // the workload's own pages moved to the node of the CPU that used them
             let census = try #require(truth.line("phase numa after the passes on CPU 1: "))
             #expect((Truth.number(after: "1", in: census) ?? 0) > 0, "\(census)")
+        }
+        #expect(!a.findings.contains { $0.severity >= .warning })
+    }
+
+    /// The host's 6.18 has no kprobe events (no kprobe_events file): `record --probes auto`
+    /// defines no probe and records the preset's tracepoints, system-wide. Each rule that needs
+    /// a probe says it was not checked (never "none"), and nothing is reported.
+    @Test func recordWithoutKprobeEventsRecordsTracepointsOnly() throws {
+        let fixture = "linux-6.18/healthy-mix-record.dat"
+        let truth = try Truth(fixture)
+        #expect(truth.line("kprobes: none (this kernel has no kprobe_events: absent;") != nil)
+        #expect(truth.line("pid filter: none") != nil)
+        let a = try TraceAnalysis(path: Fixtures.path(fixture))
+        #expect(a.unmodelled.isEmpty)
+        for rule in [
+            RuleID.chargeMoveUnmapped, .mlockRestoredByReclaim, .foreignReferenceRescue, .freedWhileIsolated,
+        ] {
+            #expect(a.coverage.first { $0.rule.id == rule }?.runnable == false, "\(rule)")
+            #expect(!a.findings.contains { $0.rule == rule })
         }
         #expect(!a.findings.contains { $0.severity >= .warning })
     }
