@@ -21,7 +21,7 @@ public enum Attribution: UInt8, Sendable, Comparable, CustomStringConvertible {
 }
 
 /// Where a folio's generation ended, or what ended it.
-public enum FreeContext: String, Sendable {
+public enum FreeContext: String, Sendable, CaseIterable {
     /// Freed by a task inside `mm_vmscan_memcg_reclaim_begin/end`.
     case memcgReclaim = "memcg_reclaim"
     /// Freed inside `mm_vmscan_direct_reclaim_begin/end`.

@@ -40,7 +40,7 @@ extension LifecycleEngine {
         }
         // The same page of the new folio: new head = new - (old - old head).
         let newHead = new &- (old &- oldHead)
-        let source = live[oldHead].map { folios[Int($0)] }
+        let source = live[oldHead].map { folios[$0] }
         guard migratedTo[oldHead] != newHead else { return }
         if head(of: newHead) == nil {
             begin(pfn: newHead, order: source?.order ?? 0, r, allocated: false)

@@ -35,8 +35,8 @@ public struct LifecycleEngine {
 
     let options: Options
     let eventNames: [String]
-    /// Live folios: head pfn -> slot in `folios`. Slots of ended generations are reused.
-    var live = PfnTable<Int32>()
+    /// Every head pfn seen: its generations so far and the slot in `folios` of its live one.
+    var live = HeadTable()
     /// The last rmap probe that mapped each live folio, for the evidence of a free while
     /// mapped (kept only when the capture has an unmap probe to balance it).
     var lastMap: [UInt64: RecordMark] = [:]
@@ -73,11 +73,13 @@ public struct LifecycleEngine {
     /// Where a folio that migration joined to a new one went: old head -> new head, until the
     /// old generation ends (shortly, freed by the migrating task).
     var migratedTo: [UInt64: UInt64] = [:]
-    var folios: [LiveFolio] = []
-    var freeSlots: [Int32] = []
-    var nextGeneration = PfnTable<UInt32>()
+    var folios = FolioSlots()
     /// Live folios of each order > 0, so tail pfns can find their head.
     var liveLarge = [Int](repeating: 0, count: 16)
+    /// Live folios of order > 0 by the 512-pfn block their head is in (`head(of:)`): a pfn in
+    /// a block without one is not the tail of a folio of order 9 or less, which settles most
+    /// lookups of a pfn that is no live head in one probe instead of one per live order.
+    var largeBlocks = PfnTable<Int32>()
     var memcgs: [UInt64: MemcgSummary] = [:]
     /// Per memcg, the pages of live folios on an LRU list and in the page cache, kept up to
     /// date as folios change (`census()`): the timeline samples it often, and walking every
@@ -167,7 +169,7 @@ public struct LifecycleEngine {
     public func recount() -> [UInt64: PageCensus] {
         var c: [UInt64: PageCensus] = [:]
         for (_, slot) in live {
-            let f = folios[Int(slot)]
+            let f = folios[slot]
             let onLRU = f.lru != LRUList.unknown.rawValue
             guard onLRU || f.inPageCache else { continue }
             if onLRU {
@@ -206,8 +208,8 @@ public struct LifecycleEngine {
 
     /// The live folio with head `pfn` (which must be live).
     subscript(_ pfn: UInt64) -> LiveFolio {
-        get { folios[Int(live[pfn]!)] }
-        _modify { yield &folios[Int(live[pfn]!)] }
+        @inline(__always) _read { yield folios[live[pfn]!] }
+        @inline(__always) _modify { yield &folios[live[pfn]!] }
     }
 
     // MARK: feeding
@@ -446,10 +448,10 @@ public struct LifecycleEngine {
     /// Ends the trace: live generations stay live; the summary gets its totals.
     public mutating func finish() -> LifecycleReport {
         summary.liveAtEnd = UInt64(live.count)
-        summary.folios = UInt64(nextGeneration.count)
+        summary.folios = UInt64(live.pfns)
         var liveKept: [FolioGeneration] = []
         for (pfn, slot) in live {
-            let f = folios[Int(slot)]
+            let f = folios[slot]
             if f.bits.contains(.crossesLoss) { summary.generationsCrossingLoss += 1 }
             if let m = f.owner {
                 memcgs[m, default: MemcgSummary(id: m)].pagesLiveAtEnd &+= f.pages
@@ -491,8 +493,7 @@ public struct LifecycleEngine {
             if let head = head(of: p) { retire(head, freedAt: nil, freedBy: nil, context: nil) }
             if order == 0 { break }
         }
-        var f = LiveFolio(generation: nextGeneration[pfn, default: 0], order: order, firstSeen: r.timestamp)
-        nextGeneration[pfn] = f.generation + 1
+        var f = LiveFolio(generation: 0, order: order, firstSeen: r.timestamp)
         if allocated {
             f.bits.insert(.allocated)
             f.allocPid = r.pid
@@ -505,16 +506,12 @@ public struct LifecycleEngine {
             f.attribution = .inferred
         }
         summary.generations += 1
-        if order > 0 { liveLarge[Int(min(order, 15))] += 1 }
-        let slot: Int32
-        if let reused = freeSlots.popLast() {
-            slot = reused
-            folios[Int(slot)] = f
-        } else {
-            slot = Int32(folios.count)
-            folios.append(f)
+        if order > 0 {
+            liveLarge[Int(min(order, 15))] += 1
+            largeBlocks[pfn >> Self.blockShift, default: 0] += 1
         }
-        live[pfn] = slot
+        let slot = folios.add(f)
+        folios[slot].generation = live.begin(pfn, slot: slot)
         if let m = f.owner { charge(m, pages: f.pages) }
     }
 
@@ -528,17 +525,27 @@ public struct LifecycleEngine {
 
     /// The head pfn of the live folio containing `pfn`, if any. Folios are naturally aligned
     /// (a folio of order k starts at a multiple of 2^k pfns), so only one candidate per order.
+    ///
+    /// A candidate head of order 9 or less is in `pfn`'s 512-pfn block, and a head that
+    /// covers `pfn` is a live folio of order > 0: without one in the block (`largeBlocks`), no
+    /// candidate of those orders can answer, and only the orders above are tried.
+    @inline(__always)
     func head(of pfn: UInt64) -> UInt64? {
         if live[pfn] != nil { return pfn }
-        for order in 1..<liveLarge.count where liveLarge[order] > 0 {
+        if largeBlocks.count == 0 { return nil }
+        let inBlock = largeBlocks[pfn >> Self.blockShift] != nil
+        for order in (inBlock ? 1 : Self.blockShift + 1)..<liveLarge.count where liveLarge[order] > 0 {
             let candidate = pfn & ~((1 << UInt64(order)) - 1)
             if let slot = live[candidate] {
-                let f = folios[Int(slot)]
+                let f = folios[slot]
                 if Int(f.order) >= order, pfn < candidate + f.pages { return candidate }
             }
         }
         return nil
     }
+
+    /// log2 of the pfns in a block of `largeBlocks`.
+    static let blockShift = 9
 
     /// A free (`mm_page_free` fires with the folio's order, first thing in
     /// `free_pages_prepare()`).
@@ -558,7 +565,7 @@ public struct LifecycleEngine {
         step(freed, r, "order=\(order)")
         let context = freeContext(r.pid)
         if found != nil, !freedWhileMapped(freed, r) { freedInPageCache(freed, r, context) }
-        summary.freesByContext[context.rawValue, default: 0] += 1
+        summary.frees[context] &+= 1
         retire(freed, freedAt: r.timestamp, freedBy: r.pid, context: context)
         // A free larger than what the trace knew covers generations seen only in part (each
         // began before the trace with the order its first event showed): they end here too.
@@ -571,13 +578,17 @@ public struct LifecycleEngine {
 
     /// Ends a live generation: folds it into the summary, keeps it if asked.
     mutating func retire(_ head: UInt64, freedAt: UInt64?, freedBy: Int32?, context: FreeContext?) {
-        guard let slot = live.removeValue(forKey: head) else { return }
+        guard let slot = live.end(head) else { return }
         if !lastMap.isEmpty { lastMap.removeValue(forKey: head) }
         let successor = migratedTo.isEmpty ? nil : migratedTo.removeValue(forKey: head)
-        let f = folios[Int(slot)]
+        let f = folios[slot]
         tally(f, by: -1)
-        freeSlots.append(slot)
-        if f.order > 0 { liveLarge[Int(min(f.order, 15))] -= 1 }
+        folios.remove(slot)
+        if f.order > 0 {
+            liveLarge[Int(min(f.order, 15))] -= 1
+            let block = head >> Self.blockShift
+            if let n = largeBlocks[block], n > 1 { largeBlocks[block] = n - 1 } else { largeBlocks[block] = nil }
+        }
         if let freed = freedAt {
             summary.freed += 1
             if f.bits.contains(.allocated), freed > f.firstSeen {
@@ -595,6 +606,7 @@ public struct LifecycleEngine {
         }
     }
 
+    @inline(__always)
     func freeContext(_ pid: Int32) -> FreeContext {
         if let kind = reclaiming[pid] {
             return kind == .direct ? .directReclaim : .memcgReclaim
@@ -613,7 +625,7 @@ public struct LifecycleEngine {
         } else {
             summary.uncountedLosses += 1
         }
-        for (_, slot) in live { folios[Int(slot)].bits.insert(.crossesLoss) }
+        for (_, slot) in live { folios[slot].bits.insert(.crossesLoss) }
         for i in lastStat.indices { lastStat[i] = nil }
     }
 
@@ -624,6 +636,7 @@ public struct LifecycleEngine {
         vmemmapBase = folio &- pfn &* 64
     }
 
+    @inline(__always)
     func pfn(ofPage page: UInt64?) -> UInt64? {
         guard let page, let base = vmemmapBase, page >= base, (page - base) % 64 == 0 else { return nil }
         return (page - base) / 64
@@ -642,6 +655,7 @@ public struct LifecycleEngine {
         )
     }
 
+    @inline(__always)
     func evidence(_ r: RawRecord) -> Evidence { evidence(RecordMark(r)) }
 
     func evidence(_ m: RecordMark) -> Evidence {
@@ -655,6 +669,7 @@ public struct LifecycleEngine {
             + (address.map { " addr=0x\(String($0, radix: 16))" } ?? "")
     }
 
+    @inline(__always)
     func isWatched(_ head: UInt64, _ f: LiveFolio) -> Bool {
         options.allSteps || (!options.watch.isEmpty && options.watch.contains { $0 >= head && $0 - head < f.pages })
     }
@@ -663,7 +678,7 @@ public struct LifecycleEngine {
         guard options.allSteps || !options.watch.isEmpty else { return }
         let head = head(of: pfn) ?? pfn
         guard let slot = live[head] else { return }
-        let g = folios[Int(slot)]
+        let g = folios[slot]
         guard isWatched(head, g) else { return }
         let name = Int(r.eventID) < eventNames.count ? eventNames[Int(r.eventID)] : "id \(r.eventID)"
         steps[FolioStepKey(pfn: head, generation: g.generation), default: []].append(

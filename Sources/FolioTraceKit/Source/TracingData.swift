@@ -124,12 +124,57 @@ public struct TracingData {
     }
 
     /// The task names of `saved_cmdlines`: pid -> comm, as the kernel last saw them.
+    ///
+    /// The kernel writes ASCII "pid comm" lines; those are cut as bytes. Text with a byte
+    /// outside ASCII, or a carriage return, goes through `String`'s own splitting, whose
+    /// Characters (a "\r\n" pair, a space with a combining mark) bytes would not match: cut
+    /// by Character, the 6 552 lines of the scale capture cost 61 M instructions, more than
+    /// `analyze` spends on most fixtures' records (docs/performance.md).
     public func savedCommands() -> [Int32: String] {
+        var text = savedCmdlines
+        let cut = text.withUTF8 { bytes -> [Int32: String]? in
+            guard !bytes.contains(where: { $0 >= 0x80 || $0 == UInt8(ascii: "\r") }) else { return nil }
+            var out: [Int32: String] = [:]
+            var start = 0
+            while start < bytes.count {
+                let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+                defer { start = end + 1 }
+                let line = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                guard let space = line.firstIndex(of: UInt8(ascii: " ")),
+                    let pid = Self.int32(UnsafeBufferPointer(rebasing: line[..<space]))
+                else { continue }
+                out[pid] = String(decoding: line[(space + 1)...], as: UTF8.self)
+            }
+            return out
+        }
+        if let cut { return cut }
         var out: [Int32: String] = [:]
         for line in savedCmdlines.split(separator: "\n") {
             guard let space = line.firstIndex(of: " "), let pid = Int32(line[..<space]) else { continue }
             out[pid] = String(line[line.index(after: space)...])
         }
         return out
+    }
+
+    /// `Int32(_: String)` over ASCII bytes: an optional sign, then at least one digit, nil on
+    /// anything else or on overflow.
+    static func int32(_ b: UnsafeBufferPointer<UInt8>) -> Int32? {
+        var i = 0
+        var negative = false
+        if let first = b.first, first == UInt8(ascii: "+") || first == UInt8(ascii: "-") {
+            negative = first == UInt8(ascii: "-")
+            i = 1
+        }
+        guard i < b.count else { return nil }
+        var v: Int64 = 0
+        while i < b.count {
+            let d = b[i] &- UInt8(ascii: "0")
+            guard d < 10 else { return nil }
+            v = v * 10 + Int64(d)
+            guard v <= Int64(Int32.max) + 1 else { return nil }
+            i += 1
+        }
+        if negative { v = -v }
+        return v < Int64(Int32.min) || v > Int64(Int32.max) ? nil : Int32(v)
     }
 }

@@ -7,7 +7,7 @@ extension PerfettoPass {
             if let t = tracked.removeValue(forKey: head) { close(t, ts, "freed") }
             return
         }
-        let f = engine.folios[Int(slot)]
+        let f = engine.folios[slot]
         if let t = tracked[head], t.generation != f.generation {
             tracked[head] = nil
             close(t, ts, "ended")
@@ -120,7 +120,7 @@ extension PerfettoPass {
         let unseen = engine.live[m.oldHead] == nil && options.allFolios && folioTracks < options.folioLimit
         guard source != nil || unseen, let slot = engine.live[target] else { return }
         // The new folio gets a track: the flow needs its other end.
-        let key = PerfettoFolioKey(pfn: target, generation: engine.folios[Int(slot)].generation)
+        let key = PerfettoFolioKey(pfn: target, generation: engine.folios[slot].generation)
         wanted.insert(key)
         wantedPfns.insert(target)
         observe(target, ts)

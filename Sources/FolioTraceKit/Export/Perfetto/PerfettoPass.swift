@@ -334,9 +334,9 @@ struct PerfettoPass {
 
         switch event {
         case .pageCacheAdd where engine.summary.refaults != refaults:
-            if let h = after, let slot = engine.live[h] { machineRefaulted &+= engine.folios[Int(slot)].pages }
+            if let h = after, let slot = engine.live[h] { machineRefaulted &+= engine.folios[slot].pages }
         case .pageCacheDelete where engine.summary.evictions != evictions:
-            if let h = after, let slot = engine.live[h] { machineReclaimed &+= engine.folios[Int(slot)].pages }
+            if let h = after, let slot = engine.live[h] { machineReclaimed &+= engine.folios[slot].pages }
         default: break
         }
         tasks(r, event)
