@@ -172,6 +172,16 @@ private struct WindowedRun {
         _ records: inout S,
         progress: ((TraceAnalysis.Progress) -> Void)?
     ) throws(TraceFileError) -> [LostEvents] {
+        // Counted in a buffer of its own, handed back at the end: incrementing the pass's
+        // array, or an array in a local, went through its modify accessor and a uniqueness
+        // check on every record (docs/performance.md).
+        let taken = pass.takeCounts()
+        let counts = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: taken.count)
+        _ = counts.initialize(from: taken)
+        defer {
+            pass.putCounts(Array(counts))
+            counts.deallocate()
+        }
         while let r = try records.next() {
             read &+= 1
             if let progress, read & 0x3_FFFF == 0 {
@@ -186,7 +196,9 @@ private struct WindowedRun {
                 continue
             }
             if r.timestamp > end { break }
-            pass.handle(r)
+            let id = Int(r.eventID)
+            if id < counts.count { counts[id] &+= 1 }
+            pass.model(r)
             if r.timestamp >= timeline.due { timeline.observe(r.timestamp, pass.engine) }
             if first == nil { first = r.timestamp }
             last = r.timestamp

@@ -206,6 +206,11 @@ public struct LifecycleEngine {
         if cached { tallies[i].census.pageCachePages &+= pages }
     }
 
+    /// Changes the live folio in `slot` in one access: each `self[head].field = ...` looks the
+    /// head up again and checks the slots' storage for uniqueness again.
+    @inline(__always)
+    mutating func update(_ slot: Int32, _ change: (inout LiveFolio) -> Void) { change(&folios[slot]) }
+
     /// The live folio with head `pfn` (which must be live).
     subscript(_ pfn: UInt64) -> LiveFolio {
         @inline(__always) _read { yield folios[live[pfn]!] }
@@ -235,14 +240,22 @@ public struct LifecycleEngine {
         guard cpu >= 0, cpu < TraceLimits.cpus else { return }  // damaged: no kernel has such a CPU
         if cpu >= lastStat.count { lastStat += Array(repeating: nil, count: cpu + 1 - lastStat.count) }
         let previousStat = lastStat[cpu]
-        if previousStat != nil { lastStat[cpu] = nil }
+        // A stat event replaces the CPU's last one below: clearing it first was a second write
+        // (and uniqueness check) for half the records of a 6.13+ capture.
+        if previousStat != nil, !event.isMemcgStat { lastStat[cpu] = nil }
         switch event {
         case .other, .malformed:
             return
         case .pageAlloc(let a):
             guard let pfn = a.pfn else { break }
-            begin(pfn: pfn, order: UInt8(truncatingIfNeeded: a.order), r, allocated: true, gfp: a.gfpFlags)
-            self[pfn].migratetype = Int8(truncatingIfNeeded: a.migratetype)
+            begin(
+                pfn: pfn,
+                order: UInt8(truncatingIfNeeded: a.order),
+                r,
+                allocated: true,
+                gfp: a.gfpFlags,
+                migratetype: Int8(truncatingIfNeeded: a.migratetype)
+            )
             step(pfn, r, "order=\(a.order) migratetype=\(a.migratetype) gfp=0x\(String(a.gfpFlags, radix: 16))")
         case .pageFree(let f):
             end(pfn: f.pfn, order: UInt8(truncatingIfNeeded: f.order), r)
@@ -253,12 +266,15 @@ public struct LifecycleEngine {
         case .lruInsertion(let l):
             learnVmemmap(folio: l.folio, pfn: l.pfn)
             let head = folio(l.pfn, r)
-            tally(out: head)
-            self[head].lru = l.lru.rawValue
-            tally(in: head)
-            self[head].lruFlags = UInt8(truncatingIfNeeded: l.flags.rawValue)
-            self[head].bits.insert(.sawLRUFlags)
-            self[head].lruInsertions &+= 1
+            let slot = live[head]!
+            tally(folios[slot], by: -1)
+            update(slot) { f in
+                f.lru = l.lru.rawValue
+                f.lruFlags = UInt8(truncatingIfNeeded: l.flags.rawValue)
+                f.bits.insert(.sawLRUFlags)
+                f.lruInsertions &+= 1
+            }
+            tally(folios[slot], by: 1)
             summary.lruInsertions[Int(min(l.lru.rawValue, 4))] += 1
             attributeExactly(head, previousStat, r, positive: true)
             step(head, r, "lru=\(l.lru) flags=\(l.flags.letters)")
@@ -276,15 +292,18 @@ public struct LifecycleEngine {
         case .pageCacheAdd(let p):
             let head = folio(p.pfn, r, order: p.order)
             let page = FilePage(dev: p.dev, inode: p.inode, index: p.index)
-            tally(out: head)
-            self[head].dev = p.dev
-            self[head].inode = p.inode
-            self[head].index = p.index
-            self[head].pageCacheAdded = r.timestamp
-            self[head].pageCacheAddPid = r.pid
-            self[head].pageCacheAddCPU = UInt16(truncatingIfNeeded: r.cpu)
-            self[head].pageCacheDeleted = 0
-            tally(in: head)
+            let slot = live[head]!
+            tally(folios[slot], by: -1)
+            update(slot) { f in
+                f.dev = p.dev
+                f.inode = p.inode
+                f.index = p.index
+                f.pageCacheAdded = r.timestamp
+                f.pageCacheAddPid = r.pid
+                f.pageCacheAddCPU = UInt16(truncatingIfNeeded: r.cpu)
+                f.pageCacheDeleted = 0
+            }
+            tally(folios[slot], by: 1)
             summary.pageCacheAdds += 1
             attributeExactly(head, previousStat, r, positive: true)
             if let evicted = refault(page, pages: self[head].pages) {
@@ -309,9 +328,10 @@ public struct LifecycleEngine {
             step(head, r, "dev=\(p.major):\(p.minor) ino=\(p.inode) index=\(p.index)")
         case .pageCacheDelete(let p):
             let head = folio(p.pfn, r, order: p.order)
-            tally(out: head)
-            self[head].pageCacheDeleted = r.timestamp
-            tally(in: head)
+            let slot = live[head]!
+            tally(folios[slot], by: -1)
+            folios[slot].pageCacheDeleted = r.timestamp
+            tally(folios[slot], by: 1)
             summary.pageCacheDeletes += 1
             seesPageCacheExits.delete = true
             let page = FilePage(dev: p.dev, inode: p.inode, index: p.index)
@@ -487,7 +507,14 @@ public struct LifecycleEngine {
     }
 
     /// Starts a generation at `pfn`, ending whatever the trace still had there.
-    mutating func begin(pfn: UInt64, order: UInt8, _ r: RawRecord, allocated: Bool, gfp: UInt64? = nil) {
+    mutating func begin(
+        pfn: UInt64,
+        order: UInt8,
+        _ r: RawRecord,
+        allocated: Bool,
+        gfp: UInt64? = nil,
+        migratetype: Int8 = -1
+    ) {
         // A live folio that covers this pfn was freed (or split) where the trace did not see.
         for p in Self.span(pfn, order) {
             if let head = head(of: p) { retire(head, freedAt: nil, freedBy: nil, context: nil) }
@@ -498,6 +525,7 @@ public struct LifecycleEngine {
             f.bits.insert(.allocated)
             f.allocPid = r.pid
             f.gfpFlags = UInt32(truncatingIfNeeded: gfp ?? 0)
+            f.migratetype = migratetype
         } else {
             summary.beganBeforeTrace += 1
         }
@@ -717,4 +745,12 @@ public struct MappedFreeJudgement: Sendable {
 
     /// Why a folio of this order is not judged, or nil.
     func notJudged(order: UInt8) -> String? { order == 0 ? small : large }
+}
+
+extension MMEvent {
+    /// Whether this is a memcg stat event (what the engine keeps per CPU for adjacency).
+    var isMemcgStat: Bool {
+        if case .memcgStat = self { return true }
+        return false
+    }
 }

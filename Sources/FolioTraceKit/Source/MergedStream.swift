@@ -9,6 +9,12 @@ public struct MergedStream {
     public private(set) var streams: [CPUStream]
     private var heads: [RawRecord?]
     private var taken = -1
+    /// The CPU whose head would come first if `taken`'s were not there, and its timestamp
+    /// (`Int.max` when no other CPU has a record): set by the last scan of every head, and
+    /// still true while only `taken` advances. A CPU's records come in runs, so most calls
+    /// compare the new head with this one instead of scanning them all (docs/performance.md).
+    private var runnerUp = Int.max
+    private var runnerUpTS = UInt64.max
     private let path: String
 
     init(file: TraceFile) throws(TraceFileError) {
@@ -32,11 +38,44 @@ public struct MergedStream {
             } catch {
                 throw TraceFileError(path: path, problem: error.problem)
             }
+            // Still first: earlier than every other CPU's head, or as early and a lower CPU.
+            if let h = heads[taken],
+                h.timestamp < runnerUpTS || (h.timestamp == runnerUpTS && taken < runnerUp)
+            {
+                return h
+            }
             taken = -1
         }
-        guard let best = Self.earliest(heads) else { return nil }
+        guard let (best, second) = Self.earliestTwo(heads) else { return nil }
         taken = best
+        runnerUp = second
+        runnerUpTS = second == Int.max ? .max : heads[second]!.timestamp
         return heads[best]
+    }
+
+    /// The CPU whose next record comes first (the lower CPU on a tie), and the one that would
+    /// come first without it (`Int.max` when none); nil when all are done.
+    @inline(__always)
+    static func earliestTwo(_ heads: [RawRecord?]) -> (best: Int, second: Int)? {
+        var best = -1
+        var bestTS = UInt64.max
+        var second = Int.max
+        var secondTS = UInt64.max
+        for i in heads.indices {
+            guard let h = heads[i] else { continue }
+            if best < 0 || h.timestamp < bestTS {
+                if best >= 0 {
+                    second = best
+                    secondTS = bestTS
+                }
+                best = i
+                bestTS = h.timestamp
+            } else if second == Int.max || h.timestamp < secondTS {
+                second = i
+                secondTS = h.timestamp
+            }
+        }
+        return best >= 0 ? (best, second) : nil
     }
 
     /// The CPU whose next record comes first (the lower CPU on a tie), nil when all are done.
