@@ -21,8 +21,10 @@ struct Tail: ParsableCommand {
             On a terminal the summary refreshes in place and findings print above it; otherwise \
             (or with --format json) it writes JSON lines: {"type": "finding", ...} as detected and \
             {"type": "summary", ...} every interval. Lost events are counted as the kernel counts \
-            them and shown. With -o it also writes every page it read into a trace.dat, as record \
-            does, so the trace behind a finding is kept. Ctrl-C or SIGTERM ends it and removes its \
+            them and shown. A thread a CPU reads the ring buffers; what the analysis has not reached \
+            waits in memory (--spool-kb a CPU) and then on disk, never in the kernel's buffer. With \
+            -o it also writes every page it read into a trace.dat, as record does, so the trace \
+            behind a finding is kept. Ctrl-C or SIGTERM ends it and removes its \
             tracefs instance. Needs root.
             """
     )
@@ -49,6 +51,12 @@ struct Tail: ParsableCommand {
     var bufferKb: Int?
 
     @Option(
+        help:
+            "Memory per CPU, in KiB, for pages read and not yet analyzed; beyond it they wait in an unlinked file in $TMPDIR (or /var/tmp)."
+    )
+    var spoolKb: Int = LiveSession.defaultSpoolKiB
+
+    @Option(
         name: .shortAndLong,
         help:
             "Also write what tail read to this trace.dat (version 6; under a temporary name beside it, renamed once complete; not a device, directory or FIFO)."
@@ -58,6 +66,7 @@ struct Tail: ParsableCommand {
     func validate() throws {
         if let d = duration, !(d > 0) { throw ValidationError("--duration must be a positive number of seconds") }
         if !(interval >= 0.1) { throw ValidationError("--interval must be at least 0.1 seconds") }
+        if spoolKb < 0 { throw ValidationError("--spool-kb must be 0 or more") }
         if output == "-" { throw ValidationError("-o -: standard output carries tail's summaries; give a file") }
     }
 
@@ -85,7 +94,8 @@ struct Tail: ParsableCommand {
             session = try LiveSession(
                 events: preset.events + event,
                 bufferKiB: bufferKb,
-                recordingTo: file?.temporaryPath
+                recordingTo: file?.temporaryPath,
+                spoolKiB: spoolKb
             )
         } catch {
             Streams.error(error)
@@ -131,6 +141,11 @@ struct Tail: ParsableCommand {
         do { try session.finish() } catch { recordingError = error }
         for f in session.newFindings() { write(view.finding(f)) }
         write(view.summary(session, elapsed: Date().timeIntervalSince(start), final: true))
+        for (cpu, error) in session.spoolRefusals {
+            Streams.writeStandardError(
+                "foliotrace: CPU \(cpu)'s spool refused pages (\(error)): its reader waited, and what the kernel overwrote meanwhile is counted as lost\n"
+            )
+        }
         if let file {
             if let recordingError {
                 Streams.error(recordingError)

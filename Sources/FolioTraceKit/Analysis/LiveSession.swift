@@ -14,15 +14,18 @@ import Musl
 /// Live analysis: our tracefs instance read as it fills, fed to the same decoder, lifecycle
 /// engine and detectors as a trace.dat.
 ///
-/// A reader thread takes each CPU's full pages as they fill, and the page the kernel is still
-/// writing once it has waited 50 ms (so a quiet CPU does not hold back the others for long);
-/// each `poll()` merges the CPUs' queued records by timestamp into the engine. Records of a
-/// quiet CPU can land in a later poll with a timestamp older than the last one handled: the
-/// engine sees them up to that long late, the price of not reading a page per event.
+/// Each CPU has a reader thread (`CPUPipeReader`) that takes the CPU's full pages as they
+/// fill, and the page the kernel is still writing once it has waited 50 ms (so a quiet CPU
+/// does not hold back the others for long), into the CPU's `PageSpool`: in memory up to
+/// `spoolKiB`, then in an unlinked file, so reading never waits for the analysis and the
+/// analysis never makes the kernel overwrite events. Each `poll()` merges the CPUs' spooled
+/// records by timestamp into the engine. Records of a quiet CPU can land in a later poll with
+/// a timestamp older than the last one handled: the engine sees them up to that long late,
+/// the price of not reading a page per event.
 ///
-/// With `recordingTo`, the reader thread also writes every page it reads to a spool file per
-/// CPU, and `finish` assembles them into a trace.dat (as `Recorder` does): the file holds
-/// exactly the pages the analysis is fed, so its events are the ones tail counted.
+/// With `recordingTo`, each reader also writes every page it spools to a spool file per CPU,
+/// and `finish` assembles them into a trace.dat (as `Recorder` does): the file holds exactly
+/// the pages the analysis is fed, so its events are the ones tail counted.
 public final class LiveSession {
     public let instance: TraceFSInstance
     public let enabled: [String]
@@ -36,22 +39,49 @@ public final class LiveSession {
     /// Each CPU's next record, taken from its stream and not yet handled (kept between polls:
     /// a poll stops at its budget, not when every stream is empty).
     private var heads: [RawRecord?]
-    private var reader: LiveReader?
+    /// The CPUs' readers, until `finish` stops them (empty after).
+    private var readers: [CPUPipeReader] = []
+    /// The CPUs' spools (the streams read them; kept to count what waits in them).
+    private let spools: [PageSpool]
     private let scratch: URL
     private let on: [(system: String, event: String)]
     /// Where `finish` writes the trace.dat, and the file version (6, or 7 with zstd).
     private let output: String?
     private let fileVersion: Int
-    private let spools: [URL]
+    private let recordings: [URL]
     /// Each CPU's stats file as the kernel printed it when tracing stopped (empty before).
     private var finalStats: [String] = []
+
+    /// Memory each CPU's spool holds before pages go to its file, in KiB (`tail --spool-kb`):
+    /// 4 MiB, about three times the kernel's default buffer of a CPU (1,408 KiB), so that the
+    /// analysis's ordinary lag (a slice of 64 Ki records, a summary, a busy machine's scheduling)
+    /// costs no disk I/O; when the analysis falls behind for longer (a storm), the pages wait on
+    /// disk instead. The resident set it adds is at most this times the CPUs (8 MiB here).
+    public static let defaultSpoolKiB = 4096
+
+    /// Where the spools' files go: `$TMPDIR`, or `/var/tmp`, which is on disk where `/tmp` is
+    /// often a tmpfs (a backlog there would be held in memory again).
+    public static var spoolDirectory: String {
+        if let dir = ProcessInfo.processInfo.environment["TMPDIR"], !dir.isEmpty { return dir }
+        return "/var/tmp"
+    }
 
     /// Creates the instance, enables `events` and starts reading.
     /// - Parameters:
     ///   - recordingTo: a trace.dat to write at `finish` with every page read (the caller's
     ///     temporary file: `OutputFile` renames it into place).
     ///   - fileVersion: that file's version, 6 or 7 (zstd).
-    public init(events: [String], bufferKiB: Int?, recordingTo output: String? = nil, fileVersion: Int = 6) throws {
+    ///   - spoolKiB: memory each CPU's spool holds before its pages go to disk (rounded down
+    ///     to whole pages; 0: every page goes through the file).
+    ///   - spoolDirectory: where the spools' unlinked files are made.
+    public init(
+        events: [String],
+        bufferKiB: Int?,
+        recordingTo output: String? = nil,
+        fileVersion: Int = 6,
+        spoolKiB: Int = LiveSession.defaultSpoolKiB,
+        spoolDirectory: String = LiveSession.spoolDirectory
+    ) throws {
         instance = try TraceFSInstance()
         if let bufferKiB { try instance.setBufferSize(kib: bufferKiB) }
         instance.write("tracing_on", "0")
@@ -76,17 +106,26 @@ public final class LiveSession {
         for url in empty { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
         let headers = dir.appendingPathComponent("headers.dat").path
         try w.write(to: headers, cpuData: empty)
-        spools = output == nil ? [] : (0..<cpus).map { dir.appendingPathComponent("spool-cpu\($0)") }
-        var spoolFiles: [Int32] = []
-        for url in spools {
+        recordings = output == nil ? [] : (0..<cpus).map { dir.appendingPathComponent("spool-cpu\($0)") }
+        var recordingFiles: [Int32] = []
+        for url in recordings {
             let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard fd >= 0 else {
                 let reason = String(cString: strerror(errno))
-                for f in spoolFiles { Glibc.close(f) }
+                for f in recordingFiles { Glibc.close(f) }
                 instance.destroy()
                 throw CaptureError("cannot create the spool file \(url.path): \(reason)")
             }
-            spoolFiles.append(fd)
+            recordingFiles.append(fd)
+        }
+        do {
+            spools = try (0..<cpus).map { _ in
+                try PageSpool(pageSize: size, memoryPages: max(spoolKiB, 0) * 1024 / size, directory: spoolDirectory)
+            }
+        } catch {
+            for f in recordingFiles { Glibc.close(f) }
+            instance.destroy()
+            throw CaptureError("\(error) (set TMPDIR to a directory on disk that can be written)")
         }
         metadata = try TraceFile(path: headers)
         pass = AnalysisPass(
@@ -95,22 +134,21 @@ public final class LiveSession {
             cgroupPaths: CgroupPaths.scan(),
             enabled: Set(enabled)
         )
-        let pageQueues = (0..<cpus).map { _ in LivePages(pageSize: size) }
         let file = metadata
-        streams = (0..<cpus).map { CPUStream(live: pageQueues[$0], cpu: $0, file: file) }
+        streams = (0..<cpus).map { [spools] in CPUStream(live: spools[$0], cpu: $0, file: file) }
         heads = Array(repeating: nil, count: cpus)
         let traced = instance
-        let live = LiveReader(
-            instance: traced,
-            readers: (0..<cpus).map { tracefs_cpu_open(traced.pointer, Int32($0), true) },
-            queues: pageQueues,
-            spools: spoolFiles,
-            pageSize: size
-        )
-        reader = live
+        readers = (0..<cpus).map { [spools] cpu in
+            CPUPipeReader(
+                instance: traced,
+                cpu: cpu,
+                spool: spools[cpu],
+                recording: recordingFiles.isEmpty ? -1 : recordingFiles[cpu]
+            )
+        }
         instance.write("trace", "")
         instance.write("tracing_on", "1")
-        live.start()
+        for r in readers { r.start() }
     }
 
     deinit { close() }
@@ -125,6 +163,14 @@ public final class LiveSession {
     /// Pages the recording holds, once `finish` wrote it (0 without one).
     public private(set) var recordedPages = 0
 
+    /// Pages that waited in the spools' files on disk so far (their memory was full).
+    public var spilledPages: Int { spools.reduce(0) { $0 + $1.spilledPages } }
+
+    /// Each CPU whose spool refused a page (its file could not be written: a full disk), with
+    /// the first error: its reader waited meanwhile, and what the kernel overwrote is in
+    /// `lostEvents`. Read it after `finish`.
+    public private(set) var spoolRefusals: [(cpu: Int, error: String)] = []
+
     /// `finish` without its error (idempotent; `deinit` calls it).
     public func close(catchUp: Double = 20) { try? finish(catchUp: catchUp) }
 
@@ -136,22 +182,26 @@ public final class LiveSession {
     /// - Throws: `CaptureError` when the recording could not be written (a spool write or the
     ///   trace.dat failed); the analysis and the teardown are done all the same.
     public func finish(catchUp: Double = 20) throws {
-        guard let live = reader else { return }
+        guard !readers.isEmpty else { return }
         defer { try? FileManager.default.removeItem(at: scratch) }
         instance.write("tracing_on", "0")
-        live.stop()
-        live.drain(everything: true)
+        for r in readers { r.stop() }
+        for r in readers { r.drainAll() }
         // Tracing is off and the buffers are empty: the counts are final.
         finalStats = streams.indices.map { instance.read("per_cpu/cpu\($0)/stats") ?? "" }
-        var failure: Error? = live.closeSpools()
-        recordedPages = live.spooledPages
+        var failure: Error? = nil
+        for r in readers {
+            if let e = r.closeRecording(), failure == nil { failure = e }
+            if let e = r.spoolRefusal { spoolRefusals.append((r.cpu, e.description)) }
+        }
+        recordedPages = readers.reduce(0) { $0 + $1.recordedPages }
         if failure == nil, let output {
             do {
                 try TraceDatWriter.writeCapture(
                     of: instance,
                     enabled: on,
                     cpuStats: finalStats,
-                    cpuData: spools,
+                    cpuData: recordings,
                     version: fileVersion,
                     to: output
                 )
@@ -159,10 +209,10 @@ public final class LiveSession {
                 failure = error
             }
         }
-        for url in spools { unlink(url.path) }
+        for url in recordings { unlink(url.path) }
         let deadline = Date().addingTimeInterval(catchUp)
         while Date() < deadline, (try? poll()) ?? 0 > 0 {}
-        backlogPages = live.queuedPages
+        backlogPages = spools.reduce(0) { $0 + $1.count }
         // The records in what is left, counted without analysis (a walk of the pages): with
         // `events`, every event read, as the recording holds them.
         var left = UInt64(heads.reduce(0) { $0 + ($1 == nil ? 0 : 1) })
@@ -173,13 +223,13 @@ public final class LiveSession {
         }
         heads = Array(repeating: nil, count: streams.count)
         unanalyzedEvents = left
-        live.closeReaders()
-        reader = nil
+        for r in readers { r.close() }
+        readers = []
         instance.destroy()
         if let failure { throw failure }
     }
 
-    /// Feeds the records the reader thread has queued to the engine, merged by time, up to
+    /// Feeds the records the reader threads have spooled to the engine, merged by time, up to
     /// `budget` of them and until `deadline` at the latest; returns the records handled. The
     /// budget and the deadline keep a poll short when events come faster than the analysis
     /// handles them, so the caller still prints, checks its signals and stops on time; what is
@@ -198,7 +248,7 @@ public final class LiveSession {
             // The clock is read once every 1024 records (a few hundred microseconds of work).
             if handled & 1023 == 0, let deadline, Date() >= deadline { break }
         }
-        backlogPages = reader?.queuedPages ?? backlogPages
+        if !readers.isEmpty { backlogPages = spools.reduce(0) { $0 + $1.count } }
         return handled
     }
 
@@ -222,7 +272,7 @@ public final class LiveSession {
         for cpu in streams.indices {
             // After the stop the instance is gone (and a read would go to the top-level buffer).
             let stats =
-                reader == nil
+                readers.isEmpty
                 ? (cpu < finalStats.count ? finalStats[cpu] : "") : instance.read("per_cpu/cpu\(cpu)/stats") ?? ""
             lost &+= max(CPUStats.lost(stats), streams[cpu].lost.counted)
         }
@@ -231,132 +281,4 @@ public final class LiveSession {
 
     /// cgroup paths the engine has learned (from cgroup events).
     public var cgroupPaths: [UInt64: String] { engine.tasks.cgroupPaths }
-}
-
-/// The thread that drains the kernel's per-CPU ring buffers into `LivePages` queues as fast as
-/// they fill, so that the analysis, however far behind, never makes the kernel overwrite
-/// events: back-pressure goes to the queues in memory, never to the ring buffer.
-private final class LiveReader: @unchecked Sendable {
-    private let instance: TraceFSInstance
-    private let readers: [OpaquePointer?]
-    private let queues: [LivePages]
-    /// When each CPU's page in progress was last taken (monotonic seconds).
-    private var lastPartial: [Double]
-    /// How long a CPU's events may wait in a page the kernel has not filled: a partial page
-    /// costs a whole page in the queue and the recording, so one is taken at most this often
-    /// (full pages are taken as soon as they are there).
-    static let partialPageInterval = 0.05
-    /// A file per CPU that every page read is written to, whole (empty: no recording).
-    private var spools: [Int32]
-    private let pageSize: Int
-    private let page: UnsafeMutableRawPointer
-    /// The first spool write that failed; the recording stops there, the analysis goes on.
-    private var spoolError: CaptureError?
-    private var spooled = 0
-    private let thread = PollingThread()
-
-    init(instance: TraceFSInstance, readers: [OpaquePointer?], queues: [LivePages], spools: [Int32], pageSize: Int) {
-        self.instance = instance
-        lastPartial = Array(repeating: 0, count: readers.count)
-        self.readers = readers
-        self.queues = queues
-        self.spools = spools
-        self.pageSize = pageSize
-        page = UnsafeMutableRawPointer.allocate(byteCount: pageSize, alignment: pageSize)
-    }
-
-    deinit {
-        page.deallocate()
-        for fd in spools { close(fd) }
-    }
-
-    func start() {
-        // Sleep only when every CPU was empty: a burst is read back to back.
-        thread.start(name: "foliotrace-reader", idleMicroseconds: 1_000) { [self] in drain() == 0 ? .idle : .worked }
-    }
-
-    /// Asks the thread to stop and waits for it.
-    func stop() { thread.stop() }
-
-    /// Reads each CPU's full pages, and the page the kernel is still writing once that has
-    /// waited `partialPageInterval` (everything, partial pages included, with `everything`);
-    /// returns the pages read.
-    ///
-    /// A read of `trace_pipe_raw` hands out the page in progress however little it holds:
-    /// read as fast as this loop runs, a busy CPU's pages held 15 events instead of about 100
-    /// (83,264 pages for 1.2 million events in 5 s here), each a syscall, a copy and a whole
-    /// page in the queue and the recording. So, as `Recorder` does, only the pages before the
-    /// one in progress are read while the stats file says they are there.
-    @discardableResult
-    func drain(everything: Bool = false) -> Int {
-        var pages = 0
-        let now = monotonicSeconds()
-        for (cpu, reader) in readers.enumerated() {
-            guard let reader else { continue }
-            var wanted = Int.max
-            if !everything {
-                let unread = CPUStats.unreadBytes(instance.read("per_cpu/cpu\(cpu)/stats") ?? "")
-                guard unread > 0 else { continue }
-                // Every full page but the one the kernel is writing (at most 256 a visit, so
-                // no CPU waits long), or that one too once it has waited long enough.
-                let full = min(unread / pageSize, 257)
-                wanted = full > 1 ? full - 1 : full
-                if wanted == 0, now - lastPartial[cpu] >= Self.partialPageInterval { wanted = 1 }
-            }
-            var n = 0
-            while n < wanted {
-                let read = tracefs_cpu_read(reader, page, true)
-                guard read > 0 else { break }
-                queues[cpu].push(page, bytes: Int(read))
-                if !spools.isEmpty { spool(cpu, bytes: Int(read)) }
-                n += 1
-            }
-            if n > 0 { lastPartial[cpu] = now }
-            pages += n
-        }
-        return pages
-    }
-
-    private func monotonicSeconds() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-    }
-
-    /// Writes the page just read to the CPU's spool, whole (the file's CPU data is a
-    /// sequence of pages; a partial page's rest is zeros, as the kernel leaves it).
-    private func spool(_ cpu: Int, bytes: Int) {
-        guard spoolError == nil else { return }
-        if bytes < pageSize { memset(page + bytes, 0, pageSize - bytes) }
-        var done = 0
-        while done < pageSize {
-            let n = write(spools[cpu], page + done, pageSize - done)
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else {
-                spoolError = CaptureError("cannot write the recording's spool: \(String(cString: strerror(errno)))")
-                return
-            }
-            done += n
-        }
-        spooled += 1
-    }
-
-    /// Pages written to the spools (read it after `stop`: the thread counts without a lock).
-    var spooledPages: Int { spooled }
-
-    /// Closes the spools (after `stop` and the last `drain`); returns the first write error.
-    func closeSpools() -> CaptureError? {
-        for fd in spools where close(fd) != 0 && spoolError == nil {
-            spoolError = CaptureError("cannot write the recording's spool: \(String(cString: strerror(errno)))")
-        }
-        spools = []
-        return spoolError
-    }
-
-    /// Pages waiting in the queues.
-    var queuedPages: Int { queues.reduce(0) { $0 + $1.count } }
-
-    func closeReaders() {
-        for r in readers { tracefs_cpu_close(r) }
-    }
 }

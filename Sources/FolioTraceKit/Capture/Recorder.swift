@@ -187,11 +187,36 @@ public enum CPUStats {
         return lost
     }
 
-    /// Bytes of events in the buffer not yet read (the `bytes:` line); `Int.max` when the
-    /// kernel does not say, so a reader reads on.
-    public static func unreadBytes(_ stats: String) -> Int {
-        guard let line = stats.split(separator: "\n").first(where: { $0.hasPrefix("bytes:") }) else { return Int.max }
-        return Int(line.split(separator: " ").last ?? "") ?? Int.max
+    /// Bytes of events in the buffer not yet read (the `bytes:` line of the stats file's
+    /// text); `Int.max` when the kernel does not say, so a reader reads on. Reads the bytes
+    /// where they are, without a String: `tail`'s readers ask this at every turn.
+    static func unreadBytes(_ stats: UnsafeRawBufferPointer) -> Int {
+        let key: StaticString = "bytes:"
+        let length = key.utf8CodeUnitCount
+        var line = 0
+        while line + length <= stats.count {
+            var matches = true
+            for i in 0..<length where stats[line + i] != key.utf8Start[i] {
+                matches = false
+                break
+            }
+            var i = line
+            if matches {
+                i += length
+                while i < stats.count, stats[i] == UInt8(ascii: " ") { i += 1 }
+                var value = 0
+                var digits = 0
+                while i < stats.count, stats[i] >= UInt8(ascii: "0"), stats[i] <= UInt8(ascii: "9"), digits < 18 {
+                    value = value * 10 + Int(stats[i] - UInt8(ascii: "0"))
+                    digits += 1
+                    i += 1
+                }
+                return digits > 0 ? value : Int.max
+            }
+            while i < stats.count, stats[i] != UInt8(ascii: "\n") { i += 1 }
+            line = i + 1
+        }
+        return Int.max
     }
 }
 

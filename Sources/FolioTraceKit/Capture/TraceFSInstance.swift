@@ -1,4 +1,5 @@
 import CTraceFS
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -53,6 +54,9 @@ public final class TraceFSInstance {
     }
 
     var pointer: OpaquePointer? { instance }
+
+    /// The path of one of the instance's files (`per_cpu/cpu0/stats`).
+    func path(_ file: String) -> String { "\(tracingDirectory)/instances/\(name)/\(file)" }
 
     /// Turns everything off and removes the instance (idempotent).
     public func destroy() {

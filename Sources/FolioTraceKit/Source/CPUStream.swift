@@ -96,7 +96,7 @@ public struct CPUStream {
     /// A stream over pages read live from tracefs: it returns nil when the pages pushed so
     /// far are used up, and goes on from there once more are pushed. `file` gives the page
     /// layout (a trace.dat of the live kernel's headers and formats, without data).
-    public init(live: LivePages, cpu: Int, file: TraceFile) {
+    public init(live: PageSpool, cpu: Int, file: TraceFile) {
         self.cpu = Int32(cpu)
         bigEndian = file.bigEndian
         path = file.path
@@ -250,7 +250,7 @@ struct PageSupply {
     /// Keeps the memory map (and decompressed sections) alive while pages point into it.
     private let file: TraceFile
     /// Pages from a live capture instead of the file.
-    private let live: LivePages?
+    private let live: PageSpool?
     private let source: UnsafeRawBufferPointer
     private let pageSize: Int
     private let compression: Compression
@@ -266,7 +266,7 @@ struct PageSupply {
     /// The bytes of `source` before this offset have been read and given back (`release`).
     private var released = 0
 
-    init(live: LivePages, file: TraceFile) {
+    init(live: PageSpool, file: TraceFile) {
         self.file = file
         self.live = live
         pageSize = file.pageSize
@@ -323,7 +323,13 @@ struct PageSupply {
     private func chunkEnd(_ i: Int) -> Int { i < 0 ? 0 : chunks[i].offset + chunks[i].compressed }
 
     mutating func nextPage() throws(TraceProblem) -> UnsafeRawBufferPointer? {
-        if let live { return live.pop() }
+        if let live {
+            do throws(PageSpoolError) {
+                return try live.pop()
+            } catch {
+                throw TraceProblem(.truncated("CPU data spooled by the live capture: \(error)"))
+            }
+        }
         while offset >= current.count {
             guard nextChunk < chunks.count else { return nil }
             let c = chunks[nextChunk]
@@ -400,69 +406,4 @@ struct PageSupply {
     }
 
     static let releaseStep = 8 << 20
-}
-
-/// One CPU's pages as a live capture reads them, queued for its `CPUStream`. Buffers are
-/// recycled: a popped page stays valid until the next pop, as a mapped file's would.
-///
-/// A reader thread pushes while the analysis pops (`LiveSession`): the queue is the spool
-/// between them, so reading never waits for the analysis. One lock guards it; it is taken
-/// once a page (4 KiB of events), not once a record.
-public final class LivePages: @unchecked Sendable {
-    public let pageSize: Int
-    private let lock = Lock()
-    private var queue: [UnsafeMutableRawBufferPointer] = []
-    private var head = 0
-    private var spare: [UnsafeMutableRawBufferPointer] = []
-    private var lastPopped: UnsafeMutableRawBufferPointer?
-
-    public init(pageSize: Int) { self.pageSize = pageSize }
-
-    deinit {
-        for p in queue[head...] { p.deallocate() }
-        for p in spare { p.deallocate() }
-        lastPopped?.deallocate()
-    }
-
-    /// Pages waiting.
-    public var count: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return queue.count - head
-    }
-
-    /// Copies one page (`bytes` of it were read; the rest is zeroed) onto the queue.
-    public func push(_ page: UnsafeRawPointer, bytes: Int) {
-        lock.lock()
-        let recycled = spare.popLast()
-        lock.unlock()
-        let buffer = recycled ?? UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 8)
-        let n = min(bytes, pageSize)
-        buffer.baseAddress!.copyMemory(from: page, byteCount: n)
-        if n < pageSize { memset(buffer.baseAddress! + n, 0, pageSize - n) }
-        lock.lock()
-        queue.append(buffer)
-        lock.unlock()
-    }
-
-    func pop() -> UnsafeRawBufferPointer? {
-        lock.lock()
-        defer { lock.unlock() }
-        if let last = lastPopped { spare.append(last) }
-        lastPopped = nil
-        guard head < queue.count else {
-            queue.removeAll(keepingCapacity: true)
-            head = 0
-            return nil
-        }
-        let page = queue[head]
-        head += 1
-        // Keep the array from growing without end while the reader stays ahead.
-        if head >= 1024, head * 2 >= queue.count {
-            queue.removeFirst(head)
-            head = 0
-        }
-        lastPopped = page
-        return UnsafeRawBufferPointer(page)
-    }
 }

@@ -363,6 +363,47 @@ extension RecordLiveTests {
         #expect(left.isEmpty, "\(left)")
     }
 
+    /// With a spool of one page a CPU in memory (`--spool-kb 4`), tail still analyzes every
+    /// event it read: the pages past the first wait in the spool's file and come back in
+    /// order. tail is stopped (SIGSTOP) through a page-cache storm (16 MiB written with
+    /// fsync, the caches dropped, read back a page at a time with readahead off, so each page
+    /// is its own folio), with a buffer that holds it all; continued, its readers drain the
+    /// ring buffers far faster than the analysis handles them, so the spool spills whatever
+    /// the machine's timing. The final summary says every event read was analyzed, as many
+    /// as the recording holds (trace-cmd's count), and that pages went through the file.
+    @Test func tailWithATinySpoolAnalyzesEveryEventItRead() throws {
+        let dir = try Fixtures.scratch("tail-spool")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = "/var/tmp/foliotrace-tail-spool-test-\(getpid())"
+        defer { unlink(data) }
+        let out = dir.appendingPathComponent("tail.dat").path
+        let reader = """
+            import os, sys
+            fd = os.open(sys.argv[1], os.O_RDONLY)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+            while os.read(fd, 4096): pass
+            """
+        let (lines, stderr) = try Self.tailRun(
+            ["-o", out, "--preset", "rmap", "--spool-kb", "4", "--buffer-kb", "16384"],
+            around: "dd if=/dev/zero of=\(data) bs=1M count=16 conv=fsync 2>/dev/null && "
+                + "echo 1 > /proc/sys/vm/drop_caches && python3 -c '\(reader)' \(data)",
+            stalled: true
+        )
+        let final = try #require(lines.last { $0["type"] as? String == "summary" })
+        #expect(final["final"] as? Bool == true)
+        let events = try #require(final["events"] as? Int)
+        #expect(final["unanalyzed_events"] as? Int == 0, "events read but never analyzed: \(final)")
+        #expect(final["unanalyzed_pages"] as? Int == 0, "\(final)")
+        let spilled = try #require(final["spilled_pages"] as? Int)
+        #expect(spilled > 0, "no page went through the spool's file: \(final)")
+        #expect(stderr.contains("wrote \(out): "), "\(stderr)")
+        let theirs = try Self.traceCmdCounts(out)
+        #expect(theirs.events == events, "trace-cmd report's events vs the events tail analyzed: \(final)")
+        #expect(theirs.lost == final["lost_events"] as? Int, "the kernel's losses vs tail's count")
+        // The storm's page cache: a page-cache add per page read back, at least.
+        #expect(final["page_cache_adds"] as? Int ?? 0 >= 4096, "\(final)")
+    }
+
     /// `tail -o` follows the output rules of `record`: a target that is not a regular file is
     /// refused before tracing starts (exit 2, one line, left as it is), and so is `-o -`.
     @Test func tailRefusesAnOutputItMustNotWrite() throws {
