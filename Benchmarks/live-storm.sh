@@ -1,13 +1,20 @@
 #!/bin/bash
-# Live benchmark (issue 15): the same page-cache storm (GiB written with fsync, caches dropped,
-# read back) three times, once around each of `foliotrace record`, `foliotrace tail` and
-# `trace-cmd record`, each with the same events (those `--preset all` enables here) at the
-# kernel's default buffer size; then, side by side, the events each read, the events per second
-# of storm that makes, and the events the kernel lost (each CPU's overrun + dropped events, as
-# the kernel counted them when tracing stopped: the files' cpustat options, read by `trace-cmd
-# report --stat`, and tail's final summary). Events in the files are counted by libtracecmd
-# (Benchmarks' tracecmd-count, or `trace-cmd report` without it). Needs root and tracefs;
-# skips otherwise.
+# Live benchmark (issue 15): the same page-cache storm three times, once around each of
+# `foliotrace record`, `foliotrace tail` and `trace-cmd record`, each with the same events (those
+# `--preset all` enables here) at the kernel's default buffer size; then, side by side, the
+# events each read, the events per second of storm it sustained, and the events the kernel lost
+# (each CPU's overrun + dropped events, as the kernel counted them when tracing stopped: the
+# files' cpustat options, read by `trace-cmd report --stat`, and tail's final summary). Events
+# in the files are counted by libtracecmd (Benchmarks' tracecmd-count, or `trace-cmd report`
+# without it). Needs root and tracefs; skips otherwise.
+#
+# The storm is scale-bench.sh's: MiB written with fsync, caches dropped, read back a page at a
+# time with readahead off (POSIX_FADV_RANDOM), deleted, caches dropped. Read back with cat, the
+# kernel made large folios when memory was free, and a 1 GiB storm gave anywhere from 0.13 to
+# 1.56 million events from one run to the next, so the tools' losses could not be compared;
+# without readahead each page is an order-0 folio and a 512 MiB storm makes about 1.8 million
+# events whatever the free memory. "read + lost" is what the kernel wrote: it differs between
+# the tools' rows only by the machine's other activity (the load is printed with each row).
 #
 # Function tracing is locked on these machines (docs: ENVIRONMENT.md): `trace-cmd record`
 # aborts on ftrace_enabled and set_ftrace_filter (EPERM) and, with -d, dies reading
@@ -15,9 +22,9 @@
 # those function-tracing files, in an instance of its own (-B), so the top-level buffer, which
 # other captures on this machine use, is never touched; its event recording is trace-cmd's own.
 #
-#   sudo bash Benchmarks/live-storm.sh [GiB]      (default 1)
+#   sudo bash Benchmarks/live-storm.sh [MiB]      (default 512)
 set -euo pipefail
-GIB=${1:-1}
+MIB=${1:-512}
 BIN=${FOLIOTRACE:-.build/release/foliotrace}
 COUNT=${TRACECMD_COUNT:-Benchmarks/.build/release/tracecmd-count}
 T=/sys/kernel/tracing
@@ -60,17 +67,24 @@ ready() {
 	return 1
 }
 
-# The storm; sets STORM_S to its length in seconds.
+# The storm (scale-bench.sh's); sets STORM_S to its length in seconds and LOAD to the load
+# average when it ended.
 storm() {
 	rm -f "$FILE"
 	sync
 	local start end
 	start=$(date +%s.%N)
-	dd if=/dev/zero of="$FILE" bs=1M count=$((GIB * 1024)) conv=fsync status=none
+	dd if=/dev/zero of="$FILE" bs=1M count="$MIB" conv=fsync status=none
 	echo 1 >/proc/sys/vm/drop_caches
-	cat "$FILE" >/dev/null
+	python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+while os.read(fd, 4096): pass' "$FILE"
+	rm -f "$FILE"
+	echo 1 >/proc/sys/vm/drop_caches
 	end=$(date +%s.%N)
 	STORM_S=$(echo "$end - $start" | bc)
+	LOAD=$(cut -d" " -f1-3 /proc/loadavg)
 }
 
 # Events in a trace.dat (libtracecmd, which says "unknown option N" of foliotrace's own
@@ -87,12 +101,13 @@ file_lost() {
 		awk '/^overrun:|^dropped events:/ { n += $NF } END { print n + 0 }'
 }
 
-declare -A EVENTS LOST BUF SECONDS_
+declare -A EVENTS LOST BUF SECONDS_ LOADS
 row() { # tool events lost seconds
 	EVENTS[$1]=$2
 	LOST[$1]=$3
 	SECONDS_[$1]=$4
 	BUF[$1]=$BUFFER_KB
+	LOADS[$1]=$LOAD
 }
 
 # 1. foliotrace record
@@ -114,10 +129,11 @@ storm
 kill -INT $PID
 wait $PID || true
 PID=
-read -r TAIL_EVENTS TAIL_LOST < <(python3 - "$WORK/tail.jsonl" <<'PY'
+read -r TAIL_EVENTS TAIL_LOST TAIL_SPILLED TAIL_UNANALYZED < <(python3 - "$WORK/tail.jsonl" <<'PY'
 import json, sys
 final = [j for j in map(json.loads, open(sys.argv[1])) if j.get("type") == "summary"][-1]
-print(final["events"] + final.get("unanalyzed_events", 0), final["lost_events"])
+print(final["events"] + final.get("unanalyzed_events", 0), final["lost_events"],
+      final.get("spilled_pages", 0), final.get("unanalyzed_events", 0))
 PY
 )
 row "foliotrace tail" "$TAIL_EVENTS" "$TAIL_LOST" "$STORM_S"
@@ -152,12 +168,16 @@ if command -v trace-cmd >/dev/null; then
 	fi
 fi
 
-echo "live-storm: $GIB GiB written with fsync, caches dropped, read back, around each tool;" \
-	"$(wc -l <"$EVENT_LIST") events enabled (foliotrace's --preset all)"
-printf '%-18s %9s %8s %12s %14s %11s %8s\n' tool "buffer" "storm s" "events read" "M events/s" "events lost" "lost %"
+echo "live-storm: a storm of $MIB MiB (written with fsync, caches dropped, read back a page at a" \
+	"time without readahead) around each tool; $(wc -l <"$EVENT_LIST") events enabled (foliotrace's" \
+	"--preset all); $(nproc) CPUs"
+printf '%-18s %9s %8s %12s %10s %11s %8s %12s  %s\n' tool "buffer" "storm s" "events read" "M ev/s" \
+	"events lost" "lost %" "read + lost" "load (1, 5, 15 min)"
 for tool in "foliotrace record" "foliotrace tail" "trace-cmd record"; do
 	[ -n "${EVENTS[$tool]:-}" ] || continue
 	e=${EVENTS[$tool]} l=${LOST[$tool]} s=${SECONDS_[$tool]}
-	printf '%-18s %6s KiB %8.1f %12d %14.2f %11d %7.2f%%\n' "$tool" "${BUF[$tool]}" "$s" "$e" \
-		"$(echo "$e / $s / 1000000" | bc -l)" "$l" "$(echo "100 * $l / ($e + $l + (($e + $l) == 0))" | bc -l)"
+	printf '%-18s %5s KiB %8.1f %12d %10.2f %11d %7.2f%% %12d  %s\n' "$tool" "${BUF[$tool]}" "$s" "$e" \
+		"$(echo "$e / $s / 1000000" | bc -l)" "$l" "$(echo "100 * $l / ($e + $l + (($e + $l) == 0))" | bc -l)" \
+		"$((e + l))" "${LOADS[$tool]}"
 done
+echo "tail: $TAIL_SPILLED pages went through its spools' files; $TAIL_UNANALYZED events read were never analyzed"
