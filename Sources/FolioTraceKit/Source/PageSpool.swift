@@ -26,16 +26,18 @@ public struct PageSpoolError: Error, CustomStringConvertible, Sendable {
 /// seconds costs disk space and page cache rather than the process's resident set.
 ///
 /// Order across the two parts: a page goes to memory only while the file holds no page the
-/// analysis has not taken, and a pop takes memory before the file, so every page in memory
-/// is older than every page in the file (or, once the file's pages are all taken, newer than
-/// all of them). A drained file is written again from its start; once it had grown past the
-/// memory part's size it is truncated then, so the disk it holds follows the backlog.
+/// consumer has not read, and a pop takes the pages already read from the file first, then
+/// memory, then the file; so every page in memory is older than every page in the file, or
+/// newer than all of them once the file has been read to its end. A drained file is written
+/// again from its start, truncated first once it had grown past the memory part's size, so
+/// the disk it holds follows the backlog; the memory ring starts again at its first slot
+/// whenever it is empty, so the memory touched does too.
 ///
-/// One lock guards the counters; it is held for a few loads and stores, never for a copy or
-/// a read or write of the file, so neither side waits for the other's I/O. A popped page
-/// stays valid until the next pop (as a mapped file's would): a page in memory keeps its slot
-/// until then, and pages from the file are read into the consumer's own buffer, up to
-/// `readBatch` pages a read.
+/// One lock guards the counters; it is held for a few loads and stores, never for a copy or a
+/// page's read or write (only for the truncation of a drained file, once a spill), so neither
+/// side waits for the other's I/O. A popped page stays valid until the next pop (as a mapped
+/// file's would): a page in memory keeps its slot until then, and pages from the file are
+/// read into the consumer's own buffer, up to `readBatch` pages a read.
 public final class PageSpool: @unchecked Sendable {
     public let pageSize: Int
     /// How many pages the memory part holds (the page the consumer holds included).
@@ -120,6 +122,13 @@ public final class PageSpool: @unchecked Sendable {
     public func push(_ page: UnsafeRawPointer, bytes: Int) throws(PageSpoolError) {
         let n = min(max(bytes, 0), pageSize)
         lock.lock()
+        if ringReleased == ringTail, ringTail > 0 {
+            // The consumer holds no slot and none waits: start again at the first, so that
+            // the memory touched follows the backlog rather than cycling through every slot.
+            ringReleased = 0
+            ringHead = 0
+            ringTail = 0
+        }
         if fileReserved == fileRead, ringTail - ringReleased < memoryPages {
             // The slot is free and the consumer does not look at it before ringTail moves.
             let slot = ring + (ringTail % memoryPages) * pageSize

@@ -76,10 +76,20 @@ import Testing
         let spilled = spool.spilledPages
         try push(memoryPages + 2)
         #expect(spool.spilledPages == spilled + 2)
-        try pop(1)
-        try push(1)
         try pop(memoryPages + 2)
         #expect(try spool.pop() == nil)
+        // A popped page stays as it was until the next pop, however many pages come in: one
+        // popped with pages behind it, and the only one (the spool empty but for it).
+        for waiting in [memoryPages + 2, 1] {
+            try push(waiting)
+            let held = try #require(try spool.pop())
+            #expect(Self.number(held) == popped)
+            popped += 1
+            try push(memoryPages + 3)
+            #expect(Self.number(held) == popped - 1, "the page popped last changed before the next pop")
+            try pop(waiting - 1 + memoryPages + 3)
+            #expect(try spool.pop() == nil)
+        }
         // The file's last pages are read (the file is drained) but not all popped when memory
         // takes new pages: those come after them.
         try push(memoryPages + 5)
