@@ -82,8 +82,10 @@ final class CPUPipeReader: @unchecked Sendable {
 
     func start() {
         guard reader != nil else { return }
-        // Sleep only when the CPU had nothing: a burst is read back to back.
-        thread.start(name: "foliotrace-cpu\(cpu)", idleMicroseconds: 2_000) { [self] in turn() ? .worked : .idle }
+        // Sleep only when the CPU had nothing: a burst is read back to back. 1 ms, as tail's
+        // one reader slept: at the kernel's default 1,408 KiB a CPU that is far from a full
+        // buffer at any rate a CPU sustains.
+        thread.start(name: "foliotrace-cpu\(cpu)", idleMicroseconds: 1_000) { [self] in turn() ? .worked : .idle }
     }
 
     /// Asks the thread to stop and waits for it; after this, only the caller's thread reads.

@@ -29,15 +29,16 @@ public struct PageSpoolError: Error, CustomStringConvertible, Sendable {
 /// consumer has not read, and a pop takes the pages already read from the file first, then
 /// memory, then the file; so every page in memory is older than every page in the file, or
 /// newer than all of them once the file has been read to its end. A drained file is written
-/// again from its start, truncated first once it had grown past the memory part's size, so
-/// the disk it holds follows the backlog; the memory ring starts again at its first slot
-/// whenever it is empty, so the memory touched does too.
+/// again from its start, so it is as long as the largest backlog it held, given back when
+/// the spool is freed (the file is unlinked); it is not truncated on the way, because
+/// truncating a file whose pages are under writeback waits for the disk, and a storm keeps
+/// the disk busy. The memory ring starts again at its first slot whenever it is empty, so
+/// the memory touched follows the backlog.
 ///
-/// One lock guards the counters; it is held for a few loads and stores, never for a copy or a
-/// page's read or write (only for the truncation of a drained file, once a spill), so neither
-/// side waits for the other's I/O. A popped page stays valid until the next pop (as a mapped
-/// file's would): a page in memory keeps its slot until then, and pages from the file are
-/// read into the consumer's own buffer, up to `readBatch` pages a read.
+/// One lock guards the counters; it is held for a few loads and stores, never for a copy or
+/// I/O, so neither side waits for the other's. A popped page stays valid until the next pop
+/// (as a mapped file's would): a page in memory keeps its slot until then, and pages from the
+/// file are read into the consumer's own buffer, up to `readBatch` pages a read.
 public final class PageSpool: @unchecked Sendable {
     public let pageSize: Int
     /// How many pages the memory part holds (the page the consumer holds included).
@@ -60,8 +61,6 @@ public final class PageSpool: @unchecked Sendable {
     private var fileRead = 0
     private var fileWritten = 0
     private var fileReserved = 0
-    /// The file's length: the furthest a page was ever written since the last truncation.
-    private var fileLength = 0
     /// Pages read from the file and not yet popped (the consumer's, `batch[batchNext..<batchEnd]`).
     private let batch: UnsafeMutableRawPointer
     private var batchNext = 0
@@ -158,7 +157,6 @@ public final class PageSpool: @unchecked Sendable {
         }
         lock.lock()
         fileWritten = offset + pageSize
-        fileLength = max(fileLength, fileWritten)
         spilled += 1
         lock.unlock()
     }
@@ -203,11 +201,7 @@ public final class PageSpool: @unchecked Sendable {
         lock.lock()
         fileRead = from + bytes
         if fileRead == fileReserved {
-            // Every page the file held has been taken: it is written from its start again,
-            // and truncated first once it has grown past the memory part, so that the disk it
-            // holds follows the backlog. Done here, by the consumer, so that the reader is
-            // the one that does not wait; it waits for the lock only if it pushes meanwhile.
-            if fileLength > memoryPages * pageSize, ftruncate(fd, 0) == 0 { fileLength = 0 }
+            // Every page the file held has been taken: it is written from its start again.
             fileRead = 0
             fileWritten = 0
             fileReserved = 0

@@ -400,6 +400,11 @@ extension RecordLiveTests {
         let theirs = try Self.traceCmdCounts(out)
         #expect(theirs.events == events, "trace-cmd report's events vs the events tail analyzed: \(final)")
         #expect(theirs.lost == final["lost_events"] as? Int, "the kernel's losses vs tail's count")
+        // foliotrace's reader of the file agrees too (the same page walker, fed from the file
+        // rather than the spool).
+        let summary = try CommandLineTests.run(["events", "--format", "json", out])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(summary.stdout.utf8)) as? [String: Any])
+        #expect(object["total"] as? Int == events, "foliotrace events of the recording vs tail's count")
         // The storm's page cache: a page-cache add per page read back, at least.
         #expect(final["page_cache_adds"] as? Int ?? 0 >= 4096, "\(final)")
     }
