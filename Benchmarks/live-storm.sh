@@ -23,6 +23,7 @@
 # other captures on this machine use, is never touched; its event recording is trace-cmd's own.
 #
 #   sudo bash Benchmarks/live-storm.sh [MiB]      (default 512)
+#   TAIL_ARGS="--spool-kb 16384" sudo -E bash Benchmarks/live-storm.sh      (more options for tail)
 set -euo pipefail
 MIB=${1:-512}
 BIN=${FOLIOTRACE:-.build/release/foliotrace}
@@ -122,7 +123,7 @@ PID=
 row "foliotrace record" "$(file_events "$WORK/record.dat")" "$(file_lost "$WORK/record.dat")" "$STORM_S"
 
 # 2. foliotrace tail (its final summary: events analyzed + read but not analyzed, losses)
-"$BIN" tail --preset all --format json --interval 1 >"$WORK/tail.jsonl" 2>"$WORK/tail.err" &
+"$BIN" tail --preset all --format json --interval 1 ${TAIL_ARGS:-} >"$WORK/tail.jsonl" 2>"$WORK/tail.err" &
 PID=$!
 ready foliotrace-$PID
 storm

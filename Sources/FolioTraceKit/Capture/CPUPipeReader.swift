@@ -14,7 +14,9 @@ import Musl
 /// reads: a burst on one CPU was drained only as fast as that loop came round, and on a busy
 /// machine the loop itself waited to be scheduled. Nothing here waits for the analysis: the
 /// spool takes every page (in memory, then on disk), so back-pressure goes to the spool,
-/// never to the kernel's buffer.
+/// never to the kernel's buffer. A reader does wait for the spool's file once the memory part
+/// is full: the kernel may throttle those writes during a page-cache storm (its dirty-page
+/// limits), and meanwhile the ring buffer fills (docs/performance.md, live storms).
 ///
 /// Full pages are taken as soon as they are there, the page the kernel is still writing only
 /// once the CPU has given no page for `partialPageInterval`: a read of `trace_pipe_raw` hands
