@@ -68,21 +68,16 @@ ready() {
 	return 1
 }
 
-# The storm (scale-bench.sh's); sets STORM_S to its length in seconds and LOAD to the load
-# average when it ended.
+# The storm (Benchmarks/storm.sh, as scale-bench.sh's); sets STORM_S to its length in seconds
+# and LOAD to the load average when it ended.
+# shellcheck source=storm.sh
+. "$(dirname "$0")/storm.sh"
 storm() {
 	rm -f "$FILE"
 	sync
 	local start end
 	start=$(date +%s.%N)
-	dd if=/dev/zero of="$FILE" bs=1M count="$MIB" conv=fsync status=none
-	echo 1 >/proc/sys/vm/drop_caches
-	python3 -c 'import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
-while os.read(fd, 4096): pass' "$FILE"
-	rm -f "$FILE"
-	echo 1 >/proc/sys/vm/drop_caches
+	page_cache_storm
 	end=$(date +%s.%N)
 	STORM_S=$(echo "$end - $start" | bc)
 	LOAD=$(cut -d" " -f1-3 /proc/loadavg)

@@ -45,21 +45,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# One storm: MIB MiB written with fsync, caches dropped, read back a page at a time with
-# readahead off (POSIX_FADV_RANDOM), deleted, caches dropped. Read back with cat, the kernel
-# fills the page cache with large folios when memory is free (6.18 on ext4: about 76 thousand
-# events for 512 MiB on an idle machine, 40 storms gave 3 million): without readahead each
-# page is its own order-0 folio, so a storm's events do not depend on how free memory is.
-storm() {
-	dd if=/dev/zero of="$FILE" bs=1M count="$MIB" conv=fsync status=none
-	echo 1 >/proc/sys/vm/drop_caches
-	python3 -c 'import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
-while os.read(fd, 4096): pass' "$FILE"
-	rm -f "$FILE"
-	echo 1 >/proc/sys/vm/drop_caches
-}
+# One storm (Benchmarks/storm.sh: order-0 page-cache folios, about 1.8 M events for 512 MiB).
+# shellcheck source=storm.sh
+. "$(dirname "$0")/storm.sh"
+storm() { page_cache_storm; }
 
 # Storms until the ring buffers have seen MIN_EVENTS events (the instance's per-CPU
 # `entries` + `overrun`, summed: what the kernel wrote, read or not) or MAX_STORMS ran.
