@@ -115,44 +115,11 @@ public enum JSON: Sendable {
     /// other control characters as `\u00XX`; everything else (UTF-8 included) as it is.
     private static func quote(_ s: String, into out: inout JSONBytes) {
         out.append(UInt8(ascii: "\""))
-        if s.utf8.withContiguousStorageIfAvailable({ escape($0, into: &out) }) == nil {
+        if s.utf8.withContiguousStorageIfAvailable({ out.appendEscaped($0) }) == nil {
             let bytes = Array(s.utf8)  // a string without contiguous UTF-8 (bridged)
-            bytes.withUnsafeBufferPointer { escape($0, into: &out) }
+            bytes.withUnsafeBufferPointer { out.appendEscaped($0) }
         }
         out.append(UInt8(ascii: "\""))
-    }
-
-    private static func escape(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout JSONBytes) {
-        out.appendEscaped(bytes)
-    }
-
-    /// Whether any byte of `w` is below 0x20, `"` or `\\` (the classic zero-byte tests: a byte
-    /// below n sets its high bit in `(w - n*0x01..) & ~w`; bytes of 0x80 and above, UTF-8's,
-    /// never do; a borrow only ever follows a byte that matched).
-    @inline(__always)
-    static func mayNeedEscape(_ w: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        func zeroByte(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
-        let control = (w &- ones &* 0x20) & ~w & highs
-        return control | zeroByte(w ^ (ones &* 0x22)) | zeroByte(w ^ (ones &* 0x5C)) != 0
-    }
-
-    static func escaped(_ b: UInt8, into out: inout JSONBytes) {
-        out.append(UInt8(ascii: "\\"))
-        switch b {
-        case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(b)
-        case UInt8(ascii: "\n"): out.append(UInt8(ascii: "n"))
-        case UInt8(ascii: "\t"): out.append(UInt8(ascii: "t"))
-        case UInt8(ascii: "\r"): out.append(UInt8(ascii: "r"))
-        default:
-            let hex: StaticString = "0123456789abcdef"
-            out.append("u00")
-            hex.withUTF8Buffer { h in
-                out.append(h[Int(b >> 4)])
-                out.append(h[Int(b & 0xF)])
-            }
-        }
     }
 }
 
@@ -231,7 +198,7 @@ struct JSONBytes: ~Copyable {
         while i < n {
             if i + 8 <= n {
                 let w = UnsafeRawPointer(from + i).loadUnaligned(as: UInt64.self)
-                if !JSON.mayNeedEscape(w) {
+                if !Self.mayNeedEscape(w) {
                     UnsafeMutableRawPointer(base + count).storeBytes(of: w, as: UInt64.self)
                     count += 8
                     i += 8
@@ -240,13 +207,43 @@ struct JSONBytes: ~Copyable {
             }
             let b = from[i]
             if b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
-                JSON.escaped(b, into: &self)
+                appendEscape(of: b)
                 reserve(n - i - 1)
             } else {
                 base[count] = b
                 count += 1
             }
             i += 1
+        }
+    }
+
+    /// Whether any byte of `w` is below 0x20, `"` or `\` (the classic zero-byte tests: a byte
+    /// below n sets its high bit in `(w - n*0x01..) & ~w`; bytes of 0x80 and above, UTF-8's,
+    /// never do; a borrow only ever follows a byte that matched).
+    @inline(__always)
+    private static func mayNeedEscape(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        func zeroByte(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
+        let control = (w &- ones &* 0x20) & ~w & highs
+        return control | zeroByte(w ^ (ones &* 0x22)) | zeroByte(w ^ (ones &* 0x5C)) != 0
+    }
+
+    /// The escape of one byte that needs one: `\"`, `\\`, `\n`, `\t`, `\r` or `\u00XX`.
+    private mutating func appendEscape(of b: UInt8) {
+        append(UInt8(ascii: "\\"))
+        switch b {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"): append(b)
+        case UInt8(ascii: "\n"): append(UInt8(ascii: "n"))
+        case UInt8(ascii: "\t"): append(UInt8(ascii: "t"))
+        case UInt8(ascii: "\r"): append(UInt8(ascii: "r"))
+        default:
+            let hex: StaticString = "0123456789abcdef"
+            append("u00")
+            hex.withUTF8Buffer { h in
+                append(h[Int(b >> 4)])
+                append(h[Int(b & 0xF)])
+            }
         }
     }
 
