@@ -85,8 +85,8 @@ final class CPUPipeReader: @unchecked Sendable {
     func start() {
         guard reader != nil else { return }
         // Sleep only when the CPU had nothing: a burst is read back to back. 1 ms, as tail's
-        // one reader slept: at the kernel's default 1,408 KiB a CPU that is far from a full
-        // buffer at any rate a CPU sustains.
+        // one reader slept: at any rate a CPU sustains, 1 ms fills far less than the kernel's
+        // default 1,408 KiB buffer.
         thread.start(name: "foliotrace-cpu\(cpu)", idleMicroseconds: 1_000) { [self] in turn() ? .worked : .idle }
     }
 

@@ -118,10 +118,8 @@ public struct EventsReport: Encodable, Sendable {
         }
         for (name, n) in inventory.otherEvents { events[name, default: 0] += n }  // perf.data's other events
         self.events = events
-        let present = decoder.requirementNamesPresent(
-            counts: inventory.countsByID,
-            enabled: source.enabledEvents(catalog)
-        )
+        let enabled = source.enabledEvents(catalog)
+        let present = decoder.requirementNamesPresent(counts: inventory.countsByID, enabled: enabled)
         let probes = CaptureProbes(catalog, unmodelled: Set(decoder.unmodelled.map(\.event)))
         analyses = AnalysisRequirement.all.map { r in
             let c = r.check(present)
@@ -139,7 +137,6 @@ public struct EventsReport: Encodable, Sendable {
         // (a probe it defined, an event it says it enabled) whose silence an analysis would
         // otherwise read as an answer; not every format an old kernel carries (a 2014 file
         // listed 12 events it never recorded).
-        let enabled = source.enabledEvents(catalog)
         unmodelled = decoder.unmodelled.filter { u in
             guard let t = catalog.type(named: u.event) else { return true }
             return inventory.countsByID[Int(t.id)] > 0 || t.isKprobe || enabled?.contains(u.event) == true

@@ -19,7 +19,7 @@ import Musl
 final class InflatingChunk: @unchecked Sendable {
     /// The chunk's index in its CPU's table.
     let index: Int
-    /// Where it is inflated (exactly its size from `bytes.count` on; may be longer).
+    /// Where it is inflated: its first `size` bytes (the buffer may be longer, reused).
     let buffer: OwnedBytes
     /// The problem the inflation met, set before `done` is signalled.
     private var problem: TraceProblem?
