@@ -11,8 +11,9 @@ public struct TextReport {
     public var rendered: String {
         let s = a.report.summary
         // "0 CPUs" for a v7 file whose 16 CPUs recorded nothing read as a file about nothing.
-        let cpus = a.machineCPUs.map { $0 != a.cpus ? "\(a.cpus) of \($0) CPUs with data" : nil } ?? nil
-        var t = "\(a.path): kernel \(a.kernelRelease ?? "unknown"), \(cpus ?? "\(a.cpus) CPUs"), \(s.records) events"
+        var cpus = "\(a.cpus) CPUs"
+        if let machine = a.machineCPUs, machine != a.cpus { cpus = "\(a.cpus) of \(machine) CPUs with data" }
+        var t = "\(a.path): kernel \(a.kernelRelease ?? "unknown"), \(cpus), \(s.records) events"
         if a.otherSamples > 0 { t += " (and \(a.otherSamples) samples of other events, not modelled)" }
         t += "\n"
         t += verdict.headline + "\n"
