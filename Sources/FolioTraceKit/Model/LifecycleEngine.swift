@@ -539,7 +539,7 @@ public struct LifecycleEngine {
             largeBlocks[pfn >> Self.blockShift, default: 0] += 1
         }
         let slot = folios.add(f)
-        folios[slot].generation = live.begin(pfn, slot: slot)
+        folios[slot].generation = live.begin(pfn, slot: slot, large: order > 0)
         if let m = f.owner { charge(m, pages: f.pages) }
     }
 
@@ -556,7 +556,8 @@ public struct LifecycleEngine {
     ///
     /// A candidate head of order 9 or less is in `pfn`'s 512-pfn block, and a head that
     /// covers `pfn` is a live folio of order > 0: without one in the block (`largeBlocks`), no
-    /// candidate of those orders can answer, and only the orders above are tried.
+    /// candidate of those orders can answer, and only the orders above are tried. A candidate
+    /// is read only when the head table marks it large (`HeadTable.largeSlot`).
     @inline(__always)
     func head(of pfn: UInt64) -> UInt64? {
         if live[pfn] != nil { return pfn }
@@ -564,7 +565,7 @@ public struct LifecycleEngine {
         let inBlock = largeBlocks[pfn >> Self.blockShift] != nil
         for order in (inBlock ? 1 : Self.blockShift + 1)..<liveLarge.count where liveLarge[order] > 0 {
             let candidate = pfn & ~((1 << UInt64(order)) - 1)
-            if let slot = live[candidate] {
+            if let slot = live.largeSlot(candidate) {
                 let f = folios[slot]
                 if Int(f.order) >= order, pfn < candidate + f.pages { return candidate }
             }

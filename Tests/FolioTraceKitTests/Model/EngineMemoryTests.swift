@@ -43,10 +43,11 @@ import Testing
         let rs = Records()
         var e = engine()
         wave(&e, rs, base: 4096, n: 1000, order: 0, at: 0)
-        let capacity = e.live.capacity
+        // 1000 neighbouring pfns: two 512-pfn blocks hold them.
+        #expect(e.live.blockCount == 2)
         for k in 1..<20 { wave(&e, rs, base: 4096, n: 1000, order: 0, at: UInt64(k) * 100_000) }
         // The same 1000 pfns twenty times over: one entry each, the table as it was.
-        #expect(e.live.pfns == 1000 && e.live.capacity == capacity)
+        #expect(e.live.pfns == 1000 && e.live.blockCount == 2 && e.live.scatteredCount == 0)
         let report = e.finish()
         #expect(report.summary.folios == 1000 && report.summary.generations == 20_000)
     }
@@ -64,5 +65,66 @@ import Testing
         // Freed on its own, a tail page ends the folio it was part of, unseen (a split).
         e.handle(rs.record(30), .pageFree(PageFree(pfn: 4096 + 700, order: 0)))
         #expect(e.finish().summary.endedUnseen == 1)
+    }
+
+    /// pfns one to a block, as only a damaged or made-up file has them: past the blocks any
+    /// trace may have (4 MiB), the table keeps such pfns in its hash table, so memory stays
+    /// within 64 bytes a distinct pfn; pfns beyond the directory (2^32 and up) go there too.
+    /// Lookups, generations and iteration agree with a dictionary kept beside it throughout.
+    @Test func scatteredPfnsCostWhatAHashTableCosts() {
+        var table = HeadTable()
+        var reference: [UInt64: (slot: Int32, generations: UInt32)] = [:]
+        var pfns: [UInt64] = (0..<3000).map { UInt64($0) << UInt64(HeadTable.blockShift) | 7 }
+        pfns += (0..<600).map { 4096 * 512 + UInt64($0) }  // a dense run after the scatter
+        pfns += [HeadTable.directLimit, HeadTable.directLimit + 1, UInt64.max - 1]
+        for round in 0..<3 {
+            for (i, pfn) in pfns.enumerated() {
+                let slot = Int32(i)
+                let generation = table.begin(pfn, slot: slot)
+                #expect(generation == reference[pfn]?.generations ?? 0)
+                reference[pfn] = (slot, generation + 1)
+                #expect(table[pfn] == slot)
+                // Every other folio of a round ends before the next.
+                if (i + round) % 2 == 0 {
+                    #expect(table.end(pfn) == slot)
+                    reference[pfn]!.slot = HeadTable.notLive
+                    #expect(table[pfn] == nil && table.end(pfn) == nil)
+                }
+            }
+            for pfn in pfns where reference[pfn]!.slot != HeadTable.notLive {
+                #expect(table.end(pfn) == reference[pfn]!.slot)
+                reference[pfn]!.slot = HeadTable.notLive
+            }
+            #expect(table.count == 0)
+        }
+        for (i, pfn) in pfns.enumerated() { table.begin(pfn, slot: Int32(i)) }
+        let listed = Dictionary(uniqueKeysWithValues: table.map { ($0.pfn, $0.slot) })
+        #expect(listed == Dictionary(uniqueKeysWithValues: pfns.enumerated().map { ($1, Int32($0)) }))
+        #expect(table.pfns == pfns.count && table.count == pfns.count)
+        #expect(table[12345] == nil && table[HeadTable.directLimit + 2] == nil)
+        // 1024 blocks free, then one block per 64 distinct pfns: the dense run's two blocks
+        // are made (its 600 pfns pay for them), the rest of the scatter is hashed.
+        #expect(table.blockCount * 4096 <= max(1024 * 4096, 64 * table.pfns))
+        #expect(table.blockCount >= 1024 && table.scatteredCount >= 3000 - table.blockCount)
+        // A copy is a value: changing it leaves the original as it was.
+        var copy = table
+        #expect(copy.end(pfns[0]) == 0 && copy[pfns[0]] == nil)
+        #expect(table[pfns[0]] == 0 && copy.begin(pfns[0], slot: 9) == 4)
+        #expect(table.end(pfns[0]) == 0 && table.begin(pfns[0], slot: 8) == 4)
+        #expect(copy[pfns[0]] == 9 && table[pfns[0]] == 8)
+        // Once dense runs have paid for more blocks, a refused block is made when one of its
+        // pfns changes, and its pfns keep their generations.
+        let refused = UInt64(2000) << UInt64(HeadTable.blockShift) | 7
+        for pfn in UInt64(1 << 24)..<UInt64(1 << 24) + 100_000 { table.begin(pfn, slot: 1) }
+        let scattered = table.scatteredCount
+        #expect(table.end(refused) == 2000 && table.begin(refused, slot: 5) == 4)
+        #expect(table[refused] == 5 && table.scatteredCount == scattered - 1)
+        // The mark of a large folio's head, in a block and in the hash table.
+        for pfn in [refused + 64, HeadTable.directLimit + 64] {
+            table.begin(pfn, slot: 77, large: true)
+            table.begin(pfn + 1, slot: 78)
+            #expect(table.largeSlot(pfn) == 77 && table[pfn] == 77 && table.largeSlot(pfn + 1) == nil)
+            #expect(table.end(pfn) == 77 && table.largeSlot(pfn) == nil)
+        }
     }
 }
