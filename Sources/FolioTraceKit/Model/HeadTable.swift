@@ -197,7 +197,9 @@ struct HeadTable {
         if wasElsewhere, storage.scattered.count > 0 {
             let base = number << UInt64(Self.blockShift)
             for i in 0..<Self.blockSize {
-                if let packed = storage.scattered.removeValue(forKey: base | UInt64(i)) { block[i] = Self.unpack(packed) }
+                if let packed = storage.scattered.removeValue(forKey: base | UInt64(i)) {
+                    block[i] = Self.unpack(packed)
+                }
             }
         }
         return block
