@@ -34,7 +34,7 @@ struct HeadTable {
     /// log2 of the pfns in a block: 512 entries of 8 bytes, one page.
     static let blockShift = 9
     static let blockSize = 1 << blockShift
-    /// pfns from here up are kept in `Storage.scattered`.
+    /// pfns from here up are kept in `scattered`.
     static let directLimit: UInt64 = 1 << 32
     /// Blocks allowed before the density check: 4 MiB, whatever the trace.
     static let freeBlocks = 1024
@@ -57,15 +57,13 @@ struct HeadTable {
     final class Storage {
         typealias Block = UnsafeMutablePointer<Entry>
         /// One pointer per block below `directLimit`: nil for a block never touched,
-        /// `Storage.scattered` for a block whose pfns live in `scattered`.
+        /// `Storage.elsewhere` for a block whose pfns live in `HeadTable.scattered`.
         let directory: UnsafeMutablePointer<Block?>
         /// Every block made, by block number: for iteration, copies and freeing.
         var blocks: [(number: UInt64, entries: Block)] = []
-        /// The block numbers whose pfns live in `scattered` (`elsewhere` in the directory), and
+        /// The block numbers whose pfns live in `HeadTable.scattered` (`elsewhere` in the directory), and
         /// some made since (their directory entry says which).
         var blocksElsewhere: [UInt64] = []
-        /// pfns outside the blocks, their entries packed in 64 bits (`pack`).
-        var scattered = PfnTable<UInt64>()
 
         /// The directory's sentinel for a block kept in `scattered` (never dereferenced).
         static var elsewhere: Block { Block(bitPattern: 8)! }
@@ -92,7 +90,6 @@ struct HeadTable {
 
         func copy() -> Storage {
             let c = Storage()
-            c.scattered = scattered
             c.blocks.reserveCapacity(blocks.count)
             for b in blocks {
                 c.makeBlock(b.number).update(from: b.entries, count: HeadTable.blockSize)
@@ -106,6 +103,10 @@ struct HeadTable {
     }
 
     private var storage = Storage()
+    /// pfns outside the blocks, their entries packed in 64 bits (`pack`). Here and not in
+    /// `Storage`: a class's stored `var` is checked for exclusive access at run time, on every
+    /// lookup (`swift_beginAccess`).
+    private var scattered = PfnTable<UInt64>()
     /// Distinct head pfns seen.
     private(set) var pfns = 0
     /// Head pfns with a live generation.
@@ -113,7 +114,7 @@ struct HeadTable {
 
     /// Blocks made, and pfns kept in the hash table instead (for the memory tests).
     var blockCount: Int { storage.blocks.count }
-    var scatteredCount: Int { storage.scattered.count }
+    var scatteredCount: Int { scattered.count }
 
     @inline(__always)
     private static func pack(_ e: Entry) -> UInt64 { UInt64(e.generations) << 32 | UInt64(e.slotPlusOne) }
@@ -134,8 +135,8 @@ struct HeadTable {
     @inline(__always)
     private func entry(_ pfn: UInt64) -> Entry {
         if let e = blockEntry(pfn) { return e.pointee }
-        if storage.scattered.count == 0 { return Entry(slotPlusOne: 0, generations: 0) }
-        return Self.unpack(storage.scattered[pfn] ?? 0)
+        if scattered.count == 0 { return Entry(slotPlusOne: 0, generations: 0) }
+        return Self.unpack(scattered[pfn] ?? 0)
     }
 
     /// Bit 31 of `Entry.slotPlusOne`: the live generation is a folio of order > 0. Only such
@@ -171,9 +172,9 @@ struct HeadTable {
         if pfn < Self.directLimit, let block = makeBlock(pfn >> UInt64(Self.blockShift)) {
             return body(&block[Int(pfn & UInt64(Self.blockSize - 1))])
         }
-        var e = Self.unpack(storage.scattered[pfn] ?? 0)
+        var e = Self.unpack(scattered[pfn] ?? 0)
         let result = body(&e)
-        storage.scattered[pfn] = e.generations == 0 ? nil : Self.pack(e)
+        scattered[pfn] = e.generations == 0 ? nil : Self.pack(e)
         return result
     }
 
@@ -194,10 +195,10 @@ struct HeadTable {
         }
         let wasElsewhere = storage.directory[Int(number)] == Storage.elsewhere
         let block = storage.makeBlock(number)
-        if wasElsewhere, storage.scattered.count > 0 {
+        if wasElsewhere, scattered.count > 0 {
             let base = number << UInt64(Self.blockShift)
             for i in 0..<Self.blockSize {
-                if let packed = storage.scattered.removeValue(forKey: base | UInt64(i)) {
+                if let packed = scattered.removeValue(forKey: base | UInt64(i)) {
                     block[i] = Self.unpack(packed)
                 }
             }
@@ -263,7 +264,7 @@ extension HeadTable: Sequence {
     }
 
     func makeIterator() -> Iterator {
-        Iterator(storage: storage, scattered: storage.scattered.makeIterator())
+        Iterator(storage: storage, scattered: scattered.makeIterator())
     }
 }
 
