@@ -90,17 +90,33 @@ public struct TraceAnalysis: Sendable {
             window: window
         )
         clockNote = source.clockNote
+        // The records are read ahead on another core (`ReadAheadStream`) unless told not to;
+        // the reader stops where the window ends, as `run` does.
+        let ahead = ReadAheadStream<MergedStream>.enabled
         switch source {
         case .traceDat(let file):
-            var records = try file.mergedRecords()
-            lost = try run.run(&records, progress: progress)
-            damage = file.damage + records.damageNotes
+            let merged = try file.mergedRecords()
+            if ahead {
+                var records = ReadAheadStream(merged, stop: WindowedRun.stop(window))
+                lost = try run.run(&records, progress: progress)
+                damage = file.damage + records.damageNotes
+            } else {
+                var records = merged
+                lost = try run.run(&records, progress: progress)
+                damage = file.damage + records.damageNotes
+            }
             memoryGap = nil
             otherSamples = 0
             unverifiable = nil
         case .perfData(let file):
             var records = file.orderedRecords()
-            lost = try run.run(&records, progress: progress)
+            if ahead {
+                var ahead = ReadAheadStream(records, stop: WindowedRun.stop(window))
+                lost = try run.run(&ahead, progress: progress)
+                records = ahead.finished
+            } else {
+                lost = try run.run(&records, progress: progress)
+            }
             damage = records.damageNotes
             memoryGap = file.tracepointGap
             otherSamples = records.otherSamples
@@ -165,6 +181,18 @@ private struct WindowedRun {
         self.pass = pass
         self.window = window
         (start, end) = window.bounds(traceStart: 0)
+    }
+
+    /// Where `run` stops in `window`, for a `ReadAheadStream`'s reader: true for the first
+    /// record past the window's end, which `run` sees and stops at. (Called on the reader's
+    /// thread, in the stream's order; the window is resolved at the first record, as in `run`.)
+    static func stop(_ window: AnalysisScope) -> (RawRecord) -> Bool {
+        var end: UInt64?
+        return { r in
+            let last = end ?? window.bounds(traceStart: r.timestamp).end
+            end = last
+            return r.timestamp > last
+        }
     }
 
     /// Feeds every record of the window to the pass.
