@@ -48,8 +48,12 @@ struct AnalysisPass {
 
     /// `handle` without the count, for a driver that counts into `takeCounts()`'s array.
     @inline(__always)
-    mutating func model(_ r: RawRecord) {
-        if engine.handle(r, decoder.decode(r)) { for t in engine.transitions { detectors.observe(t) } }
+    mutating func model(_ r: RawRecord) { model(r, decoder.decode(r)) }
+
+    /// `model` of a record this pass's decoder has decoded already (`DecodedRecords`).
+    @inline(__always)
+    mutating func model(_ r: RawRecord, _ event: MMEvent) {
+        if engine.handle(r, event) { for t in engine.transitions { detectors.observe(t) } }
     }
 
     /// Hands the counts to a driver's loop, which gives them back with `putCounts`:

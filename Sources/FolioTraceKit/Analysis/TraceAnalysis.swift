@@ -91,13 +91,14 @@ public struct TraceAnalysis: Sendable {
         )
         clockNote = source.clockNote
         // The records are read ahead on another core (`ReadAheadStream`) unless told not to;
-        // the reader stops where the window ends, as `run` does.
+        // the reader stops where `run` stops: at the first record past the window that is not
+        // before its start, the window resolved at the first record.
         let ahead = ReadAheadStream<MergedStream>.enabled
         switch source {
         case .traceDat(let file):
             let merged = try file.mergedRecords()
             if ahead {
-                var records = ReadAheadStream(merged, stop: WindowedRun.stop(window))
+                var records = ReadAheadStream(merged, window: { window.bounds(traceStart: $0) }, decoder: decoder)
                 lost = try run.run(&records, progress: progress)
                 damage = file.damage + records.damageNotes
             } else {
@@ -111,7 +112,7 @@ public struct TraceAnalysis: Sendable {
         case .perfData(let file):
             var records = file.orderedRecords()
             if ahead {
-                var ahead = ReadAheadStream(records, stop: WindowedRun.stop(window))
+                var ahead = ReadAheadStream(records, window: { window.bounds(traceStart: $0) }, decoder: decoder)
                 lost = try run.run(&ahead, progress: progress)
                 records = ahead.finished
             } else {
@@ -183,20 +184,8 @@ private struct WindowedRun {
         (start, end) = window.bounds(traceStart: 0)
     }
 
-    /// Where `run` stops in `window`, for a `ReadAheadStream`'s reader: true for the first
-    /// record past the window's end, which `run` sees and stops at. (Called on the reader's
-    /// thread, in the stream's order; the window is resolved at the first record, as in `run`.)
-    static func stop(_ window: AnalysisScope) -> (RawRecord) -> Bool {
-        var end: UInt64?
-        return { r in
-            let last = end ?? window.bounds(traceStart: r.timestamp).end
-            end = last
-            return r.timestamp > last
-        }
-    }
-
     /// Feeds every record of the window to the pass.
-    mutating func run<S: RecordStream>(
+    mutating func run<S: DecodedRecords>(
         _ records: inout S,
         progress: ((TraceAnalysis.Progress) -> Void)?
     ) throws(TraceFileError) -> [LostEvents] {
@@ -210,7 +199,8 @@ private struct WindowedRun {
             pass.putCounts(Array(counts))
             counts.deallocate()
         }
-        while let r = try records.next() {
+        let decoder = pass.decoder
+        while let (r, event) = try records.nextDecoded(decoder) {
             read &+= 1
             if let progress, read & 0x3_FFFF == 0 {
                 progress(TraceAnalysis.Progress(fraction: records.fractionRead, records: read))
@@ -220,13 +210,13 @@ private struct WindowedRun {
                 (start, end) = window.bounds(traceStart: r.timestamp)
             }
             if r.timestamp < start {
-                pass.engine.learnContext(r, pass.decoder.decode(r))
+                pass.engine.learnContext(r, event)
                 continue
             }
             if r.timestamp > end { break }
             let id = Int(r.eventID)
             if id < counts.count { counts[id] &+= 1 }
-            pass.model(r)
+            pass.model(r, event)
             if r.timestamp >= timeline.due { timeline.observe(r.timestamp, pass.engine) }
             if first == nil { first = r.timestamp }
             last = r.timestamp

@@ -1,0 +1,398 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A record stream read ahead on a thread of its own: the base stream (the k-way merge and
+/// the walk of every CPU's pages) runs on the second core, with the decoder when one is given,
+/// and hands its records and their events over in batches, while the caller's thread models
+/// them.
+///
+/// The caller sees the records the base stream gives, in its order, with the same bytes, then
+/// its end or its error at the same place, so every result is that of the single-threaded pass
+/// (`ReadAheadTests` compares them on every fixture). Two things make that exact:
+/// - A record's payload is valid only until the base stream's next call, so the reader copies
+///   it into the batch's arena; the caller's copy is valid until its own next call, as the
+///   `RecordStream` contract says. An event decoded there is a view of those bytes, and the
+///   decoder is a pure function of them and its layouts: the same event as decoded in line.
+/// - The base stream's state after the pass (losses, damage notes, what a perf.data taught)
+///   must be the state where the caller stopped, not where the reader had got to: the reader
+///   stops itself at the record where the caller will (the first past the analysed window's
+///   end), or at the end or the error, and the caller reads that state (`finished`) only once
+///   the reader has stopped.
+///
+/// The loops on both sides keep their cursors in local or struct variables: a class's stored
+/// `var` is checked for exclusive access at run time on every use, which had cost the reader
+/// more than the merge it runs.
+///
+/// At most `Sizes.batchesInFlight` batches exist: a reader ahead by that much waits for the
+/// caller, so memory stays bounded (about 9 MiB) whatever the trace's length.
+struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
+    /// Whether streams are read ahead: more than one core online and no `FOLIOTRACE_SERIAL=1`
+    /// (as for the inflation of compressed chunks ahead, `InflatingChunk.ahead`).
+    static var enabled: Bool { InflatingChunk.ahead }
+
+    /// The sizes of the hand-over (small ones in tests, to cross every boundary).
+    struct Sizes {
+        var batchesInFlight = 4
+        var recordsPerBatch = 8192
+        var arenaBytes = 1 << 21
+    }
+
+    /// One record as the reader stored it: the payload is `length` bytes at `offset` of the
+    /// batch's arena.
+    struct Slot {
+        var timestamp: UInt64
+        var missedEvents: Int64
+        var offset: Int
+        var length: Int
+        var cpu: Int32
+        var bigEndian: Bool
+
+        @inline(__always)
+        func record(_ arena: UnsafeMutableRawPointer) -> RawRecord {
+            RawRecord(
+                timestamp: timestamp,
+                cpu: cpu,
+                missedEvents: missedEvents,
+                payload: UnsafeRawBufferPointer(start: arena + offset, count: length),
+                bigEndian: bigEndian
+            )
+        }
+    }
+
+    /// How the reader ended after a batch's records.
+    enum Ending {
+        case end
+        case failed(TraceFileError)
+    }
+
+    /// The memory of one batch, and what the reader says of it when it hands it over.
+    final class Batch {
+        let slots: UnsafeMutablePointer<Slot>
+        /// The slots' events, when the reader decodes (initialized up to `count`).
+        let events: UnsafeMutablePointer<MMEvent>
+        let capacity: Int
+        var arena: UnsafeMutableRawPointer
+        var arenaBytes: Int
+        var count = 0
+        /// The base stream's `fractionRead` after the batch's last record.
+        var fraction = 0.0
+        var ending: Ending?
+
+        init(_ sizes: Sizes) {
+            capacity = max(sizes.recordsPerBatch, 1)
+            slots = .allocate(capacity: capacity)
+            events = .allocate(capacity: capacity)
+            arenaBytes = max(sizes.arenaBytes, 16)
+            arena = .allocate(byteCount: arenaBytes, alignment: 16)
+        }
+
+        deinit {
+            events.deinitialize(count: decoded)
+            events.deallocate()
+            slots.deallocate()
+            arena.deallocate()
+        }
+
+        /// Events initialized in `events`.
+        var decoded = 0
+
+        /// Drops the events of the batch's last use.
+        func reuse() {
+            events.deinitialize(count: decoded)
+            decoded = 0
+        }
+
+        /// An arena of at least `bytes` (a payload larger than the arena, in an empty batch).
+        func grow(to bytes: Int) {
+            arena.deallocate()
+            arenaBytes = bytes
+            arena = .allocate(byteCount: bytes, alignment: 16)
+        }
+    }
+
+    /// The reader's cursor in the batch it fills.
+    struct Filling {
+        let batch: Batch
+        var count = 0
+        var used = 0
+        var arena: UnsafeMutableRawPointer
+        var arenaBytes: Int
+
+        init(_ batch: Batch) {
+            self.batch = batch
+            arena = batch.arena
+            arenaBytes = batch.arenaBytes
+        }
+
+        /// Stores `r` (and its event, decoded from the stored copy, when `decoder` is given)
+        /// and says true, or says false when the batch has no room for it.
+        mutating func append(_ r: RawRecord, _ decoder: EventDecoder?) -> Bool {
+            let length = r.payload.count
+            if count == batch.capacity || used + length > arenaBytes {
+                guard count == 0 else { return false }
+                batch.grow(to: length)
+                (arena, arenaBytes) = (batch.arena, batch.arenaBytes)
+            }
+            if length > 0 { (arena + used).copyMemory(from: r.payload.baseAddress!, byteCount: length) }
+            let slot = Slot(
+                timestamp: r.timestamp,
+                missedEvents: r.missedEvents,
+                offset: used,
+                length: length,
+                cpu: r.cpu,
+                bigEndian: r.bigEndian
+            )
+            batch.slots[count] = slot
+            if let event = decoder?.decode(slot.record(arena)) { (batch.events + count).initialize(to: event) }
+            count += 1
+            used += (length + 7) & ~7
+            return true
+        }
+
+        /// Says how many records the batch holds, and how the stream went after them.
+        func seal(fraction: Double, ending: Ending?, decoded: Bool) -> Batch {
+            batch.count = count
+            batch.decoded = decoded ? count : 0
+            batch.fraction = fraction
+            batch.ending = ending
+            return batch
+        }
+    }
+
+    /// What the reader and the caller share, under `mutex`.
+    final class Shared: @unchecked Sendable {
+        /// The base stream: the reader's while it runs, the caller's once it has stopped.
+        var base: Base
+        /// The caller's window from the first record's timestamp: the caller stops after the
+        /// first record past its end that is not before its start.
+        let window: (UInt64) -> (start: UInt64, end: UInt64)
+        /// Decodes each record on the reader's thread, when given.
+        let decoder: EventDecoder?
+        private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        /// Filled batches, oldest first, and empty ones for the reader.
+        private var filled: [Batch] = []
+        private var empty: [Batch] = []
+        private var readerDone = false
+        private var cancelled = false
+
+        init(
+            base: Base,
+            window: @escaping (UInt64) -> (start: UInt64, end: UInt64),
+            decoder: EventDecoder?,
+            sizes: Sizes
+        ) {
+            self.base = base
+            self.window = window
+            self.decoder = decoder
+            pthread_mutex_init(mutex, nil)
+            pthread_cond_init(changed, nil)
+            empty = (0..<max(sizes.batchesInFlight, 1)).map { _ in Batch(sizes) }
+        }
+
+        deinit {
+            pthread_cond_destroy(changed)
+            pthread_mutex_destroy(mutex)
+            changed.deallocate()
+            mutex.deallocate()
+        }
+
+        private func locked<R>(_ body: () -> R) -> R {
+            pthread_mutex_lock(mutex)
+            defer { pthread_mutex_unlock(mutex) }
+            return body()
+        }
+
+        /// The reader's loop: fills batches until the base stream ends, fails, passes the
+        /// caller's window, or the caller goes away.
+        func read() {
+            var stream = base
+            defer {
+                locked {
+                    base = stream
+                    readerDone = true
+                    pthread_cond_broadcast(changed)
+                }
+            }
+            guard let first = takeEmpty() else { return }
+            let decoder = self.decoder
+            var filling = Filling(first)
+            var bounds: (start: UInt64, end: UInt64)?
+            while true {
+                var ending: Ending?
+                do throws(TraceFileError) {
+                    if let r = try stream.next() {
+                        if !filling.append(r, decoder) {
+                            // Full: it goes as it is, and the record starts the next batch
+                            // (copied now: its payload is valid only until the next call).
+                            hand(filling.seal(fraction: stream.fractionRead, ending: nil, decoded: decoder != nil))
+                            guard let fresh = takeEmpty() else { return }
+                            filling = Filling(fresh)
+                            _ = filling.append(r, decoder)
+                        }
+                        let (start, end) = bounds ?? window(r.timestamp)
+                        bounds = (start, end)
+                        if r.timestamp >= start, r.timestamp > end { ending = .end }
+                    } else {
+                        ending = .end
+                    }
+                } catch {
+                    ending = .failed(error)
+                }
+                if let ending {
+                    hand(filling.seal(fraction: stream.fractionRead, ending: ending, decoded: decoder != nil))
+                    return
+                }
+            }
+        }
+
+        /// An empty batch, waiting for the caller to give one back; nil once it has gone.
+        private func takeEmpty() -> Batch? {
+            locked {
+                while empty.isEmpty, !cancelled { pthread_cond_wait(changed, mutex) }
+                if cancelled { return nil }
+                let batch = empty.removeLast()
+                batch.reuse()
+                return batch
+            }
+        }
+
+        private func hand(_ batch: Batch) {
+            locked {
+                filled.append(batch)
+                pthread_cond_broadcast(changed)
+            }
+        }
+
+        /// The next filled batch, after giving `done` back; waits for the reader.
+        func next(after done: Batch?) -> Batch {
+            locked {
+                if let done { empty.append(done) }
+                pthread_cond_broadcast(changed)
+                while filled.isEmpty { pthread_cond_wait(changed, mutex) }
+                return filled.removeFirst()
+            }
+        }
+
+        /// Waits until the reader has stopped, asking it to stop first when `cancel`.
+        func waitForReader(cancel: Bool) {
+            locked {
+                if cancel { cancelled = true }
+                pthread_cond_broadcast(changed)
+                while !readerDone { pthread_cond_wait(changed, mutex) }
+            }
+        }
+    }
+
+    /// Stops the reader when the stream goes away before its end (a caller that gave up):
+    /// the reader would otherwise wait for a batch forever, holding the base stream.
+    private final class Owner {
+        let shared: Shared
+        init(_ shared: Shared) { self.shared = shared }
+        deinit { shared.waitForReader(cancel: true) }
+    }
+
+    private let shared: Shared
+    private let owner: Owner?
+    /// Whether the reader decodes (a flag: testing `shared.decoder` copied the decoder).
+    private let decodes: Bool
+    /// The caller's cursor in the batch it reads.
+    private var batch: Batch?
+    private var slots: UnsafeMutablePointer<Slot>?
+    private var events: UnsafeMutablePointer<MMEvent>?
+    private var arena: UnsafeMutableRawPointer?
+    private var count = 0
+    private var index = 0
+    private var over = false
+
+    /// Starts reading `base` ahead. `window` gives the caller's window from the first record's
+    /// timestamp: the caller stops after the first record past its end that is not before its
+    /// start (`TraceAnalysis`'s loop), and so does the reader. The default has no end. With a
+    /// `decoder`, the reader decodes each record too (`nextDecoded`).
+    init(
+        _ base: Base,
+        window: @escaping (UInt64) -> (start: UInt64, end: UInt64) = { _ in (0, .max) },
+        decoder: EventDecoder? = nil,
+        sizes: Sizes = Sizes()
+    ) {
+        let shared = Shared(base: base, window: window, decoder: decoder, sizes: sizes)
+        self.shared = shared
+        decodes = decoder != nil
+        // Without a thread (pthread_create failed), the base stream is read in line.
+        owner = startThread(name: "foliotrace-read", { shared.read() }) == 0 ? Owner(shared) : nil
+    }
+
+    /// Inlined into the caller's loop: the call and the copy of this struct in and out had
+    /// cost more than reading the slot (a fifth of the pass's per-record work).
+    @inline(__always)
+    mutating func next() throws(TraceFileError) -> RawRecord? {
+        if index == count {
+            guard owner != nil else { return try shared.base.next() }
+            guard try nextBatch() else { return nil }
+        }
+        index += 1
+        return slots.unsafelyUnwrapped[index - 1].record(arena.unsafelyUnwrapped)
+    }
+
+    /// The next record and its event: decoded by the reader when it was given `decoder` (the
+    /// same one), else here.
+    @inline(__always)
+    mutating func nextDecoded(_ decoder: EventDecoder) throws(TraceFileError) -> (RawRecord, MMEvent)? {
+        guard decodes, owner != nil else {
+            guard let r = try next() else { return nil }
+            return (r, decoder.decode(r))
+        }
+        if index == count {
+            guard try nextBatch() else { return nil }
+        }
+        index += 1
+        return (slots.unsafelyUnwrapped[index - 1].record(arena.unsafelyUnwrapped), events.unsafelyUnwrapped[index - 1])
+    }
+
+    /// Moves to the next batch with records; false at the end (an error is thrown once).
+    @inline(never)
+    private mutating func nextBatch() throws(TraceFileError) -> Bool {
+        while index == count {
+            if over { return false }
+            if let ending = batch?.ending {
+                over = true
+                if case .failed(let error) = ending { throw error }
+                return false
+            }
+            let next = shared.next(after: batch)
+            (batch, slots, events, arena, count, index) = (next, next.slots, next.events, next.arena, next.count, 0)
+        }
+        return true
+    }
+
+    /// The base stream once the reader has stopped: its state where the caller stopped.
+    var finished: Base {
+        if owner != nil { shared.waitForReader(cancel: !over) }
+        return shared.base
+    }
+
+    var lostEvents: [LostEvents] { finished.lostEvents }
+    var fractionRead: Double { owner == nil ? shared.base.fractionRead : batch?.fraction ?? 0 }
+    var damageNotes: [String] { finished.damageNotes }
+}
+
+/// Records with their decoded events, as `TraceAnalysis`'s loop reads them: a stream decodes
+/// in line, unless it has done so already (`ReadAheadStream`).
+protocol DecodedRecords: RecordStream {
+    mutating func nextDecoded(_ decoder: EventDecoder) throws(TraceFileError) -> (RawRecord, MMEvent)?
+}
+
+extension DecodedRecords {
+    @inline(__always)
+    mutating func nextDecoded(_ decoder: EventDecoder) throws(TraceFileError) -> (RawRecord, MMEvent)? {
+        guard let r = try next() else { return nil }
+        return (r, decoder.decode(r))
+    }
+}
+
+extension MergedStream: DecodedRecords {}
+extension PerfRecordStream: DecodedRecords {}
+extension ReadAheadStream: DecodedRecords {}
