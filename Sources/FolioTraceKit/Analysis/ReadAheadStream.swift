@@ -164,8 +164,10 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
 
     /// What the reader and the caller share, under `mutex`.
     final class Shared: @unchecked Sendable {
-        /// The base stream: the reader's while it runs, the caller's once it has stopped.
-        var base: Base
+        /// The base stream: the caller's once the reader has stopped (nil while the reader
+        /// holds it: a second reference would make each of its copy-on-write buffers copy
+        /// itself on the reader's first change).
+        var base: Base?
         /// The caller's window from the first record's timestamp: the caller stops after the
         /// first record past its end that is not before its start.
         let window: (UInt64) -> (start: UInt64, end: UInt64)
@@ -209,7 +211,8 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         /// The reader's loop: fills batches until the base stream ends, fails, passes the
         /// caller's window, or the caller goes away.
         func read() {
-            var stream = base
+            var stream = base!
+            base = nil
             defer {
                 locked {
                     base = stream
@@ -330,7 +333,7 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
     @inline(__always)
     mutating func next() throws(TraceFileError) -> RawRecord? {
         if index == count {
-            guard owner != nil else { return try shared.base.next() }
+            guard owner != nil else { return try shared.base!.next() }
             guard try nextBatch() else { return nil }
         }
         index += 1
@@ -371,11 +374,11 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
     /// The base stream once the reader has stopped: its state where the caller stopped.
     var finished: Base {
         if owner != nil { shared.waitForReader(cancel: !over) }
-        return shared.base
+        return shared.base!
     }
 
     var lostEvents: [LostEvents] { finished.lostEvents }
-    var fractionRead: Double { owner == nil ? shared.base.fractionRead : batch?.fraction ?? 0 }
+    var fractionRead: Double { owner == nil ? shared.base!.fractionRead : batch?.fraction ?? 0 }
     var damageNotes: [String] { finished.damageNotes }
 }
 
