@@ -78,10 +78,7 @@ final class InflatingChunk: @unchecked Sendable {
 
     /// Whether chunks are inflated ahead: more than one core online, and no
     /// `FOLIOTRACE_SERIAL=1` in the environment.
-    static let ahead: Bool = {
-        if let serial = getenv("FOLIOTRACE_SERIAL"), String(cString: serial) == "1" { return false }
-        return sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1
-    }()
+    static let ahead = !Parallelism.serial && Parallelism.cores > 1
 }
 
 /// A file's bytes handed to the inflating thread: the map they point into is kept alive by
