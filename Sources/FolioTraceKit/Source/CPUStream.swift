@@ -105,6 +105,23 @@ public struct CPUStream {
         pages = PageSupply(live: live, file: file)
     }
 
+    /// This stream cut into streams over `pagesEach` pages at a time, which together yield
+    /// its records in its order, for reading parts of one CPU on several cores.
+    ///
+    /// Only an uncompressed CPU that has not been read is cut (a compressed one is returned
+    /// whole): each ring-buffer page carries its own time stamp, and what carries over from
+    /// one page to the next (losses, damaged pages) is a sum. The one thing that does not, a
+    /// loss flagged on a page without records, moves to the next page's first record
+    /// (`RawRecord.missedEvents`), which counting does not read.
+    func cut(pagesEach: Int) -> [CPUStream] {
+        guard let parts = pages.cut(pagesEach: pagesEach), parts.count > 1 else { return [self] }
+        return parts.map { p in
+            var s = self
+            s.pages = p
+            return s
+        }
+    }
+
     /// Moves to the next data record and returns it, or nil at the end of this CPU's data.
     /// - Throws: `TraceFileError` when a compressed chunk cannot be decompressed.
     public mutating func next() throws(TraceFileError) -> RawRecord? {
@@ -251,7 +268,7 @@ struct PageSupply {
     private let file: TraceFile
     /// Pages from a live capture instead of the file.
     private let live: PageSpool?
-    private let source: UnsafeRawBufferPointer
+    private var source: UnsafeRawBufferPointer
     private let pageSize: Int
     private let compression: Compression
     private var chunks: [(offset: Int, compressed: Int, size: Int)] = []
@@ -366,6 +383,19 @@ struct PageSupply {
         let p = UnsafeRawBufferPointer(rebasing: current[offset..<(offset + n)])
         offset += pageSize
         return p
+    }
+
+    /// This supply cut into supplies of `pagesEach` pages each, in order; nil for a compressed
+    /// or live supply, or one that has handed out a page.
+    func cut(pagesEach: Int) -> [PageSupply]? {
+        guard live == nil, chunks.isEmpty, damage == nil, offset == 0, pagesEach > 0 else { return nil }
+        let step = pagesEach * pageSize
+        return stride(from: 0, to: max(source.count, 1), by: step).map { start in
+            var part = self
+            part.source = UnsafeRawBufferPointer(rebasing: source[start..<min(start + step, source.count)])
+            part.current = part.source
+            return part
+        }
     }
 
     private func chunkBytes(_ c: (offset: Int, compressed: Int, size: Int)) -> UnsafeRawBufferPointer {

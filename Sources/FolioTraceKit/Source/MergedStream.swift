@@ -105,14 +105,20 @@ public struct MergedStream {
     /// The damage seen so far, per CPU: cut or undecompressable chunks, and pages whose
     /// records ran past their commit size (skipped, as libtraceevent's kbuffer stops there).
     public var damageNotes: [String] {
-        streams.flatMap { s in
-            [
-                s.damage.map { "CPU \(s.cpu): \($0)" },
-                s.damagedPages > 0
-                    ? "CPU \(s.cpu): \(s.damagedPages) ring-buffer page(s) with records past their commit size, their rest skipped"
-                    : nil,
-            ].compactMap { $0 }
-        }
+        streams.flatMap { CPUStream.damageNotes(cpu: $0.cpu, damage: $0.damage, damagedPages: $0.damagedPages) }
+    }
+}
+
+extension CPUStream {
+    /// The sentences that name one CPU's damage, as the reports print them: the merged
+    /// stream's and the per-CPU count's (`CPUInventory`) come from here alike.
+    static func damageNotes(cpu: Int32, damage: String?, damagedPages: Int) -> [String] {
+        [
+            damage.map { "CPU \(cpu): \($0)" },
+            damagedPages > 0
+                ? "CPU \(cpu): \(damagedPages) ring-buffer page(s) with records past their commit size, their rest skipped"
+                : nil,
+        ].compactMap { $0 }
     }
 }
 
