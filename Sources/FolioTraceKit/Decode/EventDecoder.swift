@@ -72,6 +72,14 @@ public struct EventDecoder {
         Int(id) < decoders.count && !(decoders[Int(id)].isOther)
     }
 
+    /// What `decode` does with a record of `id` long enough for its format: the length below
+    /// which it says `.malformed`, and whether it then says anything but `.other`. For
+    /// `RecordClasses`, which classes records without decoding them.
+    func shape(ofID id: Int) -> (minimumLength: Int32, modelled: Bool) {
+        guard id < decoders.count else { return (0, false) }
+        return (minimumLengths[id], !decoders[id].isOther)
+    }
+
     /// Decodes one record.
     @inline(__always)
     public func decode(_ record: RawRecord) -> MMEvent {

@@ -1,7 +1,9 @@
 /// What a trace holds: counts per event, per CPU, time span and losses, from one pass.
 ///
-/// This is what `foliotrace events` prints; it decodes every record so that malformed
-/// records of modelled events are counted too.
+/// This is what `foliotrace events` prints; every record is classed as decoding it would
+/// (`RecordClasses`), so that malformed records of modelled events are counted too. A
+/// trace.dat's CPUs are counted each on its own, on every core (`CPUInventory`); a perf.data's
+/// records, and a trace.dat's with `FOLIOTRACE_SERIAL=1`, through the merged stream.
 public struct TraceInventory: Sendable {
     /// Records per event id (index = id).
     public private(set) var countsByID: [UInt64]
@@ -41,15 +43,45 @@ public struct TraceInventory: Sendable {
         try self.init(source: .traceDat(file), decoder: decoder)
     }
 
+    /// How a trace.dat's records are counted.
+    enum Pass {
+        /// Through the k-way merge, on the calling thread: the reference (`FOLIOTRACE_SERIAL=1`).
+        case merged
+        /// Each CPU on its own (`CPUInventory`), in parts of `pagesEach` pages (nil: sized for
+        /// the workers) on `workers` threads.
+        case perCPU(workers: Int, pagesEach: Int?)
+
+        /// Per CPU on every core, unless `FOLIOTRACE_SERIAL=1`.
+        static var standard: Pass { Parallelism.serial ? .merged : .perCPU(workers: Parallelism.cores, pagesEach: nil) }
+    }
+
     /// Reads every record of a trace.dat or perf.data.
     /// - Throws: `TraceFileError` when the records cannot be read.
     public init(source: TraceSource, decoder: EventDecoder) throws(TraceFileError) {
+        try self.init(source: source, decoder: decoder, pass: .standard)
+    }
+
+    /// Reads every record, a trace.dat's in the way `pass` says (perf.data's through its
+    /// ordered stream whatever it says).
+    init(source: TraceSource, decoder: EventDecoder, pass: Pass) throws(TraceFileError) {
         countsByID = Array(repeating: 0, count: decoder.catalog.idLimit)
         switch source {
         case .traceDat(let file):
             countsByCPU = Array(repeating: 0, count: file.cpuBuffers.count)
             var cpuIndex = [Int](repeating: 0, count: (file.cpuBuffers.map(\.cpu).max() ?? 0) + 1)
             for (i, b) in file.cpuBuffers.enumerated() { cpuIndex[b.cpu] = i }
+            if case .perCPU(let workers, let pagesEach) = pass,
+                let counted = try CPUInventory(
+                    file: file,
+                    classes: RecordClasses(decoder: decoder),
+                    cpuIndex: cpuIndex,
+                    workers: workers,
+                    pagesEach: pagesEach
+                )
+            {
+                take(counted)
+                return
+            }
             var stream = try file.mergedRecords()
             try count(&stream, decoder: decoder, cpuIndex: cpuIndex)
             damagedPages = stream.damagedPages
@@ -142,6 +174,22 @@ public struct TraceInventory: Sendable {
             }
         }
         lostByCPU = stream.lostEvents
+    }
+
+    /// The counts of the per-CPU pass.
+    private mutating func take(_ c: CPUInventory) {
+        countsByID = c.countsByID
+        countsByCPU = c.countsByCPU
+        lostByCPU = c.lostByCPU
+        total = c.total
+        malformedRecords = c.malformed
+        unknownRecords = c.unknown
+        typedRecords = c.typed
+        outOfOrder = c.outOfOrder
+        firstTimestamp = c.first
+        lastTimestamp = c.last
+        damagedPages = c.damagedPages
+        damage = c.damage
     }
 
     /// Counts per "system:name", for the events that occur.
