@@ -348,7 +348,12 @@ struct PageSupply {
             }
         }
         while offset >= current.count {
-            guard nextChunk < chunks.count else { return nil }
+            guard nextChunk < chunks.count else {
+                // The end: the last pages are done with too (a CPU cut into parts would
+                // otherwise keep up to `releaseStep` of each part resident).
+                if chunks.isEmpty { release(upTo: source.count, atEnd: true) }
+                return nil
+            }
             let c = chunks[nextChunk]
             release(upTo: c.offset)
             let problem: TraceProblem?
@@ -419,15 +424,17 @@ struct PageSupply {
     }
 
     /// Drops the mapped file pages of `source` before `end`, which have been read, from the
-    /// process's resident set, every `releaseStep` bytes (`madvise(MADV_DONTNEED)`).
+    /// process's resident set, every `releaseStep` bytes (`madvise(MADV_DONTNEED)`), or
+    /// at the end (`atEnd`) whatever is left.
     ///
     /// The map is private and read-only: the pages stay in the page cache, and one touched
     /// again faults back in with the same bytes, so nothing a caller holds can change. Without
     /// this, the resident set grows with the file, not with live folios: `analyze` of a
     /// 25-million-event, 796 MiB capture peaked at 888 MiB, 750 of them the file's pages
     /// (docs/performance.md).
-    private mutating func release(upTo end: Int) {
-        guard end - released >= PageSupply.releaseStep, let base = source.baseAddress else { return }
+    private mutating func release(upTo end: Int, atEnd: Bool = false) {
+        guard end - released >= PageSupply.releaseStep || (atEnd && end > released), let base = source.baseAddress
+        else { return }
         let systemPage = Int(sysconf(Int32(_SC_PAGESIZE)))
         let from = (Int(bitPattern: base) + released + systemPage - 1) / systemPage * systemPage
         let to = (Int(bitPattern: base) + end) / systemPage * systemPage
