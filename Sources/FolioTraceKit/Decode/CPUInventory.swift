@@ -40,12 +40,12 @@ struct CPUInventory {
         pagesEach: Int? = nil
     ) throws(TraceFileError) {
         let streams = try file.cpuStreams()
-        let slots = streams.map { Int($0.cpu) }
-        guard slots.allSatisfy({ $0 >= 0 && $0 < TraceLimits.cpus && $0 < cpuIndex.count }),
-            Set(slots.map { cpuIndex[$0] }).count == slots.count
+        let cpus = streams.map { Int($0.cpu) }
+        guard cpus.allSatisfy({ $0 >= 0 && $0 < TraceLimits.cpus && $0 < cpuIndex.count }),
+            Set(cpus.map { cpuIndex[$0] }).count == cpus.count
         else { return nil }
         let pages = pagesEach ?? Self.pagesEach(file, workers: workers)
-        var parts: [(slot: Int, stream: CPUStream)] = []
+        var parts: [(of: Int, stream: CPUStream)] = []  // of: the index of the CPU's stream
         for (i, s) in streams.enumerated() {
             for part in s.cut(pagesEach: pages) { parts.append((i, part)) }
         }
@@ -57,16 +57,16 @@ struct CPUInventory {
         lostByCPU = Array(repeating: LostEvents(), count: streams.count)
         var perStream = Array(repeating: StreamTally(), count: streams.count)
         for (part, t) in zip(parts, tallies.tallies) {
-            perStream[part.slot].append(t)
-            lostByCPU[part.slot].counted &+= t.lost.counted
-            lostByCPU[part.slot].uncountedPages += t.lost.uncountedPages
+            perStream[part.of].append(t)
+            lostByCPU[part.of].counted &+= t.lost.counted
+            lostByCPU[part.of].uncountedPages += t.lost.uncountedPages
             malformed += t.malformed
             unknown += t.unknown
             typed += t.typed
         }
         for (i, s) in perStream.enumerated() {
             total += s.records
-            countsByCPU[cpuIndex[slots[i]]] += s.records
+            countsByCPU[cpuIndex[cpus[i]]] += s.records
             outOfOrder += s.outOfOrder
             damagedPages += s.damagedPages
             damage += CPUStream.damageNotes(cpu: streams[i].cpu, damage: s.damage, damagedPages: s.damagedPages)
