@@ -95,6 +95,17 @@ struct CPUInventory {
         return (first, latest?.last)
     }
 
+    /// Threads worth starting for `file`: one a core when its CPU data (as stored) is at
+    /// least `threadsFrom` bytes, else the calling thread alone. Below that the count takes a
+    /// few milliseconds, about what a started thread may wait for a core on a busy machine,
+    /// which the count would then wait for (every bundled fixture is under 4 MiB).
+    static func workers(for file: TraceFile, cores: Int) -> Int {
+        let bytes = file.cpuBuffers.reduce(0) { $0 + Int(clamping: $1.size) }
+        return bytes >= threadsFrom ? cores : 1
+    }
+
+    static let threadsFrom = 8 << 20
+
     /// Parts of an eighth of a worker's share of the uncompressed CPU data, at least 1 MiB.
     private static func pagesEach(_ file: TraceFile, workers: Int) -> Int {
         guard workers > 1 else { return Int.max }

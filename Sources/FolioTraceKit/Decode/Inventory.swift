@@ -48,11 +48,12 @@ public struct TraceInventory: Sendable {
         /// Through the k-way merge, on the calling thread: the reference (`FOLIOTRACE_SERIAL=1`).
         case merged
         /// Each CPU on its own (`CPUInventory`), in parts of `pagesEach` pages (nil: sized for
-        /// the workers) on `workers` threads.
-        case perCPU(workers: Int, pagesEach: Int?)
+        /// the workers) on `workers` threads (nil: a core each when the file is large enough
+        /// to pay for them, `CPUInventory.workers`).
+        case perCPU(workers: Int?, pagesEach: Int?)
 
-        /// Per CPU on every core, unless `FOLIOTRACE_SERIAL=1`.
-        static var standard: Pass { Parallelism.serial ? .merged : .perCPU(workers: Parallelism.cores, pagesEach: nil) }
+        /// Per CPU, on every core that pays, unless `FOLIOTRACE_SERIAL=1`.
+        static var standard: Pass { Parallelism.serial ? .merged : .perCPU(workers: nil, pagesEach: nil) }
     }
 
     /// Reads every record of a trace.dat or perf.data.
@@ -75,7 +76,7 @@ public struct TraceInventory: Sendable {
                     file: file,
                     classes: RecordClasses(decoder: decoder),
                     cpuIndex: cpuIndex,
-                    workers: workers,
+                    workers: workers ?? CPUInventory.workers(for: file, cores: Parallelism.cores),
                     pagesEach: pagesEach
                 )
             {

@@ -393,7 +393,9 @@ struct PageSupply {
     /// This supply cut into supplies of `pagesEach` pages each, in order; nil for a compressed
     /// or live supply, or one that has handed out a page.
     func cut(pagesEach: Int) -> [PageSupply]? {
-        guard live == nil, chunks.isEmpty, damage == nil, offset == 0, pagesEach > 0 else { return nil }
+        guard live == nil, chunks.isEmpty, damage == nil, offset == 0, pagesEach > 0, pageSize > 0,
+            pagesEach < (source.count + pageSize - 1) / pageSize  // else it is one part (and the step could overflow)
+        else { return nil }
         let step = pagesEach * pageSize
         return stride(from: 0, to: max(source.count, 1), by: step).map { start in
             var part = self

@@ -38,7 +38,12 @@ import Testing
     func sameAsMerged(_ path: String) throws {
         let merged = try Self.inventory(path, .merged)
         #expect(merged.total > 0)
-        for pass in [TraceInventory.Pass.perCPU(workers: 2, pagesEach: 1), .perCPU(workers: 3, pagesEach: nil)] {
+        // One worker (a one-core machine, a small file: no cutting), three, and parts of one
+        // page; `.standard` as `events` runs it.
+        for pass in [
+            TraceInventory.Pass.perCPU(workers: 2, pagesEach: 1), .perCPU(workers: 3, pagesEach: nil),
+            .perCPU(workers: 1, pagesEach: nil), .perCPU(workers: nil, pagesEach: nil),
+        ] {
             Self.expectSame(try Self.inventory(path, pass), merged, "\(path) \(pass)")
         }
     }
