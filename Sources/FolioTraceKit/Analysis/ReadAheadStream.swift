@@ -30,8 +30,8 @@ import Musl
 /// caller, so memory stays bounded (about 9 MiB) whatever the trace's length.
 struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
     /// Whether streams are read ahead: more than one core online and no `FOLIOTRACE_SERIAL=1`
-    /// (as for the inflation of compressed chunks ahead, `InflatingChunk.ahead`).
-    static var enabled: Bool { InflatingChunk.ahead }
+    /// (`Parallelism`).
+    static var enabled: Bool { !Parallelism.serial && Parallelism.cores > 1 }
 
     /// The sizes of the hand-over (small ones in tests, to cross every boundary).
     struct Sizes {
