@@ -482,9 +482,11 @@ extension RecordLiveTests {
     /// skipped) instead of a drop of every cache on the machine. The memcg then holds the
     /// file's pages alone, mapped until the test ends, and `mapping_evict_folio()` never
     /// drops a mapped folio: memory.stat while tail follows and after must agree. tail may
-    /// still be a few pages off: its live merge can hand a CPU's records to the engine after
-    /// later ones of another CPU (`LiveSession`); one run counted 7,363 pages live where the
-    /// same records, its `-o` trace analyzed in time order, give memory.stat's 7,371.
+    /// still be a few pages off, hence the 2%: its live merge can hand a CPU's records to the
+    /// engine after later ones of another CPU (`LiveSession`). One run counted 7,363 pages
+    /// where its `-o` trace, analyzed in time order, gives memory.stat's 7,371: 8 LRU
+    /// insertions on CPU 0 of those pfns' previous (anonymous) generations, 15 ms older than
+    /// python's adds on CPU 1, came after them and re-attributed the new folios.
     @Test(
         Prerequisite.condition(
             FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.stat")
