@@ -21,9 +21,10 @@ import Glibc
 ///   distinct pfns passed 367 thousand, after its first quarter: most of its peak resident set's
 ///   growth from a quarter to all (docs/performance.md).
 ///
-/// The directory covers pfns below 2^32 (16 TiB of 4 KiB pages) and is allocated zeroed, so the
-/// kernel gives it memory only where a block pointer is written (8 bytes a block: 48 KiB for a
-/// machine with 24 GiB). pfns above that, and pfns of a trace so scattered that blocks would
+/// The directory covers pfns below 2^30 (4 TiB of 4 KiB pages; 16 MiB of address space) and is
+/// mapped zeroed (anonymous memory reserved without being committed, outside malloc's heap), so
+/// the kernel gives it memory only where a block pointer is written (8 bytes a block: 48 KiB for
+/// a machine with 24 GiB). pfns above that, and pfns of a trace so scattered that blocks would
 /// cost more than 64 bytes for each distinct pfn (a damaged or fabricated file), are kept in a
 /// hash table (`PfnTable`) instead, so memory stays within a small factor of the pfns seen
 /// whatever a file holds.
@@ -35,7 +36,7 @@ struct HeadTable {
     static let blockShift = 9
     static let blockSize = 1 << blockShift
     /// pfns from here up are kept in `scattered`.
-    static let directLimit: UInt64 = 1 << 32
+    static let directLimit: UInt64 = 1 << 30
     /// Blocks allowed before the density check: 4 MiB, whatever the trace.
     static let freeBlocks = 1024
     /// Past `freeBlocks`, a new block is made only while blocks cost at most this many bytes
@@ -56,9 +57,13 @@ struct HeadTable {
     /// (`mutating` methods copy it first when it is not uniquely referenced, as `Array` does).
     final class Storage {
         typealias Block = UnsafeMutablePointer<Entry>
-        /// One pointer per block below `directLimit`: nil for a block never touched,
+        /// One pointer per block below `limit`: nil for a block never touched,
         /// `Storage.elsewhere` for a block whose pfns live in `HeadTable.scattered`.
         let directory: UnsafeMutablePointer<Block?>
+        /// The pfns the directory covers: `HeadTable.directLimit`, or 0 when the address space
+        /// for it could not be had (a `ulimit -v`): every pfn is then in `scattered`.
+        let limit: UInt64
+        private let mapped: Bool
         /// Every block made, by block number: for iteration, copies and freeing.
         var blocks: [(number: UInt64, entries: Block)] = []
         /// The block numbers whose pfns live in `HeadTable.scattered` (`elsewhere` in the directory), and
@@ -69,14 +74,32 @@ struct HeadTable {
         static var elsewhere: Block { Block(bitPattern: 8)! }
         static let directoryCount = Int(HeadTable.directLimit >> UInt64(HeadTable.blockShift))
 
+        static let directoryBytes = directoryCount * MemoryLayout<Block?>.stride
+
         init() {
-            let raw = calloc(Self.directoryCount, MemoryLayout<Block?>.stride)!
-            directory = raw.bindMemory(to: Block?.self, capacity: Self.directoryCount)
+            let raw = mmap(
+                nil,
+                Self.directoryBytes,
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                -1,
+                0
+            )
+            if let raw, raw != MAP_FAILED {
+                directory = raw.bindMemory(to: Block?.self, capacity: Self.directoryCount)
+                limit = HeadTable.directLimit
+                mapped = true
+            } else {
+                directory = .allocate(capacity: 1)
+                directory.initialize(to: nil)
+                limit = 0
+                mapped = false
+            }
         }
 
         deinit {
             for b in blocks { free(b.entries) }
-            free(directory)
+            if mapped { munmap(directory, Self.directoryBytes) } else { directory.deallocate() }
         }
 
         /// A new block of zeroed entries, recorded in the directory.
@@ -126,7 +149,7 @@ struct HeadTable {
     /// The entry of `pfn` where it lives in a block, nil when it is in no block.
     @inline(__always)
     private func blockEntry(_ pfn: UInt64) -> UnsafeMutablePointer<Entry>? {
-        guard pfn < Self.directLimit, let block = storage.directory[Int(pfn >> UInt64(Self.blockShift))],
+        guard pfn < storage.limit, let block = storage.directory[Int(pfn >> UInt64(Self.blockShift))],
             block != Storage.elsewhere
         else { return nil }
         return block + Int(pfn & UInt64(Self.blockSize - 1))
@@ -169,7 +192,7 @@ struct HeadTable {
     private mutating func change<R>(_ pfn: UInt64, _ body: (inout Entry) -> R) -> R {
         if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
         if let e = blockEntry(pfn) { return body(&e.pointee) }
-        if pfn < Self.directLimit, let block = makeBlock(pfn >> UInt64(Self.blockShift)) {
+        if pfn < storage.limit, let block = makeBlock(pfn >> UInt64(Self.blockShift)) {
             return body(&block[Int(pfn & UInt64(Self.blockSize - 1))])
         }
         var e = Self.unpack(scattered[pfn] ?? 0)

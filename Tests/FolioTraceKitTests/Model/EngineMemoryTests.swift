@@ -69,7 +69,7 @@ import Testing
 
     /// pfns one to a block, as only a damaged or made-up file has them: past the blocks any
     /// trace may have (4 MiB), the table keeps such pfns in its hash table, so memory stays
-    /// within 64 bytes a distinct pfn; pfns beyond the directory (2^32 and up) go there too.
+    /// within 64 bytes a distinct pfn; pfns beyond the directory (2^30 and up) go there too.
     /// Lookups, generations and iteration agree with a dictionary kept beside it throughout.
     @Test func scatteredPfnsCostWhatAHashTableCosts() {
         var table = HeadTable()
