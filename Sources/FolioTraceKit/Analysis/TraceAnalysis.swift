@@ -90,34 +90,17 @@ public struct TraceAnalysis: Sendable {
             window: window
         )
         clockNote = source.clockNote
-        // The records are read ahead on another core (`ReadAheadStream`) unless told not to;
-        // the reader stops where `run` stops: at the first record past the window that is not
-        // before its start, the window resolved at the first record.
-        let ahead = ReadAheadStream<MergedStream>.enabled
         switch source {
         case .traceDat(let file):
-            let merged = try file.mergedRecords()
-            if ahead {
-                var records = ReadAheadStream(merged, window: { window.bounds(traceStart: $0) }, decoder: decoder)
-                lost = try run.run(&records, progress: progress)
-                damage = file.damage + records.damageNotes
-            } else {
-                var records = merged
-                lost = try run.run(&records, progress: progress)
-                damage = file.damage + records.damageNotes
-            }
+            let (lost, records) = try run.run(readingAhead: try file.mergedRecords(), progress: progress)
+            self.lost = lost
+            damage = file.damage + records.damageNotes
             memoryGap = nil
             otherSamples = 0
             unverifiable = nil
         case .perfData(let file):
-            var records = file.orderedRecords()
-            if ahead {
-                var ahead = ReadAheadStream(records, window: { window.bounds(traceStart: $0) }, decoder: decoder)
-                lost = try run.run(&ahead, progress: progress)
-                records = ahead.finished
-            } else {
-                lost = try run.run(&records, progress: progress)
-            }
+            let (lost, records) = try run.run(readingAhead: file.orderedRecords(), progress: progress)
+            self.lost = lost
             damage = records.damageNotes
             memoryGap = file.tracepointGap
             otherSamples = records.otherSamples
@@ -182,6 +165,25 @@ private struct WindowedRun {
         self.pass = pass
         self.window = window
         (start, end) = window.bounds(traceStart: 0)
+    }
+
+    /// `run` over `records`, read ahead on another core unless told not to (`ReadAheadStream`,
+    /// whose reader stops where `run` stops: at the first record past the window that is not
+    /// before its start, the window resolved at the first record). Returns the losses and the
+    /// stream where the pass left it. The stream is taken, not copied: a second reference would
+    /// make its copy-on-write buffers copy themselves on the reader's first change.
+    mutating func run<S: DecodedRecords & SendableMetatype>(
+        readingAhead records: consuming S,
+        progress: ((TraceAnalysis.Progress) -> Void)?
+    ) throws(TraceFileError) -> (lost: [LostEvents], records: S) {
+        guard ReadAheadStream<S>.enabled else {
+            var records = records
+            return (try run(&records, progress: progress), records)
+        }
+        let window = self.window
+        var ahead = ReadAheadStream(records, window: { window.bounds(traceStart: $0) }, decoder: pass.decoder)
+        let lost = try run(&ahead, progress: progress)
+        return (lost, ahead.finished)
     }
 
     /// Feeds every record of the window to the pass.
