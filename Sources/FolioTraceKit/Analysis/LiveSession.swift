@@ -19,9 +19,9 @@ import Musl
 /// does not hold back the others for long), into the CPU's `PageSpool`: in memory up to
 /// `spoolKiB`, then in an unlinked file, so reading never waits for the analysis and the
 /// analysis never makes the kernel overwrite events. Each `poll()` merges the CPUs' spooled
-/// records by timestamp into the engine. Records of a quiet CPU can land in a later poll with
-/// a timestamp older than the last one handled: the engine sees them up to that long late,
-/// the price of not reading a page per event.
+/// records by timestamp into the engine (`LiveMerge`), each only once no CPU can still deliver
+/// an older one: the engine sees them in the order of a trace.dat of the same pages, tens of
+/// milliseconds after the kernel wrote them.
 ///
 /// With `recordingTo`, each reader also writes every page it spools to a spool file per CPU,
 /// and `finish` assembles them into a trace.dat (as `Recorder` does): the file holds exactly
@@ -35,10 +35,9 @@ public final class LiveSession {
     private let metadata: TraceFile
     private var pass: AnalysisPass
     public var engine: LifecycleEngine { pass.engine }
-    private var streams: [CPUStream]
-    /// Each CPU's next record, taken from its stream and not yet handled (kept between polls:
-    /// a poll stops at its budget, not when every stream is empty).
-    private var heads: [RawRecord?]
+    /// The CPUs' spooled records in time order (its place is kept between polls: a poll
+    /// stops at its budget, or where a CPU cannot vouch for the next record yet).
+    private var merge: LiveMerge
     /// The CPUs' readers, until `finish` stops them (empty after).
     private var readers: [CPUPipeReader] = []
     /// The CPUs' spools (the streams read them; kept to count what waits in them).
@@ -135,8 +134,10 @@ public final class LiveSession {
             enabled: Set(enabled)
         )
         let file = metadata
-        streams = (0..<cpus).map { [spools] in CPUStream(live: spools[$0], cpu: $0, file: file) }
-        heads = Array(repeating: nil, count: cpus)
+        merge = LiveMerge(
+            streams: (0..<cpus).map { [spools] in CPUStream(live: spools[$0], cpu: $0, file: file) },
+            spools: spools
+        )
         let traced = instance
         readers = (0..<cpus).map { [spools] cpu in
             CPUPipeReader(
@@ -187,8 +188,10 @@ public final class LiveSession {
         instance.write("tracing_on", "0")
         for r in readers { r.stop() }
         for r in readers { r.drainAll() }
+        // Everything is spooled: nothing older than what the spools hold can come.
+        for s in spools { s.markComplete(through: .max) }
         // Tracing is off and the buffers are empty: the counts are final.
-        finalStats = streams.indices.map { instance.read("per_cpu/cpu\($0)/stats") ?? "" }
+        finalStats = spools.indices.map { instance.read("per_cpu/cpu\($0)/stats") ?? "" }
         var failure: Error? = nil
         for r in readers {
             if let e = r.closeRecording(), failure == nil { failure = e }
@@ -215,14 +218,7 @@ public final class LiveSession {
         backlogPages = spools.reduce(0) { $0 + $1.count }
         // The records in what is left, counted without analysis (a walk of the pages): with
         // `events`, every event read, as the recording holds them.
-        var left = UInt64(heads.reduce(0) { $0 + ($1 == nil ? 0 : 1) })
-        for i in streams.indices {
-            do {
-                while try streams[i].next() != nil { left += 1 }
-            } catch {}
-        }
-        heads = Array(repeating: nil, count: streams.count)
-        unanalyzedEvents = left
+        unanalyzedEvents = merge.countRemaining()
         for r in readers { r.close() }
         readers = []
         instance.destroy()
@@ -230,7 +226,8 @@ public final class LiveSession {
     }
 
     /// Feeds the records the reader threads have spooled to the engine, merged by time, up to
-    /// `budget` of them and until `deadline` at the latest; returns the records handled. The
+    /// `budget` of them and until `deadline` at the latest, and while every CPU vouches for
+    /// the next one (`LiveMerge`); returns the records handled. The
     /// budget and the deadline keep a poll short when events come faster than the analysis
     /// handles them, so the caller still prints, checks its signals and stops on time; what is
     /// left waits in the spools for the next poll. A count alone was not enough: 64 Ki
@@ -238,13 +235,10 @@ public final class LiveSession {
     /// two others' test runs), and its summaries came late and fewer.
     @discardableResult
     public func poll(budget: Int = 1 << 16, until deadline: Date? = nil) throws -> Int {
-        // A CPU that had nothing last time may have something now.
-        for i in streams.indices where heads[i] == nil { heads[i] = try streams[i].next() }
         var handled = 0
-        while handled < budget, let best = MergedStream.earliest(heads), let r = heads[best] {
+        while handled < budget, let r = try merge.next() {
             pass.handle(r)
             handled += 1
-            heads[best] = try streams[best].next()
             // The clock is read once every 1024 records (a few hundred microseconds of work).
             if handled & 1023 == 0, let deadline, Date() >= deadline { break }
         }
@@ -269,15 +263,20 @@ public final class LiveSession {
     /// pages analyzed where those say more.
     public var lostEvents: UInt64 {
         var lost: UInt64 = 0
-        for cpu in streams.indices {
+        for cpu in spools.indices {
             // After the stop the instance is gone (and a read would go to the top-level buffer).
             let stats =
                 readers.isEmpty
                 ? (cpu < finalStats.count ? finalStats[cpu] : "") : instance.read("per_cpu/cpu\(cpu)/stats") ?? ""
-            lost &+= max(CPUStats.lost(stats), streams[cpu].lost.counted)
+            lost &+= max(CPUStats.lost(stats), merge.streams[cpu].lost.counted)
         }
         return lost
     }
+
+    /// Records handed to the engine after a later one: 0 unless a CPU's clock could not be
+    /// read or a writer was held up past `CPUPipeReader.completionAllowance` (`LiveMerge`).
+    /// The lifecycles of their folios may be wrong; a report says so.
+    public var lateRecords: UInt64 { merge.lateRecords }
 
     /// cgroup paths the engine has learned (from cgroup events).
     public var cgroupPaths: [UInt64: String] { engine.tasks.cgroupPaths }

@@ -28,6 +28,10 @@ import Musl
 /// nothing. Reads, not splice: splice takes only pages the writer has left
 /// (`ring_buffer_read_page(..., full)`), and refuses a page once a read took part of it, so
 /// the page in progress could not be taken without stalling the splices that follow.
+///
+/// Each time the stats say nothing is unread, the reader tells the spool how far its CPU's
+/// events are complete (`PageSpool.markComplete`), from the clock the same stats print: so
+/// `LiveMerge` knows when a CPU with nothing spooled has nothing older to come either.
 final class CPUPipeReader: @unchecked Sendable {
     let cpu: Int
     /// The pages read and not yet analyzed.
@@ -37,6 +41,14 @@ final class CPUPipeReader: @unchecked Sendable {
     static let partialPageInterval = 0.05
     /// Pages read in one turn at most before the stats are read again.
     static let pagesPerTurn = 256
+    /// How far before the stats' clock a CPU's events count as complete when none is unread,
+    /// in nanoseconds. An event's time is taken when its space is reserved, before it is
+    /// written and committed; the writer may take interrupts meanwhile (whose events nest), or,
+    /// in a guest, lose its CPU to the host. The stats' clock is also read on the reader's CPU
+    /// (the `local` clock is per CPU) and rounded to a microsecond. 10 ms is far beyond all of
+    /// these, and delays `tail`'s view by no more than that; an event later still is counted
+    /// (`LiveMerge.lateRecords`), not hidden.
+    static let completionAllowance: UInt64 = 10_000_000
 
     private var reader: OpaquePointer?
     private var stats: Int32
@@ -83,7 +95,11 @@ final class CPUPipeReader: @unchecked Sendable {
     }
 
     func start() {
-        guard reader != nil else { return }
+        guard reader != nil else {
+            // Nothing will be read from this CPU: nothing to wait for.
+            spool.markComplete(through: .max)
+            return
+        }
         // Sleep only when the CPU had nothing: a burst is read back to back. 1 ms, as tail's
         // one reader slept: at any rate a CPU sustains, 1 ms fills far less than the kernel's
         // default 1,408 KiB buffer.
@@ -97,8 +113,25 @@ final class CPUPipeReader: @unchecked Sendable {
     /// whether it read any.
     private func turn() -> Bool {
         guard held == 0 || spoolHeld() else { return false }
-        let unread = unreadBytes()
-        guard unread > 0 else { return false }
+        let (unread, now) = readStats()
+        guard let now else {
+            // Without the clock (stats that cannot be read, a clock in counts rather than
+            // nanoseconds) the merge cannot know when to wait for this CPU: it takes records
+            // as they come, and counts those that come late.
+            spool.markComplete(through: .max)
+            return unread > 0 && readPages(unread: unread)
+        }
+        guard unread > 0 else {
+            // Every event reserved before `now`, less the allowance, is in the spool.
+            spool.markComplete(through: now > Self.completionAllowance ? now - Self.completionAllowance : 0)
+            return false
+        }
+        return readPages(unread: unread)
+    }
+
+    /// Reads the full pages of `unread` bytes, and the page in progress once it has waited
+    /// long enough; whether it read any.
+    private func readPages(unread: Int) -> Bool {
         // Every full page but the one the kernel is writing, or that one too once it has
         // waited long enough. (`bytes` counts event bytes, fewer than a page's size: a CPU
         // with `pageSize` of them unread has a full page.)
@@ -163,13 +196,15 @@ final class CPUPipeReader: @unchecked Sendable {
         recordedPages += 1
     }
 
-    /// The `bytes:` line of the CPU's stats: event bytes written and not yet read; `Int.max`
-    /// when the file cannot be read, so that the reader reads on.
-    private func unreadBytes() -> Int {
-        guard stats >= 0 else { return Int.max }
+    /// From the CPU's stats: the event bytes written and not yet read (`Int.max` when the
+    /// file cannot be read, so that the reader reads on), and the trace clock when the kernel
+    /// printed them (nil when it cannot be read).
+    private func readStats() -> (unread: Int, now: UInt64?) {
+        guard stats >= 0 else { return (Int.max, nil) }
         let n = pread(stats, statsText.baseAddress, statsText.count, 0)
-        guard n > 0 else { return Int.max }
-        return CPUStats.unreadBytes(UnsafeRawBufferPointer(rebasing: statsText[0..<n]))
+        guard n > 0 else { return (Int.max, nil) }
+        let text = UnsafeRawBufferPointer(rebasing: statsText[0..<n])
+        return (CPUStats.unreadBytes(text), CPUStats.now(text))
     }
 
     private func monotonicSeconds() -> Double {

@@ -191,8 +191,27 @@ public enum CPUStats {
     /// text); `Int.max` when the kernel does not say, so a reader reads on. Reads the bytes
     /// where they are, without a String: `tail`'s readers ask this at every turn.
     static func unreadBytes(_ stats: UnsafeRawBufferPointer) -> Int {
-        let key: StaticString = "bytes:"
+        number(after: "bytes:", in: stats)?.whole ?? Int.max
+    }
+
+    /// The trace clock when the kernel printed the stats, in nanoseconds (the `now ts:` line:
+    /// `tracing_stats_read` reads the buffer's clock for it and prints it in microseconds); nil when the line is not there, which the kernel does for a clock that does
+    /// not count nanoseconds (`counter`, `x86-tsc`).
+    static func now(_ stats: UnsafeRawBufferPointer) -> UInt64? {
+        guard let (seconds, nanoseconds) = number(after: "now ts:", in: stats), seconds < 1 << 33 else { return nil }
+        return UInt64(seconds) * 1_000_000_000 + UInt64(nanoseconds)
+    }
+
+    /// The number after `key` where a line starts with it: its whole part, and its fraction
+    /// (the digits after a `.`) as nanoseconds, as libtracefs reads these lines; nil when no
+    /// line starts with `key` or no digit follows it.
+    private static func number(
+        after key: StaticString,
+        in stats: UnsafeRawBufferPointer
+    ) -> (whole: Int, nanoseconds: Int)? {
         let length = key.utf8CodeUnitCount
+        let zero = UInt8(ascii: "0")
+        func isDigit(_ i: Int) -> Bool { i < stats.count && stats[i] >= zero && stats[i] <= zero + 9 }
         var line = 0
         while line + length <= stats.count {
             var matches = true
@@ -204,19 +223,30 @@ public enum CPUStats {
             if matches {
                 i += length
                 while i < stats.count, stats[i] == UInt8(ascii: " ") { i += 1 }
-                var value = 0
+                var whole = 0
                 var digits = 0
-                while i < stats.count, stats[i] >= UInt8(ascii: "0"), stats[i] <= UInt8(ascii: "9"), digits < 18 {
-                    value = value * 10 + Int(stats[i] - UInt8(ascii: "0"))
+                while isDigit(i), digits < 18 {
+                    whole = whole * 10 + Int(stats[i] - zero)
                     digits += 1
                     i += 1
                 }
-                return digits > 0 ? value : Int.max
+                guard digits > 0 else { return nil }
+                var nanoseconds = 0
+                var scale = 100_000_000
+                if i < stats.count, stats[i] == UInt8(ascii: ".") {
+                    i += 1
+                    while isDigit(i) {
+                        nanoseconds += Int(stats[i] - zero) * scale
+                        scale /= 10
+                        i += 1
+                    }
+                }
+                return (whole, nanoseconds)
             }
             while i < stats.count, stats[i] != UInt8(ascii: "\n") { i += 1 }
             line = i + 1
         }
-        return Int.max
+        return nil
     }
 }
 

@@ -62,6 +62,8 @@ public struct LiveView {
                             : "  \(s.backlogPages) pages behind")
                         : "")
                     + (s.spilledPages > 0 ? "  \(s.spilledPages) pages spooled to disk" : "")
+                    + (s.lateRecords > 0
+                        ? "  \(s.lateRecords) events out of order (their folios' lives may be wrong)" : "")
                     + (final ? "  (stopped)" : ""),
                 cFormat(
                     "folios live %ld  page cache +%.0f/s -%.0f/s  refaults %.0f/s  reclaimed %.0f/s  "
@@ -90,6 +92,7 @@ public struct LiveView {
                     ("type", .string("summary")), ("elapsed_s", .string(cFormat("%.3f", elapsed))),
                     ("events", .uint(now.records)), ("lost_events", .uint(lost)),
                     ("unanalyzed_pages", .int(Int64(s.backlogPages))), ("spilled_pages", .int(Int64(s.spilledPages))),
+                    ("late_events", .uint(s.lateRecords)),
                 ] + (final ? [("unanalyzed_events", JSON.uint(s.unanalyzedEvents))] : []) + [
                     ("live_folios", .int(Int64(s.engine.liveFolioCount))),
                     ("page_cache_adds", .uint(now.pageCacheAdds)), ("page_cache_deletes", .uint(now.pageCacheDeletes)),

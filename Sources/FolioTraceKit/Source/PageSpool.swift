@@ -69,6 +69,8 @@ public final class PageSpool: @unchecked Sendable {
     private let staging: UnsafeMutableRawPointer
     /// Pages that went through the file so far.
     private var spilled = 0
+    /// See `completeThrough`.
+    private var complete: UInt64 = 0
 
     /// Creates a spool whose file is an unlinked temporary file in `directory`.
     /// - Parameters:
@@ -111,6 +113,26 @@ public final class PageSpool: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return spilled
+    }
+
+    /// A time on the trace clock (nanoseconds) before which every event of this spool's CPU
+    /// is in the spool (or was popped from it): 0 until the producer says more
+    /// (`markComplete`). A consumer that reads it and then finds the spool empty knows that
+    /// nothing older than it can still come (`LiveMerge`). Read it before popping: the
+    /// producer pushes pages before it moves this past their events.
+    public var completeThrough: UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return complete
+    }
+
+    /// Says that every event before `time` (trace clock, nanoseconds) has been pushed; a time
+    /// earlier than one said before changes nothing. `UInt64.max`: nothing more will come
+    /// that must be waited for (reading has stopped, or the CPU's clock cannot be read).
+    public func markComplete(through time: UInt64) {
+        lock.lock()
+        complete = max(complete, time)
+        lock.unlock()
     }
 
     /// Appends one page: `bytes` of `page` were read, the rest of the spool's copy is zeros

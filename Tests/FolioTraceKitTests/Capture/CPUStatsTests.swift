@@ -31,4 +31,25 @@ import Testing
         #expect(Self.unread("bytes:\n") == Int.max)
         #expect(Self.unread("") == Int.max)
     }
+
+    static func now(_ text: String) -> UInt64? {
+        var text = text
+        return text.withUTF8 { CPUStats.now(UnsafeRawBufferPointer($0)) }
+    }
+
+    @Test func readsTheTraceClock() throws {
+        #expect(Self.now(Self.stats) == 44_384_299_331_000)
+        // Not "oldest event ts", which comes first; a clock without nanoseconds has no line.
+        #expect(Self.now("oldest event ts: 5.000001\n") == nil)
+        #expect(Self.now("now ts: 7\n") == 7_000_000_000)
+        #expect(Self.now("now ts: 1.5\n") == 1_500_000_000)
+        #expect(Self.now("now ts:\n") == nil)
+        // This kernel's own file, read twice: its clock is there and does not go back.
+        let path = "/sys/kernel/tracing/per_cpu/cpu0/stats"
+        guard let first = try? String(contentsOfFile: path, encoding: .utf8) else { return }
+        let a = try #require(Self.now(first), "\(first)")
+        let second = try String(contentsOfFile: path, encoding: .utf8)
+        let b = try #require(Self.now(second), "\(second)")
+        #expect(a > 0 && b >= a)
+    }
 }

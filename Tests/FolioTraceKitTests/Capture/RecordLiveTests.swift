@@ -366,6 +366,22 @@ extension RecordLiveTests {
         #expect(object["total"] as? Int == events)
         let analysis = try CommandLineTests.run(["analyze", "--format", "json", out])
         #expect(analysis.status == 0, "\(analysis.stderr)")
+        // tail's view is the file's: the same events in the same order (`LiveMerge`) leave the
+        // engine as the file's analysis leaves it (memcgs: `tailFollowsOneMemcg`).
+        #expect(final["late_events"] as? Int == 0, "\(final)")
+        if final["unanalyzed_events"] as? Int == 0 {
+            let report = try #require(
+                try JSONSerialization.jsonObject(with: Data(analysis.stdout.utf8)) as? [String: Any]
+            )
+            let summary = try #require(report["summary"] as? [String: Any])
+            let pageCache = try #require(summary["page_cache"] as? [String: Any])
+            let lru = try #require(summary["lru_insertions"] as? [String: Int])
+            #expect(final["live_folios"] as? Int == summary["live_at_end"] as? Int, "\(final)")
+            #expect(final["page_cache_adds"] as? Int == pageCache["adds"] as? Int)
+            #expect(final["page_cache_deletes"] as? Int == pageCache["deletes"] as? Int)
+            #expect(final["lru_insertions"] as? Int == lru.values.reduce(0, +))
+            #expect(final["activations"] as? Int == summary["activations"] as? Int)
+        }
         // No temporary file is left beside it.
         let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0 != "tail.dat" }
         #expect(left.isEmpty, "\(left)")
@@ -546,8 +562,11 @@ extension RecordLiveTests {
             return line.flatMap { Int($0.dropFirst("cache ".count)) }.map { $0 / 4096 }
         }
         var following: Int?
+        let dir = try Fixtures.scratch("tail-memcg")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("tail.dat").path
         let lines = try Self.tail(
-            ["--memcg", "/" + name],
+            ["--memcg", "/" + name, "-o", out],
             around: "dd if=/dev/zero of=\(data) bs=1M count=16 conv=fsync 2>/dev/null && "
                 + "pid=$(setsid python3 \(script) \(data) \(memcg)/cgroup.procs </dev/null 2>\(errors) &) && "
                 + "[ -n \"$pid\" ] && echo $pid > \(mapped) || { cat \(errors) >&2; exit 1; }",
@@ -570,6 +589,14 @@ extension RecordLiveTests {
         let last = try #require((final["memcgs"] as? [[String: Any]])?.first, "final summary: \(final)")
         #expect(last["path"] as? String == "/" + name)
         let seen = last["page_cache_pages"] as? Int ?? 0
-        #expect(abs(seen - charged) <= max(32, charged / 50), "tail's page cache of the memcg vs memory.stat: \(last)")
+        #expect(final["late_events"] as? Int == 0, "\(final)")
+        #expect(seen == charged, "tail's page cache of the memcg vs memory.stat: \(last)")
+        // And the file tail wrote, analyzed in file order, says the same.
+        let analysis = try CommandLineTests.run(["analyze", "--format", "json", out])
+        #expect(analysis.status == 0, "\(analysis.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(analysis.stdout.utf8)) as? [String: Any])
+        let memcgs = try #require(report["memcgs"] as? [[String: Any]])
+        let inFile = memcgs.first { $0["id"] as? Int == Int(info.st_ino) }
+        #expect(inFile?["page_cache_pages_at_end"] as? Int == seen, "the file's analysis: \(inFile ?? [:])")
     }
 }
