@@ -102,6 +102,12 @@ struct Tail: ParsableCommand {
             throw ExitCode(2)
         }
         defer { session.close() }
+        // The analysis runs on this thread, the readers on theirs, made by the session at this
+        // thread's priority. At nice 10 this thread gives the CPU to them whenever both want it
+        // (a storm on a busy machine): a reader kept waiting loses events, the analysis only
+        // falls behind, which the spools absorb. (Linux keeps a nice value per thread, and who 0 is
+        // the calling thread alone.)
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
         if !session.missing.isEmpty {
             var text = "foliotrace: not on this kernel, skipped: \(session.missing.joined(separator: ", "))\n"
             let disabled = AnalysisRequirement.disabled(byMissing: Set(session.missing))

@@ -260,6 +260,22 @@ extension RecordLiveTests {
     /// workload runs, a reader that falls behind as far as it can, and continues it after;
     /// `whileFollowing` runs after the workload, while tail still traces, right before it is
     /// stopped.
+    /// Each thread's nice value by thread id, from /proc (the 19th field of its stat, counted
+    /// after the command's closing parenthesis).
+    static func niceValues(of pid: pid_t) -> [Int: Int] {
+        let dir = "/proc/\(pid)/task"
+        var values: [Int: Int] = [:]
+        for tid in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+            guard let stat = try? String(contentsOfFile: "\(dir)/\(tid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            // fields[0] is the state (field 3): nice is field 19.
+            if fields.count > 16, let id = Int(tid), let nice = Int(fields[16]) { values[id] = nice }
+        }
+        return values
+    }
+
     static func tailRun(
         _ extra: [String],
         around workload: String,
@@ -283,6 +299,18 @@ extension RecordLiveTests {
             waited += 1
         }
         #expect(ready(), "tail's instance never turned tracing on")
+        // The analysis (tail's main thread) yields to the CPUs' readers: nice 10 against 0.
+        // (It lowers its priority right after tracing is on: wait for that, a moment.)
+        var threads = Self.niceValues(of: p.pid)
+        for _ in 0..<100 where threads[Int(p.pid)] != 10 {
+            usleep(10_000)
+            threads = Self.niceValues(of: p.pid)
+        }
+        #expect(threads[Int(p.pid)] == 10, "\(threads)")
+        #expect(
+            threads.count > 1 && threads.filter { $0.key != Int(p.pid) }.values.allSatisfy { $0 == 0 },
+            "\(threads)"
+        )
         let started = Date()
         if stalled { kill(p.pid, SIGSTOP) }
         let w = try CommandLineTests.execute("/bin/sh", ["-c", workload])
