@@ -151,6 +151,10 @@ public struct PerfDamage: Sendable, Equatable, CustomStringConvertible {
     /// The file offset where the readable records end when the file stops inside a record (a
     /// cut pipe-mode file: the records before it are read, as `perf script` reads them).
     public var cutAt: Int?
+    /// The bytes from `cutAt` to the end of the data, which make no whole record: the part of
+    /// a record cut off, or bytes written after the last record (a pipe's stream with other
+    /// output appended to it), which the file cannot tell apart.
+    public var bytesAfterCut = 0
     /// Samples left out because they contradict their own layout: shorter than their fields,
     /// or a CPU outside 0..<`PerfFile.cpuLimit`.
     public var malformedSamples: UInt64 = 0
@@ -172,7 +176,12 @@ public struct PerfDamage: Sendable, Equatable, CustomStringConvertible {
     /// "none".
     public var description: String {
         var parts: [String] = []
-        if let cutAt { parts.append("the records end inside a record at offset \(cutAt) (the file was cut)") }
+        if let cutAt {
+            parts.append(
+                "the last \(bytesAfterCut) bytes, from offset \(cutAt), are not a whole record "
+                    + "(the file was cut, or has bytes after its last record)"
+            )
+        }
         if malformedSamples > 0 { parts.append("\(malformedSamples) malformed samples left out") }
         if unknownIDSamples > 0 { parts.append("\(unknownIDSamples) samples of no recorded event left out") }
         if malformedLossRecords > 0 { parts.append("\(malformedLossRecords) loss records of no valid CPU left out") }

@@ -401,6 +401,7 @@ public struct PerfRecordStream: RecordStream {
     private mutating func cut(_ problem: TraceFileError.Problem) throws(TraceProblem) -> Bool {
         guard file.isPipe || file.unfinished else { throw TraceProblem(problem) }
         damage.cutAt = position
+        damage.bytesAfterCut = end - position
         position = end
         return false
     }

@@ -71,8 +71,29 @@ import Testing
             while try records.next() != nil { n += 1 }
             #expect(n == expected, "\(fixture) cut at \(length): \(n) samples, perf script \(expected)")
             #expect(records.damage.cutAt == starts[k], "\(records.damage)")
+            #expect(records.damage.bytesAfterCut == 5, "\(records.damage)")
             #expect(!file.completenessVerifiable)
         }
+    }
+
+    /// A pipe's stream with other output after its last record (a third-party file that
+    /// ends with perf record's own stderr): the records are read, and the damage names the
+    /// bytes after them, which are that text, without calling the file cut.
+    @Test func bytesAfterTheLastRecordAreNamed() throws {
+        let path = Fixtures.path("corpus/perf/lpd-sleep-compressed2-pipe-perf6.16.perf.data")
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        // (Its samples are cycles, which the ordered stream of tracepoint records skips.)
+        var records = try PerfFile(path: path).orderedRecords()
+        while try records.next() != nil {}
+        let at = try #require(records.damage.cutAt)
+        #expect(records.damage.bytesAfterCut == data.count - at)
+        #expect(String(decoding: data[at...], as: UTF8.self).hasPrefix("[ perf record: Woken up"))
+        let events = try CommandLineTests.run(["events", "--format", "json", path])
+        #expect(events.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(events.stdout.utf8)) as? [String: Any])
+        #expect(object["total"] as? Int == 7)
+        let damage = object["damage"] as? [String] ?? []
+        #expect(damage.contains { $0.contains("the last \(data.count - at) bytes, from offset \(at)") }, "\(damage)")
     }
 
     /// perf still reads the version-1 header ("PERFFILE", same layout, feature bits taken as
