@@ -171,17 +171,18 @@ extension LifecycleEngine {
             !f.bits.contains(.crossesLoss), context != .migration,
             !tasks.comm(r.pid).hasPrefix("khugepaged")
         else { return }
+        let d = self[details: head]
         let added = RecordMark(
             eventID: addID,
-            cpu: Int32(f.pageCacheAddCPU),
-            timestamp: f.pageCacheAdded,
-            pid: f.pageCacheAddPid
+            cpu: Int32(d.pageCacheAddCPU),
+            timestamp: d.pageCacheAdded,
+            pid: d.pageCacheAddPid
         )
         transitions.append(
             .freedInPageCache(
                 PageCacheFree(
                     folio: ref(head),
-                    page: FilePage(dev: f.dev, inode: f.inode, index: f.index),
+                    page: FilePage(dev: d.dev, inode: d.inode, index: d.index),
                     freedBy: r.pid,
                     evidence: [evidence(added), evidence(r)]
                 )

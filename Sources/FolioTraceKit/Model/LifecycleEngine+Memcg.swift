@@ -24,14 +24,15 @@ extension LifecycleEngine {
         guard let (pid, stat) = previous, pid == r.pid, stat.kind == .lruvecState,
             stat.value == Int64(self[head].pages) * (positive ? 1 : -1)
         else { return }
-        let old = self[head].owner
+        let old = owner(self[head])
         guard self[head].attribution != .exact || old != stat.memcgID else { return }
         if let o = old, o != stat.memcgID {
             memcgs[o, default: MemcgSummary(id: o)].generations -= 1
             memcgs[o, default: MemcgSummary(id: o)].pagesCharged -= self[head].pages
         }
+        let row = memcgRow(stat.memcgID)
         tally(out: head)
-        self[head].memcg = stat.memcgID
+        self[head].memcgRow = row
         tally(in: head)
         self[head].attribution = .exact
         if old != stat.memcgID { charge(stat.memcgID, pages: self[head].pages) }
@@ -71,8 +72,9 @@ extension LifecycleEngine {
         if let from = a.fromMemcgID { memcgs[from, default: MemcgSummary(id: from)].pagesMovedOut &+= pages }
         if let to = a.toMemcgID {
             memcgs[to, default: MemcgSummary(id: to)].pagesMovedIn &+= pages
+            let row = memcgRow(to)
             tally(out: head)
-            self[head].memcg = to
+            self[head].memcgRow = row
             tally(in: head)
             self[head].attribution = .exact
         }

@@ -47,12 +47,13 @@ extension LifecycleEngine {
             summary.beganBeforeTrace -= 1  // a migration target, born here, not before the trace
         }
         let target = head(of: newHead) ?? newHead
-        self[target].migratedFrom = oldHead
-        if let s = source, let m = s.owner {
+        // (UInt64.max was the sentinel of "none" when this was a field of the folio.)
+        migratedFrom[target] = oldHead == UInt64.max ? nil : oldHead
+        if let s = source, owner(s) != nil {
             // mem_cgroup_migrate() hands the charge to the new folio (6.7+; 6.1 charges it).
-            if self[target].memcg != m {
+            if self[target].memcgRow != s.memcgRow {
                 tally(out: target)
-                self[target].memcg = m
+                self[target].memcgRow = s.memcgRow
                 tally(in: target)
                 self[target].attribution = s.attribution
             }

@@ -73,6 +73,9 @@ public struct LifecycleEngine {
     /// Where a folio that migration joined to a new one went: old head -> new head, until the
     /// old generation ends (shortly, freed by the migrating task).
     var migratedTo: [UInt64: UInt64] = [:]
+    /// Where a live folio that migration joined to an old one came from: new head -> old head.
+    /// Beside the folios rather than in each (`FolioDetails`): few folios have one.
+    var migratedFrom: [UInt64: UInt64] = [:]
     var folios = FolioSlots()
     /// Live folios of each order > 0, so tail pfns can find their head.
     var liveLarge = [Int](repeating: 0, count: 16)
@@ -83,9 +86,11 @@ public struct LifecycleEngine {
     var memcgs: [UInt64: MemcgSummary] = [:]
     /// Per memcg, the pages of live folios on an LRU list and in the page cache, kept up to
     /// date as folios change (`census()`): the timeline samples it often, and walking every
-    /// live folio for each sample cost an eighth of a short trace's analysis.
+    /// live folio for each sample cost an eighth of a short trace's analysis. A row per memcg
+    /// a folio has belonged to, row 0 for cgroup id 0 (no memcg known); each folio holds its
+    /// row (`LiveFolio.memcgRow`), and `tallyIndex` finds the row of a cgroup id.
     var tallyIndex = PfnTable<Int32>()
-    var tallies: [(memcg: UInt64, census: PageCensus)] = []
+    var tallies: [(memcg: UInt64, census: PageCensus)] = [(0, PageCensus())]
     /// The memcg stat event just before the current record on each CPU (adjacency), indexed
     /// by CPU: looked at on every record, so an array, not a dictionary.
     var lastStat: [(pid: Int32, stat: MemcgStat)?] = Array(repeating: nil, count: 8)
@@ -172,11 +177,12 @@ public struct LifecycleEngine {
             let f = folios[slot]
             let onLRU = f.lru != LRUList.unknown.rawValue
             guard onLRU || f.inPageCache else { continue }
+            let memcg = memcgID(f)
             if onLRU {
-                c[f.memcg, default: PageCensus()].lruPages &+= f.pages
-                c[f.memcg, default: PageCensus()].lruListPages[f.lru] &+= f.pages
+                c[memcg, default: PageCensus()].lruPages &+= f.pages
+                c[memcg, default: PageCensus()].lruListPages[f.lru] &+= f.pages
             }
-            if f.inPageCache { c[f.memcg, default: PageCensus()].pageCachePages &+= f.pages }
+            if f.inPageCache { c[memcg, default: PageCensus()].pageCachePages &+= f.pages }
         }
         return c
     }
@@ -186,24 +192,44 @@ public struct LifecycleEngine {
     mutating func tally(out head: UInt64) { tally(self[head], by: -1) }
     mutating func tally(in head: UInt64) { tally(self[head], by: 1) }
 
+    @inline(__always)
     mutating func tally(_ f: LiveFolio, by sign: Int) {
         let onLRU = f.lru != LRUList.unknown.rawValue
         let cached = f.inPageCache
         guard onLRU || cached else { return }
-        let i: Int
-        if let found = tallyIndex[f.memcg] {
-            i = Int(found)
-        } else {
-            i = tallies.count
-            tallyIndex[f.memcg] = Int32(i)
-            tallies.append((f.memcg, PageCensus()))
-        }
         let pages = sign > 0 ? f.pages : 0 &- f.pages
-        if onLRU {
-            tallies[i].census.lruPages &+= pages
-            tallies[i].census.lruListPages[f.lru] &+= pages
+        // One access to the row: each `tallies[i].census.x &+= ...` checked the array's
+        // uniqueness again.
+        Self.count(pages, lru: onLRU ? f.lru : nil, cached: cached, in: &tallies[Int(f.memcgRow)].census)
+    }
+
+    @inline(__always)
+    static func count(_ pages: UInt64, lru: UInt8?, cached: Bool, in census: inout PageCensus) {
+        if let lru {
+            census.lruPages &+= pages
+            census.lruListPages[lru] &+= pages
         }
-        if cached { tallies[i].census.pageCachePages &+= pages }
+        if cached { census.pageCachePages &+= pages }
+    }
+
+    /// The row of memcg `id` in `tallies`, made when it has none.
+    mutating func memcgRow(_ id: UInt64) -> UInt32 {
+        if let row = tallyIndex[id] { return UInt32(row) }
+        let row = tallies.count
+        tallyIndex[id] = Int32(row)
+        tallies.append((id, PageCensus()))
+        return UInt32(row)
+    }
+
+    /// The cgroup id of the memcg that owns `f`, 0 when unknown.
+    @inline(__always)
+    func memcgID(_ f: LiveFolio) -> UInt64 { tallies[Int(f.memcgRow)].memcg }
+
+    /// The cgroup id of the memcg that owns `f`, nil when unknown.
+    @inline(__always)
+    func owner(_ f: LiveFolio) -> UInt64? {
+        let id = memcgID(f)
+        return id == 0 ? nil : id
     }
 
     /// Changes the live folio in `slot` in one access: each `self[head].field = ...` looks the
@@ -211,10 +237,22 @@ public struct LifecycleEngine {
     @inline(__always)
     mutating func update(_ slot: Int32, _ change: (inout LiveFolio) -> Void) { change(&folios[slot]) }
 
+    /// Changes the details of the live folio in `slot` in one access.
+    @inline(__always)
+    mutating func updateDetails(_ slot: Int32, _ change: (inout FolioDetails) -> Void) {
+        change(&folios[details: slot])
+    }
+
     /// The live folio with head `pfn` (which must be live).
     subscript(_ pfn: UInt64) -> LiveFolio {
-        @inline(__always) _read { yield folios[live[pfn]!] }
+        @inline(__always) get { folios[live[pfn]!] }
         @inline(__always) _modify { yield &folios[live[pfn]!] }
+    }
+
+    /// The details of the live folio with head `pfn` (which must be live).
+    subscript(details pfn: UInt64) -> FolioDetails {
+        @inline(__always) get { folios[details: live[pfn]!] }
+        @inline(__always) _modify { yield &folios[details: live[pfn]!] }
     }
 
     // MARK: feeding
@@ -270,18 +308,20 @@ public struct LifecycleEngine {
             tally(folios[slot], by: -1)
             update(slot) { f in
                 f.lru = l.lru.rawValue
-                f.lruFlags = UInt8(truncatingIfNeeded: l.flags.rawValue)
                 f.bits.insert(.sawLRUFlags)
-                f.lruInsertions &+= 1
             }
             tally(folios[slot], by: 1)
+            updateDetails(slot) { d in
+                d.lruFlags = UInt8(truncatingIfNeeded: l.flags.rawValue)
+                d.lruInsertions &+= 1
+            }
             summary.lruInsertions[Int(min(l.lru.rawValue, 4))] += 1
             attributeExactly(head, previousStat, r, positive: true)
             step(head, r, "lru=\(l.lru) flags=\(l.flags.letters)")
         case .lruActivate(let a):
             learnVmemmap(folio: a.folio, pfn: a.pfn)
             let head = folio(a.pfn, r)
-            self[head].activations &+= 1
+            self[details: head].activations &+= 1
             if let l = LRUList(rawValue: self[head].lru) {
                 tally(out: head)  // the list changes: the per-list tallies follow
                 self[head].lru = l.activated.rawValue
@@ -295,15 +335,18 @@ public struct LifecycleEngine {
             let slot = live[head]!
             tally(folios[slot], by: -1)
             update(slot) { f in
-                f.dev = p.dev
-                f.inode = p.inode
-                f.index = p.index
-                f.pageCacheAdded = r.timestamp
-                f.pageCacheAddPid = r.pid
-                f.pageCacheAddCPU = UInt16(truncatingIfNeeded: r.cpu)
+                if r.timestamp != 0 { f.bits.insert(.addedToPageCache) } else { f.bits.remove(.addedToPageCache) }
                 f.pageCacheDeleted = 0
             }
             tally(folios[slot], by: 1)
+            updateDetails(slot) { d in
+                d.dev = p.dev
+                d.inode = p.inode
+                d.index = p.index
+                d.pageCacheAdded = r.timestamp
+                d.pageCacheAddPid = r.pid
+                d.pageCacheAddCPU = UInt16(truncatingIfNeeded: r.cpu)
+            }
             summary.pageCacheAdds += 1
             attributeExactly(head, previousStat, r, positive: true)
             if let evicted = refault(page, pages: self[head].pages) {
@@ -315,13 +358,13 @@ public struct LifecycleEngine {
                             evictedFrom: evicted.memcg,
                             evictedBy: evicted.reclaim,
                             eviction: evicted.evidence,
-                            refaultedInto: self[head].owner ?? tasks.cgroup(of: r.pid),
+                            refaultedInto: owner(self[head]) ?? tasks.cgroup(of: r.pid),
                             refault: evidence(r)
                         )
                     )
                 )
                 summary.refaults += 1
-                if let m = self[head].owner {
+                if let m = owner(self[head]) {
                     memcgs[m, default: MemcgSummary(id: m)].pagesRefaulted &+= self[head].pages
                 }
             }
@@ -340,7 +383,7 @@ public struct LifecycleEngine {
                 summary.evictions += 1
                 let order = Int(min(self[head].order, 15))
                 let record = EvictedFolio(
-                    memcg: self[head].owner,
+                    memcg: owner(self[head]),
                     order: UInt8(order),
                     reclaim: reclaiming[r.pid],
                     evidence: evidence(r)
@@ -348,7 +391,7 @@ public struct LifecycleEngine {
                 if evicted.updateValue(record, forKey: page) == nil {
                     evictedOrders[order] += 1
                 }
-                if let m = self[head].owner {
+                if let m = owner(self[head]) {
                     memcgs[m, default: MemcgSummary(id: m)].pagesReclaimed &+= self[head].pages
                 }
             }
@@ -473,13 +516,22 @@ public struct LifecycleEngine {
         for (pfn, slot) in live {
             let f = folios[slot]
             if f.bits.contains(.crossesLoss) { summary.generationsCrossingLoss += 1 }
-            if let m = f.owner {
+            if let m = owner(f) {
                 memcgs[m, default: MemcgSummary(id: m)].pagesLiveAtEnd &+= f.pages
                 if f.inPageCache { memcgs[m, default: MemcgSummary(id: m)].pageCachePagesAtEnd &+= f.pages }
             }
             if options.keepLifecycles || isWatched(pfn, f) {
                 liveKept.append(
-                    f.generation(pfn: pfn, freedAt: nil, freedBy: nil, context: nil, migratedTo: migratedTo[pfn])
+                    f.generation(
+                        pfn: pfn,
+                        details: folios[details: slot],
+                        memcg: memcgID(f),
+                        freedAt: nil,
+                        freedBy: nil,
+                        context: nil,
+                        migratedFrom: migratedFrom[pfn],
+                        migratedTo: migratedTo[pfn]
+                    )
                 )
             }
         }
@@ -520,17 +572,19 @@ public struct LifecycleEngine {
             if let head = head(of: p) { retire(head, freedAt: nil, freedBy: nil, context: nil) }
             if order == 0 { break }
         }
-        var f = LiveFolio(generation: 0, order: order, firstSeen: r.timestamp)
+        var f = LiveFolio(order: order, firstSeen: r.timestamp)
+        var d = FolioDetails(generation: 0)
         if allocated {
             f.bits.insert(.allocated)
-            f.allocPid = r.pid
-            f.gfpFlags = UInt32(truncatingIfNeeded: gfp ?? 0)
-            f.migratetype = migratetype
+            d.allocPid = r.pid
+            d.gfpFlags = UInt32(truncatingIfNeeded: gfp ?? 0)
+            d.migratetype = migratetype
         } else {
             summary.beganBeforeTrace += 1
         }
-        if let cg = tasks.cgroup(of: r.pid) {
-            f.memcg = cg
+        let cgroup = tasks.cgroup(of: r.pid)
+        if let cg = cgroup {
+            f.memcgRow = memcgRow(cg)
             f.attribution = .inferred
         }
         summary.generations += 1
@@ -538,9 +592,9 @@ public struct LifecycleEngine {
             liveLarge[Int(min(order, 15))] += 1
             largeBlocks[pfn >> Self.blockShift, default: 0] += 1
         }
-        let slot = folios.add(f)
-        folios[slot].generation = live.begin(pfn, slot: slot, large: order > 0)
-        if let m = f.owner { charge(m, pages: f.pages) }
+        let slot = folios.add(f, d)
+        folios[details: slot].generation = live.begin(pfn, slot: slot, large: order > 0)
+        if let m = cgroup, m != 0 { charge(m, pages: f.pages) }
     }
 
     /// The head pfn of the live folio at `pfn`, starting a generation of unknown beginning
@@ -610,9 +664,9 @@ public struct LifecycleEngine {
         guard let slot = live.end(head) else { return }
         if !lastMap.isEmpty { lastMap.removeValue(forKey: head) }
         let successor = migratedTo.isEmpty ? nil : migratedTo.removeValue(forKey: head)
+        let predecessor = migratedFrom.isEmpty ? nil : migratedFrom.removeValue(forKey: head)
         let f = folios[slot]
         tally(f, by: -1)
-        folios.remove(slot)
         if f.order > 0 {
             liveLarge[Int(min(f.order, 15))] -= 1
             let block = head >> Self.blockShift
@@ -630,9 +684,19 @@ public struct LifecycleEngine {
         if f.bits.contains(.crossesLoss) { summary.generationsCrossingLoss += 1 }
         if options.keepLifecycles || isWatched(head, f) {
             finished.append(
-                f.generation(pfn: head, freedAt: freedAt, freedBy: freedBy, context: context, migratedTo: successor)
+                f.generation(
+                    pfn: head,
+                    details: folios[details: slot],
+                    memcg: memcgID(f),
+                    freedAt: freedAt,
+                    freedBy: freedBy,
+                    context: context,
+                    migratedFrom: predecessor,
+                    migratedTo: successor
+                )
             )
         }
+        folios.remove(slot)
     }
 
     @inline(__always)
@@ -674,12 +738,13 @@ public struct LifecycleEngine {
     /// The folio at `head` as findings name it.
     func ref(_ head: UInt64) -> FolioRef {
         let f = self[head]
+        let d = self[details: head]
         return FolioRef(
             pfn: head,
-            generation: f.generation,
+            generation: d.generation,
             order: f.order,
-            filePage: f.isFile ? FilePage(dev: f.dev, inode: f.inode, index: f.index) : nil,
-            memcg: f.owner,
+            filePage: d.filePage,
+            memcg: owner(f),
             attribution: f.attribution
         )
     }
@@ -710,8 +775,8 @@ public struct LifecycleEngine {
         let g = folios[slot]
         guard isWatched(head, g) else { return }
         let name = Int(r.eventID) < eventNames.count ? eventNames[Int(r.eventID)] : "id \(r.eventID)"
-        steps[FolioStepKey(pfn: head, generation: g.generation), default: []].append(
-            FolioStep(timestamp: r.timestamp, cpu: r.cpu, pid: r.pid, event: name, detail: detail(), memcg: g.owner)
+        steps[FolioStepKey(pfn: head, generation: folios[details: slot].generation), default: []].append(
+            FolioStep(timestamp: r.timestamp, cpu: r.cpu, pid: r.pid, event: name, detail: detail(), memcg: owner(g))
         )
     }
 }

@@ -1,50 +1,38 @@
-/// The state of one live folio generation, packed for the engine's hot table.
+/// What the engine reads of a live folio generation on any event: 32 bytes, kept in segments
+/// aligned to the cache line, so a folio's state is two to a line and never across two.
 ///
-/// The public `FolioGeneration` has an optional for everything the trace may not show; kept
-/// live for every folio, that costs ~290 bytes. Here "not seen" is a sentinel (0 for
-/// timestamps, inodes and cgroup ids, which the kernel never uses as valid values for these;
-/// `UInt64.max` for pfns) and the small flags share one byte, so a live folio costs 96 bytes
-/// plus its table slot. Swift lays fields out in declaration order: widest first, no padding.
-/// What only a few folios need at a time (where a migrated folio went) lives in the engine's
-/// side tables instead.
+/// The events that come long after a folio's add (its page-cache delete, its free: minutes
+/// later, when the folio's line has left every cache) read its order, LRU list, memcg,
+/// page-cache state, flags and rmap balance, and nothing else. With everything a folio
+/// carries in one 96-byte record those loads straddled two cache lines, and they were a third
+/// of the engine's samples on a 20-million-event capture (docs/performance.md). What only
+/// reports and findings read (the allocation's task and gfp, the file page, the page-cache
+/// add's task and CPU, the generation number, LRU counts) is in `FolioDetails`, at the same
+/// slot of a parallel array, written near the allocation and read when a generation is
+/// reported.
+///
+/// "Not seen" is a sentinel (0 for timestamps, which the kernel never uses as valid values for
+/// these) and the flags share one byte. Swift lays fields out in declaration order: widest
+/// first, no padding (`FolioSlotsTests` checks the size).
 struct LiveFolio {
-    static let noPfn = UInt64.max
-
     var firstSeen: UInt64
-    var pageCacheAdded: UInt64 = 0
     var pageCacheDeleted: UInt64 = 0
-    /// 0 when the folio is not (known to be) file-backed.
-    var inode: UInt64 = 0
-    var index: UInt64 = 0
-    /// cgroup id of the owning memcg, 0 when unknown (cgroup ids start at 1).
-    var memcg: UInt64 = 0
-    var migratedFrom = noPfn
-    var generation: UInt32
-    var dev: UInt32 = 0
-    /// gfp_t is 32 bits.
-    var gfpFlags: UInt32 = 0
-    var allocPid: Int32 = 0
+    /// The owning memcg's row in the engine's tallies (`LifecycleEngine.tallies`, which holds
+    /// its cgroup id); row 0 is cgroup id 0, "unknown" (cgroup ids start at 1). A row rather
+    /// than the id: each change of a folio moves its pages between its memcg's tallies, and
+    /// the row needs no lookup.
+    var memcgRow: UInt32 = 0
     var rmapBalance: Int32 = 0
-    /// The task and CPU of the page-cache add (valid when `pageCacheAdded` is not 0), for
-    /// evidence.
-    var pageCacheAddPid: Int32 = 0
-    var lruInsertions: UInt16 = 0
-    var activations: UInt16 = 0
     var migrationEntries: Int16 = 0
-    var pageCacheAddCPU: UInt16 = 0
-    /// Saturates at 255 (a folio moved more often is still "moved").
-    var chargeMoves: UInt8 = 0
     var order: UInt8
     /// LRUList raw value, 255 before any insertion.
     var lru: UInt8 = LRUList.unknown.rawValue
-    /// LRUFolioFlags of the last insertion (7 bits), valid with `.sawLRUFlags`.
-    var lruFlags: UInt8 = 0
-    var attribution: Attribution = .unknown
     var bits: Bits = []
+    var attribution: Attribution = .unknown
+    /// Saturates at 255 (a folio moved more often is still "moved").
+    var chargeMoves: UInt8 = 0
     /// `enum migrate_reason` of the migration that moved it away (or failed to), 255 if none.
     var migrateReason: UInt8 = 255
-    /// The allocation's migratetype, -1 when not allocated in the trace.
-    var migratetype: Int8 = -1
 
     struct Bits: OptionSet {
         let rawValue: UInt8
@@ -54,52 +42,92 @@ struct LiveFolio {
         static let crossesLoss = Bits(rawValue: 1 << 3)
         static let sawRmap = Bits(rawValue: 1 << 4)
         static let sawLRUFlags = Bits(rawValue: 1 << 5)
+        /// `FolioDetails.pageCacheAdded` is not 0: with `pageCacheDeleted`, whether the folio
+        /// is in the page cache, without reading its details.
+        static let addedToPageCache = Bits(rawValue: 1 << 6)
     }
 
-    init(generation: UInt32, order: UInt8, firstSeen: UInt64) {
-        self.generation = generation
+    init(order: UInt8, firstSeen: UInt64) {
         self.order = order
         self.firstSeen = firstSeen
     }
 
     var pages: UInt64 { 1 << UInt64(order) }
-    var isFile: Bool { inode != 0 }
-    var inPageCache: Bool { pageCacheAdded != 0 && pageCacheDeleted == 0 }
-    var owner: UInt64? { memcg == 0 ? nil : memcg }
+    var inPageCache: Bool { bits.contains(.addedToPageCache) && pageCacheDeleted == 0 }
+}
 
+/// What reports and findings read of a live folio generation, beside its `LiveFolio` (at the
+/// same slot of `FolioSlots`): written when the folio is allocated, added to the page cache or
+/// put on an LRU list (events close to its allocation), read when its generation is reported
+/// or a finding names it. Where a migrated folio came from is in the engine's side table
+/// (`LifecycleEngine.migratedFrom`): few folios have one.
+struct FolioDetails {
+    var pageCacheAdded: UInt64 = 0
+    /// 0 when the folio is not (known to be) file-backed.
+    var inode: UInt64 = 0
+    var index: UInt64 = 0
+    var generation: UInt32
+    var dev: UInt32 = 0
+    /// gfp_t is 32 bits.
+    var gfpFlags: UInt32 = 0
+    var allocPid: Int32 = 0
+    /// The task and CPU of the page-cache add (valid when `pageCacheAdded` is not 0), for
+    /// evidence.
+    var pageCacheAddPid: Int32 = 0
+    var lruInsertions: UInt16 = 0
+    var activations: UInt16 = 0
+    var pageCacheAddCPU: UInt16 = 0
+    /// LRUFolioFlags of the last insertion (7 bits), valid with `LiveFolio.Bits.sawLRUFlags`.
+    var lruFlags: UInt8 = 0
+    /// The allocation's migratetype, -1 when not allocated in the trace.
+    var migratetype: Int8 = -1
+
+    init(generation: UInt32) { self.generation = generation }
+
+    var isFile: Bool { inode != 0 }
+    var filePage: FilePage? { isFile ? FilePage(dev: dev, inode: inode, index: index) : nil }
+}
+
+extension LiveFolio {
     /// The public form, for reports.
+    /// - Parameters:
+    ///   - details: the folio's `FolioDetails`.
+    ///   - memcg: the cgroup id of its memcg row (0: none).
     func generation(
         pfn: UInt64,
+        details d: FolioDetails,
+        memcg: UInt64,
         freedAt: UInt64?,
         freedBy: Int32?,
         context: FreeContext?,
+        migratedFrom: UInt64?,
         migratedTo: UInt64?
     ) -> FolioGeneration {
-        var g = FolioGeneration(pfn: pfn, generation: generation, order: order, firstSeen: firstSeen)
+        var g = FolioGeneration(pfn: pfn, generation: d.generation, order: order, firstSeen: firstSeen)
         if bits.contains(.allocated) {
             g.allocatedAt = firstSeen
-            g.allocPid = allocPid
-            g.gfpFlags = UInt64(gfpFlags)
-            g.migratetype = Int32(migratetype)
+            g.allocPid = d.allocPid
+            g.gfpFlags = UInt64(d.gfpFlags)
+            g.migratetype = Int32(d.migratetype)
         }
         if migrateReason != 255 { g.migrationReason = migrateReasonName(Int32(migrateReason)) }
         g.freedAt = freedAt
         g.freedBy = freedBy
         g.freeContext = context
-        if isFile { g.filePage = FilePage(dev: dev, inode: inode, index: index) }
-        g.addedToPageCacheAt = pageCacheAdded == 0 ? nil : pageCacheAdded
+        g.filePage = d.filePage
+        g.addedToPageCacheAt = d.pageCacheAdded == 0 ? nil : d.pageCacheAdded
         g.deletedFromPageCacheAt = pageCacheDeleted == 0 ? nil : pageCacheDeleted
         g.evicted = bits.contains(.evicted)
         g.lru = lru == LRUList.unknown.rawValue ? nil : LRUList(rawValue: lru)
-        g.lruFlags = bits.contains(.sawLRUFlags) ? LRUFolioFlags(rawValue: UInt64(lruFlags)) : nil
-        g.lruInsertions = lruInsertions
-        g.activations = activations
+        g.lruFlags = bits.contains(.sawLRUFlags) ? LRUFolioFlags(rawValue: UInt64(d.lruFlags)) : nil
+        g.lruInsertions = d.lruInsertions
+        g.activations = d.activations
         g.rmapBalance = bits.contains(.sawRmap) ? rmapBalance : nil
         g.writtenBackByReclaim = bits.contains(.writtenBack)
-        g.memcg = owner
+        g.memcg = memcg == 0 ? nil : memcg
         g.attribution = attribution
         g.chargeMoves = UInt16(chargeMoves)
-        g.migratedFrom = migratedFrom == LiveFolio.noPfn ? nil : migratedFrom
+        g.migratedFrom = migratedFrom
         g.migratedTo = migratedTo
         g.migrationEntries = Int32(migrationEntries)
         g.crossesLoss = bits.contains(.crossesLoss)

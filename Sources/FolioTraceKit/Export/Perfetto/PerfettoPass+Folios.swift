@@ -8,7 +8,8 @@ extension PerfettoPass {
             return
         }
         let f = engine.folios[slot]
-        if let t = tracked[head], t.generation != f.generation {
+        let d = engine.folios[details: slot]
+        if let t = tracked[head], t.generation != d.generation {
             tracked[head] = nil
             close(t, ts, "ended")
         }
@@ -17,22 +18,22 @@ extension PerfettoPass {
             t = existing
         } else {
             guard options.allFolios || wantedPfns.contains(head) else { return }
-            let key = PerfettoFolioKey(pfn: head, generation: f.generation)
+            let key = PerfettoFolioKey(pfn: head, generation: d.generation)
             if !wanted.contains(key) {
                 guard options.allFolios, folioTracks < options.folioLimit else { return }
             }
-            t = PerfettoFolio(generation: f.generation, track: PerfettoTrack.folio(folioTracks))
+            t = PerfettoFolio(generation: d.generation, track: PerfettoTrack.folio(folioTracks))
             folioTracks += 1
             writer.descriptor(
                 uuid: t.track,
                 parent: PerfettoTrack.foliosGroup,
-                name: "pfn 0x\(String(head, radix: 16)) gen \(f.generation) order \(f.order)"
+                name: "pfn 0x\(String(head, radix: 16)) gen \(d.generation) order \(f.order)"
             )
             var args: [(String, PerfettoValue)] = [
-                ("pfn", .uint(head)), ("generation", .uint(UInt64(f.generation))), ("order", .uint(UInt64(f.order))),
+                ("pfn", .uint(head)), ("generation", .uint(UInt64(d.generation))), ("order", .uint(UInt64(f.order))),
                 ("allocated_in_trace", .bool(f.bits.contains(.allocated))),
             ]
-            if let m = f.owner { args.append(("memcg", .uint(m))) }
+            if let m = engine.owner(f) { args.append(("memcg", .uint(m))) }
             writer.event(ts, type: E.typeSliceBegin, track: t.track, name: "folio order \(f.order)", annotations: args)
         }
         let mapped = f.bits.contains(.sawRmap) && f.rmapBalance > 0
@@ -46,8 +47,8 @@ extension PerfettoPass {
                     ts,
                     "page cache",
                     [
-                        ("dev", .string("\(f.dev >> 20):\(f.dev & 0xfffff)")), ("inode", .uint(f.inode)),
-                        ("index", .uint(f.index)),
+                        ("dev", .string("\(d.dev >> 20):\(d.dev & 0xfffff)")), ("inode", .uint(d.inode)),
+                        ("index", .uint(d.index)),
                     ]
                 )
             } else {
@@ -120,7 +121,7 @@ extension PerfettoPass {
         let unseen = engine.live[m.oldHead] == nil && options.allFolios && folioTracks < options.folioLimit
         guard source != nil || unseen, let slot = engine.live[target] else { return }
         // The new folio gets a track: the flow needs its other end.
-        let key = PerfettoFolioKey(pfn: target, generation: engine.folios[slot].generation)
+        let key = PerfettoFolioKey(pfn: target, generation: engine.folios[details: slot].generation)
         wanted.insert(key)
         wantedPfns.insert(target)
         observe(target, ts)
