@@ -1,14 +1,29 @@
 /// Memcg ownership: charges, exact attribution from memcg stat events, charge moves.
 extension LifecycleEngine {
-    mutating func charge(_ memcg: UInt64, pages: UInt64) {
-        update(memcg) {
+    /// Counts a generation and its pages for the memcg in `row`.
+    mutating func charge(row: UInt32, pages: UInt64) {
+        update(row: row) {
             $0.generations += 1
             $0.pagesCharged &+= pages
         }
     }
 
+    /// Changes the summary of memcg `id`, made when it has none.
     mutating func update(_ memcg: UInt64, _ change: (inout MemcgSummary) -> Void) {
-        change(&memcgs[memcg, default: MemcgSummary(id: memcg)])
+        update(row: memcgRow(memcg), change)
+    }
+
+    /// Changes the summary of the memcg in `row`, made when it has none.
+    @inline(__always)
+    mutating func update(row: UInt32, _ change: (inout MemcgSummary) -> Void) {
+        let id = tallies[Int(row)].memcg
+        Self.change(&memcgRows[Int(row)], id: id, change)
+    }
+
+    @inline(__always)
+    private static func change(_ m: inout MemcgSummary?, id: UInt64, _ change: (inout MemcgSummary) -> Void) {
+        if m == nil { m = MemcgSummary(id: id) }
+        change(&m!)
     }
 
     /// Exact attribution: on 6.13+ the kernel updates the memcg's counter for this folio
@@ -24,18 +39,21 @@ extension LifecycleEngine {
         guard let (pid, stat) = previous, pid == r.pid, stat.kind == .lruvecState,
             stat.value == Int64(self[head].pages) * (positive ? 1 : -1)
         else { return }
-        let old = owner(self[head])
-        guard self[head].attribution != .exact || old != stat.memcgID else { return }
+        let f = self[head]
+        let old = owner(f)
+        guard f.attribution != .exact || old != stat.memcgID else { return }
         if let o = old, o != stat.memcgID {
-            memcgs[o, default: MemcgSummary(id: o)].generations -= 1
-            memcgs[o, default: MemcgSummary(id: o)].pagesCharged -= self[head].pages
+            update(row: f.memcgRow) {
+                $0.generations -= 1
+                $0.pagesCharged -= f.pages
+            }
         }
         let row = memcgRow(stat.memcgID)
         tally(out: head)
         self[head].memcgRow = row
         tally(in: head)
         self[head].attribution = .exact
-        if old != stat.memcgID { charge(stat.memcgID, pages: self[head].pages) }
+        if old != stat.memcgID { charge(row: row, pages: f.pages) }
     }
 
     mutating func handleCharge(_ call: ChargeCall, _ r: RawRecord) {
@@ -69,9 +87,9 @@ extension LifecycleEngine {
                 )
             )
         )
-        if let from = a.fromMemcgID { memcgs[from, default: MemcgSummary(id: from)].pagesMovedOut &+= pages }
+        if let from = a.fromMemcgID { update(from) { $0.pagesMovedOut &+= pages } }
         if let to = a.toMemcgID {
-            memcgs[to, default: MemcgSummary(id: to)].pagesMovedIn &+= pages
+            update(to) { $0.pagesMovedIn &+= pages }
             let row = memcgRow(to)
             tally(out: head)
             self[head].memcgRow = row

@@ -83,7 +83,19 @@ public struct LifecycleEngine {
     /// a block without one is not the tail of a folio of order 9 or less, which settles most
     /// lookups of a pfn that is no live head in one probe instead of one per live order.
     var largeBlocks = PfnTable<Int32>()
-    var memcgs: [UInt64: MemcgSummary] = [:]
+    /// Each memcg's summary by its row in `tallies`, nil until an event counted something for
+    /// it (`memcgs` lists those): counted on most exact attributions, where a dictionary
+    /// keyed by cgroup id hashed the id each time (1.7 million times on the scale capture).
+    var memcgRows: [MemcgSummary?] = [nil]
+    /// The last cgroup id asked of `memcgRow` and its row: the events of a memcg come in runs.
+    var lastMemcgRow: (id: UInt64, row: UInt32) = (0, 0)
+
+    /// Every memcg the trace counted something for, by cgroup id.
+    var memcgs: [UInt64: MemcgSummary] {
+        var all: [UInt64: MemcgSummary] = [:]
+        for case let m? in memcgRows { all[m.id] = m }
+        return all
+    }
     /// Per memcg, the pages of live folios on an LRU list and in the page cache, kept up to
     /// date as folios change (`census()`): the timeline samples it often, and walking every
     /// live folio for each sample cost an eighth of a short trace's analysis. A row per memcg
@@ -212,12 +224,21 @@ public struct LifecycleEngine {
         if cached { census.pageCachePages &+= pages }
     }
 
-    /// The row of memcg `id` in `tallies`, made when it has none.
+    /// The row of memcg `id` in `tallies` and `memcgRows`, made when it has none.
+    @inline(__always)
     mutating func memcgRow(_ id: UInt64) -> UInt32 {
+        if id == lastMemcgRow.id { return lastMemcgRow.row }
+        let row = newMemcgRow(id)
+        lastMemcgRow = (id, row)
+        return row
+    }
+
+    mutating func newMemcgRow(_ id: UInt64) -> UInt32 {
         if let row = tallyIndex[id] { return UInt32(row) }
         let row = tallies.count
         tallyIndex[id] = Int32(row)
         tallies.append((id, PageCensus()))
+        memcgRows.append(nil)
         return UInt32(row)
     }
 
@@ -364,9 +385,8 @@ public struct LifecycleEngine {
                     )
                 )
                 summary.refaults += 1
-                if let m = owner(self[head]) {
-                    memcgs[m, default: MemcgSummary(id: m)].pagesRefaulted &+= self[head].pages
-                }
+                let f = self[head]
+                if owner(f) != nil { update(row: f.memcgRow) { $0.pagesRefaulted &+= f.pages } }
             }
             step(head, r, "dev=\(p.major):\(p.minor) ino=\(p.inode) index=\(p.index)")
         case .pageCacheDelete(let p):
@@ -391,9 +411,8 @@ public struct LifecycleEngine {
                 if evicted.updateValue(record, forKey: page) == nil {
                     evictedOrders[order] += 1
                 }
-                if let m = owner(self[head]) {
-                    memcgs[m, default: MemcgSummary(id: m)].pagesReclaimed &+= self[head].pages
-                }
+                let f = self[head]
+                if owner(f) != nil { update(row: f.memcgRow) { $0.pagesReclaimed &+= f.pages } }
             }
             let how = self[head].bits.contains(.evicted) ? " (reclaim)" : ""
             step(head, r, "dev=\(p.major):\(p.minor) ino=\(p.inode) index=\(p.index)\(how)")
@@ -516,9 +535,11 @@ public struct LifecycleEngine {
         for (pfn, slot) in live {
             let f = folios[slot]
             if f.bits.contains(.crossesLoss) { summary.generationsCrossingLoss += 1 }
-            if let m = owner(f) {
-                memcgs[m, default: MemcgSummary(id: m)].pagesLiveAtEnd &+= f.pages
-                if f.inPageCache { memcgs[m, default: MemcgSummary(id: m)].pageCachePagesAtEnd &+= f.pages }
+            if owner(f) != nil {
+                update(row: f.memcgRow) {
+                    $0.pagesLiveAtEnd &+= f.pages
+                    if f.inPageCache { $0.pageCachePagesAtEnd &+= f.pages }
+                }
             }
             if options.keepLifecycles || isWatched(pfn, f) {
                 liveKept.append(
@@ -538,10 +559,11 @@ public struct LifecycleEngine {
         var kept = finished
         if !options.keepLifecycles { kept += liveKept }
         kept.sort { ($0.pfn, $0.generation) < ($1.pfn, $1.generation) }
-        for id in memcgs.keys { memcgs[id]!.path = tasks.cgroupPaths[id] }
+        var memcgs = Array(memcgs.values)
+        for i in memcgs.indices { memcgs[i].path = tasks.cgroupPaths[memcgs[i].id] }
         return LifecycleReport(
             summary: summary,
-            memcgs: memcgs.values.sorted { $0.id < $1.id },
+            memcgs: memcgs.sorted { $0.id < $1.id },
             generations: kept,
             steps: steps,
             live: options.keepLifecycles ? liveKept : [],
@@ -594,7 +616,7 @@ public struct LifecycleEngine {
         }
         let slot = folios.add(f, d)
         folios[details: slot].generation = live.begin(pfn, slot: slot, large: order > 0)
-        if let m = cgroup, m != 0 { charge(m, pages: f.pages) }
+        if let m = cgroup, m != 0 { charge(row: f.memcgRow, pages: f.pages) }
     }
 
     /// The head pfn of the live folio at `pfn`, starting a generation of unknown beginning

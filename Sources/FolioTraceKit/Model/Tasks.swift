@@ -10,11 +10,16 @@ public struct TaskTable: Sendable {
     public private(set) var cgroupHistory: [Int32: [(id: UInt64, since: UInt64)]] = [:]
     /// Known cgroup paths by id.
     public private(set) var cgroupPaths: [UInt64: String] = [:]
-    private var kswapd: Set<Int32>
+    private var kswapd: Set<Int32> { didSet { kswapdRange = (kswapd.min() ?? 1, kswapd.max() ?? 0) } }
+    /// The lowest and highest of `kswapd`'s pids: kernel threads started at boot, so a range
+    /// that a task's pid is nearly always outside, which `isKswapd` checks before hashing the
+    /// pid (asked of every free and page-cache delete).
+    private var kswapdRange: (low: Int32, high: Int32) = (1, 0)
 
     public init(savedCommands: [Int32: String]) {
         comms = savedCommands
         kswapd = Set(savedCommands.filter { $0.value.hasPrefix("kswapd") }.keys)
+        kswapdRange = (kswapd.min() ?? 1, kswapd.max() ?? 0)
     }
 
     mutating func attach(pid: Int32, cgroup: UInt64, path: String, comm: String, at ts: UInt64) {
@@ -48,5 +53,7 @@ public struct TaskTable: Sendable {
 
     public func comm(_ pid: Int32) -> String { comms[pid] ?? (pid == 0 ? "<idle>" : "<...>") }
 
-    func isKswapd(_ pid: Int32) -> Bool { kswapd.contains(pid) }
+    func isKswapd(_ pid: Int32) -> Bool {
+        pid >= kswapdRange.low && pid <= kswapdRange.high && kswapd.contains(pid)
+    }
 }

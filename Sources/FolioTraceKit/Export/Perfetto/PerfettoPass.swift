@@ -211,8 +211,8 @@ struct PerfettoPass {
                 if let i = memcgIndex[memcg] { values[i * perfettoMachineCounters + c] = Int64(truncatingIfNeeded: v) }
             }
         }
-        for (id, m) in engine.memcgs {
-            guard let i = memcgIndex[id] else { continue }
+        for case let m? in engine.memcgRows {
+            guard let i = memcgIndex[m.id] else { continue }
             values[i * perfettoMachineCounters + 6] = Int64(truncatingIfNeeded: m.pagesRefaulted)
             values[i * perfettoMachineCounters + 7] = Int64(truncatingIfNeeded: m.pagesReclaimed)
         }
