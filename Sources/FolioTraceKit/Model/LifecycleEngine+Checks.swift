@@ -116,8 +116,7 @@ extension LifecycleEngine {
     /// or page poisoning). Only whole generations count: allocated in the trace, rmap seen,
     /// no lost events, and a capture with unmap probes; unprobed adds (fork's dup, a PMD split)
     /// only make the balance lower.
-    mutating func freedWhileMapped(_ head: UInt64, _ r: RawRecord) -> Bool {
-        let f = self[head]
+    mutating func freedWhileMapped(_ head: UInt64, _ f: LiveFolio, _ r: RawRecord) -> Bool {
         if seesUnmaps, f.rmapBalance < 0, f.bits.contains(.allocated), !f.bits.contains(.crossesLoss) {
             // More unmaps than maps since the allocation: a mapping was made where no probe
             // fires, and whatever else it hides, the balance cannot show.
@@ -165,8 +164,7 @@ extension LifecycleEngine {
     /// same for the small folios it collapses: those frees are not findings. Whole generations
     /// of the page cache only: the add seen, no lost events since. Holds for 4.14+ (the
     /// filemap events) with the migrate_pages() events (5.16+ mm_migrate_pages_start).
-    mutating func freedInPageCache(_ head: UInt64, _ r: RawRecord, _ context: FreeContext) {
-        let f = self[head]
+    mutating func freedInPageCache(_ head: UInt64, _ f: LiveFolio, _ r: RawRecord, _ context: FreeContext) {
         guard let addID = pageCacheAddID, seesPageCacheExits == (true, true), f.inPageCache,
             !f.bits.contains(.crossesLoss), context != .migration,
             !tasks.comm(r.pid).hasPrefix("khugepaged")

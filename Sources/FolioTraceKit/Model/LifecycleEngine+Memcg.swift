@@ -30,16 +30,18 @@ extension LifecycleEngine {
     /// (`__lruvec_stat_mod_folio` in `__filemap_add_folio`, `update_lru_size` in
     /// `lruvec_add_folio`) right before the folio tracepoint, on the same CPU and task, by the
     /// folio's page count.
+    ///
+    /// Takes the folio's slot: looked up by head pfn, each read and change of the folio here
+    /// was a head-table lookup of its own (seven of them).
     mutating func attributeExactly(
-        _ head: UInt64,
+        _ slot: Int32,
         _ previous: (pid: Int32, stat: MemcgStat)?,
         _ r: RawRecord,
         positive: Bool
     ) {
-        guard let (pid, stat) = previous, pid == r.pid, stat.kind == .lruvecState,
-            stat.value == Int64(self[head].pages) * (positive ? 1 : -1)
-        else { return }
-        let f = self[head]
+        guard let (pid, stat) = previous, pid == r.pid, stat.kind == .lruvecState else { return }
+        let f = folios[slot]
+        guard stat.value == Int64(f.pages) * (positive ? 1 : -1) else { return }
         let old = owner(f)
         guard f.attribution != .exact || old != stat.memcgID else { return }
         if let o = old, o != stat.memcgID {
@@ -49,10 +51,12 @@ extension LifecycleEngine {
             }
         }
         let row = memcgRow(stat.memcgID)
-        tally(out: head)
-        self[head].memcgRow = row
-        tally(in: head)
-        self[head].attribution = .exact
+        tally(f, by: -1)
+        update(slot) { f in
+            f.memcgRow = row
+            f.attribution = .exact
+        }
+        tally(folios[slot], by: 1)
         if old != stat.memcgID { charge(row: row, pages: f.pages) }
     }
 

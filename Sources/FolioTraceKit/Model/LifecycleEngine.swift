@@ -79,6 +79,9 @@ public struct LifecycleEngine {
     var folios = FolioSlots()
     /// Live folios of each order > 0, so tail pfns can find their head.
     var liveLarge = [Int](repeating: 0, count: 16)
+    /// Bit k set when `liveLarge[k]` is not 0: `head(of:)` tries only those orders, and most
+    /// lookups of a pfn that is no live head (every allocation's) find none to try.
+    var liveOrders: UInt16 = 0
     /// Live folios of order > 0 by the 512-pfn block their head is in (`head(of:)`): a pfn in
     /// a block without one is not the tail of a folio of order 9 or less, which settles most
     /// lookups of a pfn that is no live head in one probe instead of one per live order.
@@ -337,7 +340,7 @@ public struct LifecycleEngine {
                 d.lruInsertions &+= 1
             }
             summary.lruInsertions[Int(min(l.lru.rawValue, 4))] += 1
-            attributeExactly(head, previousStat, r, positive: true)
+            attributeExactly(slot, previousStat, r, positive: true)
             step(head, r, "lru=\(l.lru) flags=\(l.flags.letters)")
         case .lruActivate(let a):
             learnVmemmap(folio: a.folio, pfn: a.pfn)
@@ -369,8 +372,9 @@ public struct LifecycleEngine {
                 d.pageCacheAddCPU = UInt16(truncatingIfNeeded: r.cpu)
             }
             summary.pageCacheAdds += 1
-            attributeExactly(head, previousStat, r, positive: true)
-            if let evicted = refault(page, pages: self[head].pages) {
+            attributeExactly(slot, previousStat, r, positive: true)
+            let f = folios[slot]
+            if let evicted = refault(page, pages: f.pages) {
                 transitions.append(
                     .refaulted(
                         Refault(
@@ -379,42 +383,40 @@ public struct LifecycleEngine {
                             evictedFrom: evicted.memcg,
                             evictedBy: evicted.reclaim,
                             eviction: evicted.evidence,
-                            refaultedInto: owner(self[head]) ?? tasks.cgroup(of: r.pid),
+                            refaultedInto: owner(f) ?? tasks.cgroup(of: r.pid),
                             refault: evidence(r)
                         )
                     )
                 )
                 summary.refaults += 1
-                let f = self[head]
                 if owner(f) != nil { update(row: f.memcgRow) { $0.pagesRefaulted &+= f.pages } }
             }
             step(head, r, "dev=\(p.major):\(p.minor) ino=\(p.inode) index=\(p.index)")
         case .pageCacheDelete(let p):
             let head = folio(p.pfn, r, order: p.order)
             let slot = live[head]!
+            let reclaim = reclaiming[r.pid]
+            let evicting = reclaim != nil || tasks.isKswapd(r.pid)
             tally(folios[slot], by: -1)
-            folios[slot].pageCacheDeleted = r.timestamp
-            tally(folios[slot], by: 1)
+            update(slot) { f in
+                f.pageCacheDeleted = r.timestamp
+                if evicting { f.bits.insert(.evicted) }
+            }
+            let f = folios[slot]
+            tally(f, by: 1)
             summary.pageCacheDeletes += 1
             seesPageCacheExits.delete = true
             let page = FilePage(dev: p.dev, inode: p.inode, index: p.index)
-            if reclaiming[r.pid] != nil || tasks.isKswapd(r.pid) {
-                self[head].bits.insert(.evicted)
+            if evicting {
                 summary.evictions += 1
-                let order = Int(min(self[head].order, 15))
-                let record = EvictedFolio(
-                    memcg: owner(self[head]),
-                    order: UInt8(order),
-                    reclaim: reclaiming[r.pid],
-                    evidence: evidence(r)
-                )
+                let order = Int(min(f.order, 15))
+                let record = EvictedFolio(memcg: owner(f), order: UInt8(order), reclaim: reclaim, evidence: evidence(r))
                 if evicted.updateValue(record, forKey: page) == nil {
                     evictedOrders[order] += 1
                 }
-                let f = self[head]
                 if owner(f) != nil { update(row: f.memcgRow) { $0.pagesReclaimed &+= f.pages } }
             }
-            let how = self[head].bits.contains(.evicted) ? " (reclaim)" : ""
+            let how = f.bits.contains(.evicted) ? " (reclaim)" : ""
             step(head, r, "dev=\(p.major):\(p.minor) ino=\(p.inode) index=\(p.index)\(how)")
         case .vmscan(let v):
             handleVmscan(v, r)
@@ -612,6 +614,7 @@ public struct LifecycleEngine {
         summary.generations += 1
         if order > 0 {
             liveLarge[Int(min(order, 15))] += 1
+            liveOrders |= 1 << UInt16(min(order, 15))
             largeBlocks[pfn >> Self.blockShift, default: 0] += 1
         }
         let slot = folios.add(f, d)
@@ -634,12 +637,36 @@ public struct LifecycleEngine {
     /// covers `pfn` is a live folio of order > 0: without one in the block (`largeBlocks`), no
     /// candidate of those orders can answer, and only the orders above are tried. A candidate
     /// is read only when the head table marks it large (`HeadTable.largeSlot`).
+    ///
+    /// The common answers (a live head, or no live large folio at all) are the few lines
+    /// here, which inline into every caller; the search among large folios is out of line and
+    /// static, given only the tables it reads. In one method this was too large to inline, and
+    /// each call from a mutating method (`end`) first copied the whole engine (a 700-byte
+    /// `memcpy`) to pass it as `self`.
     @inline(__always)
     func head(of pfn: UInt64) -> UInt64? {
         if live[pfn] != nil { return pfn }
-        if largeBlocks.count == 0 { return nil }
-        let inBlock = largeBlocks[pfn >> Self.blockShift] != nil
-        for order in (inBlock ? 1 : Self.blockShift + 1)..<liveLarge.count where liveLarge[order] > 0 {
+        if liveOrders == 0 { return nil }
+        return Self.largeHead(of: pfn, orders: liveOrders, live: live, largeBlocks: largeBlocks, folios: folios)
+    }
+
+    /// `head(of:)` among the live large folios, for a pfn that is no live head.
+    /// - Parameter orders: `liveOrders`, the orders with live folios.
+    @inline(never)
+    static func largeHead(
+        of pfn: UInt64,
+        orders liveOrders: UInt16,
+        live: borrowing HeadTable,
+        largeBlocks: borrowing PfnTable<Int32>,
+        folios: borrowing FolioSlots
+    ) -> UInt64? {
+        // Orders up to 9 only when this pfn's block holds a large head.
+        let lowOrders: UInt16 = (1 << (Self.blockShift + 1)) - 2
+        var orders = liveOrders & ~1
+        if orders & lowOrders != 0, largeBlocks[pfn >> Self.blockShift] == nil { orders &= ~lowOrders }
+        while orders != 0 {
+            let order = orders.trailingZeroBitCount
+            orders &= orders - 1
             let candidate = pfn & ~((1 << UInt64(order)) - 1)
             if let slot = live.largeSlot(candidate) {
                 let f = folios[slot]
@@ -669,7 +696,10 @@ public struct LifecycleEngine {
         let freed = found ?? pfn
         step(freed, r, "order=\(order)")
         let context = freeContext(r.pid)
-        if found != nil, !freedWhileMapped(freed, r) { freedInPageCache(freed, r, context) }
+        if found != nil {
+            let f = self[freed]
+            if !freedWhileMapped(freed, f, r) { freedInPageCache(freed, f, r, context) }
+        }
         summary.frees[context] &+= 1
         retire(freed, freedAt: r.timestamp, freedBy: r.pid, context: context)
         // A free larger than what the trace knew covers generations seen only in part (each
@@ -691,6 +721,7 @@ public struct LifecycleEngine {
         tally(f, by: -1)
         if f.order > 0 {
             liveLarge[Int(min(f.order, 15))] -= 1
+            if liveLarge[Int(min(f.order, 15))] == 0 { liveOrders &= ~(1 << UInt16(min(f.order, 15))) }
             let block = head >> Self.blockShift
             if let n = largeBlocks[block], n > 1 { largeBlocks[block] = n - 1 } else { largeBlocks[block] = nil }
         }
