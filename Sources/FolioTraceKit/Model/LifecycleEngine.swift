@@ -135,6 +135,11 @@ public struct LifecycleEngine {
     /// memcg they were charged to, their order, and how many of their pages came back.
     var evicted: [FilePage: EvictedFolio] = [:]
     var evictedOrders = [Int](repeating: 0, count: 16)
+    /// The keys of `evicted` by inode: a page-cache add of a file none of whose folios is
+    /// there (nearly every add) skips `refault`'s lookups, each a `FilePage` hashed with
+    /// SipHash (250 M instructions on the scale capture). An inode of `UInt64.max` (the
+    /// table's empty key; only a damaged record has it) is not counted and always looked up.
+    var evictedInodes = PfnTable<Int32>()
     /// struct page address of pfn 0, learned from events that carry folio pointers.
     var vmemmapBase: UInt64?
 
@@ -413,6 +418,7 @@ public struct LifecycleEngine {
                 let record = EvictedFolio(memcg: owner(f), order: UInt8(order), reclaim: reclaim, evidence: evidence(r))
                 if evicted.updateValue(record, forKey: page) == nil {
                     evictedOrders[order] += 1
+                    if page.inode != .max { evictedInodes[page.inode, default: 0] += 1 }
                 }
                 if owner(f) != nil { update(row: f.memcgRow) { $0.pagesReclaimed &+= f.pages } }
             }

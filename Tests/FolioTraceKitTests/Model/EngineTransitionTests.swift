@@ -209,8 +209,21 @@ import Testing
         e.handle(rs.record(25), .pageCacheDelete(other))
         // An order-0 page of the evicted order-2 folio comes back: a refault.
         e.handle(rs.record(30), .pageCacheAdd(PageCacheFolio(pfn: 40, inode: 5, index: 10, dev: 1, order: 0)))
+        // The same index of a file with nothing evicted is none; the evicted folio's other
+        // pages are, until all four have come back, and then its record (and its inode's
+        // count, which lets adds of other files skip the lookups) is gone.
+        e.handle(rs.record(31), .pageCacheAdd(PageCacheFolio(pfn: 41, inode: 7, index: 8, dev: 1, order: 0)))
+        for (i, index) in [8, 9, 11].enumerated() {
+            let pfn = 42 + UInt64(i)
+            e.handle(
+                rs.record(32 + UInt64(i)),
+                .pageCacheAdd(PageCacheFolio(pfn: pfn, inode: 5, index: UInt64(index), dev: 1, order: 0))
+            )
+        }
+        #expect(e.evicted.isEmpty && e.evictedInodes.count == 0)
+        e.handle(rs.record(40), .pageCacheAdd(PageCacheFolio(pfn: 50, inode: 5, index: 9, dev: 1, order: 0)))
         let report = e.finish()
-        #expect(report.summary.evictions == 1 && report.summary.refaults == 1)
+        #expect(report.summary.evictions == 1 && report.summary.refaults == 4)
         let g = all(report)
         #expect(g.first { $0.pfn == 30 }?.freeContext == .memcgReclaim)
         #expect(g.first { $0.pfn == 60 }?.freeContext == nil)
