@@ -9,7 +9,7 @@ import Glibc
 /// generation).
 ///
 /// Indexed by the pfn itself, in blocks of 512 pfns (an 8-byte entry each: a block is one 4 KiB
-/// page), found through a directory with one pointer per block. Real memory is dense where a
+/// page), found through a directory with one word per block. Real memory is dense where a
 /// trace touches it: the page allocator hands out runs of neighbouring pfns (a 20-million-event
 /// page-cache capture saw 394 thousand distinct pfns in 2 472 blocks, and had met 2 470 of those
 /// blocks by its first quarter), so
@@ -21,13 +21,22 @@ import Glibc
 ///   distinct pfns passed 367 thousand, after its first quarter: most of its peak resident set's
 ///   growth from a quarter to all (docs/performance.md).
 ///
+/// Not every touched block is dense, though: a small capture's folios can sit a few to a block
+/// (memcg-reclaim-foreign-v6.dat: 4 170 pfns in 223 blocks, 7 in the median one), where 4 KiB
+/// blocks cost 240 bytes a live folio, more than the rest of the engine. So while the table is
+/// small (under 65 536 pfns, `largeTable`) a block is made only when its 64th distinct pfn
+/// comes (`densePfns`: at most 64 bytes a pfn, against the 23-46 of a hash entry), and until
+/// then its pfns are kept in a hash table (`sparse`), which the directory's word for the block
+/// counts. Past that, a block is made at its first pfn while all blocks cost at most 64 bytes
+/// a distinct pfn (`blockBytesPerPfn`), as a large trace's dense memory allows at once; a
+/// damaged or fabricated file with pfns scattered one to a block stays in the hash table.
+/// Either way blocks never cost more than 64 bytes a distinct pfn.
+///
 /// The directory covers pfns below 2^30 (4 TiB of 4 KiB pages; 16 MiB of address space) and is
 /// mapped zeroed (anonymous memory reserved without being committed, outside malloc's heap), so
-/// the kernel gives it memory only where a block pointer is written (8 bytes a block: 48 KiB for
-/// a machine with 24 GiB). pfns above that, and pfns of a trace so scattered that blocks would
-/// cost more than 64 bytes for each distinct pfn (a damaged or fabricated file), are kept in a
-/// hash table (`PfnTable`) instead, so memory stays within a small factor of the pfns seen
-/// whatever a file holds.
+/// the kernel gives it memory only where a word is written (8 bytes a block: 48 KiB for a
+/// machine with 24 GiB). pfns above that, and every pfn when the address space for the
+/// directory cannot be had, are kept in a second hash table (`beyond`).
 struct HeadTable {
     /// A slot value that says "no live generation here".
     static let notLive: Int32 = -1
@@ -35,14 +44,21 @@ struct HeadTable {
     /// log2 of the pfns in a block: 512 entries of 8 bytes, one page.
     static let blockShift = 9
     static let blockSize = 1 << blockShift
-    /// pfns from here up are kept in `scattered`.
+    /// pfns from here up are kept in `beyond`.
     static let directLimit: UInt64 = 1 << 30
-    /// Blocks allowed before the density check: 4 MiB, whatever the trace.
-    static let freeBlocks = 1024
-    /// Past `freeBlocks`, a new block is made only while blocks cost at most this many bytes
-    /// per distinct pfn (64 distinct pfns a block, on average); otherwise its pfns go to the
-    /// hash table.
+    /// The distinct pfns that make a block in a small table: its 64th is moved into one with
+    /// the 63 before it, so no block costs more than 64 bytes a distinct pfn of it.
+    static let densePfns = 64
+    /// Blocks may cost up to this many bytes for each distinct pfn of the table.
     static let blockBytesPerPfn = 64
+    static let blockBytes = blockSize * MemoryLayout<Entry>.stride
+    /// From this many distinct pfns up (4 MiB at 64 bytes each), a block is made at its first
+    /// pfn, or the next change of a pfn kept in `sparse`, while all blocks cost at most
+    /// `blockBytesPerPfn` a distinct pfn: a trace this large spends its time in lookups, and
+    /// its blocks are its memory's small part (the scale capture: 9.7 MiB for 394 thousand
+    /// pfns, where waiting for the 64th pfn of every block kept 4.5% of them hashed to the end,
+    /// and cost 3.2% more instructions).
+    static let largeTable = 1 << 16
 
     /// One pfn: 0 in both fields is "never seen", so blocks start zeroed.
     struct Entry {
@@ -53,28 +69,49 @@ struct HeadTable {
         var generations: UInt32
     }
 
+    /// What the directory says of one block, in one word:
+    /// - 0: no pfn of it seen;
+    /// - the address of its entries (aligned, so bit 0 is clear);
+    /// - bit 0 set: its pfns are in `sparse`; bits 1-15 count them, bits 16 and up are the
+    ///   block's place in `Storage.touched` (the order in which iteration visits it).
+    struct Word {
+        var raw: UInt
+
+        static let none = Word(raw: 0)
+        static let sparseBit: UInt = 1
+
+        @inline(__always)
+        var isSparse: Bool { raw & Self.sparseBit != 0 }
+        /// The block's entries, for a word that is neither `none` nor sparse.
+        @inline(__always)
+        var entries: UnsafeMutablePointer<Entry> { UnsafeMutablePointer(bitPattern: raw).unsafelyUnwrapped }
+
+        @inline(__always)
+        static func sparse(pfns: Int, touched: Int) -> Word {
+            Word(raw: UInt(touched) << 16 | UInt(pfns) << 1 | sparseBit)
+        }
+        var sparsePfns: Int { Int(raw >> 1 & 0x7fff) }
+        var touched: Int { Int(raw >> 16) }
+    }
+
     /// The blocks and the directory, shared by copies of the table until one of them changes
     /// (`mutating` methods copy it first when it is not uniquely referenced, as `Array` does).
     final class Storage {
-        typealias Block = UnsafeMutablePointer<Entry>
-        /// One pointer per block below `limit`: nil for a block never touched,
-        /// `Storage.elsewhere` for a block whose pfns live in `HeadTable.scattered`.
-        let directory: UnsafeMutablePointer<Block?>
+        /// One word per block below `limit` (`Word`).
+        let directory: UnsafeMutablePointer<Word>
         /// The pfns the directory covers: `HeadTable.directLimit`, or 0 when the address space
-        /// for it could not be had (a `ulimit -v`): every pfn is then in `scattered`.
+        /// for it could not be had (a `ulimit -v`): every pfn is then in `beyond`.
         let limit: UInt64
         private let mapped: Bool
-        /// Every block made, by block number: for iteration, copies and freeing.
-        var blocks: [(number: UInt64, entries: Block)] = []
-        /// The block numbers whose pfns live in `HeadTable.scattered` (`elsewhere` in the directory), and
-        /// some made since (their directory entry says which).
-        var blocksElsewhere: [UInt64] = []
+        /// Every block with a pfn seen, by block number, in the order of its first pfn: for
+        /// iteration (in the order a table that made every block at its first pfn had), copies
+        /// and freeing.
+        var touched: [UInt64] = []
+        /// Blocks made.
+        var made = 0
 
-        /// The directory's sentinel for a block kept in `scattered` (never dereferenced).
-        static var elsewhere: Block { Block(bitPattern: 8)! }
         static let directoryCount = Int(HeadTable.directLimit >> UInt64(HeadTable.blockShift))
-
-        static let directoryBytes = directoryCount * MemoryLayout<Block?>.stride
+        static let directoryBytes = directoryCount * MemoryLayout<Word>.stride
 
         init() {
             let raw = mmap(
@@ -86,58 +123,67 @@ struct HeadTable {
                 0
             )
             if let raw, raw != MAP_FAILED {
-                directory = raw.bindMemory(to: Block?.self, capacity: Self.directoryCount)
+                directory = raw.bindMemory(to: Word.self, capacity: Self.directoryCount)
                 limit = HeadTable.directLimit
                 mapped = true
             } else {
                 directory = .allocate(capacity: 1)
-                directory.initialize(to: nil)
+                directory.initialize(to: .none)
                 limit = 0
                 mapped = false
             }
         }
 
         deinit {
-            for b in blocks { free(b.entries) }
+            for number in touched where !directory[Int(number)].isSparse { free(directory[Int(number)].entries) }
             if mapped { munmap(directory, Self.directoryBytes) } else { directory.deallocate() }
         }
 
         /// A new block of zeroed entries, recorded in the directory.
-        func makeBlock(_ number: UInt64) -> Block {
+        func makeBlock(_ number: UInt64) -> UnsafeMutablePointer<Entry> {
             let raw = calloc(HeadTable.blockSize, MemoryLayout<Entry>.stride)!
             let block = raw.bindMemory(to: Entry.self, capacity: HeadTable.blockSize)
-            directory[Int(number)] = block
-            blocks.append((number, block))
+            directory[Int(number)] = Word(raw: UInt(bitPattern: block))
+            made += 1
             return block
         }
 
         func copy() -> Storage {
             let c = Storage()
-            c.blocks.reserveCapacity(blocks.count)
-            for b in blocks {
-                c.makeBlock(b.number).update(from: b.entries, count: HeadTable.blockSize)
-            }
-            for number in blocksElsewhere where directory[Int(number)] == Self.elsewhere {
-                c.directory[Int(number)] = Self.elsewhere
-                c.blocksElsewhere.append(number)
+            c.touched = touched
+            for number in touched {
+                let word = directory[Int(number)]
+                if word.isSparse {
+                    c.directory[Int(number)] = word
+                } else {
+                    c.makeBlock(number).update(from: word.entries, count: HeadTable.blockSize)
+                }
             }
             return c
         }
     }
 
     private var storage = Storage()
-    /// pfns outside the blocks, their entries packed in 64 bits (`pack`). Here and not in
-    /// `Storage`: a class's stored `var` is checked for exclusive access at run time, on every
-    /// lookup (`swift_beginAccess`).
-    private var scattered = PfnTable<UInt64>()
+    /// The pfns of blocks not yet made, their entries packed in 64 bits (`pack`). Here and not
+    /// in `Storage`: a class's stored `var` is checked for exclusive access at run time, on
+    /// every lookup (`swift_beginAccess`).
+    private var sparse = PfnTable<UInt64>()
+    /// pfns the directory does not cover, packed the same way.
+    private var beyond = PfnTable<UInt64>()
     /// Distinct head pfns seen.
     private(set) var pfns = 0
     /// Head pfns with a live generation.
     private(set) var count = 0
 
-    /// Blocks made, and pfns kept in the hash table instead (for the memory tests).
-    var blockCount: Int { storage.blocks.count }
-    var scatteredCount: Int { scattered.count }
+    /// Blocks made, and pfns kept in the hash tables instead (for the memory tests).
+    var blockCount: Int { storage.made }
+    var scatteredCount: Int { sparse.count + beyond.count }
+    /// Bytes of blocks and hash tables (not the directory, whose pages the kernel backs as they
+    /// are written: 8 bytes a touched block).
+    var bytes: Int {
+        storage.made * Self.blockSize * MemoryLayout<Entry>.stride
+            + (sparse.capacity + beyond.capacity) * 2 * MemoryLayout<UInt64>.stride
+    }
 
     @inline(__always)
     private static func pack(_ e: Entry) -> UInt64 { UInt64(e.generations) << 32 | UInt64(e.slotPlusOne) }
@@ -146,20 +192,28 @@ struct HeadTable {
         Entry(slotPlusOne: UInt32(truncatingIfNeeded: v), generations: UInt32(truncatingIfNeeded: v >> 32))
     }
 
-    /// The entry of `pfn` where it lives in a block, nil when it is in no block.
     @inline(__always)
-    private func blockEntry(_ pfn: UInt64) -> UnsafeMutablePointer<Entry>? {
-        guard pfn < storage.limit, let block = storage.directory[Int(pfn >> UInt64(Self.blockShift))],
-            block != Storage.elsewhere
-        else { return nil }
-        return block + Int(pfn & UInt64(Self.blockSize - 1))
-    }
+    private static func index(_ pfn: UInt64) -> Int { Int(pfn & UInt64(blockSize - 1)) }
 
     @inline(__always)
     private func entry(_ pfn: UInt64) -> Entry {
-        if let e = blockEntry(pfn) { return e.pointee }
-        if scattered.count == 0 { return Entry(slotPlusOne: 0, generations: 0) }
-        return Self.unpack(scattered[pfn] ?? 0)
+        if pfn < storage.limit {
+            let word = storage.directory[Int(pfn >> UInt64(Self.blockShift))]
+            if !word.isSparse {
+                if word.raw == 0 { return Entry(slotPlusOne: 0, generations: 0) }
+                return word.entries[Self.index(pfn)]
+            }
+            return hashed(pfn, in: sparse)
+        }
+        if beyond.count == 0 { return Entry(slotPlusOne: 0, generations: 0) }
+        return hashed(pfn, in: beyond)
+    }
+
+    /// The entry of a pfn kept in `table`: out of line, so that the inlined lookup of a pfn
+    /// in a block stays small.
+    @inline(never)
+    private func hashed(_ pfn: UInt64, in table: PfnTable<UInt64>) -> Entry {
+        Self.unpack(table[pfn] ?? 0)
     }
 
     /// Bit 31 of `Entry.slotPlusOne`: the live generation is a folio of order > 0. Only such
@@ -187,46 +241,61 @@ struct HeadTable {
         return e.slotPlusOne & Self.large == 0 ? nil : Self.slot(e.slotPlusOne)
     }
 
-    /// Changes the entry of `pfn`, making its block (or scattered entry) first if it has none.
+    /// Changes the entry of `pfn` (a new pfn's is zero first), where it lives.
     @inline(__always)
     private mutating func change<R>(_ pfn: UInt64, _ body: (inout Entry) -> R) -> R {
         if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
-        if let e = blockEntry(pfn) { return body(&e.pointee) }
-        if pfn < storage.limit, let block = makeBlock(pfn >> UInt64(Self.blockShift)) {
-            return body(&block[Int(pfn & UInt64(Self.blockSize - 1))])
+        if pfn < storage.limit {
+            let word = storage.directory[Int(pfn >> UInt64(Self.blockShift))]
+            if !word.isSparse && word.raw != 0 { return body(&word.entries[Self.index(pfn)]) }
+            return changeSparse(pfn, word, body)
         }
-        var e = Self.unpack(scattered[pfn] ?? 0)
+        return changeBeyond(pfn, body)
+    }
+
+    /// `change` for a pfn the directory does not cover.
+    @inline(never)
+    private mutating func changeBeyond<R>(_ pfn: UInt64, _ body: (inout Entry) -> R) -> R {
+        var e = Self.unpack(beyond[pfn] ?? 0)
         let result = body(&e)
-        scattered[pfn] = e.generations == 0 ? nil : Self.pack(e)
+        beyond[pfn] = e.generations == 0 ? nil : Self.pack(e)
         return result
     }
 
-    /// Makes block `number` (which has none) if the blocks stay within their budget, moving
-    /// in the entries its pfns had in the hash table; otherwise marks it as kept there. A
-    /// block refused early (a trace that touched many blocks before it had met many pfns) is
-    /// made when a pfn of it changes once the budget allows: a real trace ends with its pfns in
-    /// blocks however it began.
-    private mutating func makeBlock(_ number: UInt64) -> Storage.Block? {
-        let blocks = storage.blocks.count
-        let bytes = (blocks + 1) * Self.blockSize * MemoryLayout<Entry>.stride
-        guard blocks < Self.freeBlocks || bytes <= Self.blockBytesPerPfn * (pfns + 1) else {
-            if storage.directory[Int(number)] == nil {
-                storage.directory[Int(number)] = Storage.elsewhere
-                storage.blocksElsewhere.append(number)
-            }
-            return nil
+    /// `change` for a pfn of a block not made (`word`): its entry in `sparse`, and the block's
+    /// count of pfns kept there; or the block made, with the pfns it had there moved in, when
+    /// this is its 64th distinct pfn, or the table is large and blocks stay within their
+    /// budget (`largeTable`).
+    @inline(never)
+    private mutating func changeSparse<R>(_ pfn: UInt64, _ word: Word, _ body: (inout Entry) -> R) -> R {
+        let number = pfn >> UInt64(Self.blockShift)
+        let kept = word.isSparse ? word.sparsePfns : 0
+        var e = kept == 0 ? Entry(slotPlusOne: 0, generations: 0) : Self.unpack(sparse[pfn] ?? 0)
+        let new = e.generations == 0
+        let result = body(&e)
+        guard e.generations != 0 else { return result }  // nothing to keep (`body` left it unseen)
+        let seen = kept + (new ? 1 : 0)
+        let budget = Self.blockBytesPerPfn * (pfns + (new ? 1 : 0))
+        let large = pfns >= Self.largeTable && (storage.made + 1) * Self.blockBytes <= budget
+        guard seen >= Self.densePfns || large else {
+            let touched = word.isSparse ? word.touched : storage.touched.count
+            if !word.isSparse { storage.touched.append(number) }
+            sparse[pfn] = Self.pack(e)
+            storage.directory[Int(number)] = .sparse(pfns: seen, touched: touched)
+            return result
         }
-        let wasElsewhere = storage.directory[Int(number)] == Storage.elsewhere
+        if word.raw == 0 { storage.touched.append(number) }
         let block = storage.makeBlock(number)
-        if wasElsewhere, scattered.count > 0 {
-            let base = number << UInt64(Self.blockShift)
-            for i in 0..<Self.blockSize {
-                if let packed = scattered.removeValue(forKey: base | UInt64(i)) {
-                    block[i] = Self.unpack(packed)
-                }
+        let base = number << UInt64(Self.blockShift)
+        var left = kept
+        for i in 0..<Self.blockSize where left > 0 {
+            if let packed = sparse.removeValue(forKey: base | UInt64(i)) {
+                block[i] = Self.unpack(packed)
+                left -= 1
             }
         }
-        return block
+        block[Self.index(pfn)] = e
+        return result
     }
 
     /// Makes `slot` the live generation at `pfn` (which has none), a folio of order > 0 when
@@ -257,28 +326,44 @@ struct HeadTable {
 }
 
 extension HeadTable: Sequence {
-    /// Every live generation's (head pfn, slot): the blocks in the order they were made, each
-    /// in pfn order, then the scattered pfns.
+    /// Every live generation's (head pfn, slot): the blocks in the order of their first pfns,
+    /// each in pfn order (made or not: the order a table that made every block at once would
+    /// give, so that this table's thresholds never show in an output), then the pfns beyond the
+    /// directory.
     struct Iterator: IteratorProtocol {
         fileprivate let storage: Storage
         fileprivate var block = 0
         fileprivate var index = 0
-        fileprivate var scattered: PfnTable<UInt64>.Iterator
+        /// The live pfns of blocks not made, by their block's place in `Storage.touched`, then pfn.
+        fileprivate let sparse: [(touched: Int, pfn: UInt64, slot: Int32)]
+        fileprivate var nextSparse = 0
+        fileprivate var beyond: PfnTable<UInt64>.Iterator
 
         mutating func next() -> (pfn: UInt64, slot: Int32)? {
-            while block < storage.blocks.count {
-                let (number, entries) = storage.blocks[block]
-                while index < HeadTable.blockSize {
-                    defer { index += 1 }
-                    let e = entries[index]
-                    if e.slotPlusOne != 0 {
-                        return (number << UInt64(HeadTable.blockShift) | UInt64(index), HeadTable.slot(e.slotPlusOne))
+            while block < storage.touched.count {
+                let number = storage.touched[block]
+                let word = storage.directory[Int(number)]
+                if word.isSparse {
+                    if nextSparse < sparse.count, sparse[nextSparse].touched == block {
+                        defer { nextSparse += 1 }
+                        return (sparse[nextSparse].pfn, sparse[nextSparse].slot)
+                    }
+                } else {
+                    let entries = word.entries
+                    while index < HeadTable.blockSize {
+                        defer { index += 1 }
+                        let e = entries[index]
+                        if e.slotPlusOne != 0 {
+                            return (
+                                number << UInt64(HeadTable.blockShift) | UInt64(index), HeadTable.slot(e.slotPlusOne)
+                            )
+                        }
                     }
                 }
                 block += 1
                 index = 0
             }
-            while let (pfn, packed) = scattered.next() {
+            while let (pfn, packed) = beyond.next() {
                 let e = HeadTable.unpack(packed)
                 if e.slotPlusOne != 0 { return (pfn, HeadTable.slot(e.slotPlusOne)) }
             }
@@ -287,6 +372,14 @@ extension HeadTable: Sequence {
     }
 
     func makeIterator() -> Iterator {
-        Iterator(storage: storage, scattered: scattered.makeIterator())
+        var live: [(touched: Int, pfn: UInt64, slot: Int32)] = []
+        for (pfn, packed) in sparse {
+            let e = Self.unpack(packed)
+            guard e.slotPlusOne != 0 else { continue }
+            let touched = storage.directory[Int(pfn >> UInt64(Self.blockShift))].touched
+            live.append((touched, pfn, Self.slot(e.slotPlusOne)))
+        }
+        live.sort { ($0.touched, $0.pfn) < ($1.touched, $1.pfn) }
+        return Iterator(storage: storage, sparse: live, beyond: beyond.makeIterator())
     }
 }

@@ -23,6 +23,9 @@ struct PfnTable<Value: FixedWidthInteger> {
 
     private var mask: Int { keys.count - 1 }
 
+    /// Buckets allocated (a key and a value each).
+    var capacity: Int { keys.count }
+
     @inline(__always)
     private func ideal(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift) }
 
