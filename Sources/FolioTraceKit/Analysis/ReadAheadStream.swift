@@ -30,9 +30,9 @@ import Musl
 /// a reader ahead by that much waits for the caller, so memory stays bounded whatever the
 /// trace's length (about 4 MiB more peak RSS than the in-line pass on the scale capture).
 struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
-    /// Whether streams are read ahead: more than one core online and no `FOLIOTRACE_SERIAL=1`
-    /// (`Parallelism`).
-    static var enabled: Bool { !Parallelism.serial && Parallelism.cores > 1 }
+    /// Whether streams are read ahead: more than one core online, no `FOLIOTRACE_SERIAL=1`,
+    /// and room for a thread under an address-space limit (`Parallelism`).
+    static var enabled: Bool { !Parallelism.serial && Parallelism.cores > 1 && Parallelism.threadsFit }
 
     /// The sizes of the hand-over (small ones in tests, to cross every boundary).
     struct Sizes {
@@ -82,19 +82,33 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         var fraction = 0.0
         var ending: Ending?
 
-        init(_ sizes: Sizes) {
+        /// A batch of `sizes`, or nil when the memory for it cannot be had (a `ulimit -v`): the
+        /// stream is then read in line. From malloc, not Swift's allocator, which ends the
+        /// process when an allocation fails (`analyze` under `ulimit -v 40000` died so).
+        init?(_ sizes: Sizes) {
             capacity = max(sizes.recordsPerBatch, 1)
-            slots = .allocate(capacity: capacity)
-            events = .allocate(capacity: capacity)
             arenaBytes = max(sizes.arenaBytes, 16)
-            arena = .allocate(byteCount: arenaBytes, alignment: 16)
+            // malloc's blocks are aligned for any scalar (16 bytes here), as slots, events and
+            // the arena's payloads need.
+            let slots = malloc(capacity * MemoryLayout<Slot>.stride)
+            let events = malloc(capacity * MemoryLayout<MMEvent>.stride)
+            let arena = malloc(arenaBytes)
+            guard let slots, let events, let arena else {
+                free(slots)
+                free(events)
+                free(arena)
+                return nil
+            }
+            self.slots = slots.bindMemory(to: Slot.self, capacity: capacity)
+            self.events = events.bindMemory(to: MMEvent.self, capacity: capacity)
+            self.arena = arena
         }
 
         deinit {
             events.deinitialize(count: decoded)
-            events.deallocate()
-            slots.deallocate()
-            arena.deallocate()
+            free(events)
+            free(slots)
+            free(arena)
         }
 
         /// Events initialized in `events`.
@@ -107,10 +121,13 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         }
 
         /// An arena of at least `bytes` (a payload larger than the arena, in an empty batch).
+        /// Only a test's arena is smaller than a record (a ring-buffer page is at most 64 KiB,
+        /// a perf.data sample too; the arena 2 MiB).
         func grow(to bytes: Int) {
-            arena.deallocate()
+            free(arena)
             arenaBytes = bytes
-            arena = .allocate(byteCount: bytes, alignment: 16)
+            guard let grown = malloc(bytes) else { fatalError("no memory for a \(bytes)-byte record") }
+            arena = grown
         }
     }
 
@@ -193,8 +210,12 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
             self.decoder = decoder
             pthread_mutex_init(mutex, nil)
             pthread_cond_init(changed, nil)
-            empty = (0..<max(sizes.batchesInFlight, 1)).map { _ in Batch(sizes) }
+            let batches = (0..<max(sizes.batchesInFlight, 1)).compactMap { _ in Batch(sizes) }
+            empty = batches.count == max(sizes.batchesInFlight, 1) ? batches : []
         }
+
+        /// Whether every batch could be had: without them the stream is read in line.
+        var canReadAhead: Bool { !empty.isEmpty }
 
         deinit {
             pthread_cond_destroy(changed)
@@ -325,8 +346,10 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         let shared = Shared(base: base, window: window, decoder: decoder, sizes: sizes)
         self.shared = shared
         decodes = decoder != nil
-        // Without a thread (pthread_create failed), the base stream is read in line.
-        owner = startThread(name: "foliotrace-read", { shared.read() }) == 0 ? Owner(shared) : nil
+        // Without the batches' memory or a thread (pthread_create failed), the base stream is
+        // read in line.
+        owner =
+            shared.canReadAhead && startThread(name: "foliotrace-read", { shared.read() }) == 0 ? Owner(shared) : nil
     }
 
     /// Inlined into the caller's loop: the call and the copy of this struct in and out had

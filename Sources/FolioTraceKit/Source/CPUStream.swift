@@ -413,7 +413,8 @@ struct PageSupply {
     private mutating func inflateAhead() {
         guard InflatingChunk.ahead, ahead == nil, nextChunk < chunks.count else { return }
         let c = chunks[nextChunk]
-        let buffer = spare.flatMap { $0.bytes.count >= c.size ? $0 : nil } ?? OwnedBytes(count: c.size)
+        guard let buffer = spare.flatMap({ $0.bytes.count >= c.size ? $0 : nil }) ?? OwnedBytes(ifAvailable: c.size)
+        else { return }  // no memory for a second buffer: the chunk is inflated in line
         spare = nil
         ahead = InflatingChunk(
             index: nextChunk,

@@ -1,5 +1,6 @@
 import CZlib
 import CZstd
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -179,6 +180,17 @@ final class OwnedBytes {
 
     init(count: Int) {
         storage = .allocate(byteCount: max(count, 1), alignment: 16)
+        bytes = UnsafeMutableRawBufferPointer(rebasing: storage[0..<count])
+    }
+
+    /// A buffer of `count` bytes, or nil when there is no memory for it (a `ulimit -v`), where
+    /// Swift's allocator would end the process: for a buffer the caller can do without (a
+    /// chunk inflated ahead, which is then inflated in line).
+    init?(ifAvailable count: Int) {
+        // What `allocate(byteCount:alignment:)` calls for an alignment malloc's already has,
+        // and what `deallocate()` frees.
+        guard let raw = malloc(max(count, 1)) else { return nil }
+        storage = UnsafeMutableRawBufferPointer(start: raw, count: max(count, 1))
         bytes = UnsafeMutableRawBufferPointer(rebasing: storage[0..<count])
     }
 
