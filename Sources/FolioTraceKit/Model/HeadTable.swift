@@ -100,7 +100,8 @@ struct HeadTable {
         /// One word per block below `limit` (`Word`).
         let directory: UnsafeMutablePointer<Word>
         /// The pfns the directory covers: `HeadTable.directLimit`, or 0 when the address space
-        /// for it could not be had (a `ulimit -v`): every pfn is then in `beyond`.
+        /// for it could not be had, or a `ulimit -v` leaves too little room for it
+        /// (`AddressSpace`): every pfn is then in `beyond`.
         let limit: UInt64
         private let mapped: Bool
         /// Every block with a pfn seen, by block number, in the order of its first pfn: for
@@ -114,14 +115,18 @@ struct HeadTable {
         static let directoryBytes = directoryCount * MemoryLayout<Word>.stride
 
         init() {
-            let raw = mmap(
-                nil,
-                Self.directoryBytes,
-                PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                -1,
-                0
-            )
+            // Under a tight address-space limit the directory would take what the pass needs.
+            let raw =
+                !AddressSpace.roomy
+                ? nil
+                : mmap(
+                    nil,
+                    Self.directoryBytes,
+                    PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                    -1,
+                    0
+                )
             if let raw, raw != MAP_FAILED {
                 directory = raw.bindMemory(to: Word.self, capacity: Self.directoryCount)
                 limit = HeadTable.directLimit

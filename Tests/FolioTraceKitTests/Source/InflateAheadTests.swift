@@ -99,51 +99,54 @@ import Testing
 
     /// Under an address-space limit, every command finishes with the in-line pass's output
     /// wherever the in-line pass works. libdispatch, which inflated chunks ahead before, waited
-    /// for a worker thread it could not start forever (`events` of this file hung under
-    /// `ulimit -v 40000` to `50000`), and `analyze`'s threads took the room its in-line pass
-    /// needed (it died on a failed allocation up to 60000 and hung up to 80000). From the
-    /// smallest limit where the in-line pass works (found here, within 1 MiB: the binary's
-    /// size differs by build) up by 40 MiB, past a thread's 8 MiB stack, and at three limits
-    /// with room for threads, each command ends within its timeout with that output (one
-    /// clear line and status 2 would be allowed too): never a hang or a crash.
+    /// for a worker thread it could not start forever (`events` of the v7 file hung under
+    /// `ulimit -v 40000` to `50000`); `analyze`'s threads took the room its in-line pass needed
+    /// (it died on a failed allocation up to 60000, and hung up to 80000), and so did the head
+    /// table's directory (the in-line pass of the v6 file died under 50663). From the smallest
+    /// limit where the in-line pass works (found here, within 1 MiB: the binary's size differs
+    /// by build) up by 40 MiB, past a thread's 8 MiB stack, and at three limits with room for
+    /// threads, each command ends within its timeout with that output (one clear line and
+    /// status 2 would be allowed too): never a hang or a crash.
     @Test(Prerequisite.condition(limitsUnusable))
     func smallAddressSpaceFinishesAsInLine() throws {
-        let file = Fixtures.path("linux-6.18/memcg-reclaim-foreign-v7-zstd.dat")
-        for command in ["events", "analyze"] {
-            let arguments = [command, "--format", "json", file]
-            let reference = try Self.limited(1 << 22, arguments, serial: true)
-            try #require(reference.status == 0 && !reference.stdout.isEmpty)
-            let works = { (limit: Int) throws -> Bool in
-                let r = try Self.limited(limit, arguments, serial: true)
-                return r.status == 0 && r.stdout == reference.stdout
+        let files = ["linux-6.18/memcg-reclaim-foreign-v7-zstd.dat", "linux-6.18/memcg-reclaim-foreign-v6.dat"]
+        for file in files.map(Fixtures.path) {
+            for command in ["events", "analyze"] {
+                let arguments = [command, "--format", "json", file]
+                let reference = try Self.limited(1 << 22, arguments, serial: true)
+                try #require(reference.status == 0 && !reference.stdout.isEmpty)
+                let works = { (limit: Int) throws -> Bool in
+                    let r = try Self.limited(limit, arguments, serial: true)
+                    return r.status == 0 && r.stdout == reference.stdout
+                }
+                var (low, high) = (8 << 10, 1 << 20)  // fails, works (KiB)
+                try #require(try works(high) && !works(low))
+                while high - low > 1024 {
+                    let middle = (low + high) / 2
+                    if try works(middle) { high = middle } else { low = middle }
+                }
+                var completed = 0
+                // From the floor up by 40 MiB (past a thread's 8 MiB stack), then where threads
+                // have room again (`AddressSpace.room` above what the process maps).
+                let limits =
+                    Array(stride(from: high, through: high + 40 << 10, by: 4 << 10))
+                    + [high + 256 << 10, high + 320 << 10, high + 512 << 10]
+                for limit in limits {
+                    let r = try Self.limited(limit, arguments, serial: false)
+                    #expect(!r.timedOut, "\(command) under ulimit -v \(limit) hung")
+                    let same = r.status == 0 && r.stdout == reference.stdout && r.stderr == reference.stderr
+                    let oneLine =
+                        r.status == 2 && r.stdout.isEmpty && r.stderr.hasPrefix("foliotrace: ")
+                        && r.stderr.filter { $0 == "\n" }.count == 1
+                    #expect(
+                        same || oneLine,
+                        "\(command) under ulimit -v \(limit): status \(r.status), \(r.stderr.prefix(300))"
+                    )
+                    if same { completed += 1 }
+                }
+                // The pass ahead needs no more than the pass in line, give or take a thread.
+                #expect(completed == limits.count, "\(command): \(completed) of \(limits.count) limits gave the output")
             }
-            var (low, high) = (8 << 10, 1 << 20)  // fails, works (KiB)
-            try #require(try works(high) && !works(low))
-            while high - low > 1024 {
-                let middle = (low + high) / 2
-                if try works(middle) { high = middle } else { low = middle }
-            }
-            var completed = 0
-            // From the floor up by 40 MiB (past a thread's 8 MiB stack), then where threads
-            // have room again (`Parallelism.threadRoom`, above what the process maps).
-            let limits =
-                Array(stride(from: high, through: high + 40 << 10, by: 4 << 10))
-                + [high + 256 << 10, high + 320 << 10, high + 512 << 10]
-            for limit in limits {
-                let r = try Self.limited(limit, arguments, serial: false)
-                #expect(!r.timedOut, "\(command) under ulimit -v \(limit) hung")
-                let same = r.status == 0 && r.stdout == reference.stdout && r.stderr == reference.stderr
-                let oneLine =
-                    r.status == 2 && r.stdout.isEmpty && r.stderr.hasPrefix("foliotrace: ")
-                    && r.stderr.filter { $0 == "\n" }.count == 1
-                #expect(
-                    same || oneLine,
-                    "\(command) under ulimit -v \(limit): status \(r.status), \(r.stderr.prefix(300))"
-                )
-                if same { completed += 1 }
-            }
-            // The pass ahead needs no more than the pass in line, give or take a thread.
-            #expect(completed == limits.count, "\(command): \(completed) of \(limits.count) limits gave the output")
         }
     }
 
