@@ -23,7 +23,7 @@ import Glibc
 ///
 /// Not every touched block is dense, though: a small capture's folios can sit a few to a block
 /// (memcg-reclaim-foreign-v6.dat: 4 170 pfns in 223 blocks, 7 in the median one), where 4 KiB
-/// blocks cost 240 bytes a live folio, more than the rest of the engine. So while the table is
+/// blocks cost 246 bytes a live folio, more than the rest of the engine. So while the table is
 /// small (under 65 536 pfns, `largeTable`) a block is made only when its 64th distinct pfn
 /// comes (`densePfns`: at most 64 bytes a pfn, against the 23-46 of a hash entry), and until
 /// then its pfns are kept in a hash table (`sparse`), which the directory's word for the block

@@ -156,7 +156,7 @@ import Testing
 
     /// A small capture whose folios sit a few to a 512-pfn block (memcg-reclaim-foreign-v6.dat:
     /// 4 170 pfns in 223 blocks, 7 in the median one): the head table costs what a hash table
-    /// of its pfns would, not 4 KiB a touched block (892 KiB, 240 bytes a live folio, before
+    /// of its pfns would, not 4 KiB a touched block (892 KiB, 246 bytes a live folio, before
     /// blocks waited for their 64th pfn). Its blocks and hash tables stay within 64 bytes a
     /// distinct pfn and 48 bytes a live folio (37 now; DESIGN.md's target for the whole engine
     /// is 200), and the engine's walk of its live folios finds each once.
