@@ -195,8 +195,9 @@ public enum CPUStats {
     }
 
     /// The trace clock when the kernel printed the stats, in nanoseconds (the `now ts:` line:
-    /// `tracing_stats_read` reads the buffer's clock for it and prints it in microseconds); nil when the line is not there, which the kernel does for a clock that does
-    /// not count nanoseconds (`counter`, `x86-tsc`).
+    /// `tracing_stats_read` reads the buffer's clock for it and prints it in microseconds);
+    /// nil when the line is not there, which the kernel does for a clock that does not count
+    /// nanoseconds (`counter`, `x86-tsc`).
     static func now(_ stats: UnsafeRawBufferPointer) -> UInt64? {
         guard let (seconds, nanoseconds) = number(after: "now ts:", in: stats), seconds < 1 << 33 else { return nil }
         return UInt64(seconds) * 1_000_000_000 + UInt64(nanoseconds)

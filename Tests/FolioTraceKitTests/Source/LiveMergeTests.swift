@@ -35,6 +35,16 @@ import Testing
         }
     }
 
+    /// An empty spool a CPU of `cpus` (in `dir`, memory for all its pages) and the merge over
+    /// them, as `LiveSession` makes them.
+    static func merge(_ cpus: [Pages], file: TraceFile, in dir: URL) throws -> (LiveMerge, [PageSpool]) {
+        let spools = try cpus.map {
+            try PageSpool(pageSize: file.pageSize, memoryPages: max($0.bytes.count, 1), directory: dir.path)
+        }
+        let streams = spools.indices.map { CPUStream(live: spools[$0], cpu: $0, file: file) }
+        return (LiveMerge(streams: streams, spools: spools), spools)
+    }
+
     /// Pushes every CPU's pages in bursts of 1 to 5 pages, one CPU after another; after each
     /// burst the CPU says how far it is complete (`vouching`), and the merge gives out what it
     /// can. Returns what it gave out and the records it counted as late.
@@ -42,14 +52,8 @@ import Testing
         let dir = try Fixtures.scratch("live-merge")
         defer { try? FileManager.default.removeItem(at: dir) }
         let pageSize = file.pageSize
-        let spools = try cpus.map {
-            try PageSpool(pageSize: pageSize, memoryPages: max($0.bytes.count, 1), directory: dir.path)
-        }
+        var (merge, spools) = try Self.merge(cpus, file: file, in: dir)
         if !vouching { for s in spools { s.markComplete(through: .max) } }
-        var merge = LiveMerge(
-            streams: spools.indices.map { CPUStream(live: spools[$0], cpu: $0, file: file) },
-            spools: spools
-        )
         var seen: [Seen] = []
         func drain() throws {
             while let r = try merge.next() {
@@ -115,13 +119,7 @@ import Testing
         let cpus = try Self.pages(of: file, path: path)
         let dir = try Fixtures.scratch("live-merge")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let spools = try cpus.map {
-            try PageSpool(pageSize: file.pageSize, memoryPages: max($0.bytes.count, 1), directory: dir.path)
-        }
-        var merge = LiveMerge(
-            streams: spools.indices.map { CPUStream(live: spools[$0], cpu: $0, file: file) },
-            spools: spools
-        )
+        var (merge, spools) = try Self.merge(cpus, file: file, in: dir)
         for page in cpus[0].bytes {
             try page.withUnsafeBytes { try spools[0].push($0.baseAddress!, bytes: file.pageSize) }
         }
