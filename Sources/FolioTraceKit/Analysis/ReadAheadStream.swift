@@ -147,7 +147,7 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
 
         /// Stores `r` (and its event, decoded from the stored copy, when `decoder` is given)
         /// and says true, or says false when the batch has no room for it.
-        mutating func append(_ r: RawRecord, _ decoder: EventDecoder?) -> Bool {
+        mutating func append(_ r: RawRecord, _ decoder: EventDecoder.Borrowed?) -> Bool {
             let length = r.payload.count
             if count == batch.capacity || used + length > arenaBytes {
                 guard count == 0 else { return false }
@@ -243,7 +243,13 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
                 }
             }
             guard let first = takeEmpty() else { return }
-            let decoder = self.decoder
+            if let decoder { decoder.withBorrowed { fill(&stream, first, $0) } } else { fill(&stream, first, nil) }
+        }
+
+        /// Fills `first` and the batches after it from `stream`, decoding with `decoder` when
+        /// given, until the stream ends, fails, passes the caller's window, or the caller goes
+        /// away.
+        private func fill(_ stream: inout Base, _ first: Batch, _ decoder: EventDecoder.Borrowed?) {
             var filling = Filling(first)
             var bounds: (start: UInt64, end: UInt64)?
             while true {

@@ -91,6 +91,35 @@ public struct EventDecoder {
     }
 }
 
+extension EventDecoder {
+    /// The decoder's tables lent to a loop over millions of records. An `EventDecoder` is a
+    /// struct of arrays, the layouts' owner and the catalog: handing one (or an optional one)
+    /// to a function per record copied it, with a retain and release of each (a generic
+    /// value-witness copy on the reader's thread, 3% of `analyze` on the scale capture;
+    /// docs/performance.md). This one is two buffer pointers, valid inside `withBorrowed`.
+    struct Borrowed {
+        fileprivate let decoders: UnsafeBufferPointer<Decoder>
+        fileprivate let minimumLengths: UnsafeBufferPointer<Int32>
+
+        /// `EventDecoder.decode`.
+        @inline(__always)
+        func decode(_ record: RawRecord) -> MMEvent {
+            let id = Int(record.eventID)
+            guard id < decoders.count else { return .other }
+            let p = record.payload
+            guard p.count >= Int(minimumLengths[id]) else { return .malformed }
+            return decoders[id].decode(p)
+        }
+    }
+
+    /// Runs `body` with the decoder's tables, which it must not keep.
+    func withBorrowed<R>(_ body: (Borrowed) -> R) -> R {
+        decoders.withUnsafeBufferPointer { d in
+            minimumLengths.withUnsafeBufferPointer { m in body(Borrowed(decoders: d, minimumLengths: m)) }
+        }
+    }
+}
+
 /// A modelled event that this trace's format does not let foliotrace decode.
 public struct UnmodelledEvent: Sendable, Equatable {
     /// "system:name".
