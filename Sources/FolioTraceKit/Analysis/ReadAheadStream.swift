@@ -385,6 +385,44 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         return (slots.unsafelyUnwrapped[index - 1].record(arena.unsafelyUnwrapped), events.unsafelyUnwrapped[index - 1])
     }
 
+    /// Whether the reader runs on its own thread and decodes: `nextDecodedBatch` then hands
+    /// its batches over.
+    var decodesAhead: Bool { decodes && owner != nil }
+
+    /// The records of the next batch and their events, read in place (only when
+    /// `decodesAhead`); nil at the end (an error is thrown once). The batch stays valid until
+    /// the next call; the records left in the current one are skipped.
+    ///
+    /// Handing a batch over in place is for `TraceAnalysis`'s loop: returning each record and
+    /// its event as an optional tuple (`nextDecoded`) built and took apart 104 bytes a record,
+    /// about 40 of the loop's 105 instructions a record on the scale capture.
+    @inline(__always)
+    mutating func nextDecodedBatch() throws(TraceFileError) -> DecodedBatch? {
+        index = count
+        guard try nextBatch() else { return nil }
+        index = count
+        return DecodedBatch(
+            slots: slots.unsafelyUnwrapped,
+            events: events.unsafelyUnwrapped,
+            arena: arena.unsafelyUnwrapped,
+            count: count,
+            fraction: batch.unsafelyUnwrapped.fraction
+        )
+    }
+
+    /// A batch's records and events as the reader stored them.
+    struct DecodedBatch {
+        let slots: UnsafeMutablePointer<Slot>
+        let events: UnsafeMutablePointer<MMEvent>
+        let arena: UnsafeMutableRawPointer
+        let count: Int
+        /// The base stream's `fractionRead` after the batch's last record.
+        let fraction: Double
+
+        @inline(__always)
+        func record(_ i: Int) -> RawRecord { slots[i].record(arena) }
+    }
+
     /// Moves to the next batch with records; false at the end (an error is thrown once).
     @inline(never)
     private mutating func nextBatch() throws(TraceFileError) -> Bool {

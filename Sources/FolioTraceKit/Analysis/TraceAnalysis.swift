@@ -182,7 +182,8 @@ private struct WindowedRun {
         }
         let window = self.window
         var ahead = ReadAheadStream(records, window: { window.bounds(traceStart: $0) }, decoder: pass.decoder)
-        let lost = try run(&ahead, progress: progress)
+        let lost =
+            ahead.decodesAhead ? try run(batches: &ahead, progress: progress) : try run(&ahead, progress: progress)
         return (lost, ahead.finished)
     }
 
@@ -191,9 +192,45 @@ private struct WindowedRun {
         _ records: inout S,
         progress: ((TraceAnalysis.Progress) -> Void)?
     ) throws(TraceFileError) -> [LostEvents] {
-        // Counted in a buffer of its own, handed back at the end: incrementing the pass's
-        // array, or an array in a local, went through its modify accessor and a uniqueness
-        // check on every record (docs/performance.md).
+        let decoder = pass.decoder
+        try counting { run, counts throws(TraceFileError) in
+            while let (r, event) = try records.nextDecoded(decoder) {
+                guard run.take(r, event, counts) else { break }
+                if let progress, run.read & 0x3_FFFF == 0 {
+                    progress(TraceAnalysis.Progress(fraction: records.fractionRead, records: run.read))
+                }
+            }
+        }
+        return records.lostEvents
+    }
+
+    /// `run` over the batches of a stream whose reader decodes: each record and its event are
+    /// read where the reader stored them.
+    mutating func run<S>(
+        batches records: inout ReadAheadStream<S>,
+        progress: ((TraceAnalysis.Progress) -> Void)?
+    ) throws(TraceFileError) -> [LostEvents] {
+        try counting { run, counts throws(TraceFileError) in
+            batches: while let batch = try records.nextDecodedBatch() {
+                let before = run.read
+                for i in 0..<batch.count {
+                    guard run.take(batch.record(i), batch.events[i], counts) else { break batches }
+                }
+                if let progress, run.read >> 18 != before >> 18 {
+                    progress(TraceAnalysis.Progress(fraction: batch.fraction, records: run.read))
+                }
+            }
+        }
+        return records.lostEvents
+    }
+
+    /// Runs `body` with the pass's counts by event id in a buffer of its own, handed back at
+    /// the end: incrementing the pass's array, or an array in a local, went through its modify
+    /// accessor and a uniqueness check on every record (docs/performance.md).
+    @inline(__always)
+    private mutating func counting(
+        _ body: (inout WindowedRun, UnsafeMutableBufferPointer<UInt64>) throws(TraceFileError) -> Void
+    ) throws(TraceFileError) {
         let taken = pass.takeCounts()
         let counts = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: taken.count)
         _ = counts.initialize(from: taken)
@@ -201,28 +238,33 @@ private struct WindowedRun {
             pass.putCounts(Array(counts))
             counts.deallocate()
         }
-        let decoder = pass.decoder
-        while let (r, event) = try records.nextDecoded(decoder) {
-            read &+= 1
-            if let progress, read & 0x3_FFFF == 0 {
-                progress(TraceAnalysis.Progress(fraction: records.fractionRead, records: read))
-            }
-            if !started {
-                started = true
-                (start, end) = window.bounds(traceStart: r.timestamp)
-            }
-            if r.timestamp < start {
-                pass.engine.learnContext(r, event)
-                continue
-            }
-            if r.timestamp > end { break }
-            let id = Int(r.eventID)
-            if id < counts.count { counts[id] &+= 1 }
-            pass.model(r, event)
-            if r.timestamp >= timeline.due { timeline.observe(r.timestamp, pass.engine) }
-            if first == nil { first = r.timestamp }
-            last = r.timestamp
+        try body(&self, counts)
+    }
+
+    /// One record of the loop, counted into `counts`; false when it is past the window's
+    /// end, where the loop stops.
+    @inline(__always)
+    private mutating func take(
+        _ r: RawRecord,
+        _ event: MMEvent,
+        _ counts: UnsafeMutableBufferPointer<UInt64>
+    ) -> Bool {
+        read &+= 1
+        if !started {
+            started = true
+            (start, end) = window.bounds(traceStart: r.timestamp)
         }
-        return records.lostEvents
+        if r.timestamp < start {
+            pass.engine.learnContext(r, event)
+            return true
+        }
+        if r.timestamp > end { return false }
+        let id = Int(r.eventID)
+        if id < counts.count { counts[id] &+= 1 }
+        pass.model(r, event)
+        if r.timestamp >= timeline.due { timeline.observe(r.timestamp, pass.engine) }
+        if first == nil { first = r.timestamp }
+        last = r.timestamp
+        return true
     }
 }

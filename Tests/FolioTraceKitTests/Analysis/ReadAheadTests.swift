@@ -78,6 +78,50 @@ import Testing
         }
     }
 
+    /// Decoded batches handed over in place (`nextDecodedBatch`, `TraceAnalysis`'s loop) hold
+    /// the records and events of decoding in line, across small batches, up to the record
+    /// where the caller stops; the base stream is then left where the in-line one is.
+    @Test(arguments: ["linux-6.12/healthy-mix-record.dat", "linux-6.18/lost-events.dat"])
+    func decodedBatchesAsInLine(_ fixture: String) throws {
+        let path = Fixtures.path(fixture)
+        let file = try TraceFile(path: path)
+        let decoder = try EventDecoder(catalog: try TraceSource.traceDat(file).catalog(), path: path)
+        /// A record and the case of its event (an event is a view of its record's bytes).
+        func seen(_ r: RawRecord, _ event: MMEvent) -> String {
+            "\(Seen(r)) \(Mirror(reflecting: event).children.first?.label ?? "\(event)")"
+        }
+        var direct = try file.mergedRecords()
+        let all = try Self.drain(&direct)
+        let cut = all[all.count * 2 / 3].timestamp
+        let window: (UInt64) -> (start: UInt64, end: UInt64) = { _ in (0, cut) }
+        var serial = try file.mergedRecords()
+        var expected: [String] = []
+        while let r = try serial.next() {
+            expected.append(seen(r, decoder.decode(r)))
+            if r.timestamp > cut { break }
+        }
+        let events = Set(expected.map { $0.split(separator: " ").last! })
+        #expect(events.count > 5, "too few kinds of events to prove anything: \(events)")
+        for sizes in Self.sizes {
+            var ahead = ReadAheadStream(try file.mergedRecords(), window: window, decoder: decoder, sizes: sizes)
+            #expect(ahead.decodesAhead)
+            var got: [String] = []
+            batches: while let batch = try ahead.nextDecodedBatch() {
+                for i in 0..<batch.count {
+                    got.append(seen(batch.record(i), batch.events[i]))
+                    if batch.record(i).timestamp > cut { break batches }
+                }
+            }
+            let differ = zip(got, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+            #expect(
+                got.count == expected.count && differ == nil,
+                "\(sizes): \(got.count) records, \(expected.count) in line; first differing at \(differ.map(String.init) ?? "none")"
+            )
+            #expect(ahead.finished.fractionRead == serial.fractionRead)
+            #expect(ahead.lostEvents == serial.lostEvents)
+        }
+    }
+
     /// Cut copies of a v6 file (its CPU data last: a cut leaves the headers whole, and a CPU's
     /// pages end early): the same records, then the same end or error and damage notes.
     @Test func cutCopiesAsInLine() throws {
