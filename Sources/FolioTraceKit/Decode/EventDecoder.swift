@@ -82,7 +82,15 @@ public struct EventDecoder {
 
     /// Decodes one record.
     @inline(__always)
-    public func decode(_ record: RawRecord) -> MMEvent {
+    public func decode(_ record: RawRecord) -> MMEvent { Self.decode(record, decoders, minimumLengths) }
+
+    /// `decode` over the decoder's tables, as arrays or as `Borrowed` lends them.
+    @inline(__always)
+    fileprivate static func decode<Decoders: RandomAccessCollection<Decoder>, Lengths: RandomAccessCollection<Int32>>(
+        _ record: RawRecord,
+        _ decoders: Decoders,
+        _ minimumLengths: Lengths
+    ) -> MMEvent where Decoders.Index == Int, Lengths.Index == Int {
         let id = Int(record.eventID)
         guard id < decoders.count else { return .other }
         let p = record.payload
@@ -103,13 +111,7 @@ extension EventDecoder {
 
         /// `EventDecoder.decode`.
         @inline(__always)
-        func decode(_ record: RawRecord) -> MMEvent {
-            let id = Int(record.eventID)
-            guard id < decoders.count else { return .other }
-            let p = record.payload
-            guard p.count >= Int(minimumLengths[id]) else { return .malformed }
-            return decoders[id].decode(p)
-        }
+        func decode(_ record: RawRecord) -> MMEvent { EventDecoder.decode(record, decoders, minimumLengths) }
     }
 
     /// Runs `body` with the decoder's tables, which it must not keep.
