@@ -77,9 +77,13 @@ wait $PID
 PID=
 
 # Whole process on all of it, best of RUNS (seconds; and peak RSS in KiB for analyze).
+# Each run starts with the capture read into the page cache: the storms drop it, and where
+# DAMON runs a `pageout` scheme (these machines) it evicts the capture's cold pages between
+# runs, so that otherwise whichever tool ran next read part of it from disk.
 best() { # command...: prints "seconds peak-KiB" of the fastest run
 	local b= r=
 	for _ in $(seq "$RUNS"); do
+		cat "$TRACE" >/dev/null
 		/usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err" || true
 		read -r s m < <(tail -1 "$WORK/time")
 		if [ -z "$b" ] || [ "$(echo "$s < $b" | bc)" = 1 ]; then b=$s r=$m; fi
