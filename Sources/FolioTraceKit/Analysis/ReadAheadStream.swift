@@ -342,7 +342,7 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
     /// Starts reading `base` ahead. `window` gives the caller's window from the first record's
     /// timestamp: the caller stops after the first record past its end that is not before its
     /// start (`TraceAnalysis`'s loop), and so does the reader. The default has no end. With a
-    /// `decoder`, the reader decodes each record too (`nextDecoded`).
+    /// `decoder`, the reader decodes each record too (`nextDecodedBatch`).
     init(
         _ base: Base,
         window: @escaping (UInt64) -> (start: UInt64, end: UInt64) = { _ in (0, .max) },
@@ -370,21 +370,6 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         return slots.unsafelyUnwrapped[index - 1].record(arena.unsafelyUnwrapped)
     }
 
-    /// The next record and its event: decoded by the reader when it was given `decoder` (the
-    /// same one), else here.
-    @inline(__always)
-    mutating func nextDecoded(_ decoder: EventDecoder) throws(TraceFileError) -> (RawRecord, MMEvent)? {
-        guard decodes, owner != nil else {
-            guard let r = try next() else { return nil }
-            return (r, decoder.decode(r))
-        }
-        if index == count {
-            guard try nextBatch() else { return nil }
-        }
-        index += 1
-        return (slots.unsafelyUnwrapped[index - 1].record(arena.unsafelyUnwrapped), events.unsafelyUnwrapped[index - 1])
-    }
-
     /// Whether the reader runs on its own thread and decodes: `nextDecodedBatch` then hands
     /// its batches over.
     var decodesAhead: Bool { decodes && owner != nil }
@@ -394,8 +379,9 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
     /// the next call; the records left in the current one are skipped.
     ///
     /// Handing a batch over in place is for `TraceAnalysis`'s loop: returning each record and
-    /// its event as an optional tuple (`nextDecoded`) built and took apart 104 bytes a record,
-    /// about 40 of the loop's 105 instructions a record on the scale capture.
+    /// its event as an optional tuple, as this stream's `nextDecoded` did, built and took
+    /// apart 104 bytes a record, about 40 of the loop's 105 instructions a record on the scale
+    /// capture.
     @inline(__always)
     mutating func nextDecodedBatch() throws(TraceFileError) -> DecodedBatch? {
         index = count
@@ -450,8 +436,8 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
     var damageNotes: [String] { finished.damageNotes }
 }
 
-/// Records with their decoded events, as `TraceAnalysis`'s loop reads them: a stream decodes
-/// in line, unless it has done so already (`ReadAheadStream`).
+/// Records with their decoded events, decoded in line, as `TraceAnalysis`'s serial loop reads
+/// them (a `ReadAheadStream` whose reader decodes is read by batches: `nextDecodedBatch`).
 protocol DecodedRecords: RecordStream {
     mutating func nextDecoded(_ decoder: EventDecoder) throws(TraceFileError) -> (RawRecord, MMEvent)?
 }
