@@ -56,6 +56,12 @@ struct AnalysisPass {
         if engine.handle(r, event) { for t in engine.transitions { detectors.observe(t) } }
     }
 
+    /// `model` for a driver that keeps the stat adjacency (`StatAdjacency`) itself.
+    @inline(__always)
+    mutating func model(_ r: RawRecord, _ event: MMEvent, after previousStat: StatAdjacency.Stat?) {
+        if engine.handle(r, event, after: previousStat) { for t in engine.transitions { detectors.observe(t) } }
+    }
+
     /// Hands the counts to a driver's loop, which gives them back with `putCounts`:
     /// `counts[id] &+= 1` on this stored property went through a uniqueness check and two
     /// calls on every record (60 M instructions of 1,390 M on the scale capture's first 3 s;

@@ -42,13 +42,20 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
     }
 
     /// One record as the reader stored it: the payload is `length` bytes at `offset` of the
-    /// batch's arena.
+    /// batch's arena (2 MiB, or one record's size: a ring-buffer page or a perf.data record is
+    /// at most 64 KiB). Its event id and task, read from the payload as the reader stored it,
+    /// are here too: the caller's loop reads them for the half of the records it only counts
+    /// (memcg stat records) without touching the arena, whose lines the reader's core wrote
+    /// (docs/performance.md, twelfth session). 40 bytes.
     struct Slot {
         var timestamp: UInt64
         var missedEvents: Int64
-        var offset: Int
-        var length: Int
+        var offset: Int32
+        var length: Int32
         var cpu: Int32
+        /// `RawRecord.pid` and `RawRecord.eventID`.
+        var pid: Int32
+        var eventID: UInt16
         var bigEndian: Bool
 
         @inline(__always)
@@ -57,7 +64,7 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
                 timestamp: timestamp,
                 cpu: cpu,
                 missedEvents: missedEvents,
-                payload: UnsafeRawBufferPointer(start: arena + offset, count: length),
+                payload: UnsafeRawBufferPointer(start: arena + Int(offset), count: Int(length)),
                 bigEndian: bigEndian
             )
         }
@@ -149,6 +156,7 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         /// and says true, or says false when the batch has no room for it.
         mutating func append(_ r: RawRecord, _ decoder: EventDecoder.Borrowed?) -> Bool {
             let length = r.payload.count
+            let id = r.eventID
             if count == batch.capacity || used + length > arenaBytes {
                 guard count == 0 else { return false }
                 batch.grow(to: length)
@@ -158,13 +166,15 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
             let slot = Slot(
                 timestamp: r.timestamp,
                 missedEvents: r.missedEvents,
-                offset: used,
-                length: length,
+                offset: Int32(truncatingIfNeeded: used),
+                length: Int32(truncatingIfNeeded: length),
                 cpu: r.cpu,
+                pid: r.pid,
+                eventID: id,
                 bigEndian: r.bigEndian
             )
             batch.slots[count] = slot
-            if let event = decoder?.decode(slot.record(arena)) { (batch.events + count).initialize(to: event) }
+            if let event = decoder?.decode(slot.record(arena), id: id) { (batch.events + count).initialize(to: event) }
             count += 1
             used += (length + 7) & ~7
             return true

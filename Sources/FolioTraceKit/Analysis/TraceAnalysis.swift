@@ -160,6 +160,9 @@ private struct WindowedRun {
     var start: UInt64 = 0
     var end: UInt64 = .max
     var started = false
+    /// The rows of the loop's stat adjacency in use (`LoopState.statRows`): one past the
+    /// highest CPU number handed to the engine. A loss clears these, not all 8 192.
+    var statCPUs = 0
 
     init(pass: AnalysisPass, window: AnalysisScope) {
         self.pass = pass
@@ -193,9 +196,9 @@ private struct WindowedRun {
         progress: ((TraceAnalysis.Progress) -> Void)?
     ) throws(TraceFileError) -> [LostEvents] {
         let decoder = pass.decoder
-        try counting { run, counts throws(TraceFileError) in
+        try counting { run, loop throws(TraceFileError) in
             while let (r, event) = try records.nextDecoded(decoder) {
-                guard run.take(r, event, counts) else { break }
+                guard run.take(r, event, loop) else { break }
                 if let progress, run.read & 0x3_FFFF == 0 {
                     progress(TraceAnalysis.Progress(fraction: records.fractionRead, records: run.read))
                 }
@@ -210,11 +213,14 @@ private struct WindowedRun {
         batches records: inout ReadAheadStream<S>,
         progress: ((TraceAnalysis.Progress) -> Void)?
     ) throws(TraceFileError) -> [LostEvents] {
-        try counting { run, counts throws(TraceFileError) in
+        try counting { run, loop throws(TraceFileError) in
             batches: while let batch = try records.nextDecodedBatch() {
                 let before = run.read
                 for i in 0..<batch.count {
-                    guard run.take(batch.record(i), batch.events[i], counts) else { break batches }
+                    if case .memcgStat(let stat) = batch.events[i], run.takeStat(batch.slots[i], stat, loop) {
+                        continue
+                    }
+                    guard run.take(batch.record(i), batch.events[i], loop) else { break batches }
                 }
                 if let progress, run.read >> 18 != before >> 18 {
                     progress(TraceAnalysis.Progress(fraction: batch.fraction, records: run.read))
@@ -224,30 +230,69 @@ private struct WindowedRun {
         return records.lostEvents
     }
 
-    /// Runs `body` with the pass's counts by event id in a buffer of its own, handed back at
-    /// the end: incrementing the pass's array, or an array in a local, went through its modify
-    /// accessor and a uniqueness check on every record (docs/performance.md).
+    /// What the record loop writes on every record, in buffers of its own: an array (the
+    /// pass's, or one in a local) went through its modify accessor and a uniqueness check on
+    /// every write (docs/performance.md).
+    private struct LoopState {
+        /// The pass's counts by event id, handed back at the end.
+        let counts: UnsafeMutableBufferPointer<UInt64>
+        /// The stat adjacency of the records handed to the engine (`StatAdjacency`).
+        let statRows: UnsafeMutableBufferPointer<StatAdjacency.Stat?>
+    }
+
+    /// Runs `body` with the loop's buffers.
     @inline(__always)
     private mutating func counting(
-        _ body: (inout WindowedRun, UnsafeMutableBufferPointer<UInt64>) throws(TraceFileError) -> Void
+        _ body: (inout WindowedRun, LoopState) throws(TraceFileError) -> Void
     ) throws(TraceFileError) {
         let taken = pass.takeCounts()
         let counts = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: taken.count)
         _ = counts.initialize(from: taken)
+        let statRows = StatAdjacency.allocateRows()
         defer {
             pass.putCounts(Array(counts))
             counts.deallocate()
+            statRows.deallocate()
         }
-        try body(&self, counts)
+        try body(&self, LoopState(counts: counts, statRows: statRows))
     }
 
-    /// One record of the loop, counted into `counts`; false when it is past the window's
+    /// `take` of a memcg stat record that is inside the window and follows no loss: true when
+    /// it took it, false when the record needs `take` (the window not resolved yet, the record
+    /// outside it, a loss before it, a damaged CPU number). Half the records of a 6.13+
+    /// capture are stat records, which the engine only counts: this reads the slot and the
+    /// event where the reader stored them, where `take` builds the record and copies the
+    /// event into `apply`'s frame (docs/performance.md, twelfth session).
+    @inline(__always)
+    private mutating func takeStat<S>(
+        _ slot: ReadAheadStream<S>.Slot,
+        _ stat: MemcgStat,
+        _ loop: LoopState
+    ) -> Bool {
+        let t = slot.timestamp
+        let cpu = Int(slot.cpu)
+        guard started, slot.missedEvents == 0, t >= start, t <= end, cpu >= 0, cpu < TraceLimits.cpus else {
+            return false
+        }
+        read &+= 1
+        let id = Int(slot.eventID)
+        if id < loop.counts.count { loop.counts[id] &+= 1 }
+        if cpu >= statCPUs { statCPUs = cpu + 1 }
+        loop.statRows[cpu] = (slot.pid, stat)
+        pass.engine.handleStat()
+        if t >= timeline.due { timeline.observe(t, pass.engine) }
+        if first == nil { first = t }
+        last = t
+        return true
+    }
+
+    /// One record of the loop, counted into `loop.counts`; false when it is past the window's
     /// end, where the loop stops.
     @inline(__always)
     private mutating func take(
         _ r: RawRecord,
         _ event: MMEvent,
-        _ counts: UnsafeMutableBufferPointer<UInt64>
+        _ loop: LoopState
     ) -> Bool {
         read &+= 1
         if !started {
@@ -260,8 +305,11 @@ private struct WindowedRun {
         }
         if r.timestamp > end { return false }
         let id = Int(r.eventID)
-        if id < counts.count { counts[id] &+= 1 }
-        pass.model(r, event)
+        if id < loop.counts.count { loop.counts[id] &+= 1 }
+        let cpu = Int(r.cpu)
+        if cpu >= statCPUs, cpu < TraceLimits.cpus { statCPUs = cpu + 1 }
+        var rows = loop.statRows[..<statCPUs]
+        pass.model(r, event, after: StatAdjacency.step(&rows, r, event.memcgStat))
         if r.timestamp >= timeline.due { timeline.observe(r.timestamp, pass.engine) }
         if first == nil { first = r.timestamp }
         last = r.timestamp

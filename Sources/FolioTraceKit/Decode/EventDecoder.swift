@@ -82,16 +82,19 @@ public struct EventDecoder {
 
     /// Decodes one record.
     @inline(__always)
-    public func decode(_ record: RawRecord) -> MMEvent { Self.decode(record, decoders, minimumLengths) }
+    public func decode(_ record: RawRecord) -> MMEvent {
+        Self.decode(record, id: record.eventID, decoders, minimumLengths)
+    }
 
     /// `decode` over the decoder's tables, as arrays or as `Borrowed` lends them.
     @inline(__always)
     fileprivate static func decode<Decoders: RandomAccessCollection<Decoder>, Lengths: RandomAccessCollection<Int32>>(
         _ record: RawRecord,
+        id eventID: UInt16,
         _ decoders: Decoders,
         _ minimumLengths: Lengths
     ) -> MMEvent where Decoders.Index == Int, Lengths.Index == Int {
-        let id = Int(record.eventID)
+        let id = Int(eventID)
         guard id < decoders.count else { return .other }
         let p = record.payload
         guard p.count >= Int(minimumLengths[id]) else { return .malformed }
@@ -109,9 +112,11 @@ extension EventDecoder {
         fileprivate let decoders: UnsafeBufferPointer<Decoder>
         fileprivate let minimumLengths: UnsafeBufferPointer<Int32>
 
-        /// `EventDecoder.decode`.
+        /// `EventDecoder.decode` of a record whose `eventID` the caller has read.
         @inline(__always)
-        func decode(_ record: RawRecord) -> MMEvent { EventDecoder.decode(record, decoders, minimumLengths) }
+        func decode(_ record: RawRecord, id: UInt16) -> MMEvent {
+            EventDecoder.decode(record, id: id, decoders, minimumLengths)
+        }
     }
 
     /// Runs `body` with the decoder's tables, which it must not keep.

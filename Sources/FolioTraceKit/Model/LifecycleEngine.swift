@@ -34,6 +34,8 @@ public struct LifecycleEngine {
     public internal(set) var transitions: [Transition] = []
 
     let options: Options
+    /// Whether any folio's steps are recorded (`Options.allSteps` or a watched pfn).
+    let recordsSteps: Bool
     let eventNames: [String]
     /// Every head pfn seen: its generations so far and the slot in `folios` of its live one.
     var live = HeadTable()
@@ -106,9 +108,10 @@ public struct LifecycleEngine {
     /// row (`LiveFolio.memcgRow`), and `tallyIndex` finds the row of a cgroup id.
     var tallyIndex = PfnTable<Int32>()
     var tallies: [(memcg: UInt64, census: PageCensus)] = [(0, PageCensus())]
-    /// The memcg stat event just before the current record on each CPU (adjacency), indexed
-    /// by CPU: looked at on every record, so an array, not a dictionary.
-    var lastStat: [(pid: Int32, stat: MemcgStat)?] = Array(repeating: nil, count: 8)
+    /// The memcg stat event just before the current record on each CPU (`StatAdjacency`),
+    /// indexed by CPU, for records handed to `handle(_:_:)`: looked at on every record, so an
+    /// array, not a dictionary.
+    var lastStat: [StatAdjacency.Stat?] = Array(repeating: nil, count: 8)
     var reclaiming: [Int32: ReclaimKind] = [:]
     /// The reclaim_begin event of each task's current reclaim pass, for evidence.
     var reclaimBegan: [Int32: Evidence] = [:]
@@ -155,6 +158,7 @@ public struct LifecycleEngine {
         judging mappedFrees: MappedFreeJudgement
     ) {
         self.options = options
+        recordsSteps = options.allSteps || !options.watch.isEmpty
         self.mappedFrees = mappedFrees
         var names = [String](repeating: "", count: catalog.idLimit)
         for t in catalog.types { names[Int(t.id)] = t.fullName }
@@ -295,21 +299,38 @@ public struct LifecycleEngine {
     /// record.
     @discardableResult
     public mutating func handle(_ r: RawRecord, _ event: MMEvent) -> Bool {
-        apply(r, event)
+        let cpu = Int(r.cpu)
+        if cpu >= lastStat.count, cpu < TraceLimits.cpus {
+            lastStat += Array(repeating: nil, count: cpu + 1 - lastStat.count)
+        }
+        return handle(r, event, after: StatAdjacency.step(&lastStat, r, event.memcgStat))
+    }
+
+    /// `handle` for a driver that keeps the stat adjacency itself (`StatAdjacency.step` over
+    /// rows of its own, fed the same records): `previousStat` is the stat record just before
+    /// `r` on its CPU.
+    @inline(__always)
+    mutating func handle(_ r: RawRecord, _ event: MMEvent, after previousStat: StatAdjacency.Stat?) -> Bool {
+        apply(r, event, previousStat)
         return !transitions.isEmpty
     }
 
-    private mutating func apply(_ r: RawRecord, _ event: MMEvent) {
+    /// `handle(_:_:after:)` of a memcg stat record with no loss before it, from a CPU in range:
+    /// what `apply` does with one, for a loop that reads half a modern capture's records as
+    /// stat records and would otherwise build each one's record and copy its event into
+    /// `apply`'s frame (docs/performance.md, twelfth session). Makes no transition.
+    @inline(__always)
+    mutating func handleStat() {
+        summary.records += 1
+        if !transitions.isEmpty { transitions.removeAll(keepingCapacity: true) }
+        summary.typedEvents += 1
+    }
+
+    private mutating func apply(_ r: RawRecord, _ event: MMEvent, _ previousStat: StatAdjacency.Stat?) {
         summary.records += 1
         if !transitions.isEmpty { transitions.removeAll(keepingCapacity: true) }
         if r.missedEvents != 0 { noteLoss(r) }
-        let cpu = Int(r.cpu)
-        guard cpu >= 0, cpu < TraceLimits.cpus else { return }  // damaged: no kernel has such a CPU
-        if cpu >= lastStat.count { lastStat += Array(repeating: nil, count: cpu + 1 - lastStat.count) }
-        let previousStat = lastStat[cpu]
-        // A stat event replaces the CPU's last one below: clearing it first was a second write
-        // (and uniqueness check) for half the records of a 6.13+ capture.
-        if previousStat != nil, !event.isMemcgStat { lastStat[cpu] = nil }
+        guard r.cpu >= 0, Int(r.cpu) < TraceLimits.cpus else { return }  // damaged: no kernel has such a CPU
         switch event {
         case .other, .malformed:
             return
@@ -462,8 +483,8 @@ public struct LifecycleEngine {
             }
         case .removeMigrationPMD(let e):
             if let new = e.pfn { removeMigrationEntry(address: e.address, new: new, r) }
-        case .memcgStat(let m):
-            lastStat[cpu] = (r.pid, m)
+        case .memcgStat:
+            break  // adjacency only (`StatAdjacency`)
         case .memcgFlushStats:
             break
         case .cgroupAttachTask(let a):
@@ -778,7 +799,6 @@ public struct LifecycleEngine {
             summary.uncountedLosses += 1
         }
         for (_, slot) in live { folios[slot].bits.insert(.crossesLoss) }
-        for i in lastStat.indices { lastStat[i] = nil }
     }
 
     /// `struct page` pointers map to pfns through vmemmap: page = vmemmap_base + pfn * 64.
@@ -827,8 +847,17 @@ public struct LifecycleEngine {
         options.allSteps || (!options.watch.isEmpty && options.watch.contains { $0 >= head && $0 - head < f.pages })
     }
 
+    /// Records a step of the folio at `pfn` when it is watched. The check is here, inlined into
+    /// every event's case; the recording out of line (`recordStep`): each call with its
+    /// closure context cost the engine's thread some 4% of its samples on a trace that asked
+    /// for no story (docs/performance.md, twelfth session).
+    @inline(__always)
     mutating func step(_ pfn: UInt64, _ r: RawRecord, _ detail: @autoclosure () -> String) {
-        guard options.allSteps || !options.watch.isEmpty else { return }
+        if recordsSteps { recordStep(pfn, r, detail) }
+    }
+
+    @inline(never)
+    mutating func recordStep(_ pfn: UInt64, _ r: RawRecord, _ detail: () -> String) {
         let head = head(of: pfn) ?? pfn
         guard let slot = live[head] else { return }
         let g = folios[slot]
@@ -870,12 +899,4 @@ public struct MappedFreeJudgement: Sendable {
 
     /// Why a folio of this order is not judged, or nil.
     func notJudged(order: UInt8) -> String? { order == 0 ? small : large }
-}
-
-extension MMEvent {
-    /// Whether this is a memcg stat event (what the engine keeps per CPU for adjacency).
-    var isMemcgStat: Bool {
-        if case .memcgStat = self { return true }
-        return false
-    }
 }

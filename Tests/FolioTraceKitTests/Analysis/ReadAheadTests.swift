@@ -106,12 +106,17 @@ import Testing
             var ahead = ReadAheadStream(try file.mergedRecords(), window: window, decoder: decoder, sizes: sizes)
             #expect(ahead.decodesAhead)
             var got: [String] = []
+            var slotsAmiss = 0
             batches: while let batch = try ahead.nextDecodedBatch() {
                 for i in 0..<batch.count {
-                    got.append(seen(batch.record(i), batch.events[i]))
-                    if batch.record(i).timestamp > cut { break batches }
+                    let r = batch.record(i)
+                    got.append(seen(r, batch.events[i]))
+                    // The id and task a slot keeps for the loop's stat records are the payload's.
+                    if batch.slots[i].eventID != r.eventID || batch.slots[i].pid != r.pid { slotsAmiss += 1 }
+                    if r.timestamp > cut { break batches }
                 }
             }
+            #expect(slotsAmiss == 0, "\(sizes)")
             let differ = zip(got, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
             #expect(
                 got.count == expected.count && differ == nil,
