@@ -7,6 +7,9 @@
 /// buffer.
 public struct MergedStream {
     public private(set) var streams: [CPUStream]
+    /// Each CPU's next record, except `taken`'s while its run lasts: the first record of the
+    /// run is there, stale, and the record last returned is its current head (`next` writes
+    /// it back when the run ends).
     private var heads: [RawRecord?]
     private var taken = -1
     /// The CPU whose head would come first if `taken`'s were not there, and its timestamp
@@ -33,17 +36,19 @@ public struct MergedStream {
     @inline(__always)
     public mutating func next() throws(TraceFileError) -> RawRecord? {
         if taken >= 0 {
+            let head: RawRecord?
             do throws(TraceProblem) {
-                heads[taken] = try streams[taken].nextRecord()
+                head = try streams[taken].nextRecord()
             } catch {
                 throw TraceFileError(path: path, problem: error.problem)
             }
             // Still first: earlier than every other CPU's head, or as early and a lower CPU.
-            if let h = heads[taken],
-                h.timestamp < runnerUpTS || (h.timestamp == runnerUpTS && taken < runnerUp)
-            {
+            // `heads[taken]` is written only when the run ends: a write per record was a
+            // second uniqueness check per record on the reader's thread.
+            if let h = head, h.timestamp < runnerUpTS || (h.timestamp == runnerUpTS && taken < runnerUp) {
                 return h
             }
+            heads[taken] = head
             taken = -1
         }
         guard let (best, second) = Self.earliestTwo(heads) else { return nil }
