@@ -58,7 +58,7 @@ struct AnalysisPass {
 
     /// `model` for a driver that keeps the stat adjacency (`StatAdjacency`) itself.
     @inline(__always)
-    mutating func model(_ r: RawRecord, _ event: MMEvent, after previousStat: StatAdjacency.Stat?) {
+    mutating func model(_ r: RawRecord, _ event: MMEvent, after previousStat: StatMark) {
         if engine.handle(r, event, after: previousStat) { for t in engine.transitions { detectors.observe(t) } }
     }
 

@@ -196,7 +196,7 @@ private struct WindowedRun {
         progress: ((TraceAnalysis.Progress) -> Void)?
     ) throws(TraceFileError) -> [LostEvents] {
         let decoder = pass.decoder
-        try counting { run, loop throws(TraceFileError) in
+        try withLoopState { run, loop throws(TraceFileError) in
             while let (r, event) = try records.nextDecoded(decoder) {
                 guard run.take(r, event, loop) else { break }
                 if let progress, run.read & 0x3_FFFF == 0 {
@@ -213,7 +213,7 @@ private struct WindowedRun {
         batches records: inout ReadAheadStream<S>,
         progress: ((TraceAnalysis.Progress) -> Void)?
     ) throws(TraceFileError) -> [LostEvents] {
-        try counting { run, loop throws(TraceFileError) in
+        try withLoopState { run, loop throws(TraceFileError) in
             batches: while let batch = try records.nextDecodedBatch() {
                 let before = run.read
                 for i in 0..<batch.count {
@@ -237,12 +237,12 @@ private struct WindowedRun {
         /// The pass's counts by event id, handed back at the end.
         let counts: UnsafeMutableBufferPointer<UInt64>
         /// The stat adjacency of the records handed to the engine (`StatAdjacency`).
-        let statRows: UnsafeMutableBufferPointer<StatAdjacency.Stat?>
+        let statRows: UnsafeMutableBufferPointer<StatMark>
     }
 
     /// Runs `body` with the loop's buffers.
     @inline(__always)
-    private mutating func counting(
+    private mutating func withLoopState(
         _ body: (inout WindowedRun, LoopState) throws(TraceFileError) -> Void
     ) throws(TraceFileError) {
         let taken = pass.takeCounts()
@@ -275,14 +275,10 @@ private struct WindowedRun {
             return false
         }
         read &+= 1
-        let id = Int(slot.eventID)
-        if id < loop.counts.count { loop.counts[id] &+= 1 }
-        if cpu >= statCPUs { statCPUs = cpu + 1 }
-        loop.statRows[cpu] = (slot.pid, stat)
+        var rows = statRows(loop, through: cpu)
+        _ = StatAdjacency.step(&rows, cpu: slot.cpu, afterLoss: false, StatMark(pid: slot.pid, stat))
         pass.engine.handleStat()
-        if t >= timeline.due { timeline.observe(t, pass.engine) }
-        if first == nil { first = t }
-        last = t
+        took(t, slot.eventID, loop)
         return true
     }
 
@@ -304,15 +300,30 @@ private struct WindowedRun {
             return true
         }
         if r.timestamp > end { return false }
-        let id = Int(r.eventID)
-        if id < loop.counts.count { loop.counts[id] &+= 1 }
-        let cpu = Int(r.cpu)
-        if cpu >= statCPUs, cpu < TraceLimits.cpus { statCPUs = cpu + 1 }
-        var rows = loop.statRows[..<statCPUs]
+        var rows = statRows(loop, through: Int(r.cpu))
         pass.model(r, event, after: StatAdjacency.step(&rows, r, event.memcgStat))
-        if r.timestamp >= timeline.due { timeline.observe(r.timestamp, pass.engine) }
-        if first == nil { first = r.timestamp }
-        last = r.timestamp
+        took(r.timestamp, r.eventID, loop)
         return true
+    }
+
+    /// The loop's stat adjacency rows in use, widened to `cpu`'s when it is a CPU number (a
+    /// loss clears the rows in use, not all 8 192).
+    @inline(__always)
+    private mutating func statRows(
+        _ loop: LoopState,
+        through cpu: Int
+    ) -> Slice<UnsafeMutableBufferPointer<StatMark>> {
+        if cpu >= statCPUs, cpu < TraceLimits.cpus { statCPUs = cpu + 1 }
+        return loop.statRows[..<statCPUs]
+    }
+
+    /// What follows every record the engine modelled inside the window: its count by event id,
+    /// the timeline's sample when one is due, and the window's first and last times.
+    @inline(__always)
+    private mutating func took(_ t: UInt64, _ id: UInt16, _ loop: LoopState) {
+        if Int(id) < loop.counts.count { loop.counts[Int(id)] &+= 1 }
+        if t >= timeline.due { timeline.observe(t, pass.engine) }
+        if first == nil { first = t }
+        last = t
     }
 }

@@ -35,29 +35,30 @@ extension LifecycleEngine {
     /// was a head-table lookup of its own (seven of them).
     mutating func attributeExactly(
         _ slot: Int32,
-        _ previous: (pid: Int32, stat: MemcgStat)?,
+        _ previous: StatMark,
         _ r: RawRecord,
         positive: Bool
     ) {
-        guard let (pid, stat) = previous, pid == r.pid, stat.kind == .lruvecState else { return }
+        guard !previous.isNone, previous.pid == r.pid else { return }
         let f = folios[slot]
-        guard stat.value == Int64(f.pages) * (positive ? 1 : -1) else { return }
+        guard Int64(previous.pages) == Int64(f.pages) * (positive ? 1 : -1) else { return }
+        let memcgID = previous.memcgID
         let old = owner(f)
-        guard f.attribution != .exact || old != stat.memcgID else { return }
-        if let o = old, o != stat.memcgID {
+        guard f.attribution != .exact || old != memcgID else { return }
+        if let o = old, o != memcgID {
             update(row: f.memcgRow) {
                 $0.generations -= 1
                 $0.pagesCharged -= f.pages
             }
         }
-        let row = memcgRow(stat.memcgID)
+        let row = memcgRow(memcgID)
         tally(f, by: -1)
         update(slot) { f in
             f.memcgRow = row
             f.attribution = .exact
         }
         tally(folios[slot], by: 1)
-        if old != stat.memcgID { charge(row: row, pages: f.pages) }
+        if old != memcgID { charge(row: row, pages: f.pages) }
     }
 
     mutating func handleCharge(_ call: ChargeCall, _ r: RawRecord) {

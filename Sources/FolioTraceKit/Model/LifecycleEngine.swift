@@ -111,7 +111,7 @@ public struct LifecycleEngine {
     /// The memcg stat event just before the current record on each CPU (`StatAdjacency`),
     /// indexed by CPU, for records handed to `handle(_:_:)`: looked at on every record, so an
     /// array, not a dictionary.
-    var lastStat: [StatAdjacency.Stat?] = Array(repeating: nil, count: 8)
+    var lastStat: [StatMark] = Array(repeating: .none, count: 8)
     var reclaiming: [Int32: ReclaimKind] = [:]
     /// The reclaim_begin event of each task's current reclaim pass, for evidence.
     var reclaimBegan: [Int32: Evidence] = [:]
@@ -301,7 +301,7 @@ public struct LifecycleEngine {
     public mutating func handle(_ r: RawRecord, _ event: MMEvent) -> Bool {
         let cpu = Int(r.cpu)
         if cpu >= lastStat.count, cpu < TraceLimits.cpus {
-            lastStat += Array(repeating: nil, count: cpu + 1 - lastStat.count)
+            lastStat += Array(repeating: .none, count: cpu + 1 - lastStat.count)
         }
         return handle(r, event, after: StatAdjacency.step(&lastStat, r, event.memcgStat))
     }
@@ -310,7 +310,7 @@ public struct LifecycleEngine {
     /// rows of its own, fed the same records): `previousStat` is the stat record just before
     /// `r` on its CPU.
     @inline(__always)
-    mutating func handle(_ r: RawRecord, _ event: MMEvent, after previousStat: StatAdjacency.Stat?) -> Bool {
+    mutating func handle(_ r: RawRecord, _ event: MMEvent, after previousStat: StatMark) -> Bool {
         apply(r, event, previousStat)
         return !transitions.isEmpty
     }
@@ -321,14 +321,20 @@ public struct LifecycleEngine {
     /// `apply`'s frame (docs/performance.md, twelfth session). Makes no transition.
     @inline(__always)
     mutating func handleStat() {
-        summary.records += 1
-        if !transitions.isEmpty { transitions.removeAll(keepingCapacity: true) }
-        summary.typedEvents += 1
+        beginRecord()
+        summary.typedEvents += 1  // as `apply` ends a typed event's record
     }
 
-    private mutating func apply(_ r: RawRecord, _ event: MMEvent, _ previousStat: StatAdjacency.Stat?) {
+    /// What every record starts with, in `apply` and `handleStat`: it is counted, and the
+    /// transitions of the record before are dropped.
+    @inline(__always)
+    private mutating func beginRecord() {
         summary.records += 1
         if !transitions.isEmpty { transitions.removeAll(keepingCapacity: true) }
+    }
+
+    private mutating func apply(_ r: RawRecord, _ event: MMEvent, _ previousStat: StatMark) {
+        beginRecord()
         if r.missedEvents != 0 { noteLoss(r) }
         guard r.cpu >= 0, Int(r.cpu) < TraceLimits.cpus else { return }  // damaged: no kernel has such a CPU
         switch event {
