@@ -29,9 +29,11 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // __builtin_prefetch, which Swift lacks (the engine's loop asks for folios ahead).
+        .target(name: "CPrefetch"),
         .target(
             name: "FolioTraceKit",
-            dependencies: ["CTraceEvent", "CTraceFS", "CZstd", "CZlib", "CSQLite"]
+            dependencies: ["CTraceEvent", "CTraceFS", "CZstd", "CZlib", "CSQLite", "CPrefetch"]
         ),
         .executableTarget(
             name: "foliotrace",

@@ -46,7 +46,7 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
     /// at most 64 KiB). Its event id and task, read from the payload as the reader stored it,
     /// are here too: the caller's loop reads them for the half of the records it only counts
     /// (memcg stat records) without touching the arena, whose lines the reader's core wrote
-    /// (docs/performance.md, twelfth session). 40 bytes.
+    /// (docs/performance.md, twelfth session). 48 bytes.
     struct Slot {
         var timestamp: UInt64
         var missedEvents: Int64
@@ -57,6 +57,9 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         var pid: Int32
         var eventID: UInt16
         var bigEndian: Bool
+        /// The decoded event's `MMEvent.folioPfn` (`noFolio` when not decoded), for the
+        /// caller's loop to prefetch records ahead (`LifecycleEngine+Prefetch`).
+        var folioPfn = MMEvent.noFolio
 
         @inline(__always)
         func record(_ arena: UnsafeMutableRawPointer) -> RawRecord {
@@ -163,7 +166,7 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
                 (arena, arenaBytes) = (batch.arena, batch.arenaBytes)
             }
             if length > 0 { (arena + used).copyMemory(from: r.payload.baseAddress!, byteCount: length) }
-            let slot = Slot(
+            var slot = Slot(
                 timestamp: r.timestamp,
                 missedEvents: r.missedEvents,
                 offset: Int32(truncatingIfNeeded: used),
@@ -173,8 +176,11 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
                 eventID: id,
                 bigEndian: r.bigEndian
             )
+            if let event = decoder?.decode(slot.record(arena), id: id) {
+                (batch.events + count).initialize(to: event)
+                slot.folioPfn = event.folioPfn
+            }
             batch.slots[count] = slot
-            if let event = decoder?.decode(slot.record(arena), id: id) { (batch.events + count).initialize(to: event) }
             count += 1
             used += (length + 7) & ~7
             return true

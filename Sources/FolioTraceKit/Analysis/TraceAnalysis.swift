@@ -217,6 +217,13 @@ private struct WindowedRun {
             batches: while let batch = try records.nextDecodedBatch() {
                 let before = run.read
                 for i in 0..<batch.count {
+                    // The folios of records ahead, asked of the cache (`LifecycleEngine+Prefetch`).
+                    if i &+ LifecycleEngine.entryAhead < batch.count {
+                        run.pass.engine.prefetchEntry(batch.slots[i &+ LifecycleEngine.entryAhead].folioPfn)
+                    }
+                    if i &+ LifecycleEngine.folioAhead < batch.count {
+                        run.pass.engine.prefetchFolio(batch.slots[i &+ LifecycleEngine.folioAhead].folioPfn)
+                    }
                     if case .memcgStat(let stat) = batch.events[i], run.takeStat(batch.slots[i], stat, loop) {
                         continue
                     }

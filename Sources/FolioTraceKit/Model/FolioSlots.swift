@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// The states of the live folios, by slot: each a `LiveFolio` (what every event reads) and a
 /// `FolioDetails` (what reports read) at the same slot of two parallel sets of segments.
 ///
@@ -138,6 +140,21 @@ struct FolioSlots {
             makeUnique()
             yield &segment(slot).details[Self.offset(slot)]
         }
+    }
+
+    /// Asks the cache for the state and details of the folio in `slot` without waiting for
+    /// them (`LifecycleEngine.prefetch`).
+    @inline(__always)
+    func prefetch(_ slot: Int32) {
+        let segment = segment(slot)
+        foliotrace_prefetch(segment.states + Self.offset(slot))
+        foliotrace_prefetch(segment.details + Self.offset(slot))
+    }
+
+    /// `prefetch` of the slot `add` hands out next, when it reuses a free one.
+    @inline(__always)
+    func prefetchNextFree() {
+        if free > 0 { prefetch(freeSlots[free - 1]) }
     }
 
     /// Stores a folio in a free slot and returns the slot.

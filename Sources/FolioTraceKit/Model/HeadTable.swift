@@ -1,3 +1,4 @@
+import CPrefetch
 import Glibc
 
 /// Every head pfn the trace has seen: how many generations it has had, and the slot of its live
@@ -230,6 +231,15 @@ struct HeadTable {
     @inline(__always)
     fileprivate static func slot(_ slotPlusOne: UInt32) -> Int32 {
         Int32(bitPattern: (slotPlusOne & ~large) &- 1)
+    }
+
+    /// Asks the cache for `pfn`'s entry without waiting for it (`LifecycleEngine.prefetch`):
+    /// a pfn in a block, the case of a large trace; a pfn kept hashed is left to its lookup.
+    @inline(__always)
+    func prefetch(_ pfn: UInt64) {
+        guard pfn < storage.limit else { return }
+        let word = storage.directory[Int(pfn >> UInt64(Self.blockShift))]
+        if word.raw != 0, !word.isSparse { foliotrace_prefetch(word.entries + Self.index(pfn)) }
     }
 
     /// The slot of the live generation at head `pfn`, nil when none is live there.
