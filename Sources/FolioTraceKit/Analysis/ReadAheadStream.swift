@@ -11,7 +11,9 @@ import Musl
 ///
 /// The caller sees the records the base stream gives, in its order, with the same bytes, then
 /// its end or its error at the same place, so every result is that of the single-threaded pass
-/// (`ReadAheadTests` compares them on every fixture). Two things make that exact:
+/// (`ReadAheadTests` compares them on every fixture); a caller that asks the reader to fold
+/// memcg stat records (`foldingStats`, `StatFolding`) sees those it folds as counts on the
+/// records it hands over. Two things make that exact:
 /// - A record's payload is valid only until the base stream's next call, so the reader copies
 ///   it into the batch's arena; the caller's copy is valid until its own next call, as the
 ///   `RecordStream` contract says. An event decoded there is a view of those bytes, and the
@@ -46,7 +48,7 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
     /// at most 64 KiB). Its event id and task, read from the payload as the reader stored it,
     /// are here too: the caller's loop reads them for the half of the records it only counts
     /// (memcg stat records) without touching the arena, whose lines the reader's core wrote
-    /// (docs/performance.md, twelfth session). 48 bytes.
+    /// (docs/performance.md, twelfth session). 80 bytes.
     struct Slot {
         var timestamp: UInt64
         var missedEvents: Int64
@@ -60,6 +62,12 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         /// The decoded event's `MMEvent.folioPfn` (`noFolio` when not decoded), for the
         /// caller's loop to prefetch records ahead (`LifecycleEngine+Prefetch`).
         var folioPfn = MMEvent.noFolio
+        /// When the reader folds stat records (`StatFolding`): how many it folded just before
+        /// this record, the last one's timestamp, and the stat just before this record on its
+        /// CPU (`.none` outside the window).
+        var folded: UInt32 = 0
+        var foldedLast: UInt64 = 0
+        var previousStat = StatMark.none
 
         @inline(__always)
         func record(_ arena: UnsafeMutableRawPointer) -> RawRecord {
@@ -91,6 +99,15 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         /// The base stream's `fractionRead` after the batch's last record.
         var fraction = 0.0
         var ending: Ending?
+        /// Stat records folded into the batch (`StatFolding`), by event id: `foldedKinds`
+        /// ids and their counts.
+        let foldedIDs: UnsafeMutablePointer<UInt16>
+        let foldedCounts: UnsafeMutablePointer<UInt64>
+        var foldedKinds = 0
+        /// Stat records folded after the batch's last record (at the stream's end), and the
+        /// last one's timestamp.
+        var trailingFolded: UInt32 = 0
+        var trailingLast: UInt64 = 0
 
         /// A batch of `sizes`, or nil when the memory for it cannot be had (a `ulimit -v`): the
         /// stream is then read in line. From malloc, not Swift's allocator, which ends the
@@ -112,6 +129,8 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
             self.slots = slots.bindMemory(to: Slot.self, capacity: capacity)
             self.events = events.bindMemory(to: MMEvent.self, capacity: capacity)
             self.arena = arena
+            foldedIDs = .allocate(capacity: StatFolding.idCapacity)
+            foldedCounts = .allocate(capacity: StatFolding.idCapacity)
         }
 
         deinit {
@@ -119,6 +138,8 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
             free(events)
             free(slots)
             free(arena)
+            foldedIDs.deallocate()
+            foldedCounts.deallocate()
         }
 
         /// Events initialized in `events`.
@@ -128,6 +149,22 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         func reuse() {
             events.deinitialize(count: decoded)
             decoded = 0
+            foldedKinds = 0
+            trailingFolded = 0
+        }
+
+        /// Counts a folded stat record of `id`; false when the batch counts as many ids as
+        /// it can and this is another (the record is then handed over).
+        @inline(__always)
+        func countFolded(_ id: UInt16) -> Bool {
+            for k in 0..<foldedKinds where foldedIDs[k] == id {
+                foldedCounts[k] &+= 1
+                return true
+            }
+            guard foldedKinds < StatFolding.idCapacity else { return false }
+            (foldedIDs[foldedKinds], foldedCounts[foldedKinds]) = (id, 1)
+            foldedKinds += 1
+            return true
         }
 
         /// An arena of at least `bytes` (a payload larger than the arena, in an empty batch).
@@ -156,10 +193,24 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         }
 
         /// Stores `r` (and its event, decoded from the stored copy, when `decoder` is given)
-        /// and says true, or says false when the batch has no room for it.
-        mutating func append(_ r: RawRecord, _ decoder: EventDecoder.Borrowed?) -> Bool {
+        /// and says true, or says false when the batch has no room for it. With `folding`
+        /// (and a decoder), a stat record `inside` the caller's window that `StatFolding`
+        /// allows is folded instead of stored, and each record stored gets its adjacency and
+        /// the count folded before it.
+        mutating func append(
+            _ r: RawRecord,
+            _ decoder: EventDecoder.Borrowed?,
+            _ folding: inout StatFolding?,
+            inside: Bool
+        ) -> Bool {
             let length = r.payload.count
             let id = r.eventID
+            if inside, folding != nil, let decoder, decoder.isMemcgStat(id), folding.unsafelyUnwrapped.canFold(r),
+                let stat = decoder.memcgStat(r, id: id), batch.countFolded(id)
+            {
+                folding!.fold(r, StatMark(pid: r.pid, stat))
+                return true
+            }
             if count == batch.capacity || used + length > arenaBytes {
                 guard count == 0 else { return false }
                 batch.grow(to: length)
@@ -179,6 +230,11 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
             if let event = decoder?.decode(slot.record(arena), id: id) {
                 (batch.events + count).initialize(to: event)
                 slot.folioPfn = event.folioPfn
+                if folding != nil {
+                    slot.foldedLast = folding.unsafelyUnwrapped.pendingLast
+                    slot.folded = folding!.takePending()
+                    if inside { slot.previousStat = folding!.handOver(r, event) }
+                }
             }
             batch.slots[count] = slot
             count += 1
@@ -186,12 +242,17 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
             return true
         }
 
-        /// Says how many records the batch holds, and how the stream went after them.
-        func seal(fraction: Double, ending: Ending?, decoded: Bool) -> Batch {
+        /// Says how many records the batch holds, and how the stream went after them (at an
+        /// ending, with the stat records folded after the last one).
+        func seal(fraction: Double, ending: Ending?, decoded: Bool, folding: inout StatFolding?) -> Batch {
             batch.count = count
             batch.decoded = decoded ? count : 0
             batch.fraction = fraction
             batch.ending = ending
+            if ending != nil, folding != nil {
+                batch.trailingLast = folding.unsafelyUnwrapped.pendingLast
+                batch.trailingFolded = folding!.takePending()
+            }
             return batch
         }
     }
@@ -207,6 +268,8 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         let window: (UInt64) -> (start: UInt64, end: UInt64)
         /// Decodes each record on the reader's thread, when given.
         let decoder: EventDecoder?
+        /// The caller's timeline schedule, when the reader folds stat records (`StatFolding`).
+        let folding: Timeline.Schedule?
         private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
         /// Filled batches, oldest first, and empty ones for the reader.
@@ -219,11 +282,13 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
             base: Base,
             window: @escaping (UInt64) -> (start: UInt64, end: UInt64),
             decoder: EventDecoder?,
+            folding: Timeline.Schedule?,
             sizes: Sizes
         ) {
             self.base = base
             self.window = window
             self.decoder = decoder
+            self.folding = decoder == nil ? nil : folding
             pthread_mutex_init(mutex, nil)
             pthread_cond_init(changed, nil)
             let batches = (0..<max(sizes.batchesInFlight, 1)).compactMap { _ in Batch(sizes) }
@@ -268,20 +333,30 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         private func fill(_ stream: inout Base, _ first: Batch, _ decoder: EventDecoder.Borrowed?) {
             var filling = Filling(first)
             var bounds: (start: UInt64, end: UInt64)?
+            var folding = self.folding.map { StatFolding(schedule: $0) }
+            defer { folding?.deallocate() }
             while true {
                 var ending: Ending?
                 do throws(TraceFileError) {
                     if let r = try stream.next() {
-                        if !filling.append(r, decoder) {
-                            // Full: it goes as it is, and the record starts the next batch
-                            // (copied now: its payload is valid only until the next call).
-                            hand(filling.seal(fraction: stream.fractionRead, ending: nil, decoded: decoder != nil))
-                            guard let fresh = takeEmpty() else { return }
-                            filling = Filling(fresh)
-                            _ = filling.append(r, decoder)
-                        }
                         let (start, end) = bounds ?? window(r.timestamp)
                         bounds = (start, end)
+                        let inside = r.timestamp >= start && r.timestamp <= end
+                        if !filling.append(r, decoder, &folding, inside: inside) {
+                            // Full: it goes as it is, and the record starts the next batch
+                            // (copied now: its payload is valid only until the next call).
+                            hand(
+                                filling.seal(
+                                    fraction: stream.fractionRead,
+                                    ending: nil,
+                                    decoded: decoder != nil,
+                                    folding: &folding
+                                )
+                            )
+                            guard let fresh = takeEmpty() else { return }
+                            filling = Filling(fresh)
+                            _ = filling.append(r, decoder, &folding, inside: inside)
+                        }
                         if r.timestamp >= start, r.timestamp > end { ending = .end }
                     } else {
                         ending = .end
@@ -290,7 +365,14 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
                     ending = .failed(error)
                 }
                 if let ending {
-                    hand(filling.seal(fraction: stream.fractionRead, ending: ending, decoded: decoder != nil))
+                    hand(
+                        filling.seal(
+                            fraction: stream.fractionRead,
+                            ending: ending,
+                            decoded: decoder != nil,
+                            folding: &folding
+                        )
+                    )
                     return
                 }
             }
@@ -358,14 +440,17 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
     /// Starts reading `base` ahead. `window` gives the caller's window from the first record's
     /// timestamp: the caller stops after the first record past its end that is not before its
     /// start (`TraceAnalysis`'s loop), and so does the reader. The default has no end. With a
-    /// `decoder`, the reader decodes each record too (`nextDecodedBatch`).
+    /// `decoder`, the reader decodes each record too (`nextDecodedBatch`); with a decoder and
+    /// `foldingStats` (the caller's timeline schedule), it folds the memcg stat records the
+    /// caller would only count and keeps their adjacency (`StatFolding`).
     init(
         _ base: Base,
         window: @escaping (UInt64) -> (start: UInt64, end: UInt64) = { _ in (0, .max) },
         decoder: EventDecoder? = nil,
+        foldingStats schedule: Timeline.Schedule? = nil,
         sizes: Sizes = Sizes()
     ) {
-        let shared = Shared(base: base, window: window, decoder: decoder, sizes: sizes)
+        let shared = Shared(base: base, window: window, decoder: decoder, folding: schedule, sizes: sizes)
         self.shared = shared
         decodes = decoder != nil
         // Without the batches' memory or a thread (pthread_create failed), the base stream is
@@ -403,12 +488,18 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         index = count
         guard try nextBatch() else { return nil }
         index = count
+        let batch = batch.unsafelyUnwrapped
         return DecodedBatch(
             slots: slots.unsafelyUnwrapped,
             events: events.unsafelyUnwrapped,
             arena: arena.unsafelyUnwrapped,
             count: count,
-            fraction: batch.unsafelyUnwrapped.fraction
+            fraction: batch.fraction,
+            foldedIDs: batch.foldedIDs,
+            foldedCounts: batch.foldedCounts,
+            foldedKinds: batch.foldedKinds,
+            trailingFolded: batch.trailingFolded,
+            trailingLast: batch.trailingLast
         )
     }
 
@@ -420,6 +511,13 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         let count: Int
         /// The base stream's `fractionRead` after the batch's last record.
         let fraction: Double
+        /// The stat records the reader folded into the batch (`Batch.foldedIDs`), and after
+        /// its last record.
+        let foldedIDs: UnsafeMutablePointer<UInt16>
+        let foldedCounts: UnsafeMutablePointer<UInt64>
+        let foldedKinds: Int
+        let trailingFolded: UInt32
+        let trailingLast: UInt64
 
         @inline(__always)
         func record(_ i: Int) -> RawRecord { slots[i].record(arena) }

@@ -184,7 +184,12 @@ private struct WindowedRun {
             return (try run(&records, progress: progress), records)
         }
         let window = self.window
-        var ahead = ReadAheadStream(records, window: { window.bounds(traceStart: $0) }, decoder: pass.decoder)
+        var ahead = ReadAheadStream(
+            records,
+            window: { window.bounds(traceStart: $0) },
+            decoder: pass.decoder,
+            foldingStats: timeline.schedule
+        )
         let lost =
             ahead.decodesAhead ? try run(batches: &ahead, progress: progress) : try run(&ahead, progress: progress)
         return (lost, ahead.finished)
@@ -207,8 +212,9 @@ private struct WindowedRun {
         return records.lostEvents
     }
 
-    /// `run` over the batches of a stream whose reader decodes: each record and its event are
-    /// read where the reader stored them.
+    /// `run` over the batches of a stream whose reader decodes and folds stat records
+    /// (`StatFolding`): each record and its event are read where the reader stored them, with
+    /// the stat just before it on its CPU, after the stat records folded before it.
     mutating func run<S>(
         batches records: inout ReadAheadStream<S>,
         progress: ((TraceAnalysis.Progress) -> Void)?
@@ -216,6 +222,10 @@ private struct WindowedRun {
         try withLoopState { run, loop throws(TraceFileError) in
             batches: while let batch = try records.nextDecodedBatch() {
                 let before = run.read
+                for k in 0..<batch.foldedKinds {
+                    let id = Int(batch.foldedIDs[k])
+                    if id < loop.counts.count { loop.counts[id] &+= batch.foldedCounts[k] }
+                }
                 for i in 0..<batch.count {
                     // The folios of records ahead, asked of the cache (`LifecycleEngine+Prefetch`).
                     if i &+ LifecycleEngine.entryAhead < batch.count {
@@ -224,11 +234,13 @@ private struct WindowedRun {
                     if i &+ LifecycleEngine.folioAhead < batch.count {
                         run.pass.engine.prefetchFolio(batch.slots[i &+ LifecycleEngine.folioAhead].folioPfn)
                     }
-                    if case .memcgStat(let stat) = batch.events[i], run.takeStat(batch.slots[i], stat, loop) {
-                        continue
+                    let slot = batch.slots + i
+                    if slot.pointee.folded != 0 { run.tookFolded(slot.pointee.folded, last: slot.pointee.foldedLast) }
+                    guard run.take(batch.record(i), batch.events[i], loop, after: slot.pointee.previousStat) else {
+                        break batches
                     }
-                    guard run.take(batch.record(i), batch.events[i], loop) else { break batches }
                 }
+                if batch.trailingFolded != 0 { run.tookFolded(batch.trailingFolded, last: batch.trailingLast) }
                 if let progress, run.read >> 18 != before >> 18 {
                     progress(TraceAnalysis.Progress(fraction: batch.fraction, records: run.read))
                 }
@@ -264,38 +276,26 @@ private struct WindowedRun {
         try body(&self, LoopState(counts: counts, statRows: statRows))
     }
 
-    /// `take` of a memcg stat record that is inside the window and follows no loss: true when
-    /// it took it, false when the record needs `take` (the window not resolved yet, the record
-    /// outside it, a loss before it, a damaged CPU number). Half the records of a 6.13+
-    /// capture are stat records, which the engine only counts: this reads the slot and the
-    /// event where the reader stored them, where `take` builds the record and copies the
-    /// event into `apply`'s frame (docs/performance.md, twelfth session).
+    /// `count` memcg stat records the reader folded (`StatFolding`), the last at `last`: all
+    /// inside the window, after its first record, after no loss, and none the timeline samples,
+    /// so that all `take` would have done is count them, which this does.
     @inline(__always)
-    private mutating func takeStat<S>(
-        _ slot: ReadAheadStream<S>.Slot,
-        _ stat: MemcgStat,
-        _ loop: LoopState
-    ) -> Bool {
-        let t = slot.timestamp
-        let cpu = Int(slot.cpu)
-        guard started, slot.missedEvents == 0, t >= start, t <= end, cpu >= 0, cpu < TraceLimits.cpus else {
-            return false
-        }
-        read &+= 1
-        var rows = statRows(loop, through: cpu)
-        _ = StatAdjacency.step(&rows, cpu: slot.cpu, afterLoss: false, StatMark(pid: slot.pid, stat))
-        pass.engine.handleStat()
-        took(t, slot.eventID, loop)
-        return true
+    private mutating func tookFolded(_ count: UInt32, last: UInt64) {
+        read &+= UInt64(count)
+        pass.engine.handleStats(count)
+        self.last = last
     }
 
     /// One record of the loop, counted into `loop.counts`; false when it is past the window's
     /// end, where the loop stops.
     @inline(__always)
+    /// - Parameter previousStat: the stat just before `r` on its CPU when the reader keeps
+    ///   the adjacency (`StatFolding`); nil when the loop keeps it (`loop.statRows`).
     private mutating func take(
         _ r: RawRecord,
         _ event: MMEvent,
-        _ loop: LoopState
+        _ loop: LoopState,
+        after previousStat: StatMark? = nil
     ) -> Bool {
         read &+= 1
         if !started {
@@ -307,8 +307,12 @@ private struct WindowedRun {
             return true
         }
         if r.timestamp > end { return false }
-        var rows = statRows(loop, through: Int(r.cpu))
-        pass.model(r, event, after: StatAdjacency.step(&rows, r, event.memcgStat))
+        if let previousStat {
+            pass.model(r, event, after: previousStat)
+        } else {
+            var rows = statRows(loop, through: Int(r.cpu))
+            pass.model(r, event, after: StatAdjacency.step(&rows, r, event.memcgStat))
+        }
         took(r.timestamp, r.eventID, loop)
         return true
     }

@@ -117,6 +117,24 @@ extension EventDecoder {
         func decode(_ record: RawRecord, id: UInt16) -> MMEvent {
             EventDecoder.decode(record, id: id, decoders, minimumLengths)
         }
+
+        /// Whether records of `id` decode to `.memcgStat` (when long enough).
+        @inline(__always)
+        func isMemcgStat(_ id: UInt16) -> Bool {
+            Int(id) < decoders.count && decoders[Int(id)].isMemcgStat
+        }
+
+        /// `decode` of a record of `id` when it is a memcg stat record long enough for its
+        /// format (the event `decode` gives it), nil otherwise: the reader's test for a stat
+        /// record it may fold (`StatFolding`), without the whole decoder inlined a second time.
+        @inline(__always)
+        func memcgStat(_ record: RawRecord, id: UInt16) -> MemcgStat? {
+            let i = Int(id)
+            guard i < decoders.count, record.payload.count >= Int(minimumLengths[i]),
+                case .memcgStat(let kind, let field, let item, let value, let signed) = decoders[i]
+            else { return nil }
+            return Decoder.memcgStat(kind, id: field, item: item, value: value, signed: signed, record.payload)
+        }
     }
 
     /// Runs `body` with the decoder's tables, which it must not keep.
@@ -180,6 +198,29 @@ private enum Decoder {
     var isOther: Bool {
         if case .other = self { return true }
         return false
+    }
+
+    var isMemcgStat: Bool {
+        if case .memcgStat = self { return true }
+        return false
+    }
+
+    /// A memcg stat record's event (`decode`, and `Borrowed.memcgStat`).
+    @inline(__always)
+    static func memcgStat(
+        _ kind: MemcgStatKind,
+        id: FieldSlot,
+        item: FieldSlot,
+        value: FieldSlot,
+        signed: Bool,
+        _ p: UnsafeRawBufferPointer
+    ) -> MemcgStat {
+        MemcgStat(
+            kind: kind,
+            memcgID: id.unsigned(p),
+            item: i32(item, p),
+            value: signed ? value.signed(p) : Int64(bitPattern: value.unsigned(p))
+        )
     }
 
     /// Whether the event carries raw PTEs or PMDs whose layout is the architecture's: the
@@ -482,14 +523,7 @@ private enum Decoder {
             let e = MigrationPMD(address: address.unsigned(p), pmd: pmd.unsigned(p), layout: layout.pointee)
             return remove ? .removeMigrationPMD(e) : .setMigrationPMD(e)
         case .memcgStat(let kind, let id, let item, let value, let signed):
-            return .memcgStat(
-                MemcgStat(
-                    kind: kind,
-                    memcgID: id.unsigned(p),
-                    item: i32(item, p),
-                    value: signed ? value.signed(p) : Int64(bitPattern: value.unsigned(p))
-                )
-            )
+            return .memcgStat(Self.memcgStat(kind, id: id, item: item, value: value, signed: signed, p))
         case .memcgFlush(let id, let updates, let force, let needs):
             return .memcgFlushStats(
                 MemcgFlushStats(

@@ -315,26 +315,25 @@ public struct LifecycleEngine {
         return !transitions.isEmpty
     }
 
-    /// `handle(_:_:after:)` of a memcg stat record with no loss before it, from a CPU in range:
-    /// what `apply` does with one, for a loop that reads half a modern capture's records as
-    /// stat records and would otherwise build each one's record and copy its event into
-    /// `apply`'s frame (docs/performance.md, twelfth session). Makes no transition.
+    /// `handle(_:_:after:)` of `count` memcg stat records with no loss before them, from CPUs
+    /// in range, which the caller's reader folded (`StatFolding`): what `apply` does with each
+    /// (the stat adjacency is the reader's). Makes no transition.
     @inline(__always)
-    mutating func handleStat() {
-        beginRecord()
-        summary.typedEvents += 1  // as `apply` ends a typed event's record
+    mutating func handleStats(_ count: UInt32) {
+        beginRecords(UInt64(count))
+        summary.typedEvents += UInt64(count)  // as `apply` ends a typed event's record
     }
 
-    /// What every record starts with, in `apply` and `handleStat`: it is counted, and the
+    /// What every record starts with, in `apply` and `handleStats`: it is counted, and the
     /// transitions of the record before are dropped.
     @inline(__always)
-    private mutating func beginRecord() {
-        summary.records += 1
+    private mutating func beginRecords(_ count: UInt64 = 1) {
+        summary.records += count
         if !transitions.isEmpty { transitions.removeAll(keepingCapacity: true) }
     }
 
     private mutating func apply(_ r: RawRecord, _ event: MMEvent, _ previousStat: StatMark) {
-        beginRecord()
+        beginRecords()
         if r.missedEvents != 0 { noteLoss(r) }
         guard r.cpu >= 0, Int(r.cpu) < TraceLimits.cpus else { return }  // damaged: no kernel has such a CPU
         switch event {

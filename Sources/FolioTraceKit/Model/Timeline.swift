@@ -59,27 +59,53 @@ public struct Timeline: Sendable {
         public var migrated: [String: UInt64]
     }
 
-    public private(set) var samples: [Sample] = []
-    public private(set) var interval: UInt64 = 1_000_000
-    /// Trace time at which the next sample is due (0: the first record takes one).
-    public private(set) var due: UInt64 = 0
-    public let capacity: Int
+    /// When samples are due: a function of the sampled records' timestamps alone, so that the
+    /// reader that folds memcg stat records (`ReadAheadStream`) can tell, with a copy of its
+    /// own, which records the engine's timeline will sample.
+    public struct Schedule: Sendable {
+        public private(set) var interval: UInt64 = 1_000_000
+        /// Trace time at which the next sample is due (0: the first record takes one).
+        public private(set) var due: UInt64 = 0
+        /// Samples held.
+        private(set) var held = 0
+        let capacity: Int
 
-    public init(capacity: Int = 256) { self.capacity = max(capacity, 4) }
+        init(capacity: Int) { self.capacity = capacity }
+
+        /// Takes the sample of a record at `timestamp` (at or past `due`) and says whether the
+        /// samples held must be halved (every other one dropped).
+        mutating func took(_ timestamp: UInt64) -> Bool {
+            held += 1
+            let halve = held > capacity
+            if halve {
+                held = (held + 1) / 2
+                interval = interval > UInt64.max / 2 ? interval : interval * 2
+            }
+            // Saturating: a corrupt trace's timestamp near the end of the range ends sampling
+            // instead of wrapping around to sample on every record.
+            let (next, overflow) = timestamp.addingReportingOverflow(interval)
+            due = overflow ? .max : next
+            return halve
+        }
+    }
+
+    public private(set) var samples: [Sample] = []
+    public private(set) var schedule: Schedule
+    public var interval: UInt64 { schedule.interval }
+    /// Trace time at which the next sample is due (0: the first record takes one).
+    public var due: UInt64 { schedule.due }
+    public var capacity: Int { schedule.capacity }
+
+    public init(capacity: Int = 256) { schedule = Schedule(capacity: max(capacity, 4)) }
 
     /// Takes a sample when `timestamp` has reached the next one due. Cheap when it has not:
     /// the caller may check `timestamp >= due` itself to skip the call.
     public mutating func observe(_ timestamp: UInt64, _ engine: LifecycleEngine) {
         guard timestamp >= due else { return }
         take(timestamp, engine)
-        if samples.count > capacity {
+        if schedule.took(timestamp) {
             samples = samples.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
-            interval = interval > UInt64.max / 2 ? interval : interval * 2
         }
-        // Saturating: a corrupt trace's timestamp near the end of the range ends sampling
-        // instead of wrapping around to sample on every record.
-        let (next, overflow) = timestamp.addingReportingOverflow(interval)
-        due = overflow ? .max : next
     }
 
     /// Drops every memcg but `ids` from the samples (a report narrowed to one memcg).
