@@ -288,9 +288,9 @@ private struct WindowedRun {
 
     /// One record of the loop, counted into `loop.counts`; false when it is past the window's
     /// end, where the loop stops.
-    @inline(__always)
     /// - Parameter previousStat: the stat just before `r` on its CPU when the reader keeps
     ///   the adjacency (`StatFolding`); nil when the loop keeps it (`loop.statRows`).
+    @inline(__always)
     private mutating func take(
         _ r: RawRecord,
         _ event: MMEvent,

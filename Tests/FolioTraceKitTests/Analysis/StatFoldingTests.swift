@@ -45,18 +45,16 @@ import Testing
                 let previous = StatAdjacency.step(&rows, r, event.memcgStat)
                 let sampled = r.timestamp >= schedule.due
                 if event.memcgStat != nil { stats += 1 }
-                let isNext = next < handed.count && handed[next].slot.timestamp == r.timestamp
-                    && handed[next].slot.cpu == r.cpu && handed[next].slot.eventID == r.eventID
-                if event.memcgStat != nil, !sampled, r.missedEvents == 0, !(isNext && handed[next].slot.folded == foldedHere)
-                {
+                let slot = next < handed.count ? handed[next].slot : nil
+                let isNext = slot.map { $0.timestamp == r.timestamp && $0.cpu == r.cpu && $0.eventID == r.eventID }
+                let handedHere = isNext == true && slot?.folded == foldedHere
+                if event.memcgStat != nil, !sampled, r.missedEvents == 0, !handedHere {
                     foldedHere += 1  // folded: a stat record no sample or loss needed
                     foldedIDs[r.eventID, default: 0] += 1
                     continue
                 }
                 // Handed over: in order, after the stats folded before it, with its adjacency.
-                if !isNext || handed[next].slot.folded != foldedHere || handed[next].slot.previousStat != previous {
-                    amiss += 1
-                }
+                if !handedHere || slot?.previousStat != previous { amiss += 1 }
                 if sampled { _ = schedule.took(r.timestamp) }
                 next += 1
                 foldedHere = 0
