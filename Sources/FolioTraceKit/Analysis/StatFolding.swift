@@ -13,7 +13,8 @@
 /// no loss before it and a CPU number in range, and it must not be one the timeline samples:
 /// the reader keeps a copy of the timeline's schedule (`Timeline.Schedule`, a function of the
 /// sampled records' timestamps alone) and hands over every record at or past the time due.
-/// `SerialPassTests` compares the folded pass with the serial one on every fixture.
+/// `ReadAheadTests.analyzeAsInLine` compares the folded pass with the in-line one on every
+/// fixture, and `StatFoldingTests` the hand-over record by record.
 struct StatFolding {
     /// Distinct stat event ids a batch can count (there are three stat tracepoints); a stat
     /// record of another id in a full batch is handed over, not folded.

@@ -4,8 +4,9 @@ import Testing
 
 /// The reader folds memcg stat records into counts when `TraceAnalysis` reads ahead
 /// (`StatFolding`): only stat records, none the timeline would sample, none after a loss, and
-/// every record it hands over carries the stat just before it on its CPU. `SerialPassTests`
-/// compares the analyses themselves; this checks the hand-over record by record.
+/// every record it hands over carries the stat just before it on its CPU.
+/// `ReadAheadTests.analyzeAsInLine` compares the analyses themselves; this checks the
+/// hand-over record by record.
 @Suite struct StatFoldingTests {
     @Test(arguments: ["linux-6.18/healthy-mix-record.dat", "linux-6.18/lost-events.dat"])
     func foldsOnlyStatsTheEngineWouldOnlyCount(_ fixture: String) throws {
