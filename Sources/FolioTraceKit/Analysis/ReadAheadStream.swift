@@ -45,19 +45,13 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
 
     /// One record as the reader stored it: the payload is `length` bytes at `offset` of the
     /// batch's arena (2 MiB, or one record's size: a ring-buffer page or a perf.data record is
-    /// at most 64 KiB). Its event id and task, read from the payload as the reader stored it,
-    /// are here too: the caller's loop reads them for the half of the records it only counts
-    /// (memcg stat records) without touching the arena, whose lines the reader's core wrote
-    /// (docs/performance.md, twelfth session). 80 bytes.
+    /// at most 64 KiB). 72 bytes.
     struct Slot {
         var timestamp: UInt64
         var missedEvents: Int64
         var offset: Int32
         var length: Int32
         var cpu: Int32
-        /// `RawRecord.pid` and `RawRecord.eventID`.
-        var pid: Int32
-        var eventID: UInt16
         var bigEndian: Bool
         /// The decoded event's `MMEvent.folioPfn` (`noFolio` when not decoded), for the
         /// caller's loop to prefetch records ahead (`LifecycleEngine+Prefetch`).
@@ -205,7 +199,7 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         ) -> Bool {
             let length = r.payload.count
             let id = r.eventID
-            if inside, folding != nil, let decoder, decoder.isMemcgStat(id), folding.unsafelyUnwrapped.canFold(r),
+            if inside, folding != nil, let decoder, folding.unsafelyUnwrapped.canFold(r),
                 let stat = decoder.memcgStat(r, id: id), batch.countFolded(id)
             {
                 folding!.fold(r, StatMark(pid: r.pid, stat))
@@ -223,8 +217,6 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
                 offset: Int32(truncatingIfNeeded: used),
                 length: Int32(truncatingIfNeeded: length),
                 cpu: r.cpu,
-                pid: r.pid,
-                eventID: id,
                 bigEndian: r.bigEndian
             )
             if let event = decoder?.decode(slot.record(arena), id: id) {

@@ -38,7 +38,7 @@ struct StatFolding {
 
     func deallocate() { rows.deallocate() }
 
-    /// Whether the in-window stat record `r` can be folded (its event decoded as a stat).
+    /// Whether the in-window record `r`, if it is a stat record, can be folded.
     @inline(__always)
     func canFold(_ r: RawRecord) -> Bool {
         handedInWindow && r.missedEvents == 0 && r.cpu >= 0 && Int(r.cpu) < TraceLimits.cpus

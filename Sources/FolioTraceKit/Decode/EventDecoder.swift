@@ -118,12 +118,6 @@ extension EventDecoder {
             EventDecoder.decode(record, id: id, decoders, minimumLengths)
         }
 
-        /// Whether records of `id` decode to `.memcgStat` (when long enough).
-        @inline(__always)
-        func isMemcgStat(_ id: UInt16) -> Bool {
-            Int(id) < decoders.count && decoders[Int(id)].isMemcgStat
-        }
-
         /// `decode` of a record of `id` when it is a memcg stat record long enough for its
         /// format (the event `decode` gives it), nil otherwise: the reader's test for a stat
         /// record it may fold (`StatFolding`), without the whole decoder inlined a second time.
@@ -197,11 +191,6 @@ private enum Decoder {
 
     var isOther: Bool {
         if case .other = self { return true }
-        return false
-    }
-
-    var isMemcgStat: Bool {
-        if case .memcgStat = self { return true }
         return false
     }
 

@@ -21,12 +21,14 @@ import Testing
                 sizes: sizes
             )
             #expect(ahead.decodesAhead)
-            var handed: [(slot: ReadAheadStream<MergedStream>.Slot, stat: Bool)] = []
+            var handed: [(slot: ReadAheadStream<MergedStream>.Slot, eventID: UInt16, stat: Bool)] = []
             var foldedByID: [UInt16: UInt64] = [:]
             var trailing: UInt64 = 0
             while let batch = try ahead.nextDecodedBatch() {
                 for k in 0..<batch.foldedKinds { foldedByID[batch.foldedIDs[k], default: 0] += batch.foldedCounts[k] }
-                for i in 0..<batch.count { handed.append((batch.slots[i], batch.events[i].memcgStat != nil)) }
+                for i in 0..<batch.count {
+                    handed.append((batch.slots[i], batch.record(i).eventID, batch.events[i].memcgStat != nil))
+                }
                 trailing += UInt64(batch.trailingFolded)
             }
             let folded = handed.reduce(0) { $0 + UInt64($1.slot.folded) } + trailing
@@ -47,8 +49,9 @@ import Testing
                 let sampled = r.timestamp >= schedule.due
                 if event.memcgStat != nil { stats += 1 }
                 let slot = next < handed.count ? handed[next].slot : nil
-                let isNext = slot.map { $0.timestamp == r.timestamp && $0.cpu == r.cpu && $0.eventID == r.eventID }
-                let handedHere = isNext == true && slot?.folded == foldedHere
+                let sameID = next < handed.count && handed[next].eventID == r.eventID
+                let isNext = sameID && slot?.timestamp == r.timestamp && slot?.cpu == r.cpu
+                let handedHere = isNext && slot?.folded == foldedHere
                 if event.memcgStat != nil, !sampled, r.missedEvents == 0, !handedHere {
                     foldedHere += 1  // folded: a stat record no sample or loss needed
                     foldedIDs[r.eventID, default: 0] += 1
