@@ -36,7 +36,7 @@ extension LifecycleEngine {
     /// multiple of 2^k), so the evicted folio covering an index is found by rounding down.
     /// The record goes once all its pages have come back.
     mutating func refault(_ page: FilePage, pages: UInt64) -> EvictedFolio? {
-        if page.inode != .max, evictedInodes[page.inode] == nil { return nil }
+        if evictedInodes[page.inode] == nil { return nil }
         for order in evictedOrders.indices where evictedOrders[order] > 0 {
             var key = page
             key.index &= ~((1 << UInt64(order)) - 1)
@@ -45,12 +45,10 @@ extension LifecycleEngine {
             if e.refaultedPages >= 1 << UInt64(order) {
                 evicted[key] = nil
                 evictedOrders[order] -= 1
-                if key.inode != .max {
-                    if let n = evictedInodes[key.inode], n > 1 {
-                        evictedInodes[key.inode] = n - 1
-                    } else {
-                        evictedInodes[key.inode] = nil
-                    }
+                if let n = evictedInodes[key.inode], n > 1 {
+                    evictedInodes[key.inode] = n - 1
+                } else {
+                    evictedInodes[key.inode] = nil
                 }
             } else {
                 evicted[key] = e

@@ -106,7 +106,11 @@ public struct LifecycleEngine {
     /// live folio for each sample cost an eighth of a short trace's analysis. A row per memcg
     /// a folio has belonged to, row 0 for cgroup id 0 (no memcg known); each folio holds its
     /// row (`LiveFolio.memcgRow`), and `tallyIndex` finds the row of a cgroup id.
-    var tallyIndex = PfnTable<Int32>()
+    var tallyIndex: PfnTable<Int32> = {
+        var index = PfnTable<Int32>()
+        index[0] = 0
+        return index
+    }()
     var tallies: [(memcg: UInt64, census: PageCensus)] = [(0, PageCensus())]
     /// The memcg stat event just before the current record on each CPU (`StatAdjacency`),
     /// indexed by CPU, for records handed to `handle(_:_:)`: looked at on every record, so an
@@ -140,8 +144,7 @@ public struct LifecycleEngine {
     var evictedOrders = [Int](repeating: 0, count: 16)
     /// The keys of `evicted` by inode: a page-cache add of a file none of whose folios is
     /// there (nearly every add) skips `refault`'s lookups, each a `FilePage` hashed with
-    /// SipHash (250 M instructions on the scale capture). An inode of `UInt64.max` (the
-    /// table's empty key; only a damaged record has it) is not counted and always looked up.
+    /// SipHash (250 M instructions on the scale capture).
     var evictedInodes = PfnTable<Int32>()
     /// struct page address of pfn 0, learned from events that carry folio pointers.
     var vmemmapBase: UInt64?
@@ -444,7 +447,7 @@ public struct LifecycleEngine {
                 let record = EvictedFolio(memcg: owner(f), order: UInt8(order), reclaim: reclaim, evidence: evidence(r))
                 if evicted.updateValue(record, forKey: page) == nil {
                     evictedOrders[order] += 1
-                    if page.inode != .max { evictedInodes[page.inode, default: 0] += 1 }
+                    evictedInodes[page.inode, default: 0] += 1
                 }
                 if owner(f) != nil { update(row: f.memcgRow) { $0.pagesReclaimed &+= f.pages } }
             }

@@ -8,11 +8,15 @@
 /// adversary, and multiplying by 2^64/phi spreads the dense, aligned pfn ranges of real memory
 /// over the table.
 struct PfnTable<Value: FixedWidthInteger> {
-    /// `UInt64.max` marks an empty bucket: no pfn is that large.
+    /// `UInt64.max` marks an empty bucket: no real pfn, inode or cgroup id is that large, but a
+    /// damaged record can carry it, so its value is kept beside the buckets (`topValue`).
     fileprivate static var empty: UInt64 { .max }
     private var keys: [UInt64]
     private var values: [Value]
     private var shift: UInt64
+    /// The value of key `UInt64.max`: in a bucket it would read as empty, and a lookup of it
+    /// would find the first empty bucket's value (another key's folio, or 0).
+    private var topValue: Value?
     private(set) var count = 0
 
     init() {
@@ -43,12 +47,18 @@ struct PfnTable<Value: FixedWidthInteger> {
 
     subscript(key: UInt64) -> Value? {
         get {
+            if key == Self.empty { return topValue }
             let (i, found) = bucket(key)
             return found ? values[i] : nil
         }
         set {
             guard let newValue else {
                 removeValue(forKey: key)
+                return
+            }
+            if key == Self.empty {
+                if topValue == nil { count += 1 }
+                topValue = newValue
                 return
             }
             let (i, found) = bucket(key)
@@ -71,6 +81,11 @@ struct PfnTable<Value: FixedWidthInteger> {
 
     @discardableResult
     mutating func removeValue(forKey key: UInt64) -> Value? {
+        if key == Self.empty {
+            defer { topValue = nil }
+            if topValue != nil { count -= 1 }
+            return topValue
+        }
         var (hole, found) = bucket(key)
         guard found else { return nil }
         let old = values[hole]
@@ -100,7 +115,7 @@ struct PfnTable<Value: FixedWidthInteger> {
         keys = Array(repeating: Self.empty, count: oldKeys.count * 2)
         values = Array(repeating: 0, count: oldKeys.count * 2)
         shift -= 1
-        count = 0
+        count = topValue == nil ? 0 : 1
         for i in oldKeys.indices where oldKeys[i] != Self.empty { self[oldKeys[i]] = oldValues[i] }
     }
 }
@@ -110,6 +125,7 @@ extension PfnTable: Sequence {
     struct Iterator: IteratorProtocol {
         fileprivate let keys: [UInt64]
         fileprivate let values: [Value]
+        fileprivate var top: Value?
         fileprivate var i = 0
 
         mutating func next() -> (pfn: UInt64, value: Value)? {
@@ -117,9 +133,11 @@ extension PfnTable: Sequence {
                 defer { i += 1 }
                 if keys[i] != PfnTable.empty { return (keys[i], values[i]) }
             }
-            return nil
+            guard let v = top else { return nil }
+            top = nil
+            return (PfnTable.empty, v)
         }
     }
 
-    func makeIterator() -> Iterator { Iterator(keys: keys, values: values) }
+    func makeIterator() -> Iterator { Iterator(keys: keys, values: values, top: topValue) }
 }

@@ -475,3 +475,31 @@ extension EngineTransitionTests {
         )
     }
 }
+
+extension EngineTransitionTests {
+    /// A charge move whose target cgroup id is 0 (a damaged record: memcg ids start at 1)
+    /// after another memcg was named: cgroup 0 is row 0, "no memcg known", and the census has
+    /// one entry for it (fuzz crasher tracedat-crash-92ed6aa6 trapped in `census()` on a
+    /// second row for id 0).
+    @Test func chargeMoveToCgroupZeroIsNoMemcg() {
+        let rs = Records()
+        var e = engine()
+        let base: UInt64 = 0xffff_ea00_0000_0000
+        for (pfn, to): (UInt64, UInt64) in [(0x10, 67), (0x20, 0), (0x30, 67), (0x40, 0)] {
+            let insertion = LRUInsertion(folio: base + pfn * 64, pfn: pfn, lru: .inactiveFile, flags: [])
+            e.handle(rs.record(pfn), .lruInsertion(insertion))
+            let move = kprobe(
+                [("page", 8), ("from_cgid", 8), ("to_cgid", 8)],
+                values: [base + pfn * 64, 35, to],
+                rs: rs
+            )
+            e.handle(rs.record(pfn + 1), .charge(ChargeCall(function: .memCgroupMoveAccount, arguments: move)))
+        }
+        // A folio no event attributed: it stays in row 0 from the start.
+        e.handle(rs.record(0x50), .lruInsertion(LRUInsertion(folio: nil, pfn: 0x50, lru: .activeFile, flags: [])))
+        let census = e.census()
+        #expect(census == e.recount())
+        #expect(census[0]?.lruPages == 3 && census[67]?.lruPages == 2)
+        #expect(e.tallies.filter { $0.memcg == 0 }.count == 1)
+    }
+}
