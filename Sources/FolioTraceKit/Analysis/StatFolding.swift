@@ -20,9 +20,7 @@ struct StatFolding {
     /// record of another id in a full batch is handed over, not folded.
     static let idCapacity = 8
 
-    private let rows: UnsafeMutableBufferPointer<StatMark>
-    /// One past the highest CPU number stepped (`WindowedRun.statRows`).
-    private var statCPUs = 0
+    private var rows = StatRows()
     private var schedule: Timeline.Schedule
     /// Whether a record of the window has been handed over.
     private var handedInWindow = false
@@ -32,7 +30,6 @@ struct StatFolding {
     private(set) var pendingLast: UInt64 = 0
 
     init(schedule: Timeline.Schedule) {
-        rows = StatAdjacency.allocateRows()
         self.schedule = schedule
     }
 
@@ -48,8 +45,7 @@ struct StatFolding {
     /// Folds the stat record `r`: its CPU's latest stat is now `mark`.
     @inline(__always)
     mutating func fold(_ r: RawRecord, _ mark: StatMark) {
-        var rows = rows(through: Int(r.cpu))
-        _ = StatAdjacency.step(&rows, cpu: r.cpu, afterLoss: false, mark)
+        _ = rows.step(cpu: r.cpu, afterLoss: false, mark)
         pending += 1
         pendingLast = r.timestamp
     }
@@ -60,8 +56,7 @@ struct StatFolding {
     mutating func handOver(_ r: RawRecord, _ event: MMEvent) -> StatMark {
         handedInWindow = true
         if r.timestamp >= schedule.due { _ = schedule.took(r.timestamp) }
-        var rows = rows(through: Int(r.cpu))
-        return StatAdjacency.step(&rows, r, event.memcgStat)
+        return rows.step(r, event.memcgStat)
     }
 
     /// Takes the folded count for the record handed over next (or the batch's end).
@@ -69,11 +64,5 @@ struct StatFolding {
     mutating func takePending() -> UInt32 {
         defer { pending = 0 }
         return pending
-    }
-
-    @inline(__always)
-    private mutating func rows(through cpu: Int) -> Slice<UnsafeMutableBufferPointer<StatMark>> {
-        if cpu >= statCPUs, cpu < TraceLimits.cpus { statCPUs = cpu + 1 }
-        return rows[..<statCPUs]
     }
 }

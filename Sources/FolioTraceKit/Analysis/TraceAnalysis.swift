@@ -160,9 +160,6 @@ private struct WindowedRun {
     var start: UInt64 = 0
     var end: UInt64 = .max
     var started = false
-    /// The rows of the loop's stat adjacency in use (`LoopState.statRows`): one past the
-    /// highest CPU number handed to the engine. A loss clears these, not all 8 192.
-    var statCPUs = 0
 
     init(pass: AnalysisPass, window: AnalysisScope) {
         self.pass = pass
@@ -255,8 +252,8 @@ private struct WindowedRun {
     private struct LoopState {
         /// The pass's counts by event id, handed back at the end.
         let counts: UnsafeMutableBufferPointer<UInt64>
-        /// The stat adjacency of the records handed to the engine (`StatAdjacency`).
-        let statRows: UnsafeMutableBufferPointer<StatMark>
+        /// The stat adjacency of the records handed to the engine, when the loop keeps it.
+        let statRows: UnsafeMutablePointer<StatRows>
     }
 
     /// Runs `body` with the loop's buffers.
@@ -267,10 +264,12 @@ private struct WindowedRun {
         let taken = pass.takeCounts()
         let counts = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: taken.count)
         _ = counts.initialize(from: taken)
-        let statRows = StatAdjacency.allocateRows()
+        let statRows = UnsafeMutablePointer<StatRows>.allocate(capacity: 1)
+        statRows.initialize(to: StatRows())
         defer {
             pass.putCounts(Array(counts))
             counts.deallocate()
+            statRows.pointee.deallocate()
             statRows.deallocate()
         }
         try body(&self, LoopState(counts: counts, statRows: statRows))
@@ -310,22 +309,10 @@ private struct WindowedRun {
         if let previousStat {
             pass.model(r, event, after: previousStat)
         } else {
-            var rows = statRows(loop, through: Int(r.cpu))
-            pass.model(r, event, after: StatAdjacency.step(&rows, r, event.memcgStat))
+            pass.model(r, event, after: loop.statRows.pointee.step(r, event.memcgStat))
         }
         took(r.timestamp, r.eventID, loop)
         return true
-    }
-
-    /// The loop's stat adjacency rows in use, widened to `cpu`'s when it is a CPU number (a
-    /// loss clears the rows in use, not all 8 192).
-    @inline(__always)
-    private mutating func statRows(
-        _ loop: LoopState,
-        through cpu: Int
-    ) -> Slice<UnsafeMutableBufferPointer<StatMark>> {
-        if cpu >= statCPUs, cpu < TraceLimits.cpus { statCPUs = cpu + 1 }
-        return loop.statRows[..<statCPUs]
     }
 
     /// What follows every record the engine modelled inside the window: its count by event id,

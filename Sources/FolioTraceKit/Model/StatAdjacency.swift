@@ -5,7 +5,7 @@
 /// between is unknown).
 ///
 /// One rule over two kinds of rows: the engine's own array (records handed to `handle` one by
-/// one, as a live session does) and a buffer the file analysis keeps beside its loop, where an
+/// one, as a live session does) and a buffer the file analysis keeps beside its loop (`StatRows`), where an
 /// array's uniqueness check on each of the millions of stat records cost as much as the rest
 /// of their handling (docs/performance.md, twelfth session).
 enum StatAdjacency {
@@ -44,12 +44,42 @@ enum StatAdjacency {
         return previous
     }
 
-    /// Rows for every CPU number, all empty, for a loop that deallocates them when done (and
-    /// hands `step` those up to the highest CPU it has seen, which a loss clears).
-    static func allocateRows() -> UnsafeMutableBufferPointer<StatMark> {
-        let rows = UnsafeMutableBufferPointer<StatMark>.allocate(capacity: TraceLimits.cpus)
+}
+
+/// A row for every CPU number in a buffer of its own, for a loop that steps the adjacency
+/// millions of times (`WindowedRun`, `StatFolding`), and the rows in use: one past the highest
+/// CPU number stepped, so that a loss clears those, not all 8 192. Deallocated by its owner.
+struct StatRows {
+    private let rows: UnsafeMutableBufferPointer<StatMark>
+    private var inUse = 0
+
+    init() {
+        rows = .allocate(capacity: TraceLimits.cpus)
         rows.initialize(repeating: .none)
-        return rows
+    }
+
+    func deallocate() { rows.deallocate() }
+
+    /// `StatAdjacency.step` of `r`, a stat record when `stat` is given.
+    @inline(__always)
+    mutating func step(_ r: RawRecord, _ stat: MemcgStat?) -> StatMark {
+        var used = self.used(through: Int(r.cpu))
+        return StatAdjacency.step(&used, r, stat)
+    }
+
+    /// `StatAdjacency.step` of a record given by its CPU, whether a loss came before it, and
+    /// its mark when it is a stat record.
+    @inline(__always)
+    mutating func step(cpu: Int32, afterLoss: Bool, _ stat: StatMark?) -> StatMark {
+        var used = self.used(through: Int(cpu))
+        return StatAdjacency.step(&used, cpu: cpu, afterLoss: afterLoss, stat)
+    }
+
+    /// The rows in use, widened to `cpu`'s when it is a CPU number.
+    @inline(__always)
+    private mutating func used(through cpu: Int) -> Slice<UnsafeMutableBufferPointer<StatMark>> {
+        if cpu >= inUse, cpu < TraceLimits.cpus { inUse = cpu + 1 }
+        return rows[..<inUse]
     }
 }
 
