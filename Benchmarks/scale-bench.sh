@@ -3,12 +3,13 @@
 # events recorded here and now (`foliotrace record` around page-cache storms, as
 # live-storm.sh makes them; the file is deleted at the end, never committed), then
 #   - whole process, on all of it: the C counter over libtracecmd (tracecmd-count),
-#     `foliotrace events` and `foliotrace analyze --format json`, best of RUNS, with the
-#     ratios against the C counter and their goals (4x and 2x);
+#     `foliotrace events` and `foliotrace analyze --format json`, RUNS rounds of the three,
+#     with the ratios against the C counter (the median of the rounds' own) and their goals
+#     (4x and 2x);
 #   - `foliotrace analyze` on the first quarter, half and all of the capture's time span
 #     (--until +T): events analyzed, live folios at the end, events/s and peak RSS of each, so
 #     that time grows with the events and memory stays bounded by live folios (goal: peak RSS
-#     from a quarter to all grows under 10%). Each storm ends with its file deleted and the
+#     from a quarter to all grows under 10%), best of RUNS each. Each storm ends with its file deleted and the
 #     caches dropped, and a storm is small beside the whole (512 MiB, some 1.6 million events
 #     here), so that even the first quarter holds whole storms: the live folios then peak alike
 #     in every part, and memory has no reason to grow but the trace's length.
@@ -20,7 +21,7 @@ set -euo pipefail
 MIB=${1:-512}
 MIN_EVENTS=${MIN_EVENTS:-20000000}
 MAX_STORMS=${MAX_STORMS:-40}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 BIN=${FOLIOTRACE:-.build/release/foliotrace}
 COUNT=${TRACECMD_COUNT:-Benchmarks/.build/release/tracecmd-count}
 T=/sys/kernel/tracing
@@ -76,11 +77,10 @@ kill -INT $PID
 wait $PID
 PID=
 
-# Whole process on all of it, best of RUNS (seconds; and peak RSS in KiB for analyze).
 # Each run starts with the capture read into the page cache: the storms drop it, and where
 # DAMON runs a `pageout` scheme (these machines) it evicts the capture's cold pages between
 # runs, so that otherwise whichever tool ran next read part of it from disk.
-best() { # command...: prints "seconds peak-KiB" of the fastest run
+best() { # command...: prints "seconds peak-KiB" of the fastest of RUNS runs (the parts below)
 	local b= r=
 	for _ in $(seq "$RUNS"); do
 		cat "$TRACE" >/dev/null
@@ -92,20 +92,42 @@ best() { # command...: prints "seconds peak-KiB" of the fastest run
 }
 EVENTS=$("$COUNT" "$TRACE" 2>/dev/null | cut -d" " -f1)
 SIZE=$(stat -c %s "$TRACE")
-read -r C_S _ < <(best "$COUNT" "$TRACE")
-read -r E_S E_M < <(best "$BIN" events "$TRACE")
-read -r A_S A_M < <(best "$BIN" analyze --quiet --format json -o "$WORK/all.json" "$TRACE")
+# Whole process on all of it, RUNS rounds of the three one after the other; a ratio is the
+# median of the rounds' own, as decode-bench's: the machine's speed drifts within minutes,
+# and each program's best of its own block of runs compared different minutes.
+once() { # command...: prints "seconds peak-KiB" of one run, the capture read in first
+	cat "$TRACE" >/dev/null
+	/usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err" || true
+	tail -1 "$WORK/time"
+}
+: >"$WORK/rounds"
+for _ in $(seq "$RUNS"); do
+	read -r c _ < <(once "$COUNT" "$TRACE")
+	read -r e em < <(once "$BIN" events "$TRACE")
+	read -r a am < <(once "$BIN" analyze --quiet --format json -o "$WORK/all.json" "$TRACE")
+	echo "$c $e $a $em $am" >>"$WORK/rounds"
+done
+# Median seconds of each, the median ratios and their range over the rounds, peak RSS (max).
+read -r C_S E_S A_S E_RATIO A_RATIO E_LO E_HI A_LO A_HI E_M A_M < <(python3 -c '
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
+col = lambda i: [r[i] for r in rows]
+e = [r[0] / r[1] for r in rows]
+a = [r[0] / r[2] for r in rows]
+m = statistics.median
+print(m(col(0)), m(col(1)), m(col(2)), m(e), m(a), min(e), max(e), min(a), max(a), int(max(col(3))), int(max(col(4))))
+' "$WORK/rounds")
 echo "scale-bench: $storms storm(s) of $MIB MiB in $(printf %.0f "$STORM_S") s: $EVENTS events," \
-	"$((SIZE / 1048576)) MiB ($WORK, deleted at exit); whole process, best of $RUNS:"
+	"$((SIZE / 1048576)) MiB ($WORK, deleted at exit); whole process, $RUNS rounds (median round; ratios the median of the rounds' own):"
 rate() { echo "$1 / $2 / 1000000" | bc -l; }
 printf '  %-30s %7.2f M/s  %6.2f s\n' "C counter over libtracecmd" "$(rate "$EVENTS" "$C_S")" "$C_S"
-printf '  %-30s %7.2f M/s  %6.2f s  %5.2fx (goal >= 4x)  peak RSS %6.1f MiB\n' "foliotrace events" \
-	"$(rate "$EVENTS" "$E_S")" "$E_S" "$(echo "$C_S / $E_S" | bc -l)" "$(echo "$E_M / 1024" | bc -l)"
-printf '  %-30s %7.2f M/s  %6.2f s  %5.2fx (goal >= 2x)  peak RSS %6.1f MiB\n' "foliotrace analyze" \
-	"$(rate "$EVENTS" "$A_S")" "$A_S" "$(echo "$C_S / $A_S" | bc -l)" "$(echo "$A_M / 1024" | bc -l)"
+printf '  %-30s %7.2f M/s  %6.2f s  %5.2fx (goal >= 4x; rounds %.2f-%.2fx)  peak RSS %6.1f MiB\n' "foliotrace events" \
+	"$(rate "$EVENTS" "$E_S")" "$E_S" "$E_RATIO" "$E_LO" "$E_HI" "$(echo "$E_M / 1024" | bc -l)"
+printf '  %-30s %7.2f M/s  %6.2f s  %5.2fx (goal >= 2x; rounds %.2f-%.2fx)  peak RSS %6.1f MiB\n' "foliotrace analyze" \
+	"$(rate "$EVENTS" "$A_S")" "$A_S" "$A_RATIO" "$A_LO" "$A_HI" "$(echo "$A_M / 1024" | bc -l)"
 missed=()
-[ "$(echo "$C_S / $E_S >= 4" | bc -l)" = 1 ] || missed+=("scale: events $(printf %.2f "$(echo "$C_S / $E_S" | bc -l)")x the C counter, goal 4x")
-[ "$(echo "$C_S / $A_S >= 2" | bc -l)" = 1 ] || missed+=("scale: analyze $(printf %.2f "$(echo "$C_S / $A_S" | bc -l)")x the C counter, goal 2x")
+[ "$(echo "$E_RATIO >= 4" | bc -l)" = 1 ] || missed+=("scale: events $(printf %.2f "$E_RATIO")x the C counter, goal 4x")
+[ "$(echo "$A_RATIO >= 2" | bc -l)" = 1 ] || missed+=("scale: analyze $(printf %.2f "$A_RATIO")x the C counter, goal 2x")
 
 # analyze on the first quarter, half and all of the time span.
 SPAN=$("$BIN" events --format json "$TRACE" | python3 -c 'import json, sys; print(json.load(sys.stdin)["duration_ns"])')
