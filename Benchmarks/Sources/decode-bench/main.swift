@@ -254,34 +254,32 @@ func wholeProcess(foliotrace: String, counter: String, records: Int, instances: 
         events.append(try round { f in (foliotrace, ["events", f]) })
         analyze.append(try round { f in (foliotrace, ["analyze", "--format", "json", f]) })
     }
-    let eventsRatio = median(zip(c, events).map { $0 / $1 })
-    let analyzeRatio = median(zip(c, analyze).map { $0 / $1 })
     let r = Double(records)
     print(
         "whole process (exec to exit), \(files.count) file(s), \(records) records, \(wholeProcessRounds) rounds;"
             + " rates of the median round, ratios the median of the rounds' own:"
     )
     print(String(format: "  C counter over libtracecmd   %7.2f M/s", r / median(c) / 1e6))
-    print(
-        String(
-            format: "  foliotrace events            %7.2f M/s  %.2fx (goal >= 4x; rounds %.2f-%.2fx)",
-            r / median(events) / 1e6,
-            eventsRatio,
-            zip(c, events).map { $0 / $1 }.min()!,
-            zip(c, events).map { $0 / $1 }.max()!
+    /// One program's line, its goal checked: `times` are its rounds', beside the counter's.
+    func report(_ name: String, _ times: [Double], goal: Double) {
+        let ratios = zip(c, times).map { $0 / $1 }
+        let ratio = median(ratios)
+        let label = ("foliotrace " + name).padding(toLength: 28, withPad: " ", startingAt: 0)
+        print(
+            "  \(label) "
+                + String(
+                    format: "%7.2f M/s  %.2fx (goal >= %.0fx; rounds %.2f-%.2fx)",
+                    r / median(times) / 1e6,
+                    ratio,
+                    goal,
+                    ratios.min()!,
+                    ratios.max()!
+                )
         )
-    )
-    print(
-        String(
-            format: "  foliotrace analyze           %7.2f M/s  %.2fx (goal >= 2x; rounds %.2f-%.2fx)",
-            r / median(analyze) / 1e6,
-            analyzeRatio,
-            zip(c, analyze).map { $0 / $1 }.min()!,
-            zip(c, analyze).map { $0 / $1 }.max()!
-        )
-    )
-    if eventsRatio < 4 { goalsMissed.append(String(format: "events %.2fx the C loop, goal 4x", eventsRatio)) }
-    if analyzeRatio < 2 { goalsMissed.append(String(format: "analyze %.2fx the C loop, goal 2x", analyzeRatio)) }
+        if ratio < goal { goalsMissed.append(name + String(format: " %.2fx the C loop, goal %.0fx", ratio, goal)) }
+    }
+    report("events", events, goal: 4)
+    report("analyze", analyze, goal: 2)
 }
 
 /// Rounds of the whole-process comparison (odd, so that the median is one round's).
