@@ -9,10 +9,10 @@
 #   - `foliotrace analyze` on the first quarter, half and all of the capture's time span
 #     (--until +T): events analyzed, live folios at the end, events/s and peak RSS of each, so
 #     that time grows with the events and memory stays bounded by live folios (goal: peak RSS
-#     from a quarter to all grows under 10%), best of RUNS each. Each storm ends with its file deleted and the
-#     caches dropped, and a storm is small beside the whole (512 MiB, some 1.6 million events
-#     here), so that even the first quarter holds whole storms: the live folios then peak alike
-#     in every part, and memory has no reason to grow but the trace's length.
+#     from a quarter to all grows under 10%), best of RUNS each. Each storm ends with its file
+#     deleted and the caches dropped, and a storm is small beside the whole (512 MiB, some 1.6
+#     million events here), so that even the first quarter holds whole storms: the live folios
+#     then peak alike in every part, and memory has no reason to grow but the trace's length.
 # A missed goal is printed and makes the script exit 1. Needs root and tracefs; skips
 # otherwise.
 #
@@ -80,12 +80,15 @@ PID=
 # Each run starts with the capture read into the page cache: the storms drop it, and where
 # DAMON runs a `pageout` scheme (these machines) it evicts the capture's cold pages between
 # runs, so that otherwise whichever tool ran next read part of it from disk.
+once() { # command...: prints "seconds peak-KiB" of one run
+	cat "$TRACE" >/dev/null
+	/usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err" || true
+	tail -1 "$WORK/time"
+}
 best() { # command...: prints "seconds peak-KiB" of the fastest of RUNS runs (the parts below)
-	local b= r=
+	local b= r= s m
 	for _ in $(seq "$RUNS"); do
-		cat "$TRACE" >/dev/null
-		/usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err" || true
-		read -r s m < <(tail -1 "$WORK/time")
+		read -r s m < <(once "$@")
 		if [ -z "$b" ] || [ "$(echo "$s < $b" | bc)" = 1 ]; then b=$s r=$m; fi
 	done
 	echo "$b $r"
@@ -95,11 +98,6 @@ SIZE=$(stat -c %s "$TRACE")
 # Whole process on all of it, RUNS rounds of the three one after the other; a ratio is the
 # median of the rounds' own, as decode-bench's: the machine's speed drifts within minutes,
 # and each program's best of its own block of runs compared different minutes.
-once() { # command...: prints "seconds peak-KiB" of one run, the capture read in first
-	cat "$TRACE" >/dev/null
-	/usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err" || true
-	tail -1 "$WORK/time"
-}
 : >"$WORK/rounds"
 for _ in $(seq "$RUNS"); do
 	read -r c _ < <(once "$COUNT" "$TRACE")
