@@ -116,7 +116,7 @@ m = statistics.median
 print(m(col(0)), m(col(1)), m(col(2)), m(e), m(a), min(e), max(e), min(a), max(a), int(max(col(3))), int(max(col(4))))
 ' "$WORK/rounds")
 echo "scale-bench: $storms storm(s) of $MIB MiB in $(printf %.0f "$STORM_S") s: $EVENTS events," \
-	"$((SIZE / 1048576)) MiB ($WORK, deleted at exit); whole process, $RUNS rounds (median round; ratios the median of the rounds' own):"
+	"$((SIZE / 1048576)) MiB ($WORK, deleted at exit); whole process, $RUNS rounds (rates at each program's median time; ratios the median of the rounds' own):"
 rate() { echo "$1 / $2 / 1000000" | bc -l; }
 printf '  %-30s %7.2f M/s  %6.2f s\n' "C counter over libtracecmd" "$(rate "$EVENTS" "$C_S")" "$C_S"
 printf '  %-30s %7.2f M/s  %6.2f s  %5.2fx (goal >= 4x; rounds %.2f-%.2fx)  peak RSS %6.1f MiB\n' "foliotrace events" \

@@ -257,7 +257,7 @@ func wholeProcess(foliotrace: String, counter: String, records: Int, instances: 
     let r = Double(records)
     print(
         "whole process (exec to exit), \(files.count) file(s), \(records) records, \(wholeProcessRounds) rounds;"
-            + " rates of the median round, ratios the median of the rounds' own:"
+            + " rates at each program's median time, ratios the median of the rounds' own:"
     )
     print(String(format: "  C counter over libtracecmd   %7.2f M/s", r / median(c) / 1e6))
     /// One program's line, its goal checked: `times` are its rounds', beside the counter's.
