@@ -29,7 +29,8 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        // __builtin_prefetch, which Swift lacks (the engine's loop asks for folios ahead).
+        // __builtin_prefetch and the spin-wait hint, which Swift lacks (the engine's loop asks for
+        // folios ahead; the read-ahead hand-over polls before it sleeps).
         .target(name: "CPrefetch"),
         .target(
             name: "FolioTraceKit",

@@ -1,3 +1,5 @@
+import CPrefetch
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -30,7 +32,16 @@ import Musl
 ///
 /// At most `Sizes.batchesInFlight` batches exist (each an arena, its slots and their events):
 /// a reader ahead by that much waits for the caller, so memory stays bounded whatever the
-/// trace's length (about 4 MiB more peak RSS than the in-line pass on the scale capture).
+/// trace's length (each batch is 3 MiB of address space, of which the scale capture's
+/// records touch about 1 MiB: 16 batches took 16 MiB more peak RSS than 4).
+///
+/// Neither side should wait: the two threads do about the same work over the whole trace,
+/// but not over each stretch of it (a run of frees is the engine's work, a run of stat
+/// records the reader's), and a side that sleeps must be woken (a system call on the other
+/// side, a context switch on its own). So there are 16 batches (130 000 records, some 10 ms
+/// of either side's work) to even the stretches out, and a side that finds none ready polls
+/// for about a batch's time (`Shared.spin`) before it sleeps: on the scale capture, 750 sleeps a pass became
+/// 130-330 (docs/performance.md, sixteenth session).
 struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
     /// Whether streams are read ahead: more than one core online, no `FOLIOTRACE_SERIAL=1`,
     /// and room for a thread under an address-space limit (`Parallelism`).
@@ -38,7 +49,7 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
 
     /// The sizes of the hand-over (small ones in tests, to cross every boundary).
     struct Sizes {
-        var batchesInFlight = 4
+        var batchesInFlight = 16
         var recordsPerBatch = 8192
         var arenaBytes = 1 << 21
     }
@@ -270,6 +281,13 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         private var readerDone = false
         private var cancelled = false
 
+        /// How long a side polls for a batch before it sleeps: about one batch's fill or
+        /// use (100 ns a record, at most 1 ms), so that a wait the other side ends soon does
+        /// not pay for a wake-up, and one it does not end soon costs little: where threads
+        /// outnumber cores (tests running side by side), the side polled for may not be
+        /// running at all.
+        let spin: Duration
+
         init(
             base: Base,
             window: @escaping (UInt64) -> (start: UInt64, end: UInt64),
@@ -281,6 +299,7 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
             self.window = window
             self.decoder = decoder
             self.folding = decoder == nil ? nil : folding
+            spin = .nanoseconds(min(max(sizes.recordsPerBatch, 1) * 100, 1_000_000))
             pthread_mutex_init(mutex, nil)
             pthread_cond_init(changed, nil)
             let batches = (0..<max(sizes.batchesInFlight, 1)).compactMap { _ in Batch(sizes) }
@@ -373,7 +392,7 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
         /// An empty batch, waiting for the caller to give one back; nil once it has gone.
         private func takeEmpty() -> Batch? {
             locked {
-                while empty.isEmpty, !cancelled { pthread_cond_wait(changed, mutex) }
+                wait { !empty.isEmpty || cancelled }
                 if cancelled { return nil }
                 let batch = empty.removeLast()
                 batch.reuse()
@@ -393,8 +412,25 @@ struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
             locked {
                 if let done { empty.append(done) }
                 pthread_cond_broadcast(changed)
-                while filled.isEmpty { pthread_cond_wait(changed, mutex) }
+                wait { !filled.isEmpty }
                 return filled.removeFirst()
+            }
+        }
+
+        /// Waits, holding `mutex`, until `ready`: polls for up to `spin` with the mutex let go
+        /// between looks, then sleeps on `changed`.
+        private func wait(until ready: () -> Bool) {
+            guard !ready() else { return }
+            let clock = ContinuousClock()
+            let deadline = clock.now.advanced(by: spin)
+            while !ready() {
+                if clock.now < deadline {
+                    pthread_mutex_unlock(mutex)
+                    for _ in 0..<32 { foliotrace_spin_pause() }
+                    pthread_mutex_lock(mutex)
+                } else {
+                    pthread_cond_wait(changed, mutex)
+                }
             }
         }
 

@@ -74,6 +74,12 @@ public struct CPUStream {
     private let layout: RingBufferPageLayout
     /// The file's clock options (TIME_SHIFT, TSC2NSEC, OFFSET) for this CPU.
     private let correction: ClockCorrection
+    /// `correction`'s offset when that is all it applies (the common case), read on each
+    /// record without `correction`: the compiler copied that 41-byte struct to the stack for
+    /// every record and read the offset back from the middle of one of the copy's 16-byte
+    /// stores, a load the store cannot be forwarded to, which stalled the reader's merge on
+    /// every record (docs/performance.md, sixteenth session).
+    private let plainOffset: Int64?
     /// Losses seen so far on this CPU.
     public private(set) var lost = LostEvents()
     /// Pages whose event headers ran past their commit size (corrupt data), skipped.
@@ -90,6 +96,7 @@ public struct CPUStream {
         path = file.path
         layout = file.pageLayout
         correction = ClockCorrection(options: file.options, cpu: buffer.cpu)
+        plainOffset = correction.plainOffset
         pages = try PageSupply(buffer: buffer, file: file)
     }
 
@@ -102,6 +109,7 @@ public struct CPUStream {
         path = file.path
         layout = file.pageLayout
         correction = ClockCorrection(options: file.options, cpu: cpu)
+        plainOffset = correction.plainOffset
         pages = PageSupply(live: live, file: file)
     }
 
@@ -217,13 +225,17 @@ public struct CPUStream {
         let missed = pendingMissed
         pendingMissed = 0
         return RawRecord(
-            timestamp: correction.apply(clock),
+            timestamp: plainOffset.map { UInt64(bitPattern: Int64(bitPattern: clock) &+ $0) } ?? corrected(clock),
             cpu: cpu,
             missedEvents: missed,
             payload: UnsafeRawBufferPointer(rebasing: page[start..<(start + length)]),
             bigEndian: bigEndian
         )
     }
+
+    /// `clock` through the file's clock options, out of line (see `plainOffset`).
+    @inline(never)
+    private func corrected(_ clock: UInt64) -> UInt64 { correction.apply(clock) }
 
     /// Gives up on the rest of a page whose records run past its commit size.
     private mutating func skipDamagedPage() {

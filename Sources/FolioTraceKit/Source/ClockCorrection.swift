@@ -31,6 +31,9 @@ struct ClockCorrection {
         isPlainOffset = samples.isEmpty && tscMult == 0
     }
 
+    /// The offset, when that is all this correction applies.
+    var plainOffset: Int64? { isPlainOffset ? offset : nil }
+
     /// The time trace-cmd reports for a record whose ring-buffer clock reads `ts`.
     @inline(__always)
     func apply(_ ts: UInt64) -> UInt64 {

@@ -52,7 +52,7 @@ enum Parallelism {
 
 /// The process's address-space limit (`ulimit -v`, `RLIMIT_AS`), and whether it leaves room
 /// for what a pass can do without: its threads (a thread's stack is 8 MiB, glibc's malloc
-/// arena for it 64 MiB of address space, the read-ahead batches 11 MiB) and the head table's
+/// arena for it 64 MiB of address space, the read-ahead batches 49 MiB) and the head table's
 /// directory (16 MiB, `HeadTable`).
 ///
 /// Under a tight limit those take the room the in-line pass needs, and an allocation that
