@@ -40,8 +40,8 @@ import Musl
 /// records the reader's), and a side that sleeps must be woken (a system call on the other
 /// side, a context switch on its own). So there are 16 batches (130 000 records, some 10 ms
 /// of either side's work) to even the stretches out, and a side that finds none ready polls
-/// for about a batch's time (`Shared.spin`) before it sleeps: on the scale capture, 750 sleeps a pass became
-/// 130-330 (docs/performance.md, sixteenth session).
+/// for about a batch's time (`Shared.spin`) before it sleeps: on the scale capture, 750
+/// sleeps a pass became 130-330 (docs/performance.md, sixteenth session).
 struct ReadAheadStream<Base: RecordStream & SendableMetatype>: RecordStream {
     /// Whether streams are read ahead: more than one core online, no `FOLIOTRACE_SERIAL=1`,
     /// and room for a thread under an address-space limit (`Parallelism`).

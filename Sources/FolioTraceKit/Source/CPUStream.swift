@@ -225,7 +225,7 @@ public struct CPUStream {
         let missed = pendingMissed
         pendingMissed = 0
         return RawRecord(
-            timestamp: plainOffset.map { UInt64(bitPattern: Int64(bitPattern: clock) &+ $0) } ?? corrected(clock),
+            timestamp: plainOffset.map { ClockCorrection.shifted(clock, by: $0) } ?? corrected(clock),
             cpu: cpu,
             missedEvents: missed,
             payload: UnsafeRawBufferPointer(rebasing: page[start..<(start + length)]),

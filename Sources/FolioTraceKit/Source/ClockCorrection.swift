@@ -34,10 +34,16 @@ struct ClockCorrection {
     /// The offset, when that is all this correction applies.
     var plainOffset: Int64? { isPlainOffset ? offset : nil }
 
+    /// `ts` moved by the OFFSET option's signed `offset`, wrapping as trace-cmd's u64 does.
+    @inline(__always)
+    static func shifted(_ ts: UInt64, by offset: Int64) -> UInt64 {
+        UInt64(bitPattern: Int64(bitPattern: ts) &+ offset)
+    }
+
     /// The time trace-cmd reports for a record whose ring-buffer clock reads `ts`.
     @inline(__always)
     func apply(_ ts: UInt64) -> UInt64 {
-        if isPlainOffset { return UInt64(bitPattern: Int64(bitPattern: ts) &+ offset) }
+        if isPlainOffset { return Self.shifted(ts, by: offset) }
         var t = ts
         if !samples.isEmpty { t = hostTime(t) }
         if tscMult != 0 {
@@ -47,7 +53,7 @@ struct ClockCorrection {
             let high = ((t >> 32) &* tscMult) &<< (32 - tscShift)
             t = low &+ high
         }
-        return UInt64(bitPattern: Int64(bitPattern: t) &+ offset)
+        return Self.shifted(t, by: offset)
     }
 
     /// timestamp_host_sync(): the samples around `ts` (the first two or the last two outside
